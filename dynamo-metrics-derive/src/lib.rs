@@ -1,0 +1,1 @@
+//! Procedural macros of `dynamo-metrics`. Empty until the macros land; see the workspace README.

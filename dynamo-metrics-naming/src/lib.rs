@@ -1,0 +1,381 @@
+//! The Prometheus name and label rules of `dynamo-metrics`, in exactly one place.
+//!
+//! The macros check names written as literals at compile time and the runtime checks names
+//! it receives at run time; both call the functions here, so the two sides cannot drift
+//! apart. Every check returns a [`NameError`] whose `Display` is the one message users see.
+//!
+//! The rules (see [`check_metric_name`] and [`check_label_name`] for details):
+//! - metric names match `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names `[a-zA-Z_][a-zA-Z0-9_]*`;
+//! - names starting with `__` are reserved for Prometheus itself;
+//! - `quantile` is reserved as a label everywhere, `le` on histograms;
+//! - the hierarchy labels ([`HIERARCHY_LABELS`]) are injected by the runtime and cannot be
+//!   set by hand;
+//! - counters end in `_total`; gauges and histograms do not, and histograms do not end in the
+//!   suffixes their own series use (`_bucket`, `_sum`, `_count`).
+//!
+//! Names are never rewritten: a name that breaks a rule is refused, not sanitised.
+#![no_std]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use core::fmt;
+
+/// The prefix of every metric name: `dynamo_<subsystem>_<name>`.
+pub const PREFIX: &str = "dynamo";
+
+/// The subsystem used when none is given: metrics under the runtime hierarchy.
+pub const DEFAULT_SUBSYSTEM: &str = "component";
+
+/// The label naming the namespace a metric belongs to.
+pub const NAMESPACE_LABEL: &str = "dynamo_namespace";
+/// The label naming the component a metric belongs to.
+pub const COMPONENT_LABEL: &str = "dynamo_component";
+/// The label naming the endpoint a metric belongs to.
+pub const ENDPOINT_LABEL: &str = "dynamo_endpoint";
+
+/// The hierarchy labels, in the order the levels nest: injected by the runtime, never by hand.
+pub const HIERARCHY_LABELS: [&str; 3] = [NAMESPACE_LABEL, COMPONENT_LABEL, ENDPOINT_LABEL];
+
+/// What kind of metric a name belongs to; some rules depend on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// A monotonically increasing value (`counter` in the text format).
+    Counter,
+    /// A value that goes up and down (`gauge`).
+    Gauge,
+    /// Observations counted into buckets (`histogram`).
+    Histogram,
+}
+
+impl MetricKind {
+    /// The word the text exposition format uses in `# TYPE` lines.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+impl fmt::Display for MetricKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a name was refused. `Display` gives the rule, without the name itself; callers that
+/// hold the name print it in front (`invalid label name "le": ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// The name is empty.
+    Empty,
+    /// A character is not allowed where it stands.
+    InvalidChar {
+        /// The offending character.
+        ch: char,
+        /// Its byte offset in the name.
+        index: usize,
+        /// Whether the name is a metric name (colons allowed) or a label name.
+        metric: bool,
+    },
+    /// The name starts with `__`, which Prometheus reserves for itself.
+    ReservedPrefix,
+    /// The label is one of the hierarchy labels the runtime injects.
+    HierarchyLabel,
+    /// `le` is the bucket bound label of histograms.
+    ReservedLe,
+    /// `quantile` is the label of summary quantiles.
+    ReservedQuantile,
+    /// A counter name must end in `_total`.
+    CounterWithoutTotal,
+    /// Only counters end in `_total`.
+    TotalOnNonCounter(MetricKind),
+    /// A histogram name ends in a suffix its own series use.
+    HistogramSuffix(&'static str),
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            NameError::Empty => f.write_str("names must not be empty"),
+            NameError::InvalidChar { ch, index, metric } => {
+                let pattern = if metric {
+                    "metric names match [a-zA-Z_:][a-zA-Z0-9_:]*"
+                } else {
+                    "label names match [a-zA-Z_][a-zA-Z0-9_]*"
+                };
+                write!(f, "character {ch:?} at byte {index} is not allowed; {pattern}")
+            }
+            NameError::ReservedPrefix => {
+                f.write_str("names starting with `__` are reserved for Prometheus")
+            }
+            NameError::HierarchyLabel => f.write_str(
+                "the hierarchy labels dynamo_namespace, dynamo_component and dynamo_endpoint \
+                 are injected by the runtime from the level the metric lives at and cannot be set by hand",
+            ),
+            NameError::ReservedLe => {
+                f.write_str("`le` is reserved for the bucket bounds of histograms")
+            }
+            NameError::ReservedQuantile => {
+                f.write_str("`quantile` is reserved for the quantiles of summaries")
+            }
+            NameError::CounterWithoutTotal => f.write_str("counter names must end in `_total`"),
+            NameError::TotalOnNonCounter(kind) => {
+                write!(f, "only counters end in `_total`; this is a {kind}")
+            }
+            NameError::HistogramSuffix(suffix) => write!(
+                f,
+                "histogram names must not end in `{suffix}`, which their own series use"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NameError {}
+
+fn check_chars(name: &str, metric: bool) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    for (index, ch) in name.char_indices() {
+        let ok = ch.is_ascii_alphabetic()
+            || ch == '_'
+            || (metric && ch == ':')
+            || (index > 0 && ch.is_ascii_digit());
+        if !ok {
+            return Err(NameError::InvalidChar { ch, index, metric });
+        }
+    }
+    if name.starts_with("__") {
+        return Err(NameError::ReservedPrefix);
+    }
+    Ok(())
+}
+
+/// Checks the characters of a metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`, not starting `__`.
+pub fn check_metric_name(name: &str) -> Result<(), NameError> {
+    check_chars(name, true)
+}
+
+/// Checks a full metric name against the suffix rules of its kind, after [`check_metric_name`].
+pub fn check_metric_name_for(kind: MetricKind, name: &str) -> Result<(), NameError> {
+    check_metric_name(name)?;
+    let total = name.ends_with("_total");
+    match kind {
+        MetricKind::Counter if !total => Err(NameError::CounterWithoutTotal),
+        MetricKind::Gauge | MetricKind::Histogram if total => {
+            Err(NameError::TotalOnNonCounter(kind))
+        }
+        MetricKind::Histogram => match ["_bucket", "_sum", "_count"]
+            .into_iter()
+            .find(|suffix| name.ends_with(suffix))
+        {
+            Some(suffix) => Err(NameError::HistogramSuffix(suffix)),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Checks a label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting `__`, not `quantile`.
+pub fn check_label_name(name: &str) -> Result<(), NameError> {
+    check_chars(name, false)?;
+    if name == "quantile" {
+        return Err(NameError::ReservedQuantile);
+    }
+    Ok(())
+}
+
+/// Checks a label name a user gives to a metric of `kind`: the rules of
+/// [`check_label_name`], no hierarchy label, and no `le` on histograms.
+pub fn check_user_label_name(kind: MetricKind, name: &str) -> Result<(), NameError> {
+    check_label_name(name)?;
+    if HIERARCHY_LABELS.contains(&name) {
+        return Err(NameError::HierarchyLabel);
+    }
+    if kind == MetricKind::Histogram && name == "le" {
+        return Err(NameError::ReservedLe);
+    }
+    Ok(())
+}
+
+/// Checks a subsystem, the middle part of `dynamo_<subsystem>_<name>`: a label-like word.
+pub fn check_subsystem(subsystem: &str) -> Result<(), NameError> {
+    check_chars(subsystem, false)
+}
+
+/// Joins a subsystem and a short name into the full metric name `dynamo_<subsystem>_<name>`.
+/// The parts are not checked here; check the result with [`check_metric_name_for`].
+pub fn full_name(subsystem: &str, name: &str) -> String {
+    let mut full = String::with_capacity(PREFIX.len() + subsystem.len() + name.len() + 2);
+    full.push_str(PREFIX);
+    full.push('_');
+    full.push_str(subsystem);
+    full.push('_');
+    full.push_str(name);
+    full
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_name_table() {
+        let cases: &[(&str, Result<(), NameError>)] = &[
+            ("requests_total", Ok(())),
+            ("a:b_c9", Ok(())),
+            (":recorded", Ok(())),
+            ("_x", Ok(())),
+            ("", Err(NameError::Empty)),
+            (
+                "9lives",
+                Err(NameError::InvalidChar {
+                    ch: '9',
+                    index: 0,
+                    metric: true,
+                }),
+            ),
+            (
+                "foo-bar",
+                Err(NameError::InvalidChar {
+                    ch: '-',
+                    index: 3,
+                    metric: true,
+                }),
+            ),
+            (
+                "déjà",
+                Err(NameError::InvalidChar {
+                    ch: 'é',
+                    index: 1,
+                    metric: true,
+                }),
+            ),
+            ("__internal", Err(NameError::ReservedPrefix)),
+        ];
+        for (name, want) in cases {
+            assert_eq!(check_metric_name(name), *want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn label_name_table() {
+        let cases: &[(&str, Result<(), NameError>)] = &[
+            ("model", Ok(())),
+            ("le", Ok(())),
+            ("_x1", Ok(())),
+            ("", Err(NameError::Empty)),
+            (
+                "a:b",
+                Err(NameError::InvalidChar {
+                    ch: ':',
+                    index: 1,
+                    metric: false,
+                }),
+            ),
+            (
+                "1a",
+                Err(NameError::InvalidChar {
+                    ch: '1',
+                    index: 0,
+                    metric: false,
+                }),
+            ),
+            ("__name__", Err(NameError::ReservedPrefix)),
+            ("quantile", Err(NameError::ReservedQuantile)),
+        ];
+        for (name, want) in cases {
+            assert_eq!(check_label_name(name), *want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn user_label_rules_depend_on_kind() {
+        use MetricKind::*;
+        for label in HIERARCHY_LABELS {
+            for kind in [Counter, Gauge, Histogram] {
+                assert_eq!(
+                    check_user_label_name(kind, label),
+                    Err(NameError::HierarchyLabel)
+                );
+            }
+        }
+        assert_eq!(
+            check_user_label_name(Histogram, "le"),
+            Err(NameError::ReservedLe)
+        );
+        assert_eq!(check_user_label_name(Counter, "le"), Ok(()));
+        assert_eq!(
+            check_user_label_name(Gauge, "quantile"),
+            Err(NameError::ReservedQuantile)
+        );
+    }
+
+    #[test]
+    fn suffix_table() {
+        use MetricKind::*;
+        let cases: &[(MetricKind, &str, Result<(), NameError>)] = &[
+            (Counter, "requests_total", Ok(())),
+            (Counter, "requests", Err(NameError::CounterWithoutTotal)),
+            (Gauge, "inflight_requests", Ok(())),
+            (
+                Gauge,
+                "inflight_total",
+                Err(NameError::TotalOnNonCounter(Gauge)),
+            ),
+            (Histogram, "duration_seconds", Ok(())),
+            (
+                Histogram,
+                "x_total",
+                Err(NameError::TotalOnNonCounter(Histogram)),
+            ),
+            (
+                Histogram,
+                "x_bucket",
+                Err(NameError::HistogramSuffix("_bucket")),
+            ),
+            (Histogram, "x_sum", Err(NameError::HistogramSuffix("_sum"))),
+            (
+                Histogram,
+                "x_count",
+                Err(NameError::HistogramSuffix("_count")),
+            ),
+            (
+                Counter,
+                "bad-name_total",
+                Err(NameError::InvalidChar {
+                    ch: '-',
+                    index: 3,
+                    metric: true,
+                }),
+            ),
+        ];
+        for (kind, name, want) in cases {
+            assert_eq!(check_metric_name_for(*kind, name), *want, "{kind} {name:?}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_rule() {
+        let msg = alloc::format!(
+            "{}",
+            NameError::InvalidChar {
+                ch: '-',
+                index: 3,
+                metric: true
+            }
+        );
+        assert_eq!(
+            msg,
+            "character '-' at byte 3 is not allowed; metric names match [a-zA-Z_:][a-zA-Z0-9_:]*"
+        );
+        assert_eq!(
+            full_name("frontend", "requests_total"),
+            "dynamo_frontend_requests_total"
+        );
+    }
+}

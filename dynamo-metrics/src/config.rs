@@ -1,0 +1,179 @@
+//! Settings of the runtime and its system status server, from code or from the environment.
+//! See [`RuntimeConfig`] for details.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Settings of the system status server (`/metrics`, `/health`, `/live`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemServerConfig {
+    /// Address to listen on; `DYN_SYSTEM_HOST`, default `0.0.0.0`.
+    pub host: IpAddr,
+    /// Port to listen on; `DYN_SYSTEM_PORT`. `0` picks a free port
+    /// ([`DistributedRuntime::system_server_addr`](crate::DistributedRuntime::system_server_addr)
+    /// tells which). The default, 8081, is the backend port of the Dynamo docs.
+    pub port: u16,
+    /// The longest a request may take, from its headers to its response; slower ones get 503.
+    pub request_timeout: Duration,
+    /// The longest a client may take to send a request's headers before the connection is
+    /// closed: slow clients cannot hold connections open.
+    pub header_read_timeout: Duration,
+    /// How many connections are served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for open connections to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SystemServerConfig {
+    fn default() -> Self {
+        SystemServerConfig {
+            host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 8081,
+            request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(5),
+            max_connections: 128,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SystemServerConfig {
+    /// The socket address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+/// Settings of a [`DistributedRuntime`](crate::DistributedRuntime).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// The system status server to start, if any. From the environment: started when
+    /// `DYN_SYSTEM_PORT` is set.
+    pub system_server: Option<SystemServerConfig>,
+    /// Whether `/health` and `/live` report ready from the start;
+    /// `DYN_SYSTEM_STARTING_HEALTH_STATUS` = `ready` (default) or `notready`.
+    pub starting_ready: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            system_server: None,
+            starting_ready: true,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST` and `DYN_SYSTEM_STARTING_HEALTH_STATUS`.
+    ///
+    /// # Errors
+    /// [`Error::Env`] naming the variable when a value cannot be used (a port outside
+    /// `0..=65535`, a host that is not an IP address, an unknown health status).
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let env = |var: &'static str| lookup(var).map(|v| (var, v.trim().to_owned()));
+        let bad = |var, value: String, reason| Error::Env { var, value, reason };
+        let mut config = RuntimeConfig::default();
+        if let Some((var, value)) = env("DYN_SYSTEM_PORT") {
+            let port = value
+                .parse::<u16>()
+                .map_err(|_| bad(var, value.clone(), "expected a port number from 0 to 65535"))?;
+            let mut server = SystemServerConfig {
+                port,
+                ..SystemServerConfig::default()
+            };
+            if let Some((var, value)) = env("DYN_SYSTEM_HOST") {
+                server.host = value
+                    .parse()
+                    .map_err(|_| bad(var, value.clone(), "expected an IPv4 or IPv6 address"))?;
+            }
+            config.system_server = Some(server);
+        }
+        if let Some((var, value)) = env("DYN_SYSTEM_STARTING_HEALTH_STATUS") {
+            config.starting_ready = match value.as_str() {
+                "ready" => true,
+                "notready" => false,
+                _ => return Err(bad(var, value, "expected `ready` or `notready`")),
+            };
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<RuntimeConfig> {
+        RuntimeConfig::from_lookup(|k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn no_port_no_server() {
+        assert_eq!(parse(&[]).unwrap(), RuntimeConfig::default());
+        assert!(
+            parse(&[("DYN_SYSTEM_HOST", "127.0.0.1")])
+                .unwrap()
+                .system_server
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn port_and_host() {
+        let c = parse(&[("DYN_SYSTEM_PORT", "0"), ("DYN_SYSTEM_HOST", "::1")]).unwrap();
+        let server = c.system_server.unwrap();
+        assert_eq!(server.addr(), "[::1]:0".parse().unwrap());
+        let c = parse(&[("DYN_SYSTEM_PORT", "40000")]).unwrap();
+        assert_eq!(
+            c.system_server.unwrap().addr(),
+            "0.0.0.0:40000".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = parse(&[("DYN_SYSTEM_PORT", "70000")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid value \"70000\" for environment variable DYN_SYSTEM_PORT: expected a port number from 0 to 65535"
+        );
+        let err = parse(&[("DYN_SYSTEM_PORT", "1"), ("DYN_SYSTEM_HOST", "example.com")]);
+        assert!(matches!(
+            err,
+            Err(Error::Env {
+                var: "DYN_SYSTEM_HOST",
+                ..
+            })
+        ));
+        let err = parse(&[("DYN_SYSTEM_STARTING_HEALTH_STATUS", "maybe")]);
+        assert!(matches!(
+            err,
+            Err(Error::Env {
+                var: "DYN_SYSTEM_STARTING_HEALTH_STATUS",
+                ..
+            })
+        ));
+        assert!(
+            !parse(&[("DYN_SYSTEM_STARTING_HEALTH_STATUS", "notready")])
+                .unwrap()
+                .starting_ready
+        );
+    }
+}

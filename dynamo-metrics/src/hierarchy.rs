@@ -1,0 +1,563 @@
+//! The runtime hierarchy `DistributedRuntime -> Namespace -> Component -> Endpoint` and the
+//! [`MetricsRegistry`] trait every level implements.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+
+use dynamo_metrics_naming::{self as naming, COMPONENT_LABEL, ENDPOINT_LABEL, NAMESPACE_LABEL};
+use parking_lot::Mutex;
+use prometheus::core::Collector;
+
+use crate::error::{Error, Result};
+use crate::metrics::{
+    Cell, Counter, CounterCell, CounterVec, Declaration, Family, Gauge, GaugeCell, GaugeVec,
+    Histogram, HistogramCell, HistogramVec, IntCounter, IntCounterCell, IntCounterVec, IntGauge,
+    IntGaugeCell, IntGaugeVec, View, location,
+};
+use crate::registry::Registry;
+
+/// Where metrics are created: the runtime's registry, the hierarchy labels of one level, and
+/// a subsystem. Every level of the hierarchy has one; [`MetricsRegistry::with_subsystem`]
+/// makes another with a different subsystem.
+#[derive(Clone)]
+pub struct MetricsScope {
+    inner: Arc<ScopeInner>,
+}
+
+struct ScopeInner {
+    registry: Arc<Registry>,
+    subsystem: String,
+    labels: Vec<(&'static str, String)>,
+}
+
+impl fmt::Debug for MetricsScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsScope")
+            .field("subsystem", &self.inner.subsystem)
+            .field("labels", &self.inner.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsScope {
+    fn new(registry: Arc<Registry>, labels: Vec<(&'static str, String)>) -> Self {
+        MetricsScope {
+            inner: Arc::new(ScopeInner {
+                registry,
+                subsystem: naming::DEFAULT_SUBSYSTEM.to_owned(),
+                labels,
+            }),
+        }
+    }
+
+    /// The scope of a child level: this scope's labels plus one.
+    fn child(&self, label: &'static str, value: &str) -> Self {
+        let mut labels = self.inner.labels.clone();
+        labels.push((label, value.to_owned()));
+        MetricsScope::new(self.inner.registry.clone(), labels)
+    }
+
+    fn describe(&self) -> String {
+        let labels: Vec<String> = self
+            .inner
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        format!("{{{}}}", labels.join(", "))
+    }
+
+    /// Checks a declaration and returns its family (new or existing) and fixed label values.
+    fn family<C: Cell>(
+        &self,
+        name: &str,
+        help: &str,
+        variable_labels: &[&str],
+        const_labels: &[(&str, &str)],
+        buckets: Option<&[f64]>,
+        caller: &Location<'_>,
+    ) -> Result<View<C>> {
+        let (meta, fixed) = Declaration {
+            kind: C::KIND,
+            value_type: C::VALUE,
+            short_name: name,
+            full_name: naming::full_name(&self.inner.subsystem, name),
+            help,
+            hierarchy: &self.inner.labels,
+            const_labels,
+            variable_labels,
+            buckets,
+            declared_at: format!("{} in scope {}", location(caller), self.describe()),
+        }
+        .check()?;
+        let family: Arc<Family<C>> = self.inner.registry.family(meta)?;
+        Ok(View::new(family, fixed))
+    }
+}
+
+/// Creates metrics at one level of the runtime hierarchy.
+///
+/// Every metric is named `dynamo_<subsystem>_<name>` (subsystem `component` unless changed
+/// with [`with_subsystem`](Self::with_subsystem)) and carries the hierarchy labels of the
+/// level it is created at: none on the runtime, `dynamo_namespace` on a namespace, plus
+/// `dynamo_component` on a component, plus `dynamo_endpoint` on an endpoint. Constant labels
+/// given at creation follow them, then the variable labels of labelled families.
+///
+/// Declaring the same metric again with the same type, help, labels and buckets returns the
+/// same family, so two endpoints of one component may each create `requests_total` and get
+/// one family with two series. A different declaration under a taken name is refused with
+/// [`Error::Conflict`], which names both declarations and where they were made; a scrape can
+/// therefore never fail on a conflict.
+///
+/// # Errors
+/// Every `create_*` method returns [`Error::InvalidName`] for a name or label that breaks the
+/// rules of [`dynamo_metrics_naming`], [`Error::DuplicateLabel`], [`Error::EmptyHelp`],
+/// [`Error::InvalidBuckets`] (histograms) or [`Error::Conflict`].
+pub trait MetricsRegistry {
+    /// The scope metrics of this level are created in.
+    fn metrics_scope(&self) -> &MetricsScope;
+
+    /// The hierarchy labels this level injects, outermost first.
+    fn hierarchy_labels(&self) -> &[(&'static str, String)] {
+        &self.metrics_scope().inner.labels
+    }
+
+    /// The name prefix of metrics created here, `dynamo_<subsystem>`.
+    fn prefix(&self) -> String {
+        format!(
+            "{}_{}",
+            naming::PREFIX,
+            self.metrics_scope().inner.subsystem
+        )
+    }
+
+    /// The same level with another subsystem: `with_subsystem("frontend")` creates
+    /// `dynamo_frontend_*` metrics.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] when `subsystem` is not a word of `[a-zA-Z0-9_]`.
+    fn with_subsystem(&self, subsystem: &str) -> Result<MetricsScope> {
+        naming::check_subsystem(subsystem).map_err(|reason| Error::InvalidName {
+            what: "subsystem",
+            name: subsystem.to_owned(),
+            reason,
+        })?;
+        let inner = &self.metrics_scope().inner;
+        Ok(MetricsScope {
+            inner: Arc::new(ScopeInner {
+                registry: inner.registry.clone(),
+                subsystem: subsystem.to_owned(),
+                labels: inner.labels.clone(),
+            }),
+        })
+    }
+
+    /// Creates (or finds) a float counter. See the trait docs for errors.
+    #[track_caller]
+    fn create_counter(
+        &self,
+        name: &str,
+        help: &str,
+        const_labels: &[(&str, &str)],
+    ) -> Result<Counter> {
+        let view = self.metrics_scope().family::<CounterCell>(
+            name,
+            help,
+            &[],
+            const_labels,
+            None,
+            Location::caller(),
+        )?;
+        view.series(&[]).map(Counter::from_series)
+    }
+
+    /// Creates (or finds) an integer counter. See the trait docs for errors.
+    #[track_caller]
+    fn create_intcounter(
+        &self,
+        name: &str,
+        help: &str,
+        const_labels: &[(&str, &str)],
+    ) -> Result<IntCounter> {
+        let view = self.metrics_scope().family::<IntCounterCell>(
+            name,
+            help,
+            &[],
+            const_labels,
+            None,
+            Location::caller(),
+        )?;
+        view.series(&[]).map(IntCounter::from_series)
+    }
+
+    /// Creates (or finds) a float gauge. See the trait docs for errors.
+    #[track_caller]
+    fn create_gauge(&self, name: &str, help: &str, const_labels: &[(&str, &str)]) -> Result<Gauge> {
+        let view = self.metrics_scope().family::<GaugeCell>(
+            name,
+            help,
+            &[],
+            const_labels,
+            None,
+            Location::caller(),
+        )?;
+        view.series(&[]).map(Gauge::from_series)
+    }
+
+    /// Creates (or finds) an integer gauge. See the trait docs for errors.
+    #[track_caller]
+    fn create_intgauge(
+        &self,
+        name: &str,
+        help: &str,
+        const_labels: &[(&str, &str)],
+    ) -> Result<IntGauge> {
+        let view = self.metrics_scope().family::<IntGaugeCell>(
+            name,
+            help,
+            &[],
+            const_labels,
+            None,
+            Location::caller(),
+        )?;
+        view.series(&[]).map(IntGauge::from_series)
+    }
+
+    /// Creates (or finds) a histogram; `None` buckets means
+    /// [`DEFAULT_BUCKETS`](crate::DEFAULT_BUCKETS). See the trait docs for errors.
+    #[track_caller]
+    fn create_histogram(
+        &self,
+        name: &str,
+        help: &str,
+        const_labels: &[(&str, &str)],
+        buckets: Option<&[f64]>,
+    ) -> Result<Histogram> {
+        let view = self.metrics_scope().family::<HistogramCell>(
+            name,
+            help,
+            &[],
+            const_labels,
+            buckets,
+            Location::caller(),
+        )?;
+        view.series(&[]).map(Histogram::from_series)
+    }
+
+    /// Creates (or finds) a family of float counters with variable labels `label_names`.
+    #[track_caller]
+    fn create_countervec(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        const_labels: &[(&str, &str)],
+    ) -> Result<CounterVec> {
+        self.metrics_scope()
+            .family(
+                name,
+                help,
+                label_names,
+                const_labels,
+                None,
+                Location::caller(),
+            )
+            .map(CounterVec::from_view)
+    }
+
+    /// Creates (or finds) a family of integer counters with variable labels `label_names`.
+    #[track_caller]
+    fn create_intcountervec(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        const_labels: &[(&str, &str)],
+    ) -> Result<IntCounterVec> {
+        self.metrics_scope()
+            .family(
+                name,
+                help,
+                label_names,
+                const_labels,
+                None,
+                Location::caller(),
+            )
+            .map(IntCounterVec::from_view)
+    }
+
+    /// Creates (or finds) a family of float gauges with variable labels `label_names`.
+    #[track_caller]
+    fn create_gaugevec(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        const_labels: &[(&str, &str)],
+    ) -> Result<GaugeVec> {
+        self.metrics_scope()
+            .family(
+                name,
+                help,
+                label_names,
+                const_labels,
+                None,
+                Location::caller(),
+            )
+            .map(GaugeVec::from_view)
+    }
+
+    /// Creates (or finds) a family of integer gauges with variable labels `label_names`.
+    #[track_caller]
+    fn create_intgaugevec(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        const_labels: &[(&str, &str)],
+    ) -> Result<IntGaugeVec> {
+        self.metrics_scope()
+            .family(
+                name,
+                help,
+                label_names,
+                const_labels,
+                None,
+                Location::caller(),
+            )
+            .map(IntGaugeVec::from_view)
+    }
+
+    /// Creates (or finds) a family of histograms with variable labels `label_names`.
+    #[track_caller]
+    fn create_histogramvec(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        const_labels: &[(&str, &str)],
+        buckets: Option<&[f64]>,
+    ) -> Result<HistogramVec> {
+        self.metrics_scope()
+            .family(
+                name,
+                help,
+                label_names,
+                const_labels,
+                buckets,
+                Location::caller(),
+            )
+            .map(HistogramVec::from_view)
+    }
+
+    /// Merges a collector of the `prometheus` crate (the process collector, or code that
+    /// already uses that crate) into this runtime's exposition; its series get this level's
+    /// hierarchy labels in front of their own.
+    ///
+    /// # Errors
+    /// [`Error::Collector`] when it describes no metrics, uses the name of one of the
+    /// runtime's families, or sets a hierarchy label itself.
+    fn register_collector(&self, collector: Box<dyn Collector>) -> Result<()> {
+        let scope = &self.metrics_scope().inner;
+        scope
+            .registry
+            .register_collector(collector, scope.labels.clone())
+    }
+}
+
+impl MetricsRegistry for MetricsScope {
+    fn metrics_scope(&self) -> &MetricsScope {
+        self
+    }
+}
+
+fn check_level_name(level: &'static str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidHierarchyName {
+            level,
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The children of a level, created once per name.
+struct Children<T>(Mutex<BTreeMap<String, T>>);
+
+impl<T: Clone> Children<T> {
+    fn new() -> Self {
+        Children(Mutex::new(BTreeMap::new()))
+    }
+
+    fn get_or_insert(
+        &self,
+        level: &'static str,
+        name: &str,
+        make: impl FnOnce() -> T,
+    ) -> Result<T> {
+        check_level_name(level, name)?;
+        Ok(self
+            .0
+            .lock()
+            .entry(name.to_owned())
+            .or_insert_with(make)
+            .clone())
+    }
+}
+
+/// The root scope of a runtime: no hierarchy labels.
+pub(crate) fn root_scope(registry: Arc<Registry>) -> MetricsScope {
+    MetricsScope::new(registry, Vec::new())
+}
+
+/// The runtime's children, kept beside its root scope.
+pub(crate) struct Namespaces(Children<Namespace>);
+
+impl Namespaces {
+    pub(crate) fn new() -> Self {
+        Namespaces(Children::new())
+    }
+
+    pub(crate) fn get(&self, root: &MetricsScope, name: &str) -> Result<Namespace> {
+        self.0.get_or_insert("namespace", name, || Namespace {
+            inner: Arc::new(NamespaceInner {
+                name: name.to_owned(),
+                scope: root.child(NAMESPACE_LABEL, name),
+                components: Children::new(),
+            }),
+        })
+    }
+}
+
+/// A namespace: metrics created here carry `dynamo_namespace`.
+#[derive(Clone)]
+pub struct Namespace {
+    inner: Arc<NamespaceInner>,
+}
+
+struct NamespaceInner {
+    name: String,
+    scope: MetricsScope,
+    components: Children<Component>,
+}
+
+impl Namespace {
+    /// The namespace's name, the value of its `dynamo_namespace` label.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The component `name` of this namespace; the same node each time it is asked for.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHierarchyName`] when `name` is empty.
+    pub fn component(&self, name: &str) -> Result<Component> {
+        let ns = &self.inner;
+        ns.components
+            .get_or_insert("component", name, || Component {
+                inner: Arc::new(ComponentInner {
+                    name: name.to_owned(),
+                    namespace: ns.name.clone(),
+                    scope: ns.scope.child(COMPONENT_LABEL, name),
+                    endpoints: Children::new(),
+                }),
+            })
+    }
+}
+
+/// A component of a namespace: metrics created here carry `dynamo_namespace` and
+/// `dynamo_component`.
+#[derive(Clone)]
+pub struct Component {
+    inner: Arc<ComponentInner>,
+}
+
+struct ComponentInner {
+    name: String,
+    namespace: String,
+    scope: MetricsScope,
+    endpoints: Children<Endpoint>,
+}
+
+impl Component {
+    /// The component's name, the value of its `dynamo_component` label.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The name of the namespace it belongs to.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// The endpoint `name` of this component; the same node each time it is asked for.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHierarchyName`] when `name` is empty.
+    pub fn endpoint(&self, name: &str) -> Result<Endpoint> {
+        let c = &self.inner;
+        c.endpoints.get_or_insert("endpoint", name, || Endpoint {
+            inner: Arc::new(EndpointInner {
+                name: name.to_owned(),
+                component: c.name.clone(),
+                namespace: c.namespace.clone(),
+                scope: c.scope.child(ENDPOINT_LABEL, name),
+            }),
+        })
+    }
+}
+
+/// An endpoint of a component: metrics created here carry all three hierarchy labels.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<EndpointInner>,
+}
+
+struct EndpointInner {
+    name: String,
+    component: String,
+    namespace: String,
+    scope: MetricsScope,
+}
+
+impl Endpoint {
+    /// The endpoint's name, the value of its `dynamo_endpoint` label.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The name of the component it belongs to.
+    pub fn component(&self) -> &str {
+        &self.inner.component
+    }
+
+    /// The name of the namespace it belongs to.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+}
+
+/// Implements `MetricsRegistry` and `Debug` for a level.
+macro_rules! level {
+    ($ty:ident) => {
+        impl MetricsRegistry for $ty {
+            fn metrics_scope(&self) -> &MetricsScope {
+                &self.inner.scope
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("labels", &self.hierarchy_labels())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+level!(Namespace);
+level!(Component);
+level!(Endpoint);

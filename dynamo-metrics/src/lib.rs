@@ -1,0 +1,61 @@
+//! Prometheus metrics for Dynamo-style distributed inference services.
+//!
+//! A [`DistributedRuntime`] is the root of a hierarchy of [`Namespace`]s, [`Component`]s and
+//! [`Endpoint`]s. Each level implements [`MetricsRegistry`] and creates metrics named
+//! `dynamo_<subsystem>_<name>` that carry the hierarchy labels of the level:
+//!
+//! ```
+//! use dynamo_metrics::{DistributedRuntime, MetricsRegistry};
+//!
+//! # fn main() -> Result<(), dynamo_metrics::Error> {
+//! let runtime = DistributedRuntime::new()?;
+//! let endpoint = runtime.namespace("demo")?.component("backend")?.endpoint("generate")?;
+//! let requests = endpoint.create_intcounter("requests_total", "Requests handled", &[])?;
+//! requests.inc();
+//!
+//! let text = runtime.render();
+//! assert!(text.contains(
+//!     "# TYPE dynamo_component_requests_total counter\n\
+//!      dynamo_component_requests_total{dynamo_namespace=\"demo\",\
+//!      dynamo_component=\"backend\",dynamo_endpoint=\"generate\"} 1\n"
+//! ));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Details:
+//! - Metric types live on atomics: incrementing a resolved series is one atomic operation
+//!   (floats: one compare-and-swap loop). Each type also implements
+//!   [`prometheus::core::Collector`], so it can be registered in a plain
+//!   `prometheus::Registry`.
+//! - Names and labels follow one rule table ([`dynamo_metrics_naming`]); breaking a rule is
+//!   a typed [`Error`], never a panic and never a silent rewrite.
+//! - [`DistributedRuntime::render`] writes the text format 0.0.4: every family once, sorted,
+//!   with series text rendered once at creation, so a scrape costs little more than
+//!   formatting the numbers.
+//! - The system status server ([`DistributedRuntime::start_system_server`], or
+//!   `DYN_SYSTEM_PORT` with [`DistributedRuntime::from_env`]) serves `/metrics`, `/health`
+//!   and `/live`.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod config;
+mod error;
+mod hierarchy;
+mod metrics;
+mod registry;
+mod runtime;
+mod server;
+mod text;
+
+pub use config::{RuntimeConfig, SystemServerConfig};
+pub use dynamo_metrics_naming as naming;
+pub use error::{Error, Result};
+pub use hierarchy::{Component, Endpoint, MetricsRegistry, MetricsScope, Namespace};
+pub use metrics::{
+    Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, exponential_buckets, linear_buckets,
+};
+pub use prometheus;
+pub use runtime::DistributedRuntime;
+pub use text::CONTENT_TYPE;

@@ -1,0 +1,168 @@
+//! The atomic values behind every series. See [`Cell`] for details.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use dynamo_metrics_naming::MetricKind;
+use prometheus::proto;
+
+use super::family::Meta;
+use crate::text;
+
+/// The value of one series: an atomic, and how to render and export it.
+pub(crate) trait Cell: Send + Sync + Sized + 'static {
+    /// The family type this cell belongs to.
+    const KIND: MetricKind;
+    /// The Rust type of the value, to tell integer and float families apart in messages.
+    const VALUE: &'static str;
+    /// The series text rendered once at creation: everything of a sample line but the value.
+    type Text: Send + Sync;
+
+    fn new(meta: &Meta) -> Self;
+    fn text(meta: &Meta, values: &[String]) -> Self::Text;
+    fn render(&self, text: &Self::Text, out: &mut Vec<u8>);
+    fn export(&self, meta: &Meta, metric: &mut proto::Metric);
+}
+
+/// An `f64` stored as bits in an `AtomicU64`; additions are one compare-and-swap loop.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicF64(AtomicU64);
+
+impl AtomicF64 {
+    #[inline]
+    pub(crate) fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Relaxed))
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, v: f64) {
+        let mut old = self.0.load(Relaxed);
+        loop {
+            let new = (f64::from_bits(old) + v).to_bits();
+            match self.0.compare_exchange_weak(old, new, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(seen) => old = seen,
+            }
+        }
+    }
+}
+
+fn simple_text(meta: &Meta, values: &[String]) -> Box<[u8]> {
+    let mut out = Vec::new();
+    text::write_series_prefix(&mut out, &meta.name, "", meta.pairs(values), None);
+    out.into_boxed_slice()
+}
+
+#[inline]
+fn render_line(out: &mut Vec<u8>, prefix: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(prefix);
+    write(out);
+    out.push(b'\n');
+}
+
+/// Defines a cell over one atomic, with its kind, render and export.
+macro_rules! simple_cell {
+    ($cell:ident, $atomic:ty, $value:literal, $kind:ident, $write:path, $export:ident) => {
+        #[derive(Debug, Default)]
+        pub(crate) struct $cell(pub(crate) $atomic);
+
+        impl Cell for $cell {
+            const KIND: MetricKind = MetricKind::$kind;
+            const VALUE: &'static str = $value;
+            type Text = Box<[u8]>;
+
+            fn new(_: &Meta) -> Self {
+                Self::default()
+            }
+
+            fn text(meta: &Meta, values: &[String]) -> Box<[u8]> {
+                simple_text(meta, values)
+            }
+
+            #[inline]
+            fn render(&self, text: &Box<[u8]>, out: &mut Vec<u8>) {
+                render_line(out, text, |out| $write(out, self.0.get_value()));
+            }
+
+            fn export(&self, _: &Meta, metric: &mut proto::Metric) {
+                $export(metric, self.0.get_value() as f64);
+            }
+        }
+    };
+}
+
+/// One way to read every atomic the cells use.
+pub(crate) trait GetValue {
+    type Value;
+    fn get_value(&self) -> Self::Value;
+}
+
+impl GetValue for AtomicU64 {
+    type Value = u64;
+    fn get_value(&self) -> u64 {
+        self.load(Relaxed)
+    }
+}
+
+impl GetValue for AtomicI64 {
+    type Value = i64;
+    fn get_value(&self) -> i64 {
+        self.load(Relaxed)
+    }
+}
+
+impl GetValue for AtomicF64 {
+    type Value = f64;
+    fn get_value(&self) -> f64 {
+        self.get()
+    }
+}
+
+fn export_counter(metric: &mut proto::Metric, v: f64) {
+    let mut c = proto::Counter::default();
+    c.set_value(v);
+    metric.set_counter(c);
+}
+
+fn export_gauge(metric: &mut proto::Metric, v: f64) {
+    let mut g = proto::Gauge::default();
+    g.set_value(v);
+    metric.set_gauge(g);
+}
+
+simple_cell!(
+    IntCounterCell,
+    AtomicU64,
+    "u64",
+    Counter,
+    text::write_u64,
+    export_counter
+);
+simple_cell!(
+    CounterCell,
+    AtomicF64,
+    "f64",
+    Counter,
+    text::write_f64,
+    export_counter
+);
+simple_cell!(
+    IntGaugeCell,
+    AtomicI64,
+    "i64",
+    Gauge,
+    text::write_i64,
+    export_gauge
+);
+simple_cell!(
+    GaugeCell,
+    AtomicF64,
+    "f64",
+    Gauge,
+    text::write_f64,
+    export_gauge
+);

@@ -1,0 +1,100 @@
+//! Checking a metric declaration against the naming rules and turning it into a family
+//! description. See [`Declaration`] for details.
+
+use std::collections::HashSet;
+
+use dynamo_metrics_naming::{self as naming, MetricKind};
+
+use super::family::Meta;
+use super::histogram::check_buckets;
+use crate::error::{Error, Result};
+
+/// Everything a caller says about a metric, before it is checked.
+pub(crate) struct Declaration<'a> {
+    pub(crate) kind: MetricKind,
+    pub(crate) value_type: &'static str,
+    /// The name as the caller wrote it (the part after the subsystem, or the whole name of a
+    /// standalone metric).
+    pub(crate) short_name: &'a str,
+    pub(crate) full_name: String,
+    pub(crate) help: &'a str,
+    /// Labels the level injects, with their values.
+    pub(crate) hierarchy: &'a [(&'static str, String)],
+    pub(crate) const_labels: &'a [(&'a str, &'a str)],
+    pub(crate) variable_labels: &'a [&'a str],
+    pub(crate) buckets: Option<&'a [f64]>,
+    pub(crate) declared_at: String,
+}
+
+impl Declaration<'_> {
+    /// Checks every rule and returns the family description and the values of its fixed
+    /// labels (hierarchy then constant labels).
+    pub(crate) fn check(self) -> Result<(Meta, Box<[String]>)> {
+        naming::check_metric_name(self.short_name).map_err(|reason| Error::InvalidName {
+            what: "metric name",
+            name: self.short_name.to_owned(),
+            reason,
+        })?;
+        naming::check_metric_name_for(self.kind, &self.full_name).map_err(|reason| {
+            Error::InvalidName {
+                what: "metric name",
+                name: self.full_name.clone(),
+                reason,
+            }
+        })?;
+        if self.help.trim().is_empty() {
+            return Err(Error::EmptyHelp {
+                family: self.full_name,
+            });
+        }
+        let user_labels = self
+            .const_labels
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(self.variable_labels.iter().copied());
+        let mut seen = HashSet::new();
+        for label in user_labels {
+            naming::check_user_label_name(self.kind, label).map_err(|reason| {
+                Error::InvalidName {
+                    what: "label name",
+                    name: label.to_owned(),
+                    reason,
+                }
+            })?;
+            if !seen.insert(label) {
+                return Err(Error::DuplicateLabel {
+                    family: self.full_name,
+                    label: label.to_owned(),
+                });
+            }
+        }
+        let buckets = match (self.kind, self.buckets) {
+            (MetricKind::Histogram, Some(b)) => Some(check_buckets(&self.full_name, b)?),
+            _ => None,
+        };
+        let fixed: Box<[String]> = self
+            .hierarchy
+            .iter()
+            .map(|(_, v)| v.clone())
+            .chain(self.const_labels.iter().map(|(_, v)| (*v).to_owned()))
+            .collect();
+        let labels = self
+            .hierarchy
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(self.const_labels.iter().map(|(k, _)| *k))
+            .chain(self.variable_labels.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        let meta = Meta {
+            name: self.full_name,
+            help: self.help.to_owned(),
+            kind: self.kind,
+            value_type: self.value_type,
+            labels,
+            buckets,
+            declared_at: self.declared_at,
+        };
+        Ok((meta, fixed))
+    }
+}

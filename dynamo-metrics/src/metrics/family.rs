@@ -1,0 +1,268 @@
+//! Metric families: the shared description of a metric and its series, sorted by label
+//! values. See [`Family`] for details.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
+
+use dynamo_metrics_naming::MetricKind;
+use parking_lot::RwLock;
+use prometheus::core::Desc;
+use prometheus::proto;
+
+use super::cell::Cell;
+use super::histogram::DEFAULT_BUCKETS;
+use crate::text;
+
+/// What a family is: everything two declarations of it must agree on, and where it was first
+/// declared.
+pub(crate) struct Meta {
+    pub(crate) name: String,
+    pub(crate) help: String,
+    pub(crate) kind: MetricKind,
+    /// The Rust type of the values (`u64`, `i64`, `f64`).
+    pub(crate) value_type: &'static str,
+    /// Every label name, in series order: hierarchy labels, constant labels, variable labels.
+    pub(crate) labels: Box<[String]>,
+    /// Histograms only; `None` means [`DEFAULT_BUCKETS`].
+    pub(crate) buckets: Option<Arc<[f64]>>,
+    /// Where the declaration was made, for error messages.
+    pub(crate) declared_at: String,
+}
+
+impl Meta {
+    /// Label name and value pairs of the series with `values`.
+    pub(crate) fn pairs<'a>(
+        &'a self,
+        values: &'a [String],
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.labels
+            .iter()
+            .map(String::as_str)
+            .zip(values.iter().map(String::as_str))
+    }
+
+    fn bounds(&self) -> &[f64] {
+        self.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS)
+    }
+
+    /// Whether `other` declares the same family (where it was declared aside).
+    pub(crate) fn same_shape(&self, other: &Meta) -> bool {
+        self.name == other.name
+            && self.kind == other.kind
+            && self.value_type == other.value_type
+            && self.help == other.help
+            && self.labels == other.labels
+            && (self.kind != MetricKind::Histogram || self.bounds() == other.bounds())
+    }
+
+    /// The declaration in words: `counter, help "...", labels [a, b] at src/x.rs:3:9`.
+    pub(crate) fn describe(&self) -> String {
+        let mut s = format!(
+            "{} of {}, help {:?}, labels [{}]",
+            self.kind,
+            self.value_type,
+            self.help,
+            self.labels.join(", ")
+        );
+        if self.kind == MetricKind::Histogram {
+            let bounds: Vec<String> = self
+                .bounds()
+                .iter()
+                .map(|b| text::format_bound(*b))
+                .collect();
+            let _ = write!(s, ", buckets [{}]", bounds.join(", "));
+        }
+        let _ = write!(s, " (declared {})", self.declared_at);
+        s
+    }
+
+    fn header(&self) -> Box<[u8]> {
+        let mut out = Vec::new();
+        text::write_header(&mut out, &self.name, &self.help, self.kind.as_str());
+        out.into_boxed_slice()
+    }
+
+    fn new_family(&self, metrics: Vec<proto::Metric>) -> proto::MetricFamily {
+        let mut family = proto::MetricFamily::default();
+        family.set_name(self.name.clone());
+        family.set_help(self.help.clone());
+        family.set_field_type(match self.kind {
+            MetricKind::Counter => proto::MetricType::COUNTER,
+            MetricKind::Gauge => proto::MetricType::GAUGE,
+            MetricKind::Histogram => proto::MetricType::HISTOGRAM,
+        });
+        family.set_metric(metrics);
+        family
+    }
+
+    /// A `prometheus` descriptor: the first `fixed.len()` labels constant, the rest variable.
+    /// `None` where the `prometheus` crate refuses it (it never should: our rules are stricter).
+    fn desc(&self, fixed: &[String]) -> Option<Desc> {
+        let constant: HashMap<String, String> = self
+            .pairs(fixed)
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let variable = self.labels[fixed.len()..].to_vec();
+        Desc::new(self.name.clone(), self.help.clone(), variable, constant).ok()
+    }
+}
+
+/// One series: its value cell first (the hot path touches nothing else), then its identity.
+pub(crate) struct Series<C: Cell> {
+    pub(crate) cell: C,
+    pub(crate) meta: Arc<Meta>,
+    values: Box<[String]>,
+    text: C::Text,
+    desc: OnceLock<Option<Desc>>,
+}
+
+impl<C: Cell> Series<C> {
+    fn export(&self) -> proto::Metric {
+        let labels = self
+            .meta
+            .pairs(&self.values)
+            .map(|(k, v)| {
+                let mut pair = proto::LabelPair::default();
+                pair.set_name(k.to_owned());
+                pair.set_value(v.to_owned());
+                pair
+            })
+            .collect();
+        let mut metric = proto::Metric::from_label(labels);
+        self.cell.export(&self.meta, &mut metric);
+        metric
+    }
+
+    /// The `prometheus` descriptor of this series alone, every label constant.
+    pub(crate) fn desc(&self) -> Vec<&Desc> {
+        self.desc
+            .get_or_init(|| self.meta.desc(&self.values))
+            .iter()
+            .collect()
+    }
+
+    /// The series as a `prometheus` family of one.
+    pub(crate) fn collect(&self) -> Vec<proto::MetricFamily> {
+        vec![self.meta.new_family(vec![self.export()])]
+    }
+}
+
+/// A family: its description and its series, sorted by label values so renders are stable.
+pub(crate) struct Family<C: Cell> {
+    meta: Arc<Meta>,
+    header: Box<[u8]>,
+    series: RwLock<Vec<Arc<Series<C>>>>,
+}
+
+impl<C: Cell> Family<C> {
+    pub(crate) fn new(meta: Meta) -> Self {
+        Family {
+            header: meta.header(),
+            meta: Arc::new(meta),
+            series: RwLock::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn meta(&self) -> &Arc<Meta> {
+        &self.meta
+    }
+
+    fn find(series: &[Arc<Series<C>>], fixed: &[String], values: &[&str]) -> Result<usize, usize> {
+        let key = fixed
+            .iter()
+            .map(String::as_str)
+            .chain(values.iter().copied());
+        series.binary_search_by(|s| s.values.iter().map(String::as_str).cmp(key.clone()))
+    }
+
+    /// The series with label values `fixed` followed by `values`, created at zero if new.
+    /// The caller has checked that the count matches the family's labels.
+    pub(crate) fn get_or_create(&self, fixed: &[String], values: &[&str]) -> Arc<Series<C>> {
+        {
+            let series = self.series.read();
+            if let Ok(i) = Self::find(&series, fixed, values) {
+                return series[i].clone();
+            }
+        }
+        let mut series = self.series.write();
+        match Self::find(&series, fixed, values) {
+            Ok(i) => series[i].clone(),
+            Err(i) => {
+                let values: Box<[String]> = fixed
+                    .iter()
+                    .cloned()
+                    .chain(values.iter().map(|v| (*v).to_owned()))
+                    .collect();
+                let created = Arc::new(Series {
+                    cell: C::new(&self.meta),
+                    text: C::text(&self.meta, &values),
+                    meta: self.meta.clone(),
+                    values,
+                    desc: OnceLock::new(),
+                });
+                series.insert(i, created.clone());
+                created
+            }
+        }
+    }
+
+    /// Removes the series with label values `fixed` followed by `values`; whether it existed.
+    pub(crate) fn remove(&self, fixed: &[String], values: &[&str]) -> bool {
+        let mut series = self.series.write();
+        match Self::find(&series, fixed, values) {
+            Ok(i) => {
+                series.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The series whose values start with `fixed`, as one `prometheus` family.
+    pub(crate) fn export(&self, fixed: &[String]) -> proto::MetricFamily {
+        let metrics = self
+            .series
+            .read()
+            .iter()
+            .filter(|s| s.values.starts_with(fixed))
+            .map(|s| s.export())
+            .collect();
+        self.meta.new_family(metrics)
+    }
+
+    /// The `prometheus` descriptor with the first `fixed.len()` labels constant.
+    pub(crate) fn desc(&self, fixed: &[String]) -> Option<Desc> {
+        self.meta.desc(fixed)
+    }
+}
+
+/// A family of any cell type, as the registry holds it.
+pub(crate) trait AnyFamily: Send + Sync {
+    fn meta(&self) -> &Arc<Meta>;
+    /// Appends the family's text; nothing when it has no series yet.
+    fn render(&self, out: &mut Vec<u8>);
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<C: Cell> AnyFamily for Family<C> {
+    fn meta(&self) -> &Arc<Meta> {
+        &self.meta
+    }
+
+    fn render(&self, out: &mut Vec<u8>) {
+        let series = self.series.read();
+        if series.is_empty() {
+            return;
+        }
+        out.extend_from_slice(&self.header);
+        for s in series.iter() {
+            s.cell.render(&s.text, out);
+        }
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}

@@ -1,0 +1,486 @@
+//! The public metric types: single series and labelled families. See [`IntCounter`] and
+//! [`IntCounterVec`] for details.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto;
+
+use super::cell::{Cell, CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
+use super::declare::Declaration;
+use super::family::{Family, Series};
+use super::histogram::HistogramCell;
+use crate::error::{Error, Result};
+
+/// `at src/file.rs:12:5`: where a declaration was made, for conflict messages.
+pub(crate) fn location(caller: &Location<'_>) -> String {
+    format!("at {}:{}:{}", caller.file(), caller.line(), caller.column())
+}
+
+/// A family that belongs to no registry, for standalone metrics.
+#[track_caller]
+fn standalone<C: Cell>(
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Option<&[f64]>,
+) -> Result<Arc<Family<C>>> {
+    let (meta, _) = Declaration {
+        kind: C::KIND,
+        value_type: C::VALUE,
+        short_name: name,
+        full_name: name.to_owned(),
+        help,
+        hierarchy: &[],
+        const_labels: &[],
+        variable_labels: labels,
+        buckets,
+        declared_at: location(Location::caller()),
+    }
+    .check()?;
+    Ok(Arc::new(Family::new(meta)))
+}
+
+/// A labelled family as seen from one place: the values of its fixed labels (hierarchy and
+/// constant labels) are bound, the variable ones are given per series.
+pub(crate) struct View<C: Cell> {
+    family: Arc<Family<C>>,
+    fixed: Box<[String]>,
+    desc: OnceLock<Option<Desc>>,
+}
+
+impl<C: Cell> View<C> {
+    pub(crate) fn new(family: Arc<Family<C>>, fixed: Box<[String]>) -> Self {
+        View {
+            family,
+            fixed,
+            desc: OnceLock::new(),
+        }
+    }
+
+    fn variable_labels(&self) -> &[String] {
+        &self.family.meta().labels[self.fixed.len()..]
+    }
+
+    fn check_count(&self, values: &[&str]) -> Result<()> {
+        let labels = self.variable_labels();
+        if values.len() == labels.len() {
+            Ok(())
+        } else {
+            Err(Error::LabelCount {
+                family: self.family.meta().name.clone(),
+                expected: labels.len(),
+                labels: labels.join(", "),
+                got: values.len(),
+            })
+        }
+    }
+
+    pub(crate) fn series(&self, values: &[&str]) -> Result<Arc<Series<C>>> {
+        self.check_count(values)?;
+        Ok(self.family.get_or_create(&self.fixed, values))
+    }
+
+    fn remove(&self, values: &[&str]) -> Result<bool> {
+        self.check_count(values)?;
+        Ok(self.family.remove(&self.fixed, values))
+    }
+
+    fn desc(&self) -> Vec<&Desc> {
+        self.desc
+            .get_or_init(|| self.family.desc(&self.fixed))
+            .iter()
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<proto::MetricFamily> {
+        vec![self.family.export(&self.fixed)]
+    }
+}
+
+/// Defines a single-series handle: the struct, `Debug`, and `prometheus::core::Collector`.
+macro_rules! series_handle {
+    ($(#[$doc:meta])* $name:ident, $cell:ty) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            series: Arc<Series<$cell>>,
+        }
+
+        impl $name {
+            pub(crate) fn from_series(series: Arc<Series<$cell>>) -> Self {
+                $name { series }
+            }
+
+            /// The full metric name.
+            pub fn name(&self) -> &str {
+                &self.series.meta.name
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("name", &self.series.meta.name)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl Collector for $name {
+            fn desc(&self) -> Vec<&Desc> {
+                self.series.desc()
+            }
+
+            fn collect(&self) -> Vec<proto::MetricFamily> {
+                self.series.collect()
+            }
+        }
+    };
+}
+
+/// Defines a labelled family handle over a single-series handle.
+macro_rules! family_handle {
+    ($(#[$doc:meta])* $name:ident, $handle:ident, $cell:ty) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            view: Arc<View<$cell>>,
+        }
+
+        impl $name {
+            pub(crate) fn from_view(view: View<$cell>) -> Self {
+                $name { view: Arc::new(view) }
+            }
+
+            /// The series with these values of the variable labels, in the order the labels
+            /// were declared; created at zero on first use. Keep the handle: incrementing it is
+            /// one atomic operation, while this lookup takes a read lock and a binary search.
+            ///
+            /// # Errors
+            /// [`Error::LabelCount`] when the number of values does not match the labels.
+            pub fn with_label_values(&self, values: &[&str]) -> Result<$handle> {
+                self.view.series(values).map($handle::from_series)
+            }
+
+            /// Removes the series with these label values; returns whether it existed.
+            /// Handles to it keep working but are no longer exported.
+            ///
+            /// # Errors
+            /// [`Error::LabelCount`] when the number of values does not match the labels.
+            pub fn remove_label_values(&self, values: &[&str]) -> Result<bool> {
+                self.view.remove(values)
+            }
+
+            /// The names of the variable labels, in order.
+            pub fn label_names(&self) -> &[String] {
+                self.view.variable_labels()
+            }
+
+            /// The full metric name.
+            pub fn name(&self) -> &str {
+                &self.view.family.meta().name
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("name", &self.name())
+                    .field("labels", &self.label_names())
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl Collector for $name {
+            fn desc(&self) -> Vec<&Desc> {
+                self.view.desc()
+            }
+
+            fn collect(&self) -> Vec<proto::MetricFamily> {
+                self.view.collect()
+            }
+        }
+    };
+}
+
+/// Defines the standalone constructors of a counter or gauge type and its family.
+macro_rules! standalone_new {
+    ($name:ident, $vec:ident, $cell:ty) => {
+        impl $name {
+            /// A standalone metric named exactly `name`, outside any runtime: for code that
+            /// registers metrics in a plain `prometheus::Registry`. Under the runtime, use
+            /// [`MetricsRegistry`](crate::MetricsRegistry) instead.
+            ///
+            /// # Errors
+            /// [`Error::InvalidName`] or [`Error::EmptyHelp`] when the rules are broken.
+            #[track_caller]
+            pub fn new(name: &str, help: &str) -> Result<Self> {
+                let family = standalone::<$cell>(name, help, &[], None)?;
+                Ok(Self::from_series(family.get_or_create(&[], &[])))
+            }
+        }
+
+        impl $vec {
+            /// A standalone labelled family named exactly `name`, outside any runtime.
+            ///
+            /// # Errors
+            /// [`Error::InvalidName`], [`Error::DuplicateLabel`] or [`Error::EmptyHelp`].
+            #[track_caller]
+            pub fn new(name: &str, help: &str, label_names: &[&str]) -> Result<Self> {
+                let family = standalone::<$cell>(name, help, label_names, None)?;
+                Ok(Self::from_view(View::new(family, Box::default())))
+            }
+        }
+    };
+}
+
+series_handle!(
+    /// A counter of whole numbers (`u64`). Cloning shares the value.
+    IntCounter,
+    IntCounterCell
+);
+family_handle!(
+    /// A family of [`IntCounter`]s told apart by the values of its variable labels.
+    IntCounterVec,
+    IntCounter,
+    IntCounterCell
+);
+standalone_new!(IntCounter, IntCounterVec, IntCounterCell);
+
+impl IntCounter {
+    /// Adds one: a single atomic add.
+    #[inline]
+    pub fn inc(&self) {
+        self.inc_by(1);
+    }
+
+    /// Adds `v`: a single atomic add.
+    #[inline]
+    pub fn inc_by(&self, v: u64) {
+        self.series
+            .cell
+            .0
+            .fetch_add(v, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.series
+            .cell
+            .0
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+series_handle!(
+    /// A counter of real numbers (`f64`). Cloning shares the value.
+    Counter,
+    CounterCell
+);
+family_handle!(
+    /// A family of [`Counter`]s told apart by the values of its variable labels.
+    CounterVec,
+    Counter,
+    CounterCell
+);
+standalone_new!(Counter, CounterVec, CounterCell);
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.series.cell.0.add(1.0);
+    }
+
+    /// Adds `v`. A counter never goes down: negative and NaN amounts are ignored.
+    #[inline]
+    pub fn inc_by(&self, v: f64) {
+        if v > 0.0 {
+            self.series.cell.0.add(v);
+        }
+    }
+
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.series.cell.0.get()
+    }
+}
+
+series_handle!(
+    /// A gauge of whole numbers (`i64`). Cloning shares the value.
+    IntGauge,
+    IntGaugeCell
+);
+family_handle!(
+    /// A family of [`IntGauge`]s told apart by the values of its variable labels.
+    IntGaugeVec,
+    IntGauge,
+    IntGaugeCell
+);
+standalone_new!(IntGauge, IntGaugeVec, IntGaugeCell);
+
+impl IntGauge {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Subtracts one.
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1);
+    }
+
+    /// Adds `v` (which may be negative): a single atomic add.
+    #[inline]
+    pub fn add(&self, v: i64) {
+        self.series
+            .cell
+            .0
+            .fetch_add(v, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Subtracts `v`.
+    #[inline]
+    pub fn sub(&self, v: i64) {
+        self.add(v.wrapping_neg());
+    }
+
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: i64) {
+        self.series
+            .cell
+            .0
+            .store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> i64 {
+        self.series
+            .cell
+            .0
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+series_handle!(
+    /// A gauge of real numbers (`f64`). Cloning shares the value.
+    Gauge,
+    GaugeCell
+);
+family_handle!(
+    /// A family of [`Gauge`]s told apart by the values of its variable labels.
+    GaugeVec,
+    Gauge,
+    GaugeCell
+);
+standalone_new!(Gauge, GaugeVec, GaugeCell);
+
+impl Gauge {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1.0);
+    }
+
+    /// Subtracts one.
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1.0);
+    }
+
+    /// Adds `v` (which may be negative): one compare-and-swap loop.
+    #[inline]
+    pub fn add(&self, v: f64) {
+        self.series.cell.0.add(v);
+    }
+
+    /// Subtracts `v`.
+    #[inline]
+    pub fn sub(&self, v: f64) {
+        self.add(-v);
+    }
+
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: f64) {
+        self.series.cell.0.set(v);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.series.cell.0.get()
+    }
+}
+
+series_handle!(
+    /// A histogram: observations counted into buckets, with their sum and count.
+    /// Cloning shares the values.
+    Histogram,
+    HistogramCell
+);
+family_handle!(
+    /// A family of [`Histogram`]s told apart by the values of its variable labels.
+    HistogramVec,
+    Histogram,
+    HistogramCell
+);
+
+impl Histogram {
+    /// A standalone histogram named exactly `name`, outside any runtime; `None` buckets means
+    /// [`DEFAULT_BUCKETS`](crate::DEFAULT_BUCKETS).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::EmptyHelp`] or [`Error::InvalidBuckets`].
+    #[track_caller]
+    pub fn new(name: &str, help: &str, buckets: Option<&[f64]>) -> Result<Self> {
+        let family = standalone::<HistogramCell>(name, help, &[], buckets)?;
+        Ok(Self::from_series(family.get_or_create(&[], &[])))
+    }
+
+    /// Counts `v` into its bucket and adds it to the sum: one atomic add and one
+    /// compare-and-swap loop. NaN is ignored.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        self.series.cell.observe(v);
+    }
+
+    /// Observes a duration in seconds.
+    #[inline]
+    pub fn observe_duration(&self, d: Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
+    /// How many observations were made.
+    pub fn sample_count(&self) -> u64 {
+        self.series.cell.count()
+    }
+
+    /// The sum of all observations.
+    pub fn sample_sum(&self) -> f64 {
+        self.series.cell.sum()
+    }
+}
+
+impl HistogramVec {
+    /// A standalone labelled histogram family named exactly `name`, outside any runtime.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::DuplicateLabel`], [`Error::EmptyHelp`] or
+    /// [`Error::InvalidBuckets`].
+    #[track_caller]
+    pub fn new(
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        buckets: Option<&[f64]>,
+    ) -> Result<Self> {
+        let family = standalone::<HistogramCell>(name, help, label_names, buckets)?;
+        Ok(Self::from_view(View::new(family, Box::default())))
+    }
+}

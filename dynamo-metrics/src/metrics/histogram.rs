@@ -1,0 +1,264 @@
+//! Histogram cells and bucket helpers. See [`exponential_buckets`] and [`linear_buckets`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use dynamo_metrics_naming::MetricKind;
+use prometheus::proto;
+
+use super::cell::{AtomicF64, Cell};
+use super::family::Meta;
+use crate::error::{Error, Result};
+use crate::text;
+
+/// The default bucket bounds of histograms created without buckets, in seconds: the
+/// Prometheus client defaults, from 5 ms to 10 s.
+pub const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// `count` bounds starting at `start`, each `factor` times the one before.
+///
+/// # Errors
+/// [`Error::InvalidBuckets`] unless `count >= 1`, `start > 0` and `factor > 1` (all finite).
+pub fn exponential_buckets(start: f64, factor: f64, count: usize) -> Result<Vec<f64>> {
+    let reason = if count < 1 {
+        Some("count must be at least 1")
+    } else if !(start.is_finite() && start > 0.0) {
+        Some("start must be a finite number above 0")
+    } else if !(factor.is_finite() && factor > 1.0) {
+        Some("factor must be a finite number above 1")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        return Err(invalid("exponential_buckets", reason));
+    }
+    Ok(std::iter::successors(Some(start), |b| Some(b * factor))
+        .take(count)
+        .collect())
+}
+
+/// `count` bounds starting at `start`, each `width` above the one before.
+///
+/// # Errors
+/// [`Error::InvalidBuckets`] unless `count >= 1`, `start` is finite and `width > 0` (finite).
+pub fn linear_buckets(start: f64, width: f64, count: usize) -> Result<Vec<f64>> {
+    let reason = if count < 1 {
+        Some("count must be at least 1")
+    } else if !start.is_finite() {
+        Some("start must be finite")
+    } else if !(width.is_finite() && width > 0.0) {
+        Some("width must be a finite number above 0")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        return Err(invalid("linear_buckets", reason));
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Ok((0..count).map(|i| start + width * i as f64).collect())
+}
+
+fn invalid(family: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidBuckets {
+        family: family.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks bucket bounds: at least one finite bound, strictly increasing. A trailing `+Inf`
+/// is dropped, since every histogram has that bucket anyway.
+pub(crate) fn check_buckets(family: &str, buckets: &[f64]) -> Result<Arc<[f64]>> {
+    let finite = match buckets.split_last() {
+        Some((last, rest)) if *last == f64::INFINITY => rest,
+        _ => buckets,
+    };
+    if finite.is_empty() {
+        return Err(invalid(
+            family,
+            "at least one finite bucket bound is required",
+        ));
+    }
+    if let Some(bad) = finite.iter().find(|b| !b.is_finite()) {
+        return Err(invalid(
+            family,
+            format!("bound {bad} is not a finite number"),
+        ));
+    }
+    if let Some(pair) = finite.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(invalid(
+            family,
+            format!(
+                "bounds must be strictly increasing, but {} is followed by {}",
+                pair[0], pair[1]
+            ),
+        ));
+    }
+    Ok(finite.into())
+}
+
+/// Observations counted per bucket (not cumulative), plus their sum.
+///
+/// The count is derived from the buckets when read, so every render has `_count` equal to the
+/// `+Inf` bucket, however many threads observe meanwhile.
+pub(crate) struct HistogramCell {
+    bounds: Arc<[f64]>,
+    /// One per bound, then the `+Inf` bucket.
+    counts: Box<[AtomicU64]>,
+    sum: AtomicF64,
+}
+
+/// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
+pub(crate) struct HistogramText {
+    buf: Box<[u8]>,
+    ends: Box<[usize]>,
+}
+
+impl HistogramText {
+    fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+}
+
+impl HistogramCell {
+    #[inline]
+    pub(crate) fn observe(&self, v: f64) {
+        if v.is_nan() {
+            return;
+        }
+        let i = self.bounds.partition_point(|b| *b < v);
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum.add(v);
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    pub(crate) fn sum(&self) -> f64 {
+        self.sum.get()
+    }
+}
+
+impl Cell for HistogramCell {
+    const KIND: MetricKind = MetricKind::Histogram;
+    const VALUE: &'static str = "f64";
+    type Text = HistogramText;
+
+    fn new(meta: &Meta) -> Self {
+        let bounds = meta
+            .buckets
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BUCKETS.into());
+        HistogramCell {
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            bounds,
+            sum: AtomicF64::default(),
+        }
+    }
+
+    fn text(meta: &Meta, values: &[String]) -> HistogramText {
+        let mut buf = Vec::new();
+        let mut ends = Vec::new();
+        let bounds = meta.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS);
+        let les = bounds.iter().map(|b| text::format_bound(*b));
+        for le in les.chain(["+Inf".to_owned()]) {
+            text::write_series_prefix(
+                &mut buf,
+                &meta.name,
+                "_bucket",
+                meta.pairs(values),
+                Some(("le", &le)),
+            );
+            ends.push(buf.len());
+        }
+        for suffix in ["_sum", "_count"] {
+            text::write_series_prefix(&mut buf, &meta.name, suffix, meta.pairs(values), None);
+            ends.push(buf.len());
+        }
+        HistogramText {
+            buf: buf.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    fn render(&self, t: &HistogramText, out: &mut Vec<u8>) {
+        let mut cumulative = 0u64;
+        for (i, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Relaxed);
+            out.extend_from_slice(t.line(i));
+            text::write_u64(out, cumulative);
+            out.push(b'\n');
+        }
+        let n = self.counts.len();
+        out.extend_from_slice(t.line(n));
+        text::write_f64(out, self.sum.get());
+        out.push(b'\n');
+        out.extend_from_slice(t.line(n + 1));
+        text::write_u64(out, cumulative);
+        out.push(b'\n');
+    }
+
+    fn export(&self, _: &Meta, metric: &mut proto::Metric) {
+        let mut h = proto::Histogram::default();
+        let mut cumulative = 0u64;
+        let mut buckets = Vec::with_capacity(self.bounds.len());
+        for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
+            cumulative += count.load(Relaxed);
+            let mut b = proto::Bucket::default();
+            b.set_upper_bound(*bound);
+            b.set_cumulative_count(cumulative);
+            buckets.push(b);
+        }
+        if let Some(last) = self.counts.last() {
+            cumulative += last.load(Relaxed);
+        }
+        h.set_bucket(buckets);
+        h.set_sample_count(cumulative);
+        h.set_sample_sum(self.sum.get());
+        metric.set_histogram(h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_helpers() {
+        assert_eq!(
+            exponential_buckets(1.0, 2.0, 4).unwrap(),
+            [1.0, 2.0, 4.0, 8.0]
+        );
+        assert_eq!(linear_buckets(0.0, 0.5, 3).unwrap(), [0.0, 0.5, 1.0]);
+        let err = exponential_buckets(0.0, 2.0, 3).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid buckets for \"exponential_buckets\": start must be a finite number above 0"
+        );
+        assert!(linear_buckets(0.0, 1.0, 0).is_err());
+    }
+
+    #[test]
+    fn bucket_checks() {
+        assert_eq!(
+            &*check_buckets("h", &[1.0, 2.0, f64::INFINITY]).unwrap(),
+            &[1.0, 2.0]
+        );
+        let msg = |b: &[f64]| check_buckets("h", b).unwrap_err().to_string();
+        assert_eq!(
+            msg(&[]),
+            "invalid buckets for \"h\": at least one finite bucket bound is required"
+        );
+        assert_eq!(
+            msg(&[1.0, f64::NAN]),
+            "invalid buckets for \"h\": bound NaN is not a finite number"
+        );
+        assert_eq!(
+            msg(&[1.0, 1.0]),
+            "invalid buckets for \"h\": bounds must be strictly increasing, but 1 is followed by 1"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Metric types on atomics, their families, and the checks of a declaration.
+//! See [`IntCounter`] and [`IntCounterVec`] for details.
+
+mod cell;
+mod declare;
+mod family;
+mod handles;
+mod histogram;
+
+pub(crate) use cell::{Cell, CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
+pub(crate) use declare::Declaration;
+pub(crate) use family::{AnyFamily, Family, Meta};
+pub use handles::{
+    Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec,
+};
+pub(crate) use handles::{View, location};
+pub(crate) use histogram::HistogramCell;
+pub use histogram::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets};

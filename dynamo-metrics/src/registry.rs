@@ -1,0 +1,283 @@
+//! The store behind a runtime: every family by name, foreign collectors, and the render of
+//! all of them into one exposition. See [`Registry`] for details.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use dynamo_metrics_naming::HIERARCHY_LABELS;
+use parking_lot::{Mutex, RwLock};
+use prometheus::core::Collector;
+use prometheus::proto::{self, MetricType};
+
+use crate::error::{Error, Result};
+use crate::metrics::{AnyFamily, Cell, Family, Meta};
+use crate::text;
+
+const SERIES_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
+
+/// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
+/// level it was registered at.
+struct Foreign {
+    labels: Vec<(&'static str, String)>,
+    names: Vec<String>,
+    collector: Box<dyn Collector>,
+}
+
+/// All families of one runtime, keyed and rendered by name.
+#[derive(Default)]
+pub(crate) struct Registry {
+    families: RwLock<BTreeMap<String, Arc<dyn AnyFamily>>>,
+    foreign: RwLock<Vec<Foreign>>,
+    /// Foreign family names already reported as unusable, so each is logged once.
+    warned: Mutex<HashSet<String>>,
+}
+
+impl Registry {
+    /// The family `meta` describes: the existing one when it was declared before with the same
+    /// shape, a new one otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the name is taken by a different declaration, by the series
+    /// of another family, or by a foreign collector.
+    pub(crate) fn family<C: Cell>(&self, meta: Meta) -> Result<Arc<Family<C>>> {
+        let mut families = self.families.write();
+        if let Some(existing) = families.get(&meta.name) {
+            let same = existing.meta().same_shape(&meta);
+            if let (true, Ok(family)) = (same, existing.clone().into_any().downcast()) {
+                return Ok(family);
+            }
+            return Err(conflict(&meta, existing.meta().describe()));
+        }
+        for taken in sample_name_clashes(&meta) {
+            if let Some(other) = families.get(&taken) {
+                let existing = format!("{taken:?}: {}", other.meta().describe());
+                return Err(conflict(&meta, existing));
+            }
+        }
+        if self.foreign_names().any(|n| n == meta.name) {
+            let existing = "a foreign collector registered with the runtime".to_owned();
+            return Err(conflict(&meta, existing));
+        }
+        let family = Arc::new(Family::<C>::new(meta));
+        families.insert(family.meta().name.clone(), family.clone());
+        Ok(family)
+    }
+
+    fn foreign_names(&self) -> impl Iterator<Item = String> {
+        let foreign = self.foreign.read();
+        let names: Vec<String> = foreign.iter().flat_map(|f| f.names.clone()).collect();
+        names.into_iter()
+    }
+
+    /// Adds a collector whose families are merged into every render, its series labelled
+    /// with `labels` (the hierarchy labels of the level it was registered at).
+    ///
+    /// # Errors
+    /// [`Error::Collector`] when it describes no metric, uses a name one of our families has,
+    /// or sets a hierarchy label itself.
+    pub(crate) fn register_collector(
+        &self,
+        collector: Box<dyn Collector>,
+        labels: Vec<(&'static str, String)>,
+    ) -> Result<()> {
+        let refuse = |reason: String| Err(Error::Collector { reason });
+        let descs = collector.desc();
+        if descs.is_empty() {
+            return refuse("it describes no metrics".to_owned());
+        }
+        let families = self.families.read();
+        for desc in &descs {
+            if families.contains_key(&desc.fq_name) {
+                return refuse(format!(
+                    "metric {:?} is already a family of this runtime",
+                    desc.fq_name
+                ));
+            }
+            let label_names = desc
+                .variable_labels
+                .iter()
+                .map(String::as_str)
+                .chain(desc.const_label_pairs.iter().map(proto::LabelPair::name));
+            for label in label_names {
+                if HIERARCHY_LABELS.contains(&label) {
+                    return refuse(format!(
+                        "metric {:?} sets the hierarchy label {label:?}, which the runtime injects",
+                        desc.fq_name
+                    ));
+                }
+            }
+        }
+        let names = descs.iter().map(|d| d.fq_name.clone()).collect();
+        drop(families);
+        self.foreign.write().push(Foreign {
+            labels,
+            names,
+            collector,
+        });
+        Ok(())
+    }
+
+    /// Appends the whole exposition: every family once, sorted by name, ours and foreign.
+    pub(crate) fn render(&self, out: &mut Vec<u8>) {
+        let foreign = self.render_foreign();
+        let families = self.families.read();
+        let mut ours = families.iter().peekable();
+        let mut theirs = foreign.iter().peekable();
+        loop {
+            match (ours.peek(), theirs.peek()) {
+                (Some((a, _)), Some((b, _))) if *a > *b => {
+                    out.extend_from_slice(theirs.next().map_or(&[][..], |(_, t)| t));
+                }
+                (Some(_), _) => {
+                    if let Some((_, family)) = ours.next() {
+                        family.render(out);
+                    }
+                }
+                (None, Some(_)) => {
+                    out.extend_from_slice(theirs.next().map_or(&[][..], |(_, t)| t));
+                }
+                (None, None) => break,
+            }
+        }
+    }
+
+    /// Collects every foreign collector and renders its families, merged by name.
+    fn render_foreign(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut rendered: BTreeMap<String, (MetricType, Vec<u8>)> = BTreeMap::new();
+        let foreign = self.foreign.read();
+        if foreign.is_empty() {
+            return BTreeMap::new();
+        }
+        let families = self.families.read();
+        for f in foreign.iter() {
+            for family in f.collector.collect() {
+                let name = family.name();
+                let kind = family.get_field_type();
+                if families.contains_key(name) {
+                    self.warn_once(name, "it has the name of one of this runtime's families");
+                    continue;
+                }
+                let (first_kind, out) = rendered.entry(name.to_owned()).or_insert_with(|| {
+                    let mut out = Vec::new();
+                    text::write_header(&mut out, name, family.help(), type_name(kind));
+                    (kind, out)
+                });
+                if *first_kind != kind {
+                    self.warn_once(name, "collectors disagree on its type");
+                    continue;
+                }
+                for metric in family.get_metric() {
+                    write_proto_metric(out, name, kind, &f.labels, metric);
+                }
+            }
+        }
+        rendered.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+
+    fn warn_once(&self, name: &str, why: &str) {
+        if self.warned.lock().insert(name.to_owned()) {
+            tracing::warn!(
+                family = name,
+                "foreign metric family left out of /metrics: {why}"
+            );
+        }
+    }
+}
+
+fn conflict(new: &Meta, existing: String) -> Error {
+    Error::Conflict {
+        family: new.name.clone(),
+        existing,
+        new: new.describe(),
+    }
+}
+
+/// Other family names whose samples would share names with this family's samples.
+fn sample_name_clashes(meta: &Meta) -> Vec<String> {
+    use dynamo_metrics_naming::MetricKind::Histogram;
+    let mut names = Vec::new();
+    if meta.kind == Histogram {
+        names.extend(SERIES_SUFFIXES.iter().map(|s| format!("{}{s}", meta.name)));
+    }
+    for suffix in SERIES_SUFFIXES {
+        if let Some(stem) = meta.name.strip_suffix(suffix) {
+            names.push(stem.to_owned());
+        }
+    }
+    names
+}
+
+fn type_name(kind: MetricType) -> &'static str {
+    match kind {
+        MetricType::COUNTER => "counter",
+        MetricType::GAUGE => "gauge",
+        MetricType::HISTOGRAM => "histogram",
+        MetricType::SUMMARY => "summary",
+        MetricType::UNTYPED => "untyped",
+    }
+}
+
+/// Renders one series of a foreign family, hierarchy labels first.
+fn write_proto_metric(
+    out: &mut Vec<u8>,
+    name: &str,
+    kind: MetricType,
+    hierarchy: &[(&'static str, String)],
+    metric: &proto::Metric,
+) {
+    let labels = || {
+        hierarchy
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain(metric.get_label().iter().map(|p| (p.name(), p.value())))
+    };
+    let mut line = |suffix: &str, extra: Option<(&str, &str)>, write: &dyn Fn(&mut Vec<u8>)| {
+        text::write_series_prefix(out, name, suffix, labels(), extra);
+        write(out);
+        out.push(b'\n');
+    };
+    match kind {
+        MetricType::COUNTER => {
+            let v = metric.get_counter().get_value();
+            line("", None, &|o| text::write_f64(o, v));
+        }
+        MetricType::GAUGE => {
+            let v = metric.get_gauge().get_value();
+            line("", None, &|o| text::write_f64(o, v));
+        }
+        #[allow(deprecated)] // the plain model marks untyped as protobuf-only; it still works
+        MetricType::UNTYPED => {
+            let v = metric.get_untyped().get_value();
+            line("", None, &|o| text::write_f64(o, v));
+        }
+        MetricType::SUMMARY => {
+            let s = metric.get_summary();
+            for q in s.get_quantile() {
+                let at = text::format_bound(q.quantile());
+                let v = q.value();
+                line("", Some(("quantile", &at)), &|o| text::write_f64(o, v));
+            }
+            let (sum, count) = (s.sample_sum(), s.sample_count());
+            line("_sum", None, &|o| text::write_f64(o, sum));
+            line("_count", None, &|o| text::write_u64(o, count));
+        }
+        MetricType::HISTOGRAM => {
+            let h = metric.get_histogram();
+            let mut inf_written = false;
+            for b in h.get_bucket() {
+                let le = text::format_bound(b.upper_bound());
+                inf_written |= b.upper_bound() == f64::INFINITY;
+                let c = b.cumulative_count();
+                line("_bucket", Some(("le", &le)), &|o| text::write_u64(o, c));
+            }
+            let (sum, count) = (h.get_sample_sum(), h.get_sample_count());
+            if !inf_written {
+                line("_bucket", Some(("le", "+Inf")), &|o| {
+                    text::write_u64(o, count)
+                });
+            }
+            line("_sum", None, &|o| text::write_f64(o, sum));
+            line("_count", None, &|o| text::write_u64(o, count));
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The root of the hierarchy: [`DistributedRuntime`] owns the registry, renders it, and runs
+//! the system status server.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::config::{RuntimeConfig, SystemServerConfig};
+use crate::error::{Error, Result};
+use crate::hierarchy::{MetricsRegistry, MetricsScope, Namespace, Namespaces, root_scope};
+use crate::metrics::Gauge;
+use crate::registry::Registry;
+use crate::server::{self, ServerHandle};
+
+/// The root of the hierarchy and owner of every metric under it.
+///
+/// Metrics created on the runtime itself carry no hierarchy labels; it creates one of its
+/// own, `dynamo_component_uptime_seconds`, refreshed at every render. Cloning is cheap and
+/// shares everything.
+#[derive(Clone)]
+pub struct DistributedRuntime {
+    inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    scope: MetricsScope,
+    registry: Arc<Registry>,
+    namespaces: Namespaces,
+    started: Instant,
+    uptime: Gauge,
+    ready: AtomicBool,
+    /// Size of the last render, to allocate the next one at once.
+    last_render: AtomicUsize,
+    server: Mutex<Option<ServerHandle>>,
+}
+
+impl fmt::Debug for DistributedRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DistributedRuntime")
+            .field("uptime", &self.uptime())
+            .field("system_server", &self.system_server_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DistributedRuntime {
+    /// A runtime with default settings and no system status server.
+    ///
+    /// # Errors
+    /// None in practice: the runtime's own metric declarations follow the rules.
+    pub fn new() -> Result<Self> {
+        Self::with_config(&RuntimeConfig::default())
+    }
+
+    /// A runtime with `config`'s settings. The system status server, if configured, is not
+    /// started: call [`start_system_server`](Self::start_system_server), or build with
+    /// [`from_config`](Self::from_config) inside a tokio runtime.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
+        let registry = Arc::new(Registry::default());
+        let scope = root_scope(registry.clone());
+        let uptime = scope.create_gauge(
+            "uptime_seconds",
+            "Total uptime of the DistributedRuntime in seconds",
+            &[],
+        )?;
+        Ok(DistributedRuntime {
+            inner: Arc::new(RuntimeInner {
+                scope,
+                registry,
+                namespaces: Namespaces::new(),
+                started: Instant::now(),
+                uptime,
+                ready: AtomicBool::new(config.starting_ready),
+                last_render: AtomicUsize::new(4096),
+                server: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// A runtime with `config`'s settings, its system status server started if configured.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the server cannot listen (a port in use, for example).
+    pub async fn from_config(config: RuntimeConfig) -> Result<Self> {
+        let runtime = Self::with_config(&config)?;
+        if let Some(server) = config.system_server {
+            runtime.start_system_server(server).await?;
+        }
+        Ok(runtime)
+    }
+
+    /// A runtime configured from the environment (see [`RuntimeConfig::from_env`]), its
+    /// system status server started when `DYN_SYSTEM_PORT` is set.
+    ///
+    /// # Errors
+    /// [`Error::Env`] for an unusable variable, [`Error::Bind`] when the server cannot listen.
+    pub async fn from_env() -> Result<Self> {
+        Self::from_config(RuntimeConfig::from_env()?).await
+    }
+
+    pub(crate) fn from_weak(weak: &Weak<RuntimeInner>) -> Option<Self> {
+        weak.upgrade().map(|inner| DistributedRuntime { inner })
+    }
+
+    /// The namespace `name`; the same node each time it is asked for.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHierarchyName`] when `name` is empty.
+    pub fn namespace(&self, name: &str) -> Result<Namespace> {
+        self.inner.namespaces.get(&self.inner.scope, name)
+    }
+
+    /// How long ago the runtime was created.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Whether `/health` and `/live` report ready (200) or not (503).
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Relaxed)
+    }
+
+    /// Sets what `/health` and `/live` report.
+    pub fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Relaxed);
+    }
+
+    /// Appends the text exposition of every metric of the runtime to `out`: each family once,
+    /// families sorted by name, foreign collectors merged in.
+    pub fn render_into(&self, out: &mut Vec<u8>) {
+        self.inner.uptime.set(self.uptime().as_secs_f64());
+        self.inner.registry.render(out);
+    }
+
+    /// The text exposition (format 0.0.4) of every metric of the runtime.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(self.inner.last_render.load(Relaxed));
+        self.render_into(&mut out);
+        self.inner
+            .last_render
+            .store(out.len() + out.len() / 8, Relaxed);
+        // Everything written is UTF-8: names are ASCII, values and help are `str`s.
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
+    }
+
+    /// Starts the system status server: `GET /metrics`, `/health`, `/live`. Must be called
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the address cannot be bound, [`Error::ServerRunning`] when this
+    /// runtime already runs one.
+    pub async fn start_system_server(&self, config: SystemServerConfig) -> Result<SocketAddr> {
+        if let Some(addr) = self.system_server_addr() {
+            return Err(Error::ServerRunning { addr });
+        }
+        let handle = server::start(Arc::downgrade(&self.inner), config).await?;
+        let addr = handle.addr();
+        let mut slot = self.inner.server.lock();
+        if let Some(running) = slot.as_ref() {
+            return Err(Error::ServerRunning {
+                addr: running.addr(),
+            });
+        }
+        *slot = Some(handle);
+        Ok(addr)
+    }
+
+    /// Where the system status server listens, if it runs.
+    pub fn system_server_addr(&self) -> Option<SocketAddr> {
+        self.inner.server.lock().as_ref().map(ServerHandle::addr)
+    }
+
+    /// Stops the system status server, if it runs: no new connections are accepted, and open
+    /// ones get the configured grace period to finish.
+    pub async fn shutdown(&self) {
+        let handle = self.inner.server.lock().take();
+        if let Some(handle) = handle {
+            handle.shutdown().await;
+        }
+    }
+}
+
+impl MetricsRegistry for DistributedRuntime {
+    fn metrics_scope(&self) -> &MetricsScope {
+        &self.inner.scope
+    }
+}
