@@ -1,1 +1,179 @@
-fn main() {}
+//! Our hot paths and render against the `prometheus` crate, in the same run.
+//!
+//! `cargo bench -p dynamo-metrics --bench metrics`; figures in BENCHMARKS.md.
+
+// criterion_group! defines an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dynamo_metrics::{DEFAULT_BUCKETS, DistributedRuntime, MetricsRegistry};
+use prometheus::Encoder;
+
+const SERIES: usize = 10_000;
+const LABELS: [&str; 4] = [
+    "dynamo_namespace",
+    "dynamo_component",
+    "dynamo_endpoint",
+    "id",
+];
+
+fn increments(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_inc");
+    let raw = AtomicU64::new(0);
+    g.bench_function("raw AtomicU64::fetch_add", |b| {
+        b.iter(|| black_box(&raw).fetch_add(1, Ordering::Relaxed))
+    });
+
+    let rt = DistributedRuntime::new().unwrap();
+    let ep = rt
+        .namespace("ns")
+        .unwrap()
+        .component("comp")
+        .unwrap()
+        .endpoint("ep")
+        .unwrap();
+    let ours = ep
+        .create_intcountervec("requests_total", "Requests", &["model"], &[])
+        .unwrap()
+        .with_label_values(&["llama"])
+        .unwrap();
+    g.bench_function("dynamo IntCounterVec resolved series inc", |b| {
+        b.iter(|| black_box(&ours).inc())
+    });
+
+    let theirs = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("requests_total", "Requests"),
+        &["dynamo_namespace", "dynamo_component", "dynamo_endpoint"],
+    )
+    .unwrap();
+    g.bench_function("prometheus IntCounterVec with_label_values(3)+inc", |b| {
+        b.iter(|| {
+            black_box(&theirs)
+                .with_label_values(&["ns", "comp", "ep"])
+                .inc()
+        })
+    });
+    let resolved = theirs.with_label_values(&["ns", "comp", "ep"]);
+    g.bench_function("prometheus IntCounter resolved inc", |b| {
+        b.iter(|| black_box(&resolved).inc())
+    });
+    g.finish();
+}
+
+fn observes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("histogram_observe");
+    let rt = DistributedRuntime::new().unwrap();
+    let ours = rt
+        .create_histogram("duration_seconds", "Time", &[], None)
+        .unwrap();
+    let theirs = prometheus::Histogram::with_opts(
+        prometheus::HistogramOpts::new("duration_seconds", "Time")
+            .buckets(DEFAULT_BUCKETS.to_vec()),
+    )
+    .unwrap();
+    // Values spread over the buckets, the same for both.
+    let values: Vec<f64> = (0..1024).map(|i| f64::from(i) * 0.013).collect();
+    let mut i = 0usize;
+    g.bench_function("dynamo Histogram observe", |b| {
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            black_box(&ours).observe(values[i]);
+        })
+    });
+    g.bench_function("prometheus Histogram observe", |b| {
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            black_box(&theirs).observe(values[i]);
+        })
+    });
+    g.finish();
+}
+
+fn renders(c: &mut Criterion) {
+    let mut g = c.benchmark_group("render_10k_series");
+    g.measurement_time(Duration::from_secs(5));
+    // The same 10,000 counter series on both sides: 100 endpoints x 100 ids.
+    let rt = DistributedRuntime::new().unwrap();
+    let comp = rt.namespace("ns").unwrap().component("comp").unwrap();
+    let theirs = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("dynamo_component_requests_total", "Requests"),
+        &LABELS,
+    )
+    .unwrap();
+    let registry = prometheus::Registry::new();
+    registry.register(Box::new(theirs.clone())).unwrap();
+    for e in 0..SERIES / 100 {
+        let endpoint = format!("ep{e}");
+        let family = comp
+            .endpoint(&endpoint)
+            .unwrap()
+            .create_intcountervec("requests_total", "Requests", &["id"], &[])
+            .unwrap();
+        for i in 0..100 {
+            let id = format!("{i}");
+            let n = (e * 100 + i) as u64 * 7919;
+            family.with_label_values(&[&id]).unwrap().inc_by(n);
+            theirs
+                .with_label_values(&["ns", "comp", &endpoint, &id])
+                .inc_by(n);
+        }
+    }
+    // The floor: the same sample lines, pre-rendered into one contiguous list, with only the
+    // integer formatting left to do into a reused buffer.
+    let rendered = rt.render();
+    let floor: Vec<(&str, u64)> = rendered
+        .lines()
+        .filter(|l| l.starts_with("dynamo_component_requests_total{"))
+        .map(|l| {
+            let (prefix, value) = l.rsplit_once(' ').unwrap();
+            (prefix, value.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(floor.len(), SERIES);
+    let mut buf = String::new();
+    g.bench_function("floor: contiguous prefixes + itoa", |b| {
+        b.iter(|| {
+            buf.clear();
+            for (prefix, value) in &floor {
+                buf.push_str(prefix);
+                buf.push(' ');
+                buf.push_str(itoa::Buffer::new().format(*value));
+                buf.push('\n');
+            }
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("dynamo render_into (reused buffer)", |b| {
+        b.iter(|| {
+            buf.clear();
+            rt.render_into(&mut buf);
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("dynamo render (String)", |b| {
+        b.iter(|| black_box(rt.render().len()))
+    });
+    g.bench_function("prometheus gather+TextEncoder", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            prometheus::TextEncoder::new()
+                .encode(&registry.gather(), &mut out)
+                .unwrap();
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = increments, observes, renders
+}
+criterion_main!(benches);

@@ -118,7 +118,7 @@ impl Registry {
     }
 
     /// Appends the whole exposition: every family once, sorted by name, ours and foreign.
-    pub(crate) fn render(&self, out: &mut Vec<u8>) {
+    pub(crate) fn render(&self, out: &mut String) {
         let foreign = self.render_foreign();
         let families = self.families.read();
         let mut ours = families.iter().peekable();
@@ -126,7 +126,7 @@ impl Registry {
         loop {
             match (ours.peek(), theirs.peek()) {
                 (Some((a, _)), Some((b, _))) if *a > *b => {
-                    out.extend_from_slice(theirs.next().map_or(&[][..], |(_, t)| t));
+                    out.push_str(theirs.next().map_or("", |(_, t)| t));
                 }
                 (Some(_), _) => {
                     if let Some((_, family)) = ours.next() {
@@ -134,7 +134,7 @@ impl Registry {
                     }
                 }
                 (None, Some(_)) => {
-                    out.extend_from_slice(theirs.next().map_or(&[][..], |(_, t)| t));
+                    out.push_str(theirs.next().map_or("", |(_, t)| t));
                 }
                 (None, None) => break,
             }
@@ -142,8 +142,8 @@ impl Registry {
     }
 
     /// Collects every foreign collector and renders its families, merged by name.
-    fn render_foreign(&self) -> BTreeMap<String, Vec<u8>> {
-        let mut rendered: BTreeMap<String, (MetricType, Vec<u8>)> = BTreeMap::new();
+    fn render_foreign(&self) -> BTreeMap<String, String> {
+        let mut rendered: BTreeMap<String, (MetricType, String)> = BTreeMap::new();
         let foreign = self.foreign.read();
         if foreign.is_empty() {
             return BTreeMap::new();
@@ -158,7 +158,7 @@ impl Registry {
                     continue;
                 }
                 let (first_kind, out) = rendered.entry(name.to_owned()).or_insert_with(|| {
-                    let mut out = Vec::new();
+                    let mut out = String::new();
                     text::write_header(&mut out, name, family.help(), type_name(kind));
                     (kind, out)
                 });
@@ -219,7 +219,7 @@ fn type_name(kind: MetricType) -> &'static str {
 
 /// Renders one series of a foreign family, hierarchy labels first.
 fn write_proto_metric(
-    out: &mut Vec<u8>,
+    out: &mut String,
     name: &str,
     kind: MetricType,
     hierarchy: &[(&'static str, String)],
@@ -231,10 +231,10 @@ fn write_proto_metric(
             .map(|(k, v)| (*k, v.as_str()))
             .chain(metric.get_label().iter().map(|p| (p.name(), p.value())))
     };
-    let mut line = |suffix: &str, extra: Option<(&str, &str)>, write: &dyn Fn(&mut Vec<u8>)| {
+    let mut line = |suffix: &str, extra: Option<(&str, &str)>, write: &dyn Fn(&mut String)| {
         text::write_series_prefix(out, name, suffix, labels(), extra);
         write(out);
-        out.push(b'\n');
+        out.push('\n');
     };
     match kind {
         MetricType::COUNTER => {

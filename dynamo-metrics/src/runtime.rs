@@ -134,20 +134,19 @@ impl DistributedRuntime {
 
     /// Appends the text exposition of every metric of the runtime to `out`: each family once,
     /// families sorted by name, foreign collectors merged in.
-    pub fn render_into(&self, out: &mut Vec<u8>) {
+    pub fn render_into(&self, out: &mut String) {
         self.inner.uptime.set(self.uptime().as_secs_f64());
         self.inner.registry.render(out);
     }
 
     /// The text exposition (format 0.0.4) of every metric of the runtime.
     pub fn render(&self) -> String {
-        let mut out = Vec::with_capacity(self.inner.last_render.load(Relaxed));
+        let mut out = String::with_capacity(self.inner.last_render.load(Relaxed));
         self.render_into(&mut out);
         self.inner
             .last_render
             .store(out.len() + out.len() / 8, Relaxed);
-        // Everything written is UTF-8: names are ASCII, values and help are `str`s.
-        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
+        out
     }
 
     /// Starts the system status server: `GET /metrics`, `/health`, `/live`. Must be called

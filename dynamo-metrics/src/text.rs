@@ -7,86 +7,86 @@
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Appends `help` with backslash and newline escaped, as HELP lines require.
-pub(crate) fn write_help(out: &mut Vec<u8>, help: &str) {
+pub(crate) fn write_help(out: &mut String, help: &str) {
     write_escaped(out, help, false);
 }
 
 /// Appends a label value with backslash, double quote and newline escaped.
-pub(crate) fn write_label_value(out: &mut Vec<u8>, value: &str) {
+pub(crate) fn write_label_value(out: &mut String, value: &str) {
     write_escaped(out, value, true);
 }
 
-fn write_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
-    let bytes = s.as_bytes();
+fn write_escaped(out: &mut String, s: &str, quote: bool) {
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'"' if quote => "\\\"",
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(escaped);
+        // `i` is the index of an ASCII byte, so both slices end on character boundaries.
+        out.push_str(&s[start..i]);
+        out.push_str(escaped);
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.push_str(&s[start..]);
 }
 
 /// Appends an unsigned integer sample value.
 #[inline]
-pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+pub(crate) fn write_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Appends a signed integer sample value.
 #[inline]
-pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+pub(crate) fn write_i64(out: &mut String, v: i64) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Appends a float sample value: `NaN`, `+Inf`, `-Inf`, integers without a fraction, and the
 /// shortest representation that parses back to the same value otherwise.
 #[inline]
-pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+pub(crate) fn write_f64(out: &mut String, v: f64) {
     if v.is_nan() {
-        out.extend_from_slice(b"NaN");
+        out.push_str("NaN");
     } else if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         // Exact: every integer below 2^53 is representable, so the cast loses nothing.
         #[allow(clippy::cast_possible_truncation)]
         write_i64(out, v as i64);
     } else {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+        out.push_str(ryu::Buffer::new().format_finite(v));
     }
 }
 
 /// Formats a histogram bucket bound for the `le` label (`0.005`, `1`, `+Inf`).
 pub(crate) fn format_bound(bound: f64) -> String {
-    let mut out = Vec::new();
+    let mut out = String::new();
     write_f64(&mut out, bound);
-    String::from_utf8(out).unwrap_or_default()
+    out
 }
 
 /// Appends `name{l1="v1",...,extra="x"} `: the part of a sample line before its value.
 pub(crate) fn write_series_prefix<'a>(
-    out: &mut Vec<u8>,
+    out: &mut String,
     name: &str,
     suffix: &str,
     labels: impl IntoIterator<Item = (&'a str, &'a str)>,
     extra: Option<(&str, &str)>,
 ) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(suffix.as_bytes());
+    out.push_str(name);
+    out.push_str(suffix);
     let mut first = true;
     let mut pair = |k: &str, v: &str| {
-        out.push(if first { b'{' } else { b',' });
+        out.push(if first { '{' } else { ',' });
         first = false;
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(b"=\"");
+        out.push_str(k);
+        out.push_str("=\"");
         write_label_value(out, v);
-        out.push(b'"');
+        out.push('"');
     };
     for (k, v) in labels {
         pair(k, v);
@@ -95,22 +95,22 @@ pub(crate) fn write_series_prefix<'a>(
         pair(k, v);
     }
     if !first {
-        out.push(b'}');
+        out.push('}');
     }
-    out.push(b' ');
+    out.push(' ');
 }
 
 /// Appends the `# HELP` and `# TYPE` lines of a family.
-pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str) {
-    out.extend_from_slice(b"# HELP ");
-    out.extend_from_slice(name.as_bytes());
-    out.push(b' ');
+pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
     write_help(out, help);
-    out.extend_from_slice(b"\n# TYPE ");
-    out.extend_from_slice(name.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(kind.as_bytes());
-    out.push(b'\n');
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -118,9 +118,9 @@ mod tests {
     use super::*;
 
     fn f(v: f64) -> String {
-        let mut out = Vec::new();
+        let mut out = String::new();
         write_f64(&mut out, v);
-        String::from_utf8(out).unwrap()
+        out
     }
 
     #[test]
@@ -147,22 +147,19 @@ mod tests {
 
     #[test]
     fn escaping() {
-        let mut out = Vec::new();
+        let mut out = String::new();
         write_label_value(&mut out, "a\\b\"c\nd é");
-        assert_eq!(String::from_utf8(out).unwrap(), r#"a\\b\"c\nd é"#);
-        let mut out = Vec::new();
+        assert_eq!(out, r#"a\\b\"c\nd é"#);
+        let mut out = String::new();
         write_help(&mut out, "say \"hi\"\\\n");
-        assert_eq!(String::from_utf8(out).unwrap(), r#"say "hi"\\\n"#);
+        assert_eq!(out, r#"say "hi"\\\n"#);
     }
 
     #[test]
     fn prefixes() {
-        let mut out = Vec::new();
+        let mut out = String::new();
         write_series_prefix(&mut out, "m", "_bucket", [("a", "x")], Some(("le", "1")));
         write_series_prefix(&mut out, "m", "", [], None);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "m_bucket{a=\"x\",le=\"1\"} m "
-        );
+        assert_eq!(out, "m_bucket{a=\"x\",le=\"1\"} m ");
     }
 }

@@ -214,9 +214,9 @@ fn empty_help_and_bad_buckets() {
 fn conflicting_redeclarations_name_both_declarations() {
     let rt = DistributedRuntime::new().unwrap();
     let ep = endpoint(&rt);
-    ep.create_intcounter("requests_total", "Requests handled", &[])
-        .unwrap();
+    let first = ep.create_intcounter("requests_total", "Requests handled", &[]);
     let line = line!() - 1;
+    first.unwrap();
     // Another help text.
     let err = ep
         .create_intcounter("requests_total", "Other help", &[])
@@ -235,7 +235,7 @@ fn conflicting_redeclarations_name_both_declarations() {
         existing,
         &format!(
             "counter of u64, help \"Requests handled\", labels [dynamo_namespace, dynamo_component, \
-             dynamo_endpoint] (declared at {file}:{line}:8 in scope {{dynamo_namespace=\"ns\", \
+             dynamo_endpoint] (declared at {file}:{line}:20 in scope {{dynamo_namespace=\"ns\", \
              dynamo_component=\"c\", dynamo_endpoint=\"e\"}})"
         )
     );

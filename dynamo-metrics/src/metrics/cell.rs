@@ -19,7 +19,7 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
 
     fn new(meta: &Meta) -> Self;
     fn text(meta: &Meta, values: &[String]) -> Self::Text;
-    fn render(&self, text: &Self::Text, out: &mut Vec<u8>);
+    fn render(&self, text: &Self::Text, out: &mut String);
     fn export(&self, meta: &Meta, metric: &mut proto::Metric);
 }
 
@@ -51,17 +51,10 @@ impl AtomicF64 {
     }
 }
 
-fn simple_text(meta: &Meta, values: &[String]) -> Box<[u8]> {
-    let mut out = Vec::new();
+fn simple_text(meta: &Meta, values: &[String]) -> Box<str> {
+    let mut out = String::new();
     text::write_series_prefix(&mut out, &meta.name, "", meta.pairs(values), None);
-    out.into_boxed_slice()
-}
-
-#[inline]
-fn render_line(out: &mut Vec<u8>, prefix: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
-    out.extend_from_slice(prefix);
-    write(out);
-    out.push(b'\n');
+    out.into_boxed_str()
 }
 
 /// Defines a cell over one atomic, with its kind, render and export.
@@ -73,19 +66,21 @@ macro_rules! simple_cell {
         impl Cell for $cell {
             const KIND: MetricKind = MetricKind::$kind;
             const VALUE: &'static str = $value;
-            type Text = Box<[u8]>;
+            type Text = Box<str>;
 
             fn new(_: &Meta) -> Self {
                 Self::default()
             }
 
-            fn text(meta: &Meta, values: &[String]) -> Box<[u8]> {
+            fn text(meta: &Meta, values: &[String]) -> Box<str> {
                 simple_text(meta, values)
             }
 
             #[inline]
-            fn render(&self, text: &Box<[u8]>, out: &mut Vec<u8>) {
-                render_line(out, text, |out| $write(out, self.0.get_value()));
+            fn render(&self, text: &Box<str>, out: &mut String) {
+                out.push_str(text);
+                $write(out, self.0.get_value());
+                out.push('\n');
             }
 
             fn export(&self, _: &Meta, metric: &mut proto::Metric) {

@@ -78,10 +78,10 @@ impl Meta {
         s
     }
 
-    fn header(&self) -> Box<[u8]> {
-        let mut out = Vec::new();
+    fn header(&self) -> Box<str> {
+        let mut out = String::new();
         text::write_header(&mut out, &self.name, &self.help, self.kind.as_str());
-        out.into_boxed_slice()
+        out.into_boxed_str()
     }
 
     fn new_family(&self, metrics: Vec<proto::Metric>) -> proto::MetricFamily {
@@ -114,8 +114,14 @@ pub(crate) struct Series<C: Cell> {
     pub(crate) cell: C,
     pub(crate) meta: Arc<Meta>,
     values: Box<[String]>,
-    text: C::Text,
     desc: OnceLock<Option<Desc>>,
+}
+
+/// A series in its family's sorted list, with its pre-rendered text beside the pointer: a
+/// render reads both without first following the pointer.
+struct Entry<C: Cell> {
+    series: Arc<Series<C>>,
+    text: C::Text,
 }
 
 impl<C: Cell> Series<C> {
@@ -152,8 +158,8 @@ impl<C: Cell> Series<C> {
 /// A family: its description and its series, sorted by label values so renders are stable.
 pub(crate) struct Family<C: Cell> {
     meta: Arc<Meta>,
-    header: Box<[u8]>,
-    series: RwLock<Vec<Arc<Series<C>>>>,
+    header: Box<str>,
+    series: RwLock<Vec<Entry<C>>>,
 }
 
 impl<C: Cell> Family<C> {
@@ -169,12 +175,15 @@ impl<C: Cell> Family<C> {
         &self.meta
     }
 
-    fn find(series: &[Arc<Series<C>>], fixed: &[String], values: &[&str]) -> Result<usize, usize> {
+    fn find(series: &[Entry<C>], fixed: &[String], values: &[&str]) -> Result<usize, usize> {
         let key = fixed
             .iter()
             .map(String::as_str)
             .chain(values.iter().copied());
-        series.binary_search_by(|s| s.values.iter().map(String::as_str).cmp(key.clone()))
+        series.binary_search_by(|e| {
+            let values = e.series.values.iter().map(String::as_str);
+            values.cmp(key.clone())
+        })
     }
 
     /// The series with label values `fixed` followed by `values`, created at zero if new.
@@ -183,26 +192,32 @@ impl<C: Cell> Family<C> {
         {
             let series = self.series.read();
             if let Ok(i) = Self::find(&series, fixed, values) {
-                return series[i].clone();
+                return series[i].series.clone();
             }
         }
         let mut series = self.series.write();
         match Self::find(&series, fixed, values) {
-            Ok(i) => series[i].clone(),
+            Ok(i) => series[i].series.clone(),
             Err(i) => {
                 let values: Box<[String]> = fixed
                     .iter()
                     .cloned()
                     .chain(values.iter().map(|v| (*v).to_owned()))
                     .collect();
+                let text = C::text(&self.meta, &values);
                 let created = Arc::new(Series {
                     cell: C::new(&self.meta),
-                    text: C::text(&self.meta, &values),
                     meta: self.meta.clone(),
                     values,
                     desc: OnceLock::new(),
                 });
-                series.insert(i, created.clone());
+                series.insert(
+                    i,
+                    Entry {
+                        series: created.clone(),
+                        text,
+                    },
+                );
                 created
             }
         }
@@ -226,8 +241,8 @@ impl<C: Cell> Family<C> {
             .series
             .read()
             .iter()
-            .filter(|s| s.values.starts_with(fixed))
-            .map(|s| s.export())
+            .filter(|e| e.series.values.starts_with(fixed))
+            .map(|e| e.series.export())
             .collect();
         self.meta.new_family(metrics)
     }
@@ -242,7 +257,7 @@ impl<C: Cell> Family<C> {
 pub(crate) trait AnyFamily: Send + Sync {
     fn meta(&self) -> &Arc<Meta>;
     /// Appends the family's text; nothing when it has no series yet.
-    fn render(&self, out: &mut Vec<u8>);
+    fn render(&self, out: &mut String);
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -251,14 +266,14 @@ impl<C: Cell> AnyFamily for Family<C> {
         &self.meta
     }
 
-    fn render(&self, out: &mut Vec<u8>) {
+    fn render(&self, out: &mut String) {
         let series = self.series.read();
         if series.is_empty() {
             return;
         }
-        out.extend_from_slice(&self.header);
-        for s in series.iter() {
-            s.cell.render(&s.text, out);
+        out.push_str(&self.header);
+        for e in series.iter() {
+            e.series.cell.render(&e.text, out);
         }
     }
 

@@ -111,12 +111,12 @@ pub(crate) struct HistogramCell {
 
 /// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
 pub(crate) struct HistogramText {
-    buf: Box<[u8]>,
+    buf: Box<str>,
     ends: Box<[usize]>,
 }
 
 impl HistogramText {
-    fn line(&self, i: usize) -> &[u8] {
+    fn line(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.buf[start..self.ends[i]]
     }
@@ -128,7 +128,13 @@ impl HistogramCell {
         if v.is_nan() {
             return;
         }
-        let i = self.bounds.partition_point(|b| *b < v);
+        // Bounds are sorted, so the bucket index is the number of bounds below `v`; counting
+        // them has no data-dependent branch and vectorises.
+        let i = self
+            .bounds
+            .iter()
+            .map(|b| usize::from(*b < v))
+            .sum::<usize>();
         self.counts[i].fetch_add(1, Relaxed);
         self.sum.add(v);
     }
@@ -160,7 +166,7 @@ impl Cell for HistogramCell {
     }
 
     fn text(meta: &Meta, values: &[String]) -> HistogramText {
-        let mut buf = Vec::new();
+        let mut buf = String::new();
         let mut ends = Vec::new();
         let bounds = meta.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS);
         let les = bounds.iter().map(|b| text::format_bound(*b));
@@ -179,26 +185,26 @@ impl Cell for HistogramCell {
             ends.push(buf.len());
         }
         HistogramText {
-            buf: buf.into_boxed_slice(),
+            buf: buf.into_boxed_str(),
             ends: ends.into_boxed_slice(),
         }
     }
 
-    fn render(&self, t: &HistogramText, out: &mut Vec<u8>) {
+    fn render(&self, t: &HistogramText, out: &mut String) {
         let mut cumulative = 0u64;
         for (i, count) in self.counts.iter().enumerate() {
             cumulative += count.load(Relaxed);
-            out.extend_from_slice(t.line(i));
+            out.push_str(t.line(i));
             text::write_u64(out, cumulative);
-            out.push(b'\n');
+            out.push('\n');
         }
         let n = self.counts.len();
-        out.extend_from_slice(t.line(n));
+        out.push_str(t.line(n));
         text::write_f64(out, self.sum.get());
-        out.push(b'\n');
-        out.extend_from_slice(t.line(n + 1));
+        out.push('\n');
+        out.push_str(t.line(n + 1));
         text::write_u64(out, cumulative);
-        out.push(b'\n');
+        out.push('\n');
     }
 
     fn export(&self, _: &Meta, metric: &mut proto::Metric) {

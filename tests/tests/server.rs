@@ -1,0 +1,158 @@
+//! The system status server over real sockets: routes, status codes, content type, health,
+//! port in use, graceful shutdown.
+
+use std::net::{SocketAddr, TcpStream};
+
+use dynamo_metrics::{
+    DistributedRuntime, Error, MetricsRegistry, RuntimeConfig, SystemServerConfig,
+};
+use dynamo_metrics_tests::request;
+
+fn loopback(port: u16) -> SystemServerConfig {
+    SystemServerConfig {
+        host: "127.0.0.1".parse().unwrap(),
+        port,
+        ..SystemServerConfig::default()
+    }
+}
+
+async fn started() -> (DistributedRuntime, SocketAddr) {
+    let rt = DistributedRuntime::new().unwrap();
+    let addr = rt.start_system_server(loopback(0)).await.unwrap();
+    (rt, addr)
+}
+
+async fn get(
+    addr: SocketAddr,
+    method: &'static str,
+    path: &'static str,
+) -> dynamo_metrics_tests::Response {
+    tokio::task::spawn_blocking(move || request(addr, method, path))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_route_serves_the_render() {
+    let (rt, addr) = started().await;
+    assert_eq!(rt.system_server_addr(), Some(addr));
+    assert_ne!(addr.port(), 0, "port 0 resolves to the bound port");
+    rt.namespace("n")
+        .unwrap()
+        .create_intcounter("hits_total", "Hits", &[])
+        .unwrap()
+        .inc_by(9);
+    let r = get(addr, "GET", "/metrics").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(
+        r.body
+            .contains("dynamo_component_hits_total{dynamo_namespace=\"n\"} 9\n"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("dynamo_component_uptime_seconds "));
+    let head = get(addr, "HEAD", "/metrics").await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_and_live_follow_readiness() {
+    let (rt, addr) = started().await;
+    for path in ["/health", "/live"] {
+        let r = get(addr, "GET", path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(json["status"], "ready");
+        assert!(json["uptime_seconds"].as_f64().unwrap() >= 0.0);
+    }
+    rt.set_ready(false);
+    for path in ["/health", "/live"] {
+        let r = get(addr, "GET", path).await;
+        assert_eq!(r.status, 503, "{path}");
+        let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(json["status"], "notready");
+    }
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods() {
+    let (rt, addr) = started().await;
+    assert_eq!(get(addr, "GET", "/nope").await.status, 404);
+    assert_eq!(get(addr, "GET", "/metrics/extra").await.status, 404);
+    let r = get(addr, "POST", "/metrics").await;
+    assert_eq!(r.status, 405);
+    assert!(
+        r.header("allow").unwrap().contains("GET"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(get(addr, "DELETE", "/health").await.status, 405);
+    assert_eq!(get(addr, "PUT", "/live").await.status, 405);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn port_in_use_is_a_clear_error() {
+    let (rt, addr) = started().await;
+    let other = DistributedRuntime::new().unwrap();
+    let err = other
+        .start_system_server(loopback(addr.port()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Bind { addr: a, .. } if a == addr),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("system status server cannot listen on {addr}: ")),
+        "{msg}"
+    );
+    assert!(msg.to_lowercase().contains("in use"), "{msg}");
+    // Starting twice on one runtime is refused too.
+    let err = rt.start_system_server(loopback(0)).await.unwrap_err();
+    assert!(matches!(err, Error::ServerRunning { .. }));
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn from_config_starts_the_server_and_shutdown_stops_it() {
+    let config = RuntimeConfig {
+        system_server: Some(loopback(0)),
+        starting_ready: false,
+    };
+    let rt = DistributedRuntime::from_config(config).await.unwrap();
+    let addr = rt.system_server_addr().unwrap();
+    assert_eq!(get(addr, "GET", "/health").await.status, 503);
+    rt.shutdown().await;
+    assert_eq!(rt.system_server_addr(), None);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_client_does_not_block_others() {
+    let config = SystemServerConfig {
+        max_connections: 2,
+        header_read_timeout: std::time::Duration::from_millis(300),
+        ..loopback(0)
+    };
+    let rt = DistributedRuntime::new().unwrap();
+    let addr = rt.start_system_server(config).await.unwrap();
+    // Two idle connections take every slot; the header timeout frees them.
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let r = get(addr, "GET", "/health").await;
+    assert_eq!(r.status, 200);
+    drop(idle);
+    rt.shutdown().await;
+}
