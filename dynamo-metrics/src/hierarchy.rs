@@ -12,9 +12,8 @@ use prometheus::core::Collector;
 
 use crate::error::{Error, Result};
 use crate::metrics::{
-    Cell, Counter, CounterCell, CounterVec, Declaration, Family, Gauge, GaugeCell, GaugeVec,
-    Histogram, HistogramCell, HistogramVec, IntCounter, IntCounterCell, IntCounterVec, IntGauge,
-    IntGaugeCell, IntGaugeVec, View, location,
+    Cell, Counter, CounterVec, Declaration, Family, Gauge, GaugeVec, Histogram, HistogramVec,
+    IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Series, View, location,
 };
 use crate::registry::Registry;
 
@@ -95,6 +94,19 @@ impl MetricsScope {
         let family: Arc<Family<C>> = self.inner.registry.family(meta)?;
         Ok(View::new(family, fixed))
     }
+
+    /// The one series of a family without variable labels.
+    fn single<C: Cell>(
+        &self,
+        name: &str,
+        help: &str,
+        const_labels: &[(&str, &str)],
+        buckets: Option<&[f64]>,
+        caller: &Location<'_>,
+    ) -> Result<Arc<Series<C>>> {
+        self.family(name, help, &[], const_labels, buckets, caller)?
+            .series(&[])
+    }
 }
 
 /// Creates metrics at one level of the runtime hierarchy.
@@ -162,15 +174,10 @@ pub trait MetricsRegistry {
         help: &str,
         const_labels: &[(&str, &str)],
     ) -> Result<Counter> {
-        let view = self.metrics_scope().family::<CounterCell>(
-            name,
-            help,
-            &[],
-            const_labels,
-            None,
-            Location::caller(),
-        )?;
-        view.series(&[]).map(Counter::from_series)
+        let scope = self.metrics_scope();
+        scope
+            .single(name, help, const_labels, None, Location::caller())
+            .map(Counter::from_series)
     }
 
     /// Creates (or finds) an integer counter. See the trait docs for errors.
@@ -181,29 +188,19 @@ pub trait MetricsRegistry {
         help: &str,
         const_labels: &[(&str, &str)],
     ) -> Result<IntCounter> {
-        let view = self.metrics_scope().family::<IntCounterCell>(
-            name,
-            help,
-            &[],
-            const_labels,
-            None,
-            Location::caller(),
-        )?;
-        view.series(&[]).map(IntCounter::from_series)
+        let scope = self.metrics_scope();
+        scope
+            .single(name, help, const_labels, None, Location::caller())
+            .map(IntCounter::from_series)
     }
 
     /// Creates (or finds) a float gauge. See the trait docs for errors.
     #[track_caller]
     fn create_gauge(&self, name: &str, help: &str, const_labels: &[(&str, &str)]) -> Result<Gauge> {
-        let view = self.metrics_scope().family::<GaugeCell>(
-            name,
-            help,
-            &[],
-            const_labels,
-            None,
-            Location::caller(),
-        )?;
-        view.series(&[]).map(Gauge::from_series)
+        let scope = self.metrics_scope();
+        scope
+            .single(name, help, const_labels, None, Location::caller())
+            .map(Gauge::from_series)
     }
 
     /// Creates (or finds) an integer gauge. See the trait docs for errors.
@@ -214,15 +211,10 @@ pub trait MetricsRegistry {
         help: &str,
         const_labels: &[(&str, &str)],
     ) -> Result<IntGauge> {
-        let view = self.metrics_scope().family::<IntGaugeCell>(
-            name,
-            help,
-            &[],
-            const_labels,
-            None,
-            Location::caller(),
-        )?;
-        view.series(&[]).map(IntGauge::from_series)
+        let scope = self.metrics_scope();
+        scope
+            .single(name, help, const_labels, None, Location::caller())
+            .map(IntGauge::from_series)
     }
 
     /// Creates (or finds) a histogram; `None` buckets means
@@ -235,15 +227,10 @@ pub trait MetricsRegistry {
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
     ) -> Result<Histogram> {
-        let view = self.metrics_scope().family::<HistogramCell>(
-            name,
-            help,
-            &[],
-            const_labels,
-            buckets,
-            Location::caller(),
-        )?;
-        view.series(&[]).map(Histogram::from_series)
+        let scope = self.metrics_scope();
+        scope
+            .single(name, help, const_labels, buckets, Location::caller())
+            .map(Histogram::from_series)
     }
 
     /// Creates (or finds) a family of float counters with variable labels `label_names`.

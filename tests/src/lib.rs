@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 /// A response as it came off the wire.
@@ -83,26 +83,36 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// Runs `program` with `text` on its standard input and collects what it prints.
+fn run_with_input(program: &str, args: &[&str], text: &str, missing: &str) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(missing);
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to the child's stdin");
+    child.wait_with_output().expect("the child's output")
+}
+
 /// Runs `promtool check metrics` on `text`; returns its exit success and everything it
 /// printed. `promtool` comes from Debian's `prometheus` package, which `.ci/run` installs.
 ///
 /// # Panics
 /// When `promtool` cannot be run.
 pub fn promtool_check_metrics(text: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (apt-get install prometheus); .ci/run does it");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool output");
+    let out = run_with_input(
+        "promtool",
+        &["check", "metrics"],
+        text,
+        "promtool must be installed (apt-get install prometheus); .ci/run does it",
+    );
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -127,20 +137,12 @@ for family in text_string_to_metric_families(text):
         samples.append([s.name, s.labels, s.value])
 print(json.dumps(samples))
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to python");
-    let out = child.wait_with_output().expect("python output");
+    let out = run_with_input(
+        "python3",
+        &["-c", SCRIPT],
+        text,
+        "python3 must be installed",
+    );
     assert!(
         out.status.success(),
         "the Python parser failed (pip install prometheus-client; .ci/run does it): {}",

@@ -7,13 +7,12 @@ mod family;
 mod handles;
 mod histogram;
 
-pub(crate) use cell::{Cell, CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
+pub(crate) use cell::Cell;
 pub(crate) use declare::Declaration;
-pub(crate) use family::{AnyFamily, Family, Meta};
+pub(crate) use family::{AnyFamily, Family, Meta, Series};
 pub use handles::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec,
 };
 pub(crate) use handles::{View, location};
-pub(crate) use histogram::HistogramCell;
 pub use histogram::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets};
