@@ -98,6 +98,16 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A `DynamoMetrics` struct that names a level was registered at another.
+    #[error("{metrics} is declared for the {} level but was registered at the {} level", expected.as_str(), got.as_str())]
+    WrongLevel {
+        /// The struct.
+        metrics: &'static str,
+        /// The level it declares.
+        expected: crate::Level,
+        /// The level it was registered at.
+        got: crate::Level,
+    },
     /// The system status server was started twice on one runtime.
     #[error("the system status server is already running on {addr}")]
     ServerRunning {

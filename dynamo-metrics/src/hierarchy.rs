@@ -16,6 +16,32 @@ use crate::metrics::{
     IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Series, View, location,
 };
 use crate::registry::Registry;
+use crate::typed::FieldSpec;
+
+/// A level of the runtime hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// The runtime itself: no hierarchy labels.
+    Runtime,
+    /// A namespace: `dynamo_namespace`.
+    Namespace,
+    /// A component: `dynamo_namespace`, `dynamo_component`.
+    Component,
+    /// An endpoint: all three hierarchy labels.
+    Endpoint,
+}
+
+impl Level {
+    /// The level's name in lower case.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Runtime => "runtime",
+            Level::Namespace => "namespace",
+            Level::Component => "component",
+            Level::Endpoint => "endpoint",
+        }
+    }
+}
 
 /// Where metrics are created: the runtime's registry, the hierarchy labels of one level, and
 /// a subsystem. Every level of the hierarchy has one; [`MetricsRegistry::with_subsystem`]
@@ -76,7 +102,7 @@ impl MetricsScope {
         variable_labels: &[&str],
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
-        caller: &Location<'_>,
+        declared_at: &str,
     ) -> Result<View<C>> {
         let (meta, fixed) = Declaration {
             kind: C::KIND,
@@ -88,7 +114,7 @@ impl MetricsScope {
             const_labels,
             variable_labels,
             buckets,
-            declared_at: format!("{} in scope {}", location(caller), self.describe()),
+            declared_at: format!("{declared_at} in scope {}", self.describe()),
         }
         .check()?;
         let family: Arc<Family<C>> = self.inner.registry.family(meta)?;
@@ -102,10 +128,77 @@ impl MetricsScope {
         help: &str,
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
-        caller: &Location<'_>,
+        declared_at: &str,
     ) -> Result<Arc<Series<C>>> {
-        self.family(name, help, &[], const_labels, buckets, caller)?
+        self.family(name, help, &[], const_labels, buckets, declared_at)?
             .series(&[])
+    }
+
+    fn spec_family<C: Cell>(&self, spec: &FieldSpec, labels: &[&str]) -> Result<View<C>> {
+        self.family(
+            spec.name,
+            spec.help,
+            labels,
+            spec.const_labels,
+            spec.buckets,
+            spec.declared_at,
+        )
+    }
+
+    pub(crate) fn spec_intcountervec(
+        &self,
+        spec: &FieldSpec,
+        labels: &[&str],
+    ) -> Result<IntCounterVec> {
+        self.spec_family(spec, labels).map(IntCounterVec::from_view)
+    }
+
+    pub(crate) fn spec_countervec(&self, spec: &FieldSpec, labels: &[&str]) -> Result<CounterVec> {
+        self.spec_family(spec, labels).map(CounterVec::from_view)
+    }
+
+    pub(crate) fn spec_intgaugevec(
+        &self,
+        spec: &FieldSpec,
+        labels: &[&str],
+    ) -> Result<IntGaugeVec> {
+        self.spec_family(spec, labels).map(IntGaugeVec::from_view)
+    }
+
+    pub(crate) fn spec_gaugevec(&self, spec: &FieldSpec, labels: &[&str]) -> Result<GaugeVec> {
+        self.spec_family(spec, labels).map(GaugeVec::from_view)
+    }
+
+    pub(crate) fn spec_histogramvec(
+        &self,
+        spec: &FieldSpec,
+        labels: &[&str],
+    ) -> Result<HistogramVec> {
+        self.spec_family(spec, labels).map(HistogramVec::from_view)
+    }
+
+    /// The level this scope belongs to.
+    pub fn level(&self) -> Level {
+        match self.inner.labels.len() {
+            0 => Level::Runtime,
+            1 => Level::Namespace,
+            2 => Level::Component,
+            _ => Level::Endpoint,
+        }
+    }
+
+    /// The runtime-level counter of label combinations folded into overflow series, for
+    /// the family `family`.
+    pub(crate) fn overflow_counter(&self, family: &str) -> Result<IntCounter> {
+        let root =
+            MetricsScope::new(self.inner.registry.clone(), Vec::new()).with_subsystem("metrics")?;
+        root.create_intcountervec(
+            "series_overflow_total",
+            "Label combinations folded into a family's overflow series because the family reached its series cap",
+            &["family"],
+            &[],
+        )?
+        .with_label_values(&[family])
     }
 }
 
@@ -176,7 +269,13 @@ pub trait MetricsRegistry {
     ) -> Result<Counter> {
         let scope = self.metrics_scope();
         scope
-            .single(name, help, const_labels, None, Location::caller())
+            .single(
+                name,
+                help,
+                const_labels,
+                None,
+                &location(Location::caller()),
+            )
             .map(Counter::from_series)
     }
 
@@ -190,7 +289,13 @@ pub trait MetricsRegistry {
     ) -> Result<IntCounter> {
         let scope = self.metrics_scope();
         scope
-            .single(name, help, const_labels, None, Location::caller())
+            .single(
+                name,
+                help,
+                const_labels,
+                None,
+                &location(Location::caller()),
+            )
             .map(IntCounter::from_series)
     }
 
@@ -199,7 +304,13 @@ pub trait MetricsRegistry {
     fn create_gauge(&self, name: &str, help: &str, const_labels: &[(&str, &str)]) -> Result<Gauge> {
         let scope = self.metrics_scope();
         scope
-            .single(name, help, const_labels, None, Location::caller())
+            .single(
+                name,
+                help,
+                const_labels,
+                None,
+                &location(Location::caller()),
+            )
             .map(Gauge::from_series)
     }
 
@@ -213,7 +324,13 @@ pub trait MetricsRegistry {
     ) -> Result<IntGauge> {
         let scope = self.metrics_scope();
         scope
-            .single(name, help, const_labels, None, Location::caller())
+            .single(
+                name,
+                help,
+                const_labels,
+                None,
+                &location(Location::caller()),
+            )
             .map(IntGauge::from_series)
     }
 
@@ -229,7 +346,13 @@ pub trait MetricsRegistry {
     ) -> Result<Histogram> {
         let scope = self.metrics_scope();
         scope
-            .single(name, help, const_labels, buckets, Location::caller())
+            .single(
+                name,
+                help,
+                const_labels,
+                buckets,
+                &location(Location::caller()),
+            )
             .map(Histogram::from_series)
     }
 
@@ -249,7 +372,7 @@ pub trait MetricsRegistry {
                 label_names,
                 const_labels,
                 None,
-                Location::caller(),
+                &location(Location::caller()),
             )
             .map(CounterVec::from_view)
     }
@@ -270,7 +393,7 @@ pub trait MetricsRegistry {
                 label_names,
                 const_labels,
                 None,
-                Location::caller(),
+                &location(Location::caller()),
             )
             .map(IntCounterVec::from_view)
     }
@@ -291,7 +414,7 @@ pub trait MetricsRegistry {
                 label_names,
                 const_labels,
                 None,
-                Location::caller(),
+                &location(Location::caller()),
             )
             .map(GaugeVec::from_view)
     }
@@ -312,7 +435,7 @@ pub trait MetricsRegistry {
                 label_names,
                 const_labels,
                 None,
-                Location::caller(),
+                &location(Location::caller()),
             )
             .map(IntGaugeVec::from_view)
     }
@@ -334,7 +457,7 @@ pub trait MetricsRegistry {
                 label_names,
                 const_labels,
                 buckets,
-                Location::caller(),
+                &location(Location::caller()),
             )
             .map(HistogramVec::from_view)
     }

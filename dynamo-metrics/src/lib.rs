@@ -39,23 +39,50 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod catalog;
 mod config;
 mod error;
 mod hierarchy;
+mod labels;
 mod metrics;
 mod registry;
 mod runtime;
 mod server;
 mod text;
+mod typed;
 
+pub use catalog::{MetricDescriptor, catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
 pub use dynamo_metrics_naming as naming;
 pub use error::{Error, Result};
-pub use hierarchy::{Component, Endpoint, MetricsRegistry, MetricsScope, Namespace};
+pub use hierarchy::{Component, Endpoint, Level, MetricsRegistry, MetricsScope, Namespace};
+pub use labels::{LabelField, LabelSet, LabelValue};
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, IntGaugeVec, exponential_buckets, linear_buckets,
+    IntCounterVec, IntGauge, IntGaugeVec, OVERFLOW, exponential_buckets, linear_buckets,
 };
 pub use prometheus;
 pub use runtime::DistributedRuntime;
 pub use text::CONTENT_TYPE;
+pub use typed::{
+    CounterFamily, DEFAULT_MAX_SERIES, DynamoMetrics, GaugeFamily, HistogramFamily,
+    IntCounterFamily, IntGaugeFamily, LabeledFamily, MetricField, SeriesHandle,
+};
+
+#[cfg(feature = "derive")]
+pub use dynamo_metrics_derive::{DynamoMetrics, LabelSet, LabelValue, instrument_endpoint};
+
+/// What generated code names. Not public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::labels::{cardinality, contains};
+    pub use crate::typed::{FieldSpec, check_level};
+    pub use inventory;
+
+    use dynamo_metrics_naming::MetricKind;
+
+    /// Whether two kinds are the same, in a const context.
+    pub const fn same_kind(a: MetricKind, b: MetricKind) -> bool {
+        a as u8 == b as u8
+    }
+}

@@ -51,7 +51,8 @@ impl DistributedRuntime {
     /// A runtime with default settings and no system status server.
     ///
     /// # Errors
-    /// None in practice: the runtime's own metric declarations follow the rules.
+    /// [`Error::Conflict`] when two macro-declared metrics of the program share a name but
+    /// not a declaration ([`check_catalog`](crate::check_catalog)).
     pub fn new() -> Result<Self> {
         Self::with_config(&RuntimeConfig::default())
     }
@@ -63,6 +64,7 @@ impl DistributedRuntime {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
+        crate::catalog::check_catalog()?;
         let registry = Arc::new(Registry::default());
         let scope = root_scope(registry.clone());
         let uptime = scope.create_gauge(

@@ -15,6 +15,10 @@ use super::cell::Cell;
 use super::histogram::DEFAULT_BUCKETS;
 use crate::text;
 
+/// The value of every variable label of the series that collects label combinations beyond
+/// a family's cap.
+pub const OVERFLOW: &str = "__overflow__";
+
 /// What a family is: everything two declarations of it must agree on, and where it was first
 /// declared.
 pub(crate) struct Meta {
@@ -187,40 +191,53 @@ impl<C: Cell> Family<C> {
     }
 
     /// The series with label values `fixed` followed by `values`, created at zero if new.
-    /// The caller has checked that the count matches the family's labels.
-    pub(crate) fn get_or_create(&self, fixed: &[String], values: &[&str]) -> Arc<Series<C>> {
+    /// The caller has checked that the count matches the family's labels. When the family
+    /// already has `cap` series, a new combination gets the overflow series instead (every
+    /// variable label [`OVERFLOW`]), and the second value is `true`.
+    pub(crate) fn get_or_create(
+        &self,
+        fixed: &[String],
+        values: &[&str],
+        cap: usize,
+    ) -> (Arc<Series<C>>, bool) {
         {
             let series = self.series.read();
             if let Ok(i) = Self::find(&series, fixed, values) {
-                return series[i].series.clone();
+                return (series[i].series.clone(), false);
             }
         }
         let mut series = self.series.write();
-        match Self::find(&series, fixed, values) {
-            Ok(i) => series[i].series.clone(),
-            Err(i) => {
-                let values: Box<[String]> = fixed
-                    .iter()
-                    .cloned()
-                    .chain(values.iter().map(|v| (*v).to_owned()))
-                    .collect();
-                let text = C::text(&self.meta, &values);
-                let created = Arc::new(Series {
-                    cell: C::new(&self.meta),
-                    meta: self.meta.clone(),
-                    values,
-                    desc: OnceLock::new(),
-                });
-                series.insert(
-                    i,
-                    Entry {
-                        series: created.clone(),
-                        text,
-                    },
-                );
-                created
+        let (i, values, overflowed) = match Self::find(&series, fixed, values) {
+            Ok(i) => return (series[i].series.clone(), false),
+            Err(_) if series.len() >= cap => {
+                let overflow = vec![OVERFLOW; values.len()];
+                match Self::find(&series, fixed, &overflow) {
+                    Ok(i) => return (series[i].series.clone(), true),
+                    Err(i) => (i, overflow, true),
+                }
             }
-        }
+            Err(i) => (i, values.to_vec(), false),
+        };
+        let values: Box<[String]> = fixed
+            .iter()
+            .cloned()
+            .chain(values.iter().map(|v| (*v).to_owned()))
+            .collect();
+        let text = C::text(&self.meta, &values);
+        let created = Arc::new(Series {
+            cell: C::new(&self.meta),
+            meta: self.meta.clone(),
+            values,
+            desc: OnceLock::new(),
+        });
+        series.insert(
+            i,
+            Entry {
+                series: created.clone(),
+                text,
+            },
+        );
+        (created, overflowed)
     }
 
     /// Removes the series with label values `fixed` followed by `values`; whether it existed.

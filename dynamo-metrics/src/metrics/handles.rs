@@ -11,7 +11,7 @@ use prometheus::proto;
 
 use super::cell::{Cell, CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
 use super::declare::Declaration;
-use super::family::{Family, Series};
+use super::family::{Family, OVERFLOW, Series};
 use super::histogram::HistogramCell;
 use crate::error::{Error, Result};
 
@@ -81,7 +81,19 @@ impl<C: Cell> View<C> {
 
     pub(crate) fn series(&self, values: &[&str]) -> Result<Arc<Series<C>>> {
         self.check_count(values)?;
-        Ok(self.family.get_or_create(&self.fixed, values))
+        Ok(self.family.get_or_create(&self.fixed, values, usize::MAX).0)
+    }
+
+    /// The series with these values, or the overflow series (and `true`) when the family
+    /// has `cap` series already or the count of values is wrong.
+    pub(crate) fn series_capped(&self, values: &[&str], cap: usize) -> (Arc<Series<C>>, bool) {
+        match self.check_count(values) {
+            Ok(()) => self.family.get_or_create(&self.fixed, values, cap),
+            Err(_) => {
+                let overflow = vec![OVERFLOW; self.variable_labels().len()];
+                (self.family.get_or_create(&self.fixed, &overflow, 0).0, true)
+            }
+        }
     }
 
     fn remove(&self, values: &[&str]) -> Result<bool> {
@@ -165,6 +177,11 @@ macro_rules! family_handle {
                 self.view.series(values).map($handle::from_series)
             }
 
+            pub(crate) fn with_label_values_capped(&self, values: &[&str], cap: usize) -> ($handle, bool) {
+                let (series, overflowed) = self.view.series_capped(values, cap);
+                ($handle::from_series(series), overflowed)
+            }
+
             /// Removes the series with these label values; returns whether it existed.
             /// Handles to it keep working but are no longer exported.
             ///
@@ -219,7 +236,9 @@ macro_rules! standalone_new {
             #[track_caller]
             pub fn new(name: &str, help: &str) -> Result<Self> {
                 let family = standalone::<$cell>(name, help, &[], None)?;
-                Ok(Self::from_series(family.get_or_create(&[], &[])))
+                Ok(Self::from_series(
+                    family.get_or_create(&[], &[], usize::MAX).0,
+                ))
             }
         }
 
@@ -440,7 +459,9 @@ impl Histogram {
     #[track_caller]
     pub fn new(name: &str, help: &str, buckets: Option<&[f64]>) -> Result<Self> {
         let family = standalone::<HistogramCell>(name, help, &[], buckets)?;
-        Ok(Self::from_series(family.get_or_create(&[], &[])))
+        Ok(Self::from_series(
+            family.get_or_create(&[], &[], usize::MAX).0,
+        ))
     }
 
     /// Counts `v` into its bucket and adds it to the sum: one atomic add and one

@@ -9,6 +9,7 @@ mod histogram;
 
 pub(crate) use cell::Cell;
 pub(crate) use declare::Declaration;
+pub use family::OVERFLOW;
 pub(crate) use family::{AnyFamily, Family, Meta, Series};
 pub use handles::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,

@@ -1,0 +1,285 @@
+//! Families typed by a [`LabelSet`], and the traits the `DynamoMetrics` derive builds on.
+//! See [`LabeledFamily`] and [`DynamoMetrics`] for details.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use dynamo_metrics_naming::MetricKind;
+
+use crate::error::{Error, Result};
+use crate::hierarchy::{Level, MetricsRegistry, MetricsScope};
+use crate::labels::LabelSet;
+use crate::metrics::{
+    Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec,
+};
+
+/// The default cap on the number of series of a family with string labels.
+pub const DEFAULT_MAX_SERIES: usize = 1000;
+
+/// What a metric field of a derived struct is declared with.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct FieldSpec {
+    /// The name after the subsystem (prefix and unit included).
+    pub name: &'static str,
+    pub help: &'static str,
+    pub const_labels: &'static [(&'static str, &'static str)],
+    pub buckets: Option<&'static [f64]>,
+    pub max_series: usize,
+    /// `file:line:column` of the field.
+    pub declared_at: &'static str,
+}
+
+/// A type a field of a `#[derive(DynamoMetrics)]` struct may have.
+pub trait MetricField: Sized {
+    /// The kind of metric it is.
+    const KIND: MetricKind;
+    /// Its variable label names.
+    const LABELS: &'static [&'static str];
+    /// Creates it in `scope`.
+    #[doc(hidden)]
+    fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self>;
+}
+
+/// A struct of metrics registered together: derive it with
+/// [`#[derive(DynamoMetrics)]`](macro@crate::DynamoMetrics).
+pub trait DynamoMetrics: Sized {
+    /// Creates every metric of the struct on `registry` (any level the struct allows) and
+    /// returns it; bounded label sets have all their series at zero from here on.
+    ///
+    /// # Errors
+    /// [`Error::WrongLevel`] when the struct names a level and `registry` is another, or any
+    /// error of the `create_*` methods of [`MetricsRegistry`].
+    fn register<R: MetricsRegistry + ?Sized>(registry: &R) -> Result<Self>;
+}
+
+/// Checks that `scope` is at `level` (used by the derive).
+#[doc(hidden)]
+pub fn check_level(scope: &MetricsScope, level: Level, metrics: &'static str) -> Result<()> {
+    if scope.level() == level {
+        Ok(())
+    } else {
+        Err(Error::WrongLevel {
+            metrics,
+            expected: level,
+            got: scope.level(),
+        })
+    }
+}
+
+/// A single-series metric type, as used by [`LabeledFamily`].
+pub trait SeriesHandle: Clone + Send + Sync + 'static {
+    /// The labelled family type it comes from.
+    #[doc(hidden)]
+    type Vec: Clone + Send + Sync + 'static;
+    /// The kind of metric it is.
+    #[doc(hidden)]
+    const KIND: MetricKind;
+    #[doc(hidden)]
+    fn create_vec(scope: &MetricsScope, spec: &FieldSpec, labels: &[&str]) -> Result<Self::Vec>;
+    #[doc(hidden)]
+    fn lookup(vec: &Self::Vec, values: &[&str], cap: usize) -> (Self, bool);
+}
+
+macro_rules! series_handle {
+    ($handle:ident, $vec:ident, $kind:ident, $create:ident) => {
+        impl SeriesHandle for $handle {
+            type Vec = $vec;
+            const KIND: MetricKind = MetricKind::$kind;
+            fn create_vec(scope: &MetricsScope, spec: &FieldSpec, labels: &[&str]) -> Result<$vec> {
+                scope.$create(spec, labels)
+            }
+            fn lookup(vec: &$vec, values: &[&str], cap: usize) -> (Self, bool) {
+                vec.with_label_values_capped(values, cap)
+            }
+        }
+
+        impl MetricField for $handle {
+            const KIND: MetricKind = MetricKind::$kind;
+            const LABELS: &'static [&'static str] = &[];
+            fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
+                let vec = scope.$create(spec, &[])?;
+                Ok(vec.with_label_values_capped(&[], usize::MAX).0)
+            }
+        }
+    };
+}
+
+series_handle!(IntCounter, IntCounterVec, Counter, spec_intcountervec);
+series_handle!(Counter, CounterVec, Counter, spec_countervec);
+series_handle!(IntGauge, IntGaugeVec, Gauge, spec_intgaugevec);
+series_handle!(Gauge, GaugeVec, Gauge, spec_gaugevec);
+series_handle!(Histogram, HistogramVec, Histogram, spec_histogramvec);
+
+/// A family whose series are told apart by a typed [`LabelSet`] `L`.
+///
+/// When every label of `L` is a [`LabelValue`](crate::LabelValue) enum, all series exist
+/// from registration and a lookup is an index computed from the enum values: an increment is
+/// that index plus one atomic operation. String labels are looked up under a read lock; the
+/// family holds at most `max_series` series (default [`DEFAULT_MAX_SERIES`]), and further
+/// combinations fold into one series whose variable labels are all
+/// [`OVERFLOW`](crate::OVERFLOW), counted by `dynamo_metrics_series_overflow_total{family}`.
+pub struct LabeledFamily<L: LabelSet, H: SeriesHandle> {
+    inner: Arc<Inner<H>>,
+    _labels: PhantomData<fn(&L)>,
+}
+
+struct Inner<H: SeriesHandle> {
+    name: String,
+    vec: H::Vec,
+    fixed: Box<[H]>,
+    max_series: usize,
+    overflows: IntCounter,
+}
+
+impl<L: LabelSet, H: SeriesHandle> Clone for LabeledFamily<L, H> {
+    fn clone(&self) -> Self {
+        LabeledFamily {
+            inner: self.inner.clone(),
+            _labels: PhantomData,
+        }
+    }
+}
+
+impl<L: LabelSet, H: SeriesHandle> fmt::Debug for LabeledFamily<L, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LabeledFamily")
+            .field("name", &self.inner.name)
+            .field("labels", &L::NAMES)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
+    /// The series of `labels`, created at zero if new (or the overflow series).
+    pub fn get(&self, labels: &L) -> H {
+        self.with(labels, H::clone)
+    }
+
+    #[inline]
+    fn with<R>(&self, labels: &L, f: impl FnOnce(&H) -> R) -> R {
+        if let Some(series) = labels.index().and_then(|i| self.inner.fixed.get(i)) {
+            return f(series);
+        }
+        f(&self.lookup(labels))
+    }
+
+    #[cold]
+    fn lookup(&self, labels: &L) -> H {
+        let (series, overflowed) =
+            H::lookup(&self.inner.vec, &labels.values(), self.inner.max_series);
+        if overflowed {
+            self.inner.overflows.inc();
+        }
+        series
+    }
+}
+
+impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
+    const KIND: MetricKind = H::KIND;
+    const LABELS: &'static [&'static str] = L::NAMES;
+
+    fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
+        let vec = H::create_vec(scope, spec, L::NAMES)?;
+        let fixed = match L::CARDINALITY {
+            Some(n) if !L::NAMES.is_empty() => (0..n)
+                .map(|i| H::lookup(&vec, &L::values_at(i), usize::MAX).0)
+                .collect(),
+            _ => Box::default(),
+        };
+        let name = format!("{}_{}", scope.prefix(), spec.name);
+        Ok(LabeledFamily {
+            inner: Arc::new(Inner {
+                overflows: scope.overflow_counter(&name)?,
+                name,
+                vec,
+                fixed,
+                max_series: spec.max_series,
+            }),
+            _labels: PhantomData,
+        })
+    }
+}
+
+/// A family of [`IntCounter`]s labelled by `L`.
+pub type IntCounterFamily<L> = LabeledFamily<L, IntCounter>;
+/// A family of [`Counter`]s labelled by `L`.
+pub type CounterFamily<L> = LabeledFamily<L, Counter>;
+/// A family of [`IntGauge`]s labelled by `L`.
+pub type IntGaugeFamily<L> = LabeledFamily<L, IntGauge>;
+/// A family of [`Gauge`]s labelled by `L`.
+pub type GaugeFamily<L> = LabeledFamily<L, Gauge>;
+/// A family of [`Histogram`]s labelled by `L`.
+pub type HistogramFamily<L> = LabeledFamily<L, Histogram>;
+
+impl<L: LabelSet> LabeledFamily<L, IntCounter> {
+    /// Adds one to the series of `labels`.
+    #[inline]
+    pub fn inc(&self, labels: &L) {
+        self.with(labels, IntCounter::inc);
+    }
+
+    /// Adds `v` to the series of `labels`.
+    #[inline]
+    pub fn inc_by(&self, labels: &L, v: u64) {
+        self.with(labels, |c| c.inc_by(v));
+    }
+}
+
+impl<L: LabelSet> LabeledFamily<L, Counter> {
+    /// Adds one to the series of `labels`.
+    #[inline]
+    pub fn inc(&self, labels: &L) {
+        self.with(labels, Counter::inc);
+    }
+
+    /// Adds `v` to the series of `labels` (negative and NaN amounts are ignored).
+    #[inline]
+    pub fn inc_by(&self, labels: &L, v: f64) {
+        self.with(labels, |c| c.inc_by(v));
+    }
+}
+
+impl<L: LabelSet> LabeledFamily<L, IntGauge> {
+    /// Adds one to the series of `labels`.
+    #[inline]
+    pub fn inc(&self, labels: &L) {
+        self.with(labels, IntGauge::inc);
+    }
+
+    /// Subtracts one from the series of `labels`.
+    #[inline]
+    pub fn dec(&self, labels: &L) {
+        self.with(labels, IntGauge::dec);
+    }
+
+    /// Sets the series of `labels`.
+    #[inline]
+    pub fn set(&self, labels: &L, v: i64) {
+        self.with(labels, |g| g.set(v));
+    }
+}
+
+impl<L: LabelSet> LabeledFamily<L, Gauge> {
+    /// Adds `v` to the series of `labels`.
+    #[inline]
+    pub fn add(&self, labels: &L, v: f64) {
+        self.with(labels, |g| g.add(v));
+    }
+
+    /// Sets the series of `labels`.
+    #[inline]
+    pub fn set(&self, labels: &L, v: f64) {
+        self.with(labels, |g| g.set(v));
+    }
+}
+
+impl<L: LabelSet> LabeledFamily<L, Histogram> {
+    /// Observes `v` in the series of `labels`.
+    #[inline]
+    pub fn observe(&self, labels: &L, v: f64) {
+        self.with(labels, |h| h.observe(v));
+    }
+}

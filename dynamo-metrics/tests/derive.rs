@@ -1,0 +1,218 @@
+//! `#[derive(DynamoMetrics)]`, `#[derive(LabelSet)]` and `#[derive(LabelValue)]` end to end:
+//! names, labels and levels in the render, series at zero, typed lookups, the catalog.
+
+use dynamo_metrics::{
+    DistributedRuntime, DynamoMetrics, Error, HistogramFamily, IntCounter, IntCounterFamily,
+    IntGauge, LabelSet, LabelValue, Level, catalog,
+};
+
+#[derive(LabelValue, Clone, Copy)]
+enum RequestType {
+    Stream,
+    Unary,
+}
+
+#[derive(LabelValue, Clone, Copy)]
+enum Status {
+    Success,
+    #[label(value = "error")]
+    Failed,
+}
+
+#[derive(LabelSet)]
+struct Outcome {
+    request_type: RequestType,
+    status: Status,
+}
+
+#[derive(LabelSet)]
+struct ByModel {
+    model: String,
+}
+
+/// Metrics of an HTTP frontend, registered at runtime level.
+#[derive(DynamoMetrics)]
+#[metrics(subsystem = "frontend", level = "runtime")]
+struct FrontendMetrics {
+    /// Total number of LLM requests processed
+    requests_total: IntCounterFamily<Outcome>,
+    /// Time to first token
+    #[metric(unit = "seconds", buckets = [0.01, 0.1, 1])]
+    time_to_first_token: HistogramFamily<ByModel>,
+    /// Clients that went away
+    #[metric(name = "disconnected_clients")]
+    disconnects: IntGauge,
+}
+
+/// Metrics of a worker endpoint.
+#[derive(DynamoMetrics)]
+#[metrics(level = "endpoint", prefix = "worker")]
+struct WorkerMetrics {
+    #[metric(help = "Batches run", const_labels(engine = "mock"))]
+    batches_total: IntCounter,
+}
+
+fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+#[test]
+fn runtime_level_struct_renders_every_bounded_series_at_zero() {
+    let rt = DistributedRuntime::new().unwrap();
+    let m = FrontendMetrics::register(&rt).unwrap();
+    assert_eq!(
+        lines(&rt.render(), "dynamo_frontend_requests_total{"),
+        [
+            "dynamo_frontend_requests_total{request_type=\"stream\",status=\"error\"} 0",
+            "dynamo_frontend_requests_total{request_type=\"stream\",status=\"success\"} 0",
+            "dynamo_frontend_requests_total{request_type=\"unary\",status=\"error\"} 0",
+            "dynamo_frontend_requests_total{request_type=\"unary\",status=\"success\"} 0",
+        ]
+    );
+    m.requests_total.inc(&Outcome {
+        request_type: RequestType::Unary,
+        status: Status::Failed,
+    });
+    m.requests_total.inc_by(
+        &Outcome {
+            request_type: RequestType::Stream,
+            status: Status::Success,
+        },
+        3,
+    );
+    m.time_to_first_token.observe(
+        &ByModel {
+            model: "llama".into(),
+        },
+        0.05,
+    );
+    m.disconnects.inc();
+    let text = rt.render();
+    assert!(
+        text.contains(
+            "dynamo_frontend_requests_total{request_type=\"unary\",status=\"error\"} 1\n"
+        )
+    );
+    assert!(text.contains(
+        "dynamo_frontend_requests_total{request_type=\"stream\",status=\"success\"} 3\n"
+    ));
+    assert!(
+        text.contains("# HELP dynamo_frontend_time_to_first_token_seconds Time to first token\n")
+    );
+    assert!(text.contains(
+        "dynamo_frontend_time_to_first_token_seconds_bucket{model=\"llama\",le=\"0.1\"} 1\n"
+    ));
+    assert!(text.contains("dynamo_frontend_disconnected_clients 1\n"));
+    // Registering again gives the same families.
+    let again = FrontendMetrics::register(&rt).unwrap();
+    again.disconnects.inc();
+    assert_eq!(m.disconnects.get(), 2);
+}
+
+#[test]
+fn endpoint_level_struct_carries_hierarchy_and_constant_labels() {
+    let rt = DistributedRuntime::new().unwrap();
+    let ep = rt
+        .namespace("ns")
+        .unwrap()
+        .component("c")
+        .unwrap()
+        .endpoint("gen")
+        .unwrap();
+    let m = WorkerMetrics::register(&ep).unwrap();
+    m.batches_total.inc();
+    assert!(rt.render().contains(
+        "dynamo_component_worker_batches_total{dynamo_namespace=\"ns\",dynamo_component=\"c\",dynamo_endpoint=\"gen\",engine=\"mock\"} 1\n"
+    ));
+    let Err(err) = WorkerMetrics::register(&rt) else {
+        panic!("registered at the wrong level")
+    };
+    assert!(matches!(
+        err,
+        Error::WrongLevel {
+            expected: Level::Endpoint,
+            got: Level::Runtime,
+            ..
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "WorkerMetrics is declared for the endpoint level but was registered at the runtime level"
+    );
+}
+
+#[derive(LabelSet)]
+struct Tenant {
+    tenant: String,
+}
+
+#[derive(DynamoMetrics)]
+struct Capped {
+    /// Requests per tenant
+    #[metric(max_series = 2)]
+    tenant_requests_total: IntCounterFamily<Tenant>,
+}
+
+#[test]
+fn string_labels_are_capped_and_overflow_is_counted() {
+    let rt = DistributedRuntime::new().unwrap();
+    let m = Capped::register(&rt).unwrap();
+    for t in ["a", "b", "c", "d", "a"] {
+        m.tenant_requests_total.inc(&Tenant { tenant: t.into() });
+    }
+    let text = rt.render();
+    assert_eq!(
+        lines(&text, "dynamo_component_tenant_requests_total{"),
+        [
+            "dynamo_component_tenant_requests_total{tenant=\"__overflow__\"} 2",
+            "dynamo_component_tenant_requests_total{tenant=\"a\"} 2",
+            "dynamo_component_tenant_requests_total{tenant=\"b\"} 1",
+        ]
+    );
+    assert!(text.contains(
+        "dynamo_metrics_series_overflow_total{family=\"dynamo_component_tenant_requests_total\"} 2\n"
+    ));
+}
+
+#[test]
+fn label_sets_index_and_decode() {
+    assert_eq!(Outcome::NAMES, ["request_type", "status"]);
+    assert_eq!(Outcome::CARDINALITY, Some(4));
+    let o = Outcome {
+        request_type: RequestType::Unary,
+        status: Status::Failed,
+    };
+    assert_eq!(o.index(), Some(3));
+    assert_eq!(Outcome::values_at(3), ["unary", "error"]);
+    assert_eq!(Outcome::values_at(0), ["stream", "success"]);
+    assert_eq!(ByModel::CARDINALITY, None);
+    assert_eq!(Status::VALUES, ["success", "error"]);
+}
+
+#[test]
+fn catalog_lists_every_declared_metric_sorted() {
+    let names: Vec<&str> = catalog()
+        .iter()
+        .filter(|d| d.file == file!())
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dynamo_component_tenant_requests_total",
+            "dynamo_component_worker_batches_total",
+            "dynamo_frontend_disconnected_clients",
+            "dynamo_frontend_requests_total",
+            "dynamo_frontend_time_to_first_token_seconds",
+        ]
+    );
+    let ttft = catalog()
+        .into_iter()
+        .find(|d| d.name == "dynamo_frontend_time_to_first_token_seconds")
+        .unwrap();
+    assert_eq!(ttft.labels, ["model"]);
+    assert_eq!(ttft.buckets, Some(&[0.01, 0.1, 1.0][..]));
+    assert_eq!(ttft.level, Some(Level::Runtime));
+    assert_eq!(ttft.source, "derive::FrontendMetrics");
+    assert_eq!(ttft.line, 41);
+}
