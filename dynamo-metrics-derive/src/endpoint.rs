@@ -1,6 +1,241 @@
-//! placeholder
-use proc_macro2::TokenStream;
+//! `#[instrument_endpoint(component = "...", endpoint = "...")]`: the function is kept as
+//! written (its signature re-emitted token for token, its body moved unchanged into an
+//! `async move` block or a closure) and wrapped in a request guard that records the
+//! endpoint's request metrics.
 
-pub(crate) fn expand(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::parse::Parser;
+use syn::{FnArg, ItemFn, LitStr, Pat, ReturnType, Type};
+
+use crate::ctxt::{Ctxt, with_stub};
+
+struct Args {
+    component: Option<LitStr>,
+    endpoint: Option<LitStr>,
+    stream: bool,
+    request: Option<syn::Ident>,
+}
+
+fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
+    let mut out = Args {
+        component: None,
+        endpoint: None,
+        stream: false,
+        request: None,
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if seen.contains(&key) {
+            cx.error(
+                &meta.path,
+                format_args!("duplicate key `{key}`: give it once"),
+            );
+        }
+        seen.push(key.clone());
+        match key.as_str() {
+            "component" => out.component = Some(meta.value()?.parse()?),
+            "endpoint" => out.endpoint = Some(meta.value()?.parse()?),
+            "request" => out.request = Some(meta.value()?.parse()?),
+            "stream" => out.stream = true,
+            _ => {
+                cx.error(&meta.path, format_args!(
+                    "unknown key `{key}`; expected component = \"...\", endpoint = \"...\", request = <argument>, stream"
+                ));
+                if meta.input.peek(syn::Token![=]) {
+                    meta.value()?.parse::<syn::Expr>()?;
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = parser.parse2(args) {
+        cx.syn(e);
+    }
+    out
+}
+
+/// Checks a component or endpoint name: `[A-Za-z0-9_-]+`.
+fn check_name(cx: &mut Ctxt, what: &str, lit: &LitStr) {
+    let value = lit.value();
+    if value.is_empty() {
+        cx.error(lit, format_args!("the {what} name must not be empty"));
+    } else if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        cx.error(lit, format_args!(
+            "invalid character {bad:?} in {what} name {value:?}; names use letters, digits, `_` and `-`"
+        ));
+    }
+}
+
+fn returns_impl_stream(ret: &ReturnType) -> bool {
+    let ReturnType::Type(_, ty) = ret else {
+        return false;
+    };
+    let Type::ImplTrait(imp) = &**ty else {
+        return false;
+    };
+    imp.bounds.iter().any(|b| match b {
+        syn::TypeParamBound::Trait(t) => {
+            t.path.segments.last().is_some_and(|s| s.ident == "Stream")
+        }
+        _ => false,
+    })
+}
+
+fn has_impl_trait(ret: &ReturnType) -> bool {
+    ret.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let args = parse_args(&mut cx, args);
+    let func: ItemFn = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(f)) => f,
+        Ok(other) => {
+            let e = syn::Error::new_spanned(
+                other,
+                "#[instrument_endpoint] goes on a function (free or in an impl block) that handles requests",
+            );
+            return with_stub(&e, TokenStream::new());
+        }
+        // Not an item we can read (a syntax error in the body, say): leave it to rustc.
+        Err(_) => return item,
+    };
+    if let Some(c) = &func.sig.constness {
+        cx.error(
+            c,
+            "#[instrument_endpoint] cannot go on a `const fn`: recording metrics is not const",
+        );
+    }
+    for (what, lit) in [("component", &args.component), ("endpoint", &args.endpoint)] {
+        match lit {
+            Some(lit) => check_name(&mut cx, what, lit),
+            None => cx.syn(syn::Error::new(
+                Span::call_site(),
+                format_args!("missing `{what} = \"...\"`: #[instrument_endpoint(component = \"...\", endpoint = \"...\")]"),
+            )),
+        }
+    }
+    let request = match &args.request {
+        Some(ident) => {
+            let found = func.sig.inputs.iter().any(|a| matches!(a, FnArg::Typed(t) if matches!(&*t.pat, Pat::Ident(p) if p.ident == *ident)));
+            if !found {
+                cx.error(
+                    ident,
+                    format_args!("`{ident}` is not an argument of this function"),
+                );
+            }
+            Some(ident.clone())
+        }
+        None => func.sig.inputs.iter().find_map(|a| match a {
+            FnArg::Typed(t) => match &*t.pat {
+                Pat::Ident(p) => Some(p.ident.clone()),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        }),
+    };
+    if let Err(e) = cx.check() {
+        return with_stub(&e, func.into_token_stream());
+    }
+    if !cfg!(feature = "metrics") {
+        return func.into_token_stream();
+    }
+    let (component, endpoint) = match (&args.component, &args.endpoint) {
+        (Some(c), Some(e)) => (c, e),
+        _ => return func.into_token_stream(),
+    };
+    instrument(func, component, endpoint, request, args.stream)
+}
+
+fn instrument(
+    func: ItemFn,
+    component: &LitStr,
+    endpoint: &LitStr,
+    request: Option<syn::Ident>,
+    stream: bool,
+) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let stream = stream || returns_impl_stream(&sig.output);
+    let span = block.brace_token.span.join();
+    let annotation = match &sig.output {
+        _ if stream || has_impl_trait(&sig.output) => quote!(),
+        ReturnType::Default => quote!(: ()),
+        ReturnType::Type(_, ty) => quote!(: #ty),
+    };
+    let run = if sig.asyncness.is_some() {
+        quote_spanned!(span=> async move #block.await)
+    } else {
+        quote_spanned!(span=> (move || #block)())
+    };
+    let request_bytes = request.map(|arg| {
+        quote! {
+            __dynamo_guard.request_bytes({
+                use ::dynamo_metrics::__private::{NoPayloadSize as _, ViaPayloadSize as _};
+                (&::dynamo_metrics::__private::Probe(&#arg)).probe_size()
+            });
+        }
+    });
+    let record = |value: TokenStream, guard: TokenStream| {
+        quote! {
+            {
+                use ::dynamo_metrics::__private::{
+                    NoPayloadSize as _, NotAnError as _, ViaErrorType as _, ViaPayloadSize as _, ViaResult as _,
+                };
+                if let ::core::option::Option::Some(__t) =
+                    (&&::dynamo_metrics::__private::Probe(#value)).probe_error()
+                {
+                    #guard.error(__t);
+                }
+                #guard.response_bytes((&::dynamo_metrics::__private::Probe(#value)).probe_size());
+            }
+        }
+    };
+    let finish = if stream {
+        let per_item = record(quote!(__item), quote!(__g));
+        quote! {
+            ::dynamo_metrics::__private::InstrumentedStream::new(
+                __dynamo_out,
+                __dynamo_guard,
+                |__g: &::dynamo_metrics::RequestGuard<'static>, __item| #per_item,
+            )
+        }
+    } else {
+        let recorded = record(quote!(&__dynamo_out), quote!(__dynamo_guard));
+        quote! {
+            #recorded
+            __dynamo_guard.finish();
+            __dynamo_out
+        }
+    };
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            static __DYNAMO_ENDPOINT: ::dynamo_metrics::__private::StaticEndpoint =
+                ::dynamo_metrics::__private::StaticEndpoint::new(#component, #endpoint);
+            ::dynamo_metrics::__private::inventory::submit! {
+                ::dynamo_metrics::__private::EndpointSite(&__DYNAMO_ENDPOINT)
+            }
+            let __dynamo_guard = __DYNAMO_ENDPOINT.start();
+            #request_bytes
+            #[allow(clippy::redundant_closure_call)]
+            let __dynamo_out #annotation = #run;
+            #finish
+        }
+    }
 }

@@ -225,3 +225,72 @@ fn value(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     })
 }
+
+pub(crate) fn derive_error_type(input: DeriveInput) -> TokenStream {
+    let ident = &input.ident;
+    let stub = quote! {
+        impl ::dynamo_metrics::ErrorType for #ident {
+            fn error_type(&self) -> &'static str { "handler" }
+        }
+    };
+    match error_type(&input) {
+        Ok(tokens) => tokens,
+        Err(e) => with_stub(&e, stub),
+    }
+}
+
+fn error_type(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let Data::Enum(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(ErrorType)] needs an enum: each variant is one error type",
+        ));
+    };
+    let mut cx = Ctxt::default();
+    let mut arms = Vec::new();
+    for v in &data.variants {
+        let mut value = snake_case(&v.ident.to_string());
+        let mut span: Option<LitStr> = None;
+        for attr in v.attrs.iter().filter(|a| a.path().is_ident("error_type")) {
+            let parsed = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("name") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    value = lit.value();
+                    span = Some(lit);
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown #[error_type] key; the only key is `name = \"...\"`"))
+                }
+            });
+            if let Err(e) = parsed {
+                cx.syn(e);
+            }
+        }
+        let ok = !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            let message = format!(
+                "invalid error type {value:?}: error types are snake_case words of [a-z0-9_]"
+            );
+            match &span {
+                Some(lit) => cx.error(lit, message),
+                None => cx.error(&v.ident, message),
+            }
+        }
+        let variant = &v.ident;
+        let ident = &input.ident;
+        arms.push(quote!(#ident::#variant { .. } => #value));
+    }
+    cx.check()?;
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    Ok(quote! {
+        impl #impl_generics ::dynamo_metrics::ErrorType for #ident #ty_generics #where_clause {
+            fn error_type(&self) -> &'static str {
+                match *self { #(#arms,)* }
+            }
+        }
+    })
+}

@@ -27,6 +27,12 @@ pub fn derive_label_value(input: TokenStream) -> TokenStream {
     labels::derive_value(syn::parse_macro_input!(input as syn::DeriveInput)).into()
 }
 
+/// See `dynamo_metrics::ErrorType`.
+#[proc_macro_derive(ErrorType, attributes(error_type))]
+pub fn derive_error_type(input: TokenStream) -> TokenStream {
+    labels::derive_error_type(syn::parse_macro_input!(input as syn::DeriveInput)).into()
+}
+
 /// See `dynamo_metrics::instrument_endpoint`.
 #[proc_macro_attribute]
 pub fn instrument_endpoint(args: TokenStream, item: TokenStream) -> TokenStream {

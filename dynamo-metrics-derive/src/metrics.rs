@@ -496,30 +496,30 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         .subsystem
         .as_ref()
         .map_or_else(|| naming::DEFAULT_SUBSYSTEM.to_owned(), LitStr::value);
-    if let Some(lit) = &attrs.subsystem {
-        if let Err(reason) = naming::check_subsystem(&subsystem) {
-            cx.error(
-                lit,
-                format_args!("invalid subsystem `{subsystem}`: {reason}"),
-            );
-        }
+    if let Some(lit) = &attrs.subsystem
+        && let Err(reason) = naming::check_subsystem(&subsystem)
+    {
+        cx.error(
+            lit,
+            format_args!("invalid subsystem `{subsystem}`: {reason}"),
+        );
     }
     let prefix = attrs.prefix.as_ref().map(LitStr::value);
-    if let (Some(lit), Some(p)) = (&attrs.prefix, &prefix) {
-        if let Err(reason) = naming::check_label_name(p) {
-            cx.error(lit, format_args!("invalid prefix `{p}`: {reason}"));
-        }
+    if let (Some(lit), Some(p)) = (&attrs.prefix, &prefix)
+        && let Err(reason) = naming::check_label_name(p)
+    {
+        cx.error(lit, format_args!("invalid prefix `{p}`: {reason}"));
     }
     let level = attrs.level.as_ref().map(LitStr::value);
-    if let (Some(lit), Some(l)) = (&attrs.level, &level) {
-        if !LEVELS.contains(&l.as_str()) {
-            cx.error(
-                lit,
-                format_args!(
-                    "unknown level `{l}`; expected one of runtime, namespace, component, endpoint"
-                ),
-            );
-        }
+    if let (Some(lit), Some(l)) = (&attrs.level, &level)
+        && !LEVELS.contains(&l.as_str())
+    {
+        cx.error(
+            lit,
+            format_args!(
+                "unknown level `{l}`; expected one of runtime, namespace, component, endpoint"
+            ),
+        );
     }
     let metrics: Vec<Metric<'_>> = fields
         .iter()

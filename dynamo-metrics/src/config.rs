@@ -52,6 +52,9 @@ pub struct RuntimeConfig {
     /// The system status server to start, if any. From the environment: started when
     /// `DYN_SYSTEM_PORT` is set.
     pub system_server: Option<SystemServerConfig>,
+    /// The namespace of the endpoints instrumented with `#[instrument_endpoint]`;
+    /// `DYN_NAMESPACE`, default `dynamo`.
+    pub namespace: String,
     /// Whether `/health` and `/live` report ready from the start;
     /// `DYN_SYSTEM_STARTING_HEALTH_STATUS` = `ready` (default) or `notready`.
     pub starting_ready: bool,
@@ -61,6 +64,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             system_server: None,
+            namespace: "dynamo".to_owned(),
             starting_ready: true,
         }
     }
@@ -98,6 +102,12 @@ impl RuntimeConfig {
                     .map_err(|_| bad(var, value.clone(), "expected an IPv4 or IPv6 address"))?;
             }
             config.system_server = Some(server);
+        }
+        if let Some((var, value)) = env("DYN_NAMESPACE") {
+            if value.is_empty() {
+                return Err(bad(var, value, "expected a non-empty namespace name"));
+            }
+            config.namespace = value;
         }
         if let Some((var, value)) = env("DYN_SYSTEM_STARTING_HEALTH_STATUS") {
             config.starting_ready = match value.as_str() {

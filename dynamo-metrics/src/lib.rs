@@ -41,6 +41,7 @@
 
 mod catalog;
 mod config;
+mod endpoint;
 mod error;
 mod hierarchy;
 mod labels;
@@ -54,6 +55,10 @@ mod typed;
 pub use catalog::{MetricDescriptor, catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
 pub use dynamo_metrics_naming as naming;
+pub use endpoint::{
+    DEFAULT_ERROR_TYPE, EndpointMetrics, ErrorType, PANIC_ERROR_TYPE, PayloadSize,
+    REQUEST_DURATION_BUCKETS, RequestGuard,
+};
 pub use error::{Error, Result};
 pub use hierarchy::{Component, Endpoint, Level, MetricsRegistry, MetricsScope, Namespace};
 pub use labels::{LabelField, LabelSet, LabelValue};
@@ -70,11 +75,17 @@ pub use typed::{
 };
 
 #[cfg(feature = "derive")]
-pub use dynamo_metrics_derive::{DynamoMetrics, LabelSet, LabelValue, instrument_endpoint};
+pub use dynamo_metrics_derive::{
+    DynamoMetrics, ErrorType, LabelSet, LabelValue, instrument_endpoint,
+};
 
 /// What generated code names. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::endpoint::probe::{
+        NoPayloadSize, NotAnError, Probe, ViaErrorType, ViaPayloadSize, ViaResult,
+    };
+    pub use crate::endpoint::{EndpointSite, InstrumentedStream, StaticEndpoint};
     pub use crate::labels::{cardinality, contains};
     pub use crate::typed::{FieldSpec, check_level};
     pub use inventory;

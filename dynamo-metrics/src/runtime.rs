@@ -72,7 +72,7 @@ impl DistributedRuntime {
             "Total uptime of the DistributedRuntime in seconds",
             &[],
         )?;
-        Ok(DistributedRuntime {
+        let runtime = DistributedRuntime {
             inner: Arc::new(RuntimeInner {
                 scope,
                 registry,
@@ -83,7 +83,9 @@ impl DistributedRuntime {
                 last_render: AtomicUsize::new(4096),
                 server: Mutex::new(None),
             }),
-        })
+        };
+        crate::endpoint::attach_all(&runtime, &config.namespace)?;
+        Ok(runtime)
     }
 
     /// A runtime with `config`'s settings, its system status server started if configured.

@@ -128,6 +128,7 @@ async fn from_config_starts_the_server_and_shutdown_stops_it() {
     let config = RuntimeConfig {
         system_server: Some(loopback(0)),
         starting_ready: false,
+        ..RuntimeConfig::default()
     };
     let rt = DistributedRuntime::from_config(config).await.unwrap();
     let addr = rt.system_server_addr().unwrap();

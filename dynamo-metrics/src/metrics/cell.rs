@@ -21,6 +21,8 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     fn text(meta: &Meta, values: &[String]) -> Self::Text;
     fn render(&self, text: &Self::Text, out: &mut String);
     fn export(&self, meta: &Meta, metric: &mut proto::Metric);
+    /// Moves everything recorded here into `other`, leaving this cell at zero.
+    fn drain_into(&self, other: &Self);
 }
 
 /// An `f64` stored as bits in an `AtomicU64`; additions are one compare-and-swap loop.
@@ -36,6 +38,11 @@ impl AtomicF64 {
     #[inline]
     pub(crate) fn set(&self, v: f64) {
         self.0.store(v.to_bits(), Relaxed);
+    }
+
+    /// Takes the value, leaving zero.
+    pub(crate) fn take(&self) -> f64 {
+        f64::from_bits(self.0.swap(0f64.to_bits(), Relaxed))
     }
 
     #[inline]
@@ -86,6 +93,10 @@ macro_rules! simple_cell {
             fn export(&self, _: &Meta, metric: &mut proto::Metric) {
                 $export(metric, self.0.get_value() as f64);
             }
+
+            fn drain_into(&self, other: &Self) {
+                other.0.add_value(self.0.take_value());
+            }
         }
     };
 }
@@ -94,12 +105,20 @@ macro_rules! simple_cell {
 pub(crate) trait GetValue {
     type Value;
     fn get_value(&self) -> Self::Value;
+    fn take_value(&self) -> Self::Value;
+    fn add_value(&self, v: Self::Value);
 }
 
 impl GetValue for AtomicU64 {
     type Value = u64;
     fn get_value(&self) -> u64 {
         self.load(Relaxed)
+    }
+    fn take_value(&self) -> u64 {
+        self.swap(0, Relaxed)
+    }
+    fn add_value(&self, v: u64) {
+        self.fetch_add(v, Relaxed);
     }
 }
 
@@ -108,12 +127,24 @@ impl GetValue for AtomicI64 {
     fn get_value(&self) -> i64 {
         self.load(Relaxed)
     }
+    fn take_value(&self) -> i64 {
+        self.swap(0, Relaxed)
+    }
+    fn add_value(&self, v: i64) {
+        self.fetch_add(v, Relaxed);
+    }
 }
 
 impl GetValue for AtomicF64 {
     type Value = f64;
     fn get_value(&self) -> f64 {
         self.get()
+    }
+    fn take_value(&self) -> f64 {
+        self.take()
+    }
+    fn add_value(&self, v: f64) {
+        self.add(v);
     }
 }
 

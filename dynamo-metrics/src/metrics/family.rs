@@ -240,6 +240,17 @@ impl<C: Cell> Family<C> {
         (created, overflowed)
     }
 
+    /// Label values (after `fixed`) and series of every series whose values start with
+    /// `fixed`.
+    pub(crate) fn series_after(&self, fixed: &[String]) -> Vec<(Vec<String>, Arc<Series<C>>)> {
+        self.series
+            .read()
+            .iter()
+            .filter(|e| e.series.values.starts_with(fixed))
+            .map(|e| (e.series.values[fixed.len()..].to_vec(), e.series.clone()))
+            .collect()
+    }
+
     /// Removes the series with label values `fixed` followed by `values`; whether it existed.
     pub(crate) fn remove(&self, fixed: &[String], values: &[&str]) -> bool {
         let mut series = self.series.write();

@@ -96,6 +96,16 @@ impl<C: Cell> View<C> {
         }
     }
 
+    /// Moves every series of this view into the series with the same variable label values
+    /// of `other`.
+    pub(crate) fn drain_into(&self, other: &View<C>) {
+        for (values, series) in self.family.series_after(&self.fixed) {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            let (target, _) = other.series_capped(&values, usize::MAX);
+            series.cell.drain_into(&target.cell);
+        }
+    }
+
     fn remove(&self, values: &[&str]) -> Result<bool> {
         self.check_count(values)?;
         Ok(self.family.remove(&self.fixed, values))
@@ -130,6 +140,12 @@ macro_rules! series_handle {
             /// The full metric name.
             pub fn name(&self) -> &str {
                 &self.series.meta.name
+            }
+
+            /// Moves this series' value into `other`, leaving this one at zero.
+            #[allow(dead_code)] // needed only by the types endpoint metrics hold
+            pub(crate) fn drain_into(&self, other: &Self) {
+                self.series.cell.drain_into(&other.series.cell);
             }
         }
 
@@ -199,6 +215,12 @@ macro_rules! family_handle {
             /// The full metric name.
             pub fn name(&self) -> &str {
                 &self.view.family.meta().name
+            }
+
+            /// Moves every series into the same label values of `other`.
+            #[allow(dead_code)] // needed only by the types endpoint metrics hold
+            pub(crate) fn drain_into(&self, other: &Self) {
+                self.view.drain_into(&other.view);
             }
         }
 

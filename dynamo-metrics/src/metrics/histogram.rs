@@ -207,6 +207,13 @@ impl Cell for HistogramCell {
         out.push('\n');
     }
 
+    fn drain_into(&self, other: &Self) {
+        for (mine, theirs) in self.counts.iter().zip(other.counts.iter()) {
+            theirs.fetch_add(mine.swap(0, Relaxed), Relaxed);
+        }
+        other.sum.add(self.sum.take());
+    }
+
     fn export(&self, _: &Meta, metric: &mut proto::Metric) {
         let mut h = proto::Histogram::default();
         let mut cumulative = 0u64;
