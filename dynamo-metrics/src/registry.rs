@@ -121,6 +121,12 @@ impl Registry {
     pub(crate) fn render(&self, out: &mut String) {
         let foreign = self.render_foreign();
         let families = self.families.read();
+        // With `metrics` off our families record nothing and are not exported.
+        #[cfg(not(feature = "metrics"))]
+        let families: BTreeMap<String, Arc<dyn AnyFamily>> = {
+            drop(families);
+            BTreeMap::new()
+        };
         let mut ours = families.iter().peekable();
         let mut theirs = foreign.iter().peekable();
         loop {

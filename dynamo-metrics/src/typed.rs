@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use dynamo_metrics_naming::MetricKind;
 
@@ -81,6 +80,10 @@ pub trait SeriesHandle: Clone + Send + Sync + 'static {
     fn create_vec(scope: &MetricsScope, spec: &FieldSpec, labels: &[&str]) -> Result<Self::Vec>;
     #[doc(hidden)]
     fn lookup(vec: &Self::Vec, values: &[&str], cap: usize) -> (Self, bool);
+    /// A handle that records nothing (the `metrics` feature is off).
+    #[doc(hidden)]
+    #[cfg(not(feature = "metrics"))]
+    fn noop() -> Self;
 }
 
 macro_rules! series_handle {
@@ -93,6 +96,10 @@ macro_rules! series_handle {
             }
             fn lookup(vec: &$vec, values: &[&str], cap: usize) -> (Self, bool) {
                 vec.with_label_values_capped(values, cap)
+            }
+            #[cfg(not(feature = "metrics"))]
+            fn noop() -> Self {
+                $handle {}
             }
         }
 
@@ -122,12 +129,12 @@ series_handle!(Histogram, HistogramVec, Histogram, spec_histogramvec);
 /// combinations fold into one series whose variable labels are all
 /// [`OVERFLOW`](crate::OVERFLOW), counted by `dynamo_metrics_series_overflow_total{family}`.
 pub struct LabeledFamily<L: LabelSet, H: SeriesHandle> {
-    inner: Arc<Inner<H>>,
-    _labels: PhantomData<fn(&L)>,
+    #[cfg(feature = "metrics")]
+    inner: std::sync::Arc<Inner<H>>,
+    _labels: PhantomData<fn(&L) -> H>,
 }
 
 struct Inner<H: SeriesHandle> {
-    name: String,
     vec: H::Vec,
     fixed: Box<[H]>,
     max_series: usize,
@@ -137,6 +144,7 @@ struct Inner<H: SeriesHandle> {
 impl<L: LabelSet, H: SeriesHandle> Clone for LabeledFamily<L, H> {
     fn clone(&self) -> Self {
         LabeledFamily {
+            #[cfg(feature = "metrics")]
             inner: self.inner.clone(),
             _labels: PhantomData,
         }
@@ -146,7 +154,6 @@ impl<L: LabelSet, H: SeriesHandle> Clone for LabeledFamily<L, H> {
 impl<L: LabelSet, H: SeriesHandle> fmt::Debug for LabeledFamily<L, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LabeledFamily")
-            .field("name", &self.inner.name)
             .field("labels", &L::NAMES)
             .finish_non_exhaustive()
     }
@@ -158,6 +165,13 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
         self.with(labels, H::clone)
     }
 
+    #[cfg(not(feature = "metrics"))]
+    #[inline]
+    fn with<R>(&self, _: &L, f: impl FnOnce(&H) -> R) -> R {
+        f(&H::noop())
+    }
+
+    #[cfg(feature = "metrics")]
     #[inline]
     fn with<R>(&self, labels: &L, f: impl FnOnce(&H) -> R) -> R {
         if let Some(series) = labels.index().and_then(|i| self.inner.fixed.get(i)) {
@@ -166,6 +180,7 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
         f(&self.lookup(labels))
     }
 
+    #[cfg(feature = "metrics")]
     #[cold]
     fn lookup(&self, labels: &L) -> H {
         let (series, overflowed) =
@@ -181,6 +196,15 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
     const KIND: MetricKind = H::KIND;
     const LABELS: &'static [&'static str] = L::NAMES;
 
+    #[cfg(not(feature = "metrics"))]
+    fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
+        H::create_vec(scope, spec, L::NAMES)?;
+        Ok(LabeledFamily {
+            _labels: PhantomData,
+        })
+    }
+
+    #[cfg(feature = "metrics")]
     fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
         let vec = H::create_vec(scope, spec, L::NAMES)?;
         let fixed = match L::CARDINALITY {
@@ -191,9 +215,8 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
         };
         let name = format!("{}_{}", scope.prefix(), spec.name);
         Ok(LabeledFamily {
-            inner: Arc::new(Inner {
+            inner: std::sync::Arc::new(Inner {
                 overflows: scope.overflow_counter(&name)?,
-                name,
                 vec,
                 fixed,
                 max_series: spec.max_series,

@@ -1,5 +1,7 @@
 //! Writers incrementing while a reader renders: exact totals, consistent histograms.
 
+#![cfg(feature = "metrics")]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 

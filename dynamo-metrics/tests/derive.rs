@@ -1,6 +1,8 @@
 //! `#[derive(DynamoMetrics)]`, `#[derive(LabelSet)]` and `#[derive(LabelValue)]` end to end:
 //! names, labels and levels in the render, series at zero, typed lookups, the catalog.
 
+#![cfg(feature = "metrics")]
+
 use dynamo_metrics::{
     DistributedRuntime, DynamoMetrics, Error, HistogramFamily, IntCounter, IntCounterFamily,
     IntGauge, LabelSet, LabelValue, Level, catalog,

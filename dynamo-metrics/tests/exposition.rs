@@ -1,6 +1,8 @@
 //! Golden exposition text: a metric at each level of the hierarchy, two endpoints sharing a
 //! family, labelled families, histograms, escaping, and foreign collectors.
 
+#![cfg(feature = "metrics")]
+
 use dynamo_metrics::{DistributedRuntime, MetricsRegistry, prometheus};
 
 /// The render without the runtime's own uptime gauge, whose value moves.

@@ -1,6 +1,8 @@
 //! `#[instrument_endpoint]` end to end. One test: the runtime attaches instrumented
 //! functions once per process, and part of what is checked is what happens before it does.
 
+#![cfg(feature = "metrics")]
+
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};

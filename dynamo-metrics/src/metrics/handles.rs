@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::panic::Location;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -129,15 +130,22 @@ macro_rules! series_handle {
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $name {
+            #[cfg(feature = "metrics")]
             series: Arc<Series<$cell>>,
         }
 
+        #[cfg(feature = "metrics")]
         impl $name {
             pub(crate) fn from_series(series: Arc<Series<$cell>>) -> Self {
                 $name { series }
             }
 
-            /// The full metric name.
+            #[inline]
+            fn with_cell<R: Default>(&self, f: impl FnOnce(&$cell) -> R) -> R {
+                f(&self.series.cell)
+            }
+
+            /// The full metric name (empty with the `metrics` feature off).
             pub fn name(&self) -> &str {
                 &self.series.meta.name
             }
@@ -149,21 +157,53 @@ macro_rules! series_handle {
             }
         }
 
+        #[cfg(not(feature = "metrics"))]
+        impl $name {
+            pub(crate) fn from_series(_: Arc<Series<$cell>>) -> Self {
+                $name {}
+            }
+
+            #[inline]
+            fn with_cell<R: Default>(&self, _: impl FnOnce(&$cell) -> R) -> R {
+                R::default()
+            }
+
+            /// The full metric name (empty with the `metrics` feature off).
+            pub fn name(&self) -> &str {
+                ""
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn drain_into(&self, _: &Self) {}
+        }
+
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name))
-                    .field("name", &self.series.meta.name)
+                    .field("name", &self.name())
                     .finish_non_exhaustive()
             }
         }
 
         impl Collector for $name {
+            #[cfg(feature = "metrics")]
             fn desc(&self) -> Vec<&Desc> {
                 self.series.desc()
             }
 
+            #[cfg(feature = "metrics")]
             fn collect(&self) -> Vec<proto::MetricFamily> {
                 self.series.collect()
+            }
+
+            #[cfg(not(feature = "metrics"))]
+            fn desc(&self) -> Vec<&Desc> {
+                Vec::new()
+            }
+
+            #[cfg(not(feature = "metrics"))]
+            fn collect(&self) -> Vec<proto::MetricFamily> {
+                Vec::new()
             }
         }
     };
@@ -175,9 +215,53 @@ macro_rules! family_handle {
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $name {
+            #[cfg(feature = "metrics")]
             view: Arc<View<$cell>>,
         }
 
+        #[cfg(not(feature = "metrics"))]
+        impl $name {
+            pub(crate) fn from_view(_: View<$cell>) -> Self {
+                $name {}
+            }
+
+            /// The series with these label values (a no-op handle: the `metrics` feature is
+            /// off).
+            ///
+            /// # Errors
+            /// None with the `metrics` feature off.
+            pub fn with_label_values(&self, _: &[&str]) -> Result<$handle> {
+                Ok($handle {})
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn with_label_values_capped(&self, _: &[&str], _: usize) -> ($handle, bool) {
+                ($handle {}, false)
+            }
+
+            /// Removes nothing: the `metrics` feature is off.
+            ///
+            /// # Errors
+            /// None with the `metrics` feature off.
+            pub fn remove_label_values(&self, _: &[&str]) -> Result<bool> {
+                Ok(false)
+            }
+
+            /// The names of the variable labels (empty with the `metrics` feature off).
+            pub fn label_names(&self) -> &[String] {
+                &[]
+            }
+
+            /// The full metric name (empty with the `metrics` feature off).
+            pub fn name(&self) -> &str {
+                ""
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn drain_into(&self, _: &Self) {}
+        }
+
+        #[cfg(feature = "metrics")]
         impl $name {
             pub(crate) fn from_view(view: View<$cell>) -> Self {
                 $name { view: Arc::new(view) }
@@ -234,12 +318,24 @@ macro_rules! family_handle {
         }
 
         impl Collector for $name {
+            #[cfg(feature = "metrics")]
             fn desc(&self) -> Vec<&Desc> {
                 self.view.desc()
             }
 
+            #[cfg(feature = "metrics")]
             fn collect(&self) -> Vec<proto::MetricFamily> {
                 self.view.collect()
+            }
+
+            #[cfg(not(feature = "metrics"))]
+            fn desc(&self) -> Vec<&Desc> {
+                Vec::new()
+            }
+
+            #[cfg(not(feature = "metrics"))]
+            fn collect(&self) -> Vec<proto::MetricFamily> {
+                Vec::new()
             }
         }
     };
@@ -301,18 +397,12 @@ impl IntCounter {
     /// Adds `v`: a single atomic add.
     #[inline]
     pub fn inc_by(&self, v: u64) {
-        self.series
-            .cell
-            .0
-            .fetch_add(v, std::sync::atomic::Ordering::Relaxed);
+        self.with_cell(|c| c.0.fetch_add(v, Relaxed));
     }
 
     /// The current value.
     pub fn get(&self) -> u64 {
-        self.series
-            .cell
-            .0
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.with_cell(|c| c.0.load(Relaxed))
     }
 }
 
@@ -333,20 +423,20 @@ impl Counter {
     /// Adds one.
     #[inline]
     pub fn inc(&self) {
-        self.series.cell.0.add(1.0);
+        self.with_cell(|c| c.0.add(1.0));
     }
 
     /// Adds `v`. A counter never goes down: negative and NaN amounts are ignored.
     #[inline]
     pub fn inc_by(&self, v: f64) {
         if v > 0.0 {
-            self.series.cell.0.add(v);
+            self.with_cell(|c| c.0.add(v));
         }
     }
 
     /// The current value.
     pub fn get(&self) -> f64 {
-        self.series.cell.0.get()
+        self.with_cell(|c| c.0.get())
     }
 }
 
@@ -379,10 +469,7 @@ impl IntGauge {
     /// Adds `v` (which may be negative): a single atomic add.
     #[inline]
     pub fn add(&self, v: i64) {
-        self.series
-            .cell
-            .0
-            .fetch_add(v, std::sync::atomic::Ordering::Relaxed);
+        self.with_cell(|c| c.0.fetch_add(v, Relaxed));
     }
 
     /// Subtracts `v`.
@@ -394,18 +481,12 @@ impl IntGauge {
     /// Sets the value.
     #[inline]
     pub fn set(&self, v: i64) {
-        self.series
-            .cell
-            .0
-            .store(v, std::sync::atomic::Ordering::Relaxed);
+        self.with_cell(|c| c.0.store(v, Relaxed));
     }
 
     /// The current value.
     pub fn get(&self) -> i64 {
-        self.series
-            .cell
-            .0
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.with_cell(|c| c.0.load(Relaxed))
     }
 }
 
@@ -438,7 +519,7 @@ impl Gauge {
     /// Adds `v` (which may be negative): one compare-and-swap loop.
     #[inline]
     pub fn add(&self, v: f64) {
-        self.series.cell.0.add(v);
+        self.with_cell(|c| c.0.add(v));
     }
 
     /// Subtracts `v`.
@@ -450,12 +531,12 @@ impl Gauge {
     /// Sets the value.
     #[inline]
     pub fn set(&self, v: f64) {
-        self.series.cell.0.set(v);
+        self.with_cell(|c| c.0.set(v));
     }
 
     /// The current value.
     pub fn get(&self) -> f64 {
-        self.series.cell.0.get()
+        self.with_cell(|c| c.0.get())
     }
 }
 
@@ -490,7 +571,7 @@ impl Histogram {
     /// compare-and-swap loop. NaN is ignored.
     #[inline]
     pub fn observe(&self, v: f64) {
-        self.series.cell.observe(v);
+        self.with_cell(|c| c.observe(v));
     }
 
     /// Observes a duration in seconds.
@@ -501,12 +582,12 @@ impl Histogram {
 
     /// How many observations were made.
     pub fn sample_count(&self) -> u64 {
-        self.series.cell.count()
+        self.with_cell(HistogramCell::count)
     }
 
     /// The sum of all observations.
     pub fn sample_sum(&self) -> f64 {
-        self.series.cell.sum()
+        self.with_cell(HistogramCell::sum)
     }
 }
 
