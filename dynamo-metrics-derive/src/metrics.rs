@@ -68,6 +68,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
 fn parse_pairs(
     cx: &mut Ctxt,
     attr: &syn::Attribute,
+    keys: &str,
     mut set: impl FnMut(&mut Ctxt, &syn::meta::ParseNestedMeta<'_>, &str) -> syn::Result<bool>,
 ) {
     let mut seen: Vec<String> = Vec::new();
@@ -85,7 +86,10 @@ fn parse_pairs(
         }
         seen.push(key.clone());
         if !set(cx, &meta, &key)? {
-            cx.error(&meta.path, format_args!("unknown key `{key}`"));
+            cx.error(
+                &meta.path,
+                format_args!("unknown key `{key}`; expected one of {keys}"),
+            );
             if meta.input.peek(syn::Token![=]) {
                 meta.value()?.parse::<Expr>()?;
             } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
@@ -107,7 +111,7 @@ fn parse_pairs(
 fn struct_attrs(cx: &mut Ctxt, input: &DeriveInput) -> StructAttrs {
     let mut attrs = StructAttrs::default();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("metrics")) {
-        parse_pairs(cx, attr, |_, meta, key| {
+        parse_pairs(cx, attr, "subsystem, level, prefix", |_, meta, key| {
             let slot = match key {
                 "subsystem" => &mut attrs.subsystem,
                 "level" => &mut attrs.level,
@@ -124,31 +128,36 @@ fn struct_attrs(cx: &mut Ctxt, input: &DeriveInput) -> StructAttrs {
 fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
     let mut attrs = FieldAttrs::default();
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("metric")) {
-        parse_pairs(cx, attr, |cx, meta, key| {
-            match key {
-                "name" => attrs.name = Some(meta.value()?.parse()?),
-                "help" => attrs.help = Some(meta.value()?.parse()?),
-                "unit" => attrs.unit = Some(meta.value()?.parse()?),
-                "buckets" => attrs.buckets = Some(meta.value()?.parse()?),
-                "max_series" => attrs.max_series = Some(meta.value()?.parse()?),
-                "const_labels" => {
-                    meta.parse_nested_meta(|label| {
-                        let Some(name) = label.path.get_ident() else {
-                            return Err(label.error("expected `label_name = \"value\"`"));
-                        };
-                        if attrs.const_labels.iter().any(|(n, _)| n == name) {
-                            cx.error(name, format_args!("duplicate constant label `{name}`"));
-                        }
-                        attrs
-                            .const_labels
-                            .push((name.clone(), label.value()?.parse()?));
-                        Ok(())
-                    })?;
+        parse_pairs(
+            cx,
+            attr,
+            "name, help, unit, buckets, const_labels, max_series",
+            |cx, meta, key| {
+                match key {
+                    "name" => attrs.name = Some(meta.value()?.parse()?),
+                    "help" => attrs.help = Some(meta.value()?.parse()?),
+                    "unit" => attrs.unit = Some(meta.value()?.parse()?),
+                    "buckets" => attrs.buckets = Some(meta.value()?.parse()?),
+                    "max_series" => attrs.max_series = Some(meta.value()?.parse()?),
+                    "const_labels" => {
+                        meta.parse_nested_meta(|label| {
+                            let Some(name) = label.path.get_ident() else {
+                                return Err(label.error("expected `label_name = \"value\"`"));
+                            };
+                            if attrs.const_labels.iter().any(|(n, _)| n == name) {
+                                cx.error(name, format_args!("duplicate constant label `{name}`"));
+                            }
+                            attrs
+                                .const_labels
+                                .push((name.clone(), label.value()?.parse()?));
+                            Ok(())
+                        })?;
+                    }
+                    _ => return Ok(false),
                 }
-                _ => return Ok(false),
-            }
-            Ok(true)
-        });
+                Ok(true)
+            },
+        );
     }
     attrs
 }
@@ -492,7 +501,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         );
     }
     let attrs = struct_attrs(&mut cx, input);
-    let subsystem = attrs
+    let mut subsystem = attrs
         .subsystem
         .as_ref()
         .map_or_else(|| naming::DEFAULT_SUBSYSTEM.to_owned(), LitStr::value);
@@ -503,12 +512,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             lit,
             format_args!("invalid subsystem `{subsystem}`: {reason}"),
         );
+        // Check the fields as if it were valid: one mistake, one error.
+        naming::DEFAULT_SUBSYSTEM.clone_into(&mut subsystem);
     }
-    let prefix = attrs.prefix.as_ref().map(LitStr::value);
+    let mut prefix = attrs.prefix.as_ref().map(LitStr::value);
     if let (Some(lit), Some(p)) = (&attrs.prefix, &prefix)
         && let Err(reason) = naming::check_label_name(p)
     {
         cx.error(lit, format_args!("invalid prefix `{p}`: {reason}"));
+        prefix = None;
     }
     let level = attrs.level.as_ref().map(LitStr::value);
     if let (Some(lit), Some(l)) = (&attrs.level, &level)

@@ -1,0 +1,10 @@
+use dynamo_metrics::{DynamoMetrics, Histogram};
+
+#[derive(DynamoMetrics)]
+struct Metrics {
+    /// Latency
+    #[metric(buckets = [0.1, 0.5, 0.5, 1.0])]
+    latency_seconds: Histogram,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use dynamo_metrics::DynamoMetrics;
+
+#[derive(DynamoMetrics)]
+enum Metrics {
+    A,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use dynamo_metrics::DynamoMetrics;
+
+#[derive(DynamoMetrics)]
+struct Metrics;
+
+fn main() {}

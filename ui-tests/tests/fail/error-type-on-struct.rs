@@ -1,0 +1,6 @@
+use dynamo_metrics::ErrorType;
+
+#[derive(ErrorType)]
+struct MyError;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use dynamo_metrics::LabelSet;
+
+#[derive(LabelSet)]
+struct Labels {
+    dynamo_namespace: String,
+}
+
+fn main() {}

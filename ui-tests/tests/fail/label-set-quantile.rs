@@ -1,0 +1,8 @@
+use dynamo_metrics::LabelSet;
+
+#[derive(LabelSet)]
+struct Labels {
+    quantile: String,
+}
+
+fn main() {}

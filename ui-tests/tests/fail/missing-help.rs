@@ -1,0 +1,8 @@
+use dynamo_metrics::{DynamoMetrics, IntCounter};
+
+#[derive(DynamoMetrics)]
+struct Metrics {
+    requests_total: IntCounter,
+}
+
+fn main() {}
