@@ -10,8 +10,76 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dynamo_metrics::{DEFAULT_BUCKETS, DistributedRuntime, MetricsRegistry};
+use dynamo_metrics::{
+    DEFAULT_BUCKETS, DistributedRuntime, DynamoMetrics, IntCounterFamily, LabelSet, LabelValue,
+    MetricsRegistry, instrument_endpoint,
+};
 use prometheus::Encoder;
+
+#[allow(dead_code)] // one value is measured; all are series
+#[derive(LabelValue, Clone, Copy)]
+enum Status {
+    Success,
+    Error,
+}
+
+#[allow(dead_code)] // one value is measured; all are series
+#[derive(LabelValue, Clone, Copy)]
+enum RequestType {
+    Stream,
+    Unary,
+}
+
+#[allow(dead_code)] // one value is measured; all are series
+#[derive(LabelValue, Clone, Copy)]
+enum Endpoint {
+    Chat,
+    Completions,
+}
+
+#[derive(LabelSet)]
+struct Outcome {
+    endpoint: Endpoint,
+    request_type: RequestType,
+    status: Status,
+}
+
+/// Frontend metrics, derived.
+#[derive(DynamoMetrics)]
+#[metrics(subsystem = "frontend")]
+struct Frontend {
+    /// Requests by outcome
+    requests_total: IntCounterFamily<Outcome>,
+}
+
+#[instrument_endpoint(component = "bench", endpoint = "sync")]
+fn instrumented_sync(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+fn plain_sync(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+#[instrument_endpoint(component = "bench", endpoint = "async")]
+async fn instrumented_async(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+async fn plain_async(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+/// Polls a future that is ready at once, as an executor would, without one.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
 
 const SERIES: usize = 10_000;
 const LABELS: [&str; 4] = [
@@ -37,12 +105,22 @@ fn increments(c: &mut Criterion) {
         .endpoint("ep")
         .unwrap();
     let ours = ep
-        .create_intcountervec("requests_total", "Requests", &["model"], &[])
+        .create_intcountervec("hits_total", "Hits", &["model"], &[])
         .unwrap()
         .with_label_values(&["llama"])
         .unwrap();
     g.bench_function("dynamo IntCounterVec resolved series inc", |b| {
         b.iter(|| black_box(&ours).inc())
+    });
+
+    let derived = Frontend::register(&rt).unwrap();
+    let outcome = Outcome {
+        endpoint: Endpoint::Chat,
+        request_type: RequestType::Unary,
+        status: Status::Success,
+    };
+    g.bench_function("dynamo derived IntCounterFamily<3 enum labels> inc", |b| {
+        b.iter(|| derived.requests_total.inc(black_box(&outcome)))
     });
 
     let theirs = prometheus::IntCounterVec::new(
@@ -93,6 +171,27 @@ fn observes(c: &mut Criterion) {
     g.finish();
 }
 
+fn instrumentation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("instrument_endpoint");
+    // Creating a runtime attaches the instrumented functions to its registry.
+    let _rt = DistributedRuntime::new().unwrap();
+    g.bench_function("std::time::Instant::now", |b| {
+        b.iter(std::time::Instant::now)
+    });
+    g.bench_function("quanta::Instant::now", |b| b.iter(quanta::Instant::now));
+    g.bench_function("plain fn", |b| b.iter(|| plain_sync(black_box(1))));
+    g.bench_function("instrumented fn", |b| {
+        b.iter(|| instrumented_sync(black_box(1)))
+    });
+    g.bench_function("plain async fn (polled once)", |b| {
+        b.iter(|| ready(plain_async(black_box(1))))
+    });
+    g.bench_function("instrumented async fn (polled once)", |b| {
+        b.iter(|| ready(instrumented_async(black_box(1))))
+    });
+    g.finish();
+}
+
 fn renders(c: &mut Criterion) {
     let mut g = c.benchmark_group("render_10k_series");
     g.measurement_time(Duration::from_secs(5));
@@ -100,7 +199,7 @@ fn renders(c: &mut Criterion) {
     let rt = DistributedRuntime::new().unwrap();
     let comp = rt.namespace("ns").unwrap().component("comp").unwrap();
     let theirs = prometheus::IntCounterVec::new(
-        prometheus::Opts::new("dynamo_component_requests_total", "Requests"),
+        prometheus::Opts::new("dynamo_component_render_requests_total", "Requests"),
         &LABELS,
     )
     .unwrap();
@@ -111,7 +210,7 @@ fn renders(c: &mut Criterion) {
         let family = comp
             .endpoint(&endpoint)
             .unwrap()
-            .create_intcountervec("requests_total", "Requests", &["id"], &[])
+            .create_intcountervec("render_requests_total", "Requests", &["id"], &[])
             .unwrap();
         for i in 0..100 {
             let id = format!("{i}");
@@ -127,13 +226,17 @@ fn renders(c: &mut Criterion) {
     let rendered = rt.render();
     let floor: Vec<(&str, u64)> = rendered
         .lines()
-        .filter(|l| l.starts_with("dynamo_component_requests_total{"))
+        .filter(|l| l.starts_with("dynamo_component_render_requests_total{"))
         .map(|l| {
             let (prefix, value) = l.rsplit_once(' ').unwrap();
             (prefix, value.parse().unwrap())
         })
         .collect();
-    assert_eq!(floor.len(), SERIES);
+    // With the `metrics` feature off nothing is rendered.
+    assert_eq!(
+        floor.len(),
+        if cfg!(feature = "metrics") { SERIES } else { 0 }
+    );
     let mut buf = String::new();
     g.bench_function("floor: contiguous prefixes + itoa", |b| {
         b.iter(|| {
@@ -174,6 +277,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = increments, observes, renders
+    targets = increments, observes, instrumentation, renders
 }
 criterion_main!(benches);
