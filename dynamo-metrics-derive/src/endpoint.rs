@@ -171,6 +171,8 @@ fn instrument(
         sig,
         block,
     } = func;
+    let fn_name = sig.ident.to_string();
+    let line = quote_spanned!(sig.ident.span()=> ::core::line!());
     let stream = stream || returns_impl_stream(&sig.output);
     let span = block.brace_token.span.join();
     let annotation = match &sig.output {
@@ -227,7 +229,13 @@ fn instrument(
         #(#attrs)*
         #vis #sig {
             static __DYNAMO_ENDPOINT: ::dynamo_metrics::__private::StaticEndpoint =
-                ::dynamo_metrics::__private::StaticEndpoint::new(#component, #endpoint);
+                ::dynamo_metrics::__private::StaticEndpoint::new(
+                    #component,
+                    #endpoint,
+                    ::core::concat!(::core::module_path!(), "::", #fn_name),
+                    ::core::file!(),
+                    #line,
+                );
             ::dynamo_metrics::__private::inventory::submit! {
                 ::dynamo_metrics::__private::EndpointSite(&__DYNAMO_ENDPOINT)
             }

@@ -595,6 +595,17 @@ fn generate(
         }
         None => quote!(::core::option::Option::None),
     };
+    let runtime_registration = (level == Some("runtime")).then(|| {
+        quote! {
+            ::dynamo_metrics::__private::inventory::submit! {
+                ::dynamo_metrics::__private::RuntimeMetrics {
+                    register: |scope| {
+                        <#ident as ::dynamo_metrics::DynamoMetrics>::register(scope).map(|_| ())
+                    },
+                }
+            }
+        }
+    });
     let mut inits = Vec::new();
     let mut checks = Vec::new();
     let mut descriptors = Vec::new();
@@ -678,5 +689,6 @@ fn generate(
             #(#checks)*
         };
         #(#descriptors)*
+        #runtime_registration
     }
 }

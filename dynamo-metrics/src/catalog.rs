@@ -37,6 +37,24 @@ pub struct MetricDescriptor {
 
 inventory::collect!(MetricDescriptor);
 
+/// A `#[derive(DynamoMetrics)]` struct declared for the runtime level: registered when a
+/// runtime starts, so its series exist at zero before first use.
+#[doc(hidden)]
+pub struct RuntimeMetrics {
+    /// Registers the struct on the runtime's scope and drops it.
+    pub register: fn(&crate::MetricsScope) -> Result<()>,
+}
+
+inventory::collect!(RuntimeMetrics);
+
+/// Registers every runtime-level struct on `scope`.
+pub(crate) fn register_runtime_metrics(scope: &crate::MetricsScope) -> Result<()> {
+    for m in inventory::iter::<RuntimeMetrics>() {
+        (m.register)(scope)?;
+    }
+    Ok(())
+}
+
 impl MetricDescriptor {
     fn same_shape(&self, other: &MetricDescriptor) -> bool {
         self.kind == other.kind
@@ -66,7 +84,9 @@ impl MetricDescriptor {
 
 /// Every metric declared with the macros in this program, sorted by name, then file and line.
 pub fn catalog() -> Vec<&'static MetricDescriptor> {
-    let mut all: Vec<&'static MetricDescriptor> = inventory::iter::<MetricDescriptor>().collect();
+    let mut all: Vec<&'static MetricDescriptor> = inventory::iter::<MetricDescriptor>()
+        .chain(crate::endpoint::sites().flat_map(|s| s.descriptors()))
+        .collect();
     all.sort_by(|a, b| (a.name, a.file, a.line).cmp(&(b.name, b.file, b.line)));
     all
 }

@@ -8,7 +8,11 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use quanta::Instant;
 
+use dynamo_metrics_naming::MetricKind;
+
+use crate::catalog::MetricDescriptor;
 use crate::error::Result;
+use crate::hierarchy::Level;
 use crate::hierarchy::{MetricsRegistry, MetricsScope, root_scope};
 use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge};
 use crate::registry::Registry;
@@ -132,6 +136,105 @@ pub trait ErrorType {
     fn error_type(&self) -> &'static str;
 }
 
+/// One family of the endpoint metrics: what it is created with and described by.
+struct Spec {
+    name: &'static str,
+    full_name: &'static str,
+    help: &'static str,
+    kind: MetricKind,
+    labels: &'static [&'static str],
+    buckets: Option<&'static [f64]>,
+}
+
+const fn spec(
+    name: &'static str,
+    full_name: &'static str,
+    help: &'static str,
+    kind: MetricKind,
+) -> Spec {
+    Spec {
+        name,
+        full_name,
+        help,
+        kind,
+        labels: &[],
+        buckets: None,
+    }
+}
+
+/// The endpoint metric families, in the order [`EndpointMetrics::create`] takes them.
+const SPECS: [Spec; 7] = [
+    spec(
+        "requests_total",
+        "dynamo_component_requests_total",
+        "Total number of requests processed by work handler",
+        MetricKind::Counter,
+    ),
+    Spec {
+        buckets: Some(REQUEST_DURATION_BUCKETS),
+        ..spec(
+            "request_duration_seconds",
+            "dynamo_component_request_duration_seconds",
+            "Time spent processing requests by work handler",
+            MetricKind::Histogram,
+        )
+    },
+    spec(
+        "inflight_requests",
+        "dynamo_component_inflight_requests",
+        "Number of requests currently being processed by work handler",
+        MetricKind::Gauge,
+    ),
+    spec(
+        "request_bytes_total",
+        "dynamo_component_request_bytes_total",
+        "Total number of bytes received in requests by work handler",
+        MetricKind::Counter,
+    ),
+    spec(
+        "response_bytes_total",
+        "dynamo_component_response_bytes_total",
+        "Total number of bytes sent in responses by work handler",
+        MetricKind::Counter,
+    ),
+    Spec {
+        labels: &["error_type"],
+        ..spec(
+            "errors_total",
+            "dynamo_component_errors_total",
+            "Total number of errors in work handler processing",
+            MetricKind::Counter,
+        )
+    },
+    spec(
+        "cancellation_total",
+        "dynamo_component_cancellation_total",
+        "Total number of requests cancelled by work handler",
+        MetricKind::Counter,
+    ),
+];
+
+const fn descriptor(
+    spec: &Spec,
+    source: &'static str,
+    file: &'static str,
+    line: u32,
+) -> MetricDescriptor {
+    MetricDescriptor {
+        name: spec.full_name,
+        kind: spec.kind,
+        help: spec.help,
+        labels: spec.labels,
+        const_labels: &[],
+        subsystem: dynamo_metrics_naming::DEFAULT_SUBSYSTEM,
+        level: Some(Level::Endpoint),
+        buckets: spec.buckets,
+        source,
+        file,
+        line,
+    }
+}
+
 /// The request metrics of one endpoint: the `dynamo_component_*` families every endpoint
 /// has, with its hierarchy labels.
 #[derive(Clone, Debug)]
@@ -158,48 +261,27 @@ impl EndpointMetrics {
     }
 
     fn create(r: &MetricsScope) -> Result<Self> {
-        let errors = r.create_intcountervec(
-            "errors_total",
-            "Total number of errors in work handler processing",
-            &["error_type"],
-            &[],
-        )?;
+        let [
+            requests,
+            duration,
+            inflight,
+            request_bytes,
+            response_bytes,
+            errors,
+            cancellations,
+        ] = &SPECS;
+        let errors = r.create_intcountervec(errors.name, errors.help, errors.labels, &[])?;
         for t in [DEFAULT_ERROR_TYPE, PANIC_ERROR_TYPE] {
             errors.with_label_values(&[t])?;
         }
         Ok(EndpointMetrics {
-            requests: r.create_intcounter(
-                "requests_total",
-                "Total number of requests processed by work handler",
-                &[],
-            )?,
-            duration: r.create_histogram(
-                "request_duration_seconds",
-                "Time spent processing requests by work handler",
-                &[],
-                Some(REQUEST_DURATION_BUCKETS),
-            )?,
-            inflight: r.create_intgauge(
-                "inflight_requests",
-                "Number of requests currently being processed by work handler",
-                &[],
-            )?,
-            request_bytes: r.create_intcounter(
-                "request_bytes_total",
-                "Total number of bytes received in requests by work handler",
-                &[],
-            )?,
-            response_bytes: r.create_intcounter(
-                "response_bytes_total",
-                "Total number of bytes sent in responses by work handler",
-                &[],
-            )?,
+            requests: r.create_intcounter(requests.name, requests.help, &[])?,
+            duration: r.create_histogram(duration.name, duration.help, &[], duration.buckets)?,
+            inflight: r.create_intgauge(inflight.name, inflight.help, &[])?,
+            request_bytes: r.create_intcounter(request_bytes.name, request_bytes.help, &[])?,
+            response_bytes: r.create_intcounter(response_bytes.name, response_bytes.help, &[])?,
             errors,
-            cancellations: r.create_intcounter(
-                "cancellation_total",
-                "Total number of requests cancelled by work handler",
-                &[],
-            )?,
+            cancellations: r.create_intcounter(cancellations.name, cancellations.help, &[])?,
         })
     }
 
@@ -304,19 +386,41 @@ impl Drop for RequestGuard<'_> {
 pub struct StaticEndpoint {
     component: &'static str,
     endpoint: &'static str,
+    descriptors: [MetricDescriptor; 7],
     attached: OnceLock<EndpointMetrics>,
     pending: OnceLock<Option<EndpointMetrics>>,
 }
 
 impl StaticEndpoint {
-    /// For the macro.
-    pub const fn new(component: &'static str, endpoint: &'static str) -> Self {
+    /// For the macro: the function `source` at `file:line` serves `component/endpoint`.
+    pub const fn new(
+        component: &'static str,
+        endpoint: &'static str,
+        source: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        let (s, f, l) = (source, file, line);
         StaticEndpoint {
             component,
             endpoint,
+            descriptors: [
+                descriptor(&SPECS[0], s, f, l),
+                descriptor(&SPECS[1], s, f, l),
+                descriptor(&SPECS[2], s, f, l),
+                descriptor(&SPECS[3], s, f, l),
+                descriptor(&SPECS[4], s, f, l),
+                descriptor(&SPECS[5], s, f, l),
+                descriptor(&SPECS[6], s, f, l),
+            ],
             attached: OnceLock::new(),
             pending: OnceLock::new(),
         }
+    }
+
+    /// The descriptors of the endpoint metrics this function records.
+    pub(crate) fn descriptors(&self) -> &[MetricDescriptor] {
+        &self.descriptors
     }
 
     fn pending(&self) -> Option<&EndpointMetrics> {
@@ -383,10 +487,15 @@ pub struct EndpointSite(pub &'static StaticEndpoint);
 
 inventory::collect!(EndpointSite);
 
+/// Every instrumented function of the program.
+pub(crate) fn sites() -> impl Iterator<Item = &'static StaticEndpoint> {
+    inventory::iter::<EndpointSite>().map(|s| s.0)
+}
+
 /// Attaches every instrumented function of the program to `runtime`.
 pub(crate) fn attach_all(runtime: &DistributedRuntime, namespace: &str) -> Result<()> {
-    for site in inventory::iter::<EndpointSite>() {
-        site.0.attach(runtime, namespace)?;
+    for site in sites() {
+        site.attach(runtime, namespace)?;
     }
     Ok(())
 }

@@ -85,6 +85,7 @@ pub use dynamo_metrics_derive::{
 /// What generated code names. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::catalog::RuntimeMetrics;
     pub use crate::endpoint::probe::{
         NoPayloadSize, NotAnError, Probe, ViaErrorType, ViaPayloadSize, ViaResult,
     };

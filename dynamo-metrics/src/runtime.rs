@@ -84,6 +84,7 @@ impl DistributedRuntime {
                 server: Mutex::new(None),
             }),
         };
+        crate::catalog::register_runtime_metrics(&runtime.inner.scope)?;
         crate::endpoint::attach_all(&runtime, &config.namespace)?;
         Ok(runtime)
     }

@@ -61,6 +61,11 @@ fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
 #[test]
 fn runtime_level_struct_renders_every_bounded_series_at_zero() {
     let rt = DistributedRuntime::new().unwrap();
+    // Declared for the runtime level: registered at startup, before any code asks for it.
+    assert!(
+        rt.render()
+            .contains("dynamo_frontend_disconnected_clients 0\n")
+    );
     let m = FrontendMetrics::register(&rt).unwrap();
     assert_eq!(
         lines(&rt.render(), "dynamo_frontend_requests_total{"),

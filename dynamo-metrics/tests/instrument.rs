@@ -180,6 +180,25 @@ async fn instrumented_handlers_record_requests() {
     assert!(next(&mut s).await.is_some());
     drop(s);
 
+    // The catalog lists the endpoint families for every instrumented function.
+    let from_generate: Vec<&str> = dynamo_metrics::catalog()
+        .into_iter()
+        .filter(|d| d.source == "instrument::generate")
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(
+        from_generate,
+        [
+            "dynamo_component_cancellation_total",
+            "dynamo_component_errors_total",
+            "dynamo_component_inflight_requests",
+            "dynamo_component_request_bytes_total",
+            "dynamo_component_request_duration_seconds",
+            "dynamo_component_requests_total",
+            "dynamo_component_response_bytes_total",
+        ]
+    );
+
     let text = rt.render();
     let v = |name: &str, ep: &str| value(&text, &metric(name, ep));
     let errors = |ep: &str, t: &str| {

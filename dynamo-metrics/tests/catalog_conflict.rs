@@ -1,0 +1,64 @@
+//! Two declarations of one family that disagree are refused when a runtime starts, with both
+//! source locations. (Its own test binary: every runtime of this program refuses to start.)
+
+#![cfg(feature = "metrics")]
+
+use dynamo_metrics::{DistributedRuntime, Error, IntCounter, IntGauge, check_catalog};
+
+mod first {
+    /// Requests, as the first module counts them.
+    #[derive(dynamo_metrics::DynamoMetrics)]
+    pub struct A {
+        /// Requests handled
+        pub handled_total: super::IntCounter,
+    }
+}
+
+mod second {
+    /// The same name, declared differently.
+    #[derive(dynamo_metrics::DynamoMetrics)]
+    pub struct B {
+        /// Requests handled, differently
+        #[metric(name = "handled_total")]
+        pub handled: super::IntCounter,
+        /// A gauge
+        pub depth: super::IntGauge,
+    }
+}
+
+#[test]
+fn conflicting_declarations_stop_the_runtime_with_both_locations() {
+    let err = check_catalog().unwrap_err();
+    let Error::Conflict {
+        family,
+        existing,
+        new,
+    } = &err
+    else {
+        panic!("expected a conflict, got {err}");
+    };
+    assert_eq!(family, "dynamo_component_handled_total");
+    let file = file!();
+    let line_of = |needle: &str| {
+        include_str!("catalog_conflict.rs")
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap()
+            + 1
+    };
+    let a = format!(
+        "catalog_conflict::first::A counter with help \"Requests handled\" and labels [] at {file}:{}",
+        line_of("pub handled_total")
+    );
+    let b = format!(
+        "catalog_conflict::second::B counter with help \"Requests handled, differently\" and labels [] at {file}:{}",
+        line_of("pub handled: super")
+    );
+    let both = [existing.as_str(), new.as_str()];
+    assert!(both.contains(&a.as_str()), "{both:?}\n{a}");
+    assert!(both.contains(&b.as_str()), "{both:?}\n{b}");
+    assert!(matches!(
+        DistributedRuntime::new(),
+        Err(Error::Conflict { .. })
+    ));
+}
