@@ -2,6 +2,8 @@
 //! source locations. (Its own test binary: every runtime of this program refuses to start.)
 
 #![cfg(feature = "metrics")]
+// The structs exist for their declarations only.
+#![allow(dead_code, unreachable_pub)]
 
 use dynamo_metrics::{DistributedRuntime, Error, IntCounter, IntGauge, check_catalog};
 
