@@ -2,41 +2,96 @@
 //!
 //! A [`DistributedRuntime`] is the root of a hierarchy of [`Namespace`]s, [`Component`]s and
 //! [`Endpoint`]s. Each level implements [`MetricsRegistry`] and creates metrics named
-//! `dynamo_<subsystem>_<name>` that carry the hierarchy labels of the level:
+//! `dynamo_<subsystem>_<name>` that carry the hierarchy labels of the level. Metrics are
+//! declared by hand, as a struct with [`#[derive(DynamoMetrics)]`](macro@DynamoMetrics), or
+//! recorded for every call of a handler with [`#[instrument_endpoint]`](macro@instrument_endpoint):
 //!
 //! ```
-//! use dynamo_metrics::{DistributedRuntime, MetricsRegistry};
+//! use dynamo_metrics::{
+//!     DistributedRuntime, DynamoMetrics, HistogramFamily, IntCounterFamily, LabelSet,
+//!     LabelValue, MetricsRegistry, SystemServerConfig, instrument_endpoint,
+//! };
 //!
-//! # fn main() -> Result<(), dynamo_metrics::Error> {
-//! let runtime = DistributedRuntime::new()?;
-//! let endpoint = runtime.namespace("demo")?.component("backend")?.endpoint("generate")?;
-//! let requests = endpoint.create_intcounter("requests_total", "Requests handled", &[])?;
-//! requests.inc();
+//! #[derive(LabelValue, Clone, Copy)]
+//! enum Status {
+//!     Success,
+//!     Error,
+//! }
 //!
-//! let text = runtime.render();
-//! # #[cfg(feature = "metrics")]
-//! assert!(text.contains(
-//!     "# TYPE dynamo_component_requests_total counter\n\
-//!      dynamo_component_requests_total{dynamo_namespace=\"demo\",\
-//!      dynamo_component=\"backend\",dynamo_endpoint=\"generate\"} 1\n"
-//! ));
-//! # Ok(())
-//! # }
+//! #[derive(LabelSet)]
+//! struct Outcome {
+//!     model: String,
+//!     status: Status,
+//! }
+//!
+//! #[derive(LabelSet)]
+//! struct Model {
+//!     model: String,
+//! }
+//!
+//! /// Metrics of the HTTP frontend, one family per field.
+//! #[derive(DynamoMetrics)]
+//! #[metrics(subsystem = "frontend", level = "runtime")]
+//! struct Frontend {
+//!     /// Total number of LLM requests processed
+//!     requests_total: IntCounterFamily<Outcome>,
+//!     /// Time to first token
+//!     #[metric(unit = "seconds", buckets = log(0.001, 480, 18))]
+//!     time_to_first_token: HistogramFamily<Model>,
+//! }
+//!
+//! // Counts requests, durations, bytes, errors and cancellations of the endpoint.
+//! #[instrument_endpoint(component = "backend", endpoint = "generate")]
+//! async fn generate(prompt: String) -> Result<String, std::io::Error> {
+//!     Ok(prompt.to_uppercase())
+//! }
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let runtime = DistributedRuntime::new()?;
+//!     let server = SystemServerConfig { host: [127, 0, 0, 1].into(), port: 0, ..Default::default() };
+//!     let addr = runtime.start_system_server(server).await?; // GET /metrics, /health, /live
+//!
+//!     let frontend = Frontend::register(&runtime)?;
+//!     let answer = generate("hello".into()).await?;
+//!     frontend.requests_total.inc(&Outcome { model: "llama".into(), status: Status::Success });
+//!     frontend.time_to_first_token.observe(&Model { model: "llama".into() }, 0.05);
+//!
+//!     let endpoint = runtime.namespace("dynamo")?.component("backend")?.endpoint("generate")?;
+//!     let kv_blocks = endpoint.create_intgauge("kv_blocks", "KV cache blocks in use", &[])?;
+//!     kv_blocks.set(42);
+//!
+//!     let text = runtime.render(); // what GET /metrics on `addr` serves
+//!     # #[cfg(feature = "metrics")]
+//!     for line in [
+//!         r#"dynamo_frontend_requests_total{model="llama",status="success"} 1"#,
+//!         r#"dynamo_component_requests_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 1"#,
+//!         r#"dynamo_component_response_bytes_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 5"#,
+//!         r#"dynamo_component_kv_blocks{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 42"#,
+//!     ] {
+//!         assert!(text.lines().any(|l| l == line), "{line}");
+//!     }
+//!     # let _ = (answer, addr);
+//!     runtime.shutdown().await;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! Details:
 //! - Metric types live on atomics: incrementing a resolved series is one atomic operation
-//!   (floats: one compare-and-swap loop). Each type also implements
-//!   [`prometheus::core::Collector`], so it can be registered in a plain
-//!   `prometheus::Registry`.
-//! - Names and labels follow one rule table ([`dynamo_metrics_naming`]); breaking a rule is
-//!   a typed [`Error`], never a panic and never a silent rewrite.
+//!   (floats: one compare-and-swap loop); a family typed by a bounded [`LabelSet`] finds its
+//!   series by index. Each type also implements [`prometheus::core::Collector`].
+//! - Names and labels follow one rule table ([`dynamo_metrics_naming`]), checked at compile
+//!   time by the macros and at run time otherwise; breaking a rule is a compile error or a
+//!   typed [`Error`], never a panic and never a silent rewrite.
+//! - Every macro-declared metric is in the [`catalog`]; a runtime refuses to start when two
+//!   declarations of one family disagree, and creates the series of instrumented endpoints
+//!   and runtime-level structs at zero when it starts.
 //! - [`DistributedRuntime::render`] writes the text format 0.0.4: every family once, sorted,
-//!   with series text rendered once at creation, so a scrape costs little more than
-//!   formatting the numbers.
-//! - The system status server ([`DistributedRuntime::start_system_server`], or
-//!   `DYN_SYSTEM_PORT` with [`DistributedRuntime::from_env`]) serves `/metrics`, `/health`
-//!   and `/live`.
+//!   with series text rendered once at creation.
+//! - Features: `metrics` (default) records and exports; off, every metric type is a
+//!   zero-sized no-op with the same API and `#[instrument_endpoint]` leaves functions as
+//!   written. `derive` (default) re-exports the macros.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 // With `metrics` off the recording machinery still checks declarations but records nothing.
