@@ -36,6 +36,19 @@ impl Ctxt {
     }
 }
 
+/// The name of an attribute key, recording an error when `seen` already holds it.
+pub(crate) fn key(cx: &mut Ctxt, seen: &mut Vec<String>, path: &syn::Path) -> String {
+    let key = path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    if seen.contains(&key) {
+        cx.error(path, format_args!("duplicate key `{key}`: give it once"));
+    }
+    seen.push(key.clone());
+    key
+}
+
 /// The compile errors plus `stub`, so that code using the item gets no follow-on errors.
 pub(crate) fn with_stub(error: &syn::Error, stub: TokenStream) -> TokenStream {
     let errors = error.to_compile_error();

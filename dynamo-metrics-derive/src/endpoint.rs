@@ -8,7 +8,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::Parser;
 use syn::{FnArg, ItemFn, LitStr, Pat, ReturnType, Type};
 
-use crate::ctxt::{Ctxt, with_stub};
+use crate::ctxt::{Ctxt, key, with_stub};
 
 struct Args {
     component: Option<LitStr>,
@@ -26,18 +26,7 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     };
     let mut seen: Vec<String> = Vec::new();
     let parser = syn::meta::parser(|meta| {
-        let key = meta
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        if seen.contains(&key) {
-            cx.error(
-                &meta.path,
-                format_args!("duplicate key `{key}`: give it once"),
-            );
-        }
-        seen.push(key.clone());
+        let key = key(cx, &mut seen, &meta.path);
         match key.as_str() {
             "component" => out.component = Some(meta.value()?.parse()?),
             "endpoint" => out.endpoint = Some(meta.value()?.parse()?),

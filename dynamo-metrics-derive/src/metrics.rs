@@ -9,7 +9,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Expr, ExprLit, Fields, Lit, LitStr, Type, UnOp};
 
-use crate::ctxt::{Ctxt, with_stub};
+use crate::ctxt::{Ctxt, key, with_stub};
 
 const LEVELS: [&str; 4] = ["runtime", "namespace", "component", "endpoint"];
 const FIELD_TYPES: &str = "IntCounter, Counter, IntGauge, Gauge, Histogram, or a family of them \
@@ -73,18 +73,7 @@ fn parse_pairs(
 ) {
     let mut seen: Vec<String> = Vec::new();
     let result = attr.parse_nested_meta(|meta| {
-        let key = meta
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        if seen.contains(&key) {
-            cx.error(
-                &meta.path,
-                format_args!("duplicate key `{key}`: give it once"),
-            );
-        }
-        seen.push(key.clone());
+        let key = key(cx, &mut seen, &meta.path);
         if !set(cx, &meta, &key)? {
             cx.error(
                 &meta.path,

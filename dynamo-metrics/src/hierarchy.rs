@@ -134,7 +134,12 @@ impl MetricsScope {
             .series(&[])
     }
 
-    fn spec_family<C: Cell>(&self, spec: &FieldSpec, labels: &[&str]) -> Result<View<C>> {
+    /// The family a field of a derived struct declares, with variable labels `labels`.
+    pub(crate) fn spec_family<C: Cell>(
+        &self,
+        spec: &FieldSpec,
+        labels: &[&str],
+    ) -> Result<View<C>> {
         self.family(
             spec.name,
             spec.help,
@@ -143,38 +148,6 @@ impl MetricsScope {
             spec.buckets,
             spec.declared_at,
         )
-    }
-
-    pub(crate) fn spec_intcountervec(
-        &self,
-        spec: &FieldSpec,
-        labels: &[&str],
-    ) -> Result<IntCounterVec> {
-        self.spec_family(spec, labels).map(IntCounterVec::from_view)
-    }
-
-    pub(crate) fn spec_countervec(&self, spec: &FieldSpec, labels: &[&str]) -> Result<CounterVec> {
-        self.spec_family(spec, labels).map(CounterVec::from_view)
-    }
-
-    pub(crate) fn spec_intgaugevec(
-        &self,
-        spec: &FieldSpec,
-        labels: &[&str],
-    ) -> Result<IntGaugeVec> {
-        self.spec_family(spec, labels).map(IntGaugeVec::from_view)
-    }
-
-    pub(crate) fn spec_gaugevec(&self, spec: &FieldSpec, labels: &[&str]) -> Result<GaugeVec> {
-        self.spec_family(spec, labels).map(GaugeVec::from_view)
-    }
-
-    pub(crate) fn spec_histogramvec(
-        &self,
-        spec: &FieldSpec,
-        labels: &[&str],
-    ) -> Result<HistogramVec> {
-        self.spec_family(spec, labels).map(HistogramVec::from_view)
     }
 
     /// The level this scope belongs to.

@@ -87,12 +87,12 @@ pub trait SeriesHandle: Clone + Send + Sync + 'static {
 }
 
 macro_rules! series_handle {
-    ($handle:ident, $vec:ident, $kind:ident, $create:ident) => {
+    ($handle:ident, $vec:ident, $kind:ident) => {
         impl SeriesHandle for $handle {
             type Vec = $vec;
             const KIND: MetricKind = MetricKind::$kind;
             fn create_vec(scope: &MetricsScope, spec: &FieldSpec, labels: &[&str]) -> Result<$vec> {
-                scope.$create(spec, labels)
+                scope.spec_family(spec, labels).map($vec::from_view)
             }
             fn lookup(vec: &$vec, values: &[&str], cap: usize) -> (Self, bool) {
                 vec.with_label_values_capped(values, cap)
@@ -107,24 +107,24 @@ macro_rules! series_handle {
             const KIND: MetricKind = MetricKind::$kind;
             const LABELS: &'static [&'static str] = &[];
             fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
-                let vec = scope.$create(spec, &[])?;
+                let vec = Self::create_vec(scope, spec, &[])?;
                 Ok(vec.with_label_values_capped(&[], usize::MAX).0)
             }
         }
     };
 }
 
-series_handle!(IntCounter, IntCounterVec, Counter, spec_intcountervec);
-series_handle!(Counter, CounterVec, Counter, spec_countervec);
-series_handle!(IntGauge, IntGaugeVec, Gauge, spec_intgaugevec);
-series_handle!(Gauge, GaugeVec, Gauge, spec_gaugevec);
-series_handle!(Histogram, HistogramVec, Histogram, spec_histogramvec);
+series_handle!(IntCounter, IntCounterVec, Counter);
+series_handle!(Counter, CounterVec, Counter);
+series_handle!(IntGauge, IntGaugeVec, Gauge);
+series_handle!(Gauge, GaugeVec, Gauge);
+series_handle!(Histogram, HistogramVec, Histogram);
 
 /// A family whose series are told apart by a typed [`LabelSet`] `L`.
 ///
-/// When every label of `L` is a [`LabelValue`](crate::LabelValue) enum, all series exist
-/// from registration and a lookup is an index computed from the enum values: an increment is
-/// that index plus one atomic operation. String labels are looked up under a read lock; the
+/// When every label of `L` is a [`LabelValue`](crate::LabelValue) enum (and the combinations
+/// fit the cap), all series exist from registration and a lookup is an index computed from
+/// the enum values: an increment is that index plus one atomic operation. String labels are looked up under a read lock; the
 /// family holds at most `max_series` series (default [`DEFAULT_MAX_SERIES`]), and further
 /// combinations fold into one series whose variable labels are all
 /// [`OVERFLOW`](crate::OVERFLOW), counted by `dynamo_metrics_series_overflow_total{family}`.
@@ -208,7 +208,8 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
     fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
         let vec = H::create_vec(scope, spec, L::NAMES)?;
         let fixed = match L::CARDINALITY {
-            Some(n) if !L::NAMES.is_empty() => (0..n)
+            // Every combination up front, unless there are more than the family may hold.
+            Some(n) if n <= spec.max_series => (0..n)
                 .map(|i| H::lookup(&vec, &L::values_at(i), usize::MAX).0)
                 .collect(),
             _ => Box::default(),
