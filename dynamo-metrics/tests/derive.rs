@@ -206,6 +206,7 @@ fn catalog_lists_every_declared_metric_sorted() {
     assert_eq!(
         names,
         [
+            "dynamo_cache_hits_total",
             "dynamo_component_tenant_requests_total",
             "dynamo_component_worker_batches_total",
             "dynamo_frontend_disconnected_clients",
@@ -227,4 +228,52 @@ fn catalog_lists_every_declared_metric_sorted() {
         .unwrap()
         + 1;
     assert_eq!(ttft.line as usize, field_line);
+}
+
+/// Cache metrics, at any level.
+#[derive(DynamoMetrics)]
+#[metrics(subsystem = "cache")]
+struct CacheMetrics {
+    /// Cache hits
+    hits_total: IntCounter,
+}
+
+#[test]
+fn a_struct_at_each_level_carries_that_levels_labels() {
+    type Register = fn(&DistributedRuntime) -> CacheMetrics;
+    let cases: [(&str, Register); 4] = [
+        ("dynamo_cache_hits_total 1", |rt| {
+            CacheMetrics::register(rt).unwrap()
+        }),
+        ("dynamo_cache_hits_total{dynamo_namespace=\"ns\"} 1", |rt| {
+            CacheMetrics::register(&rt.namespace("ns").unwrap()).unwrap()
+        }),
+        (
+            "dynamo_cache_hits_total{dynamo_namespace=\"ns\",dynamo_component=\"kv\"} 1",
+            |rt| {
+                CacheMetrics::register(&rt.namespace("ns").unwrap().component("kv").unwrap())
+                    .unwrap()
+            },
+        ),
+        (
+            "dynamo_cache_hits_total{dynamo_namespace=\"ns\",dynamo_component=\"kv\",dynamo_endpoint=\"get\"} 1",
+            |rt| {
+                let ep = rt
+                    .namespace("ns")
+                    .unwrap()
+                    .component("kv")
+                    .unwrap()
+                    .endpoint("get")
+                    .unwrap();
+                CacheMetrics::register(&ep).unwrap()
+            },
+        ),
+    ];
+    for (want, register) in cases {
+        // A family has one set of label names, so each level gets its own runtime.
+        let rt = DistributedRuntime::new().unwrap();
+        register(&rt).hits_total.inc();
+        let text = rt.render();
+        assert_eq!(lines(&text, "dynamo_cache_hits_total"), [want]);
+    }
 }
