@@ -55,6 +55,10 @@ pub struct RuntimeConfig {
     /// The namespace of the endpoints instrumented with `#[instrument_endpoint]`;
     /// `DYN_NAMESPACE`, default `dynamo`.
     pub namespace: String,
+    /// The GPU collector, on by default; `DYN_GPU_METRICS=0` turns it off (see
+    /// [`GpuConfig::from_lookup`](crate::GpuConfig::from_lookup)).
+    #[cfg(feature = "gpu")]
+    pub gpu: Option<crate::GpuConfig>,
     /// Whether `/health` and `/live` report ready from the start;
     /// `DYN_SYSTEM_STARTING_HEALTH_STATUS` = `ready` (default) or `notready`.
     pub starting_ready: bool,
@@ -65,6 +69,8 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             system_server: None,
             namespace: "dynamo".to_owned(),
+            #[cfg(feature = "gpu")]
+            gpu: Some(crate::GpuConfig::default()),
             starting_ready: true,
         }
     }
@@ -102,6 +108,10 @@ impl RuntimeConfig {
                     .map_err(|_| bad(var, value.clone(), "expected an IPv4 or IPv6 address"))?;
             }
             config.system_server = Some(server);
+        }
+        #[cfg(feature = "gpu")]
+        {
+            config.gpu = crate::GpuConfig::from_lookup(&lookup)?;
         }
         if let Some((var, value)) = env("DYN_NAMESPACE") {
             if value.is_empty() {

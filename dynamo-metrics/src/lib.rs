@@ -101,6 +101,8 @@ mod catalog;
 mod config;
 mod endpoint;
 mod error;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod hierarchy;
 mod labels;
 mod metrics;
@@ -118,6 +120,8 @@ pub use endpoint::{
     REQUEST_DURATION_BUCKETS, RequestGuard,
 };
 pub use error::{Error, Result};
+#[cfg(feature = "gpu")]
+pub use gpu::{GpuCollector, GpuConfig, GpuDevice, GpuReadings, GpuSource, NvmlSource};
 pub use hierarchy::{Component, Endpoint, Level, MetricsRegistry, MetricsScope, Namespace};
 pub use labels::{LabelField, LabelSet, LabelValue};
 pub use metrics::{

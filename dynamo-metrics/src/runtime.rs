@@ -19,7 +19,9 @@ use crate::server::{self, ServerHandle};
 /// The root of the hierarchy and owner of every metric under it.
 ///
 /// Metrics created on the runtime itself carry no hierarchy labels; it creates one of its
-/// own, `dynamo_component_uptime_seconds`, refreshed at every render. Cloning is cheap and
+/// own, `dynamo_component_uptime_seconds`, refreshed at every render. With the `gpu` feature
+/// it also exports GPU gauges from NVML ([`GpuCollector`](crate::GpuCollector)) unless the
+/// configuration turns them off. Cloning is cheap and
 /// shares everything.
 #[derive(Clone)]
 pub struct DistributedRuntime {
@@ -85,6 +87,10 @@ impl DistributedRuntime {
             }),
         };
         crate::catalog::register_runtime_metrics(&runtime.inner.scope)?;
+        #[cfg(all(feature = "gpu", feature = "metrics"))]
+        if let Some(gpu) = &config.gpu {
+            runtime.register_collector(Box::new(crate::GpuCollector::nvml(gpu.clone())))?;
+        }
         crate::endpoint::attach_all(&runtime, &config.namespace)?;
         Ok(runtime)
     }

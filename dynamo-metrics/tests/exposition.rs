@@ -5,14 +5,17 @@
 
 use dynamo_metrics::{DistributedRuntime, MetricsRegistry, prometheus};
 
-/// The render without the runtime's own uptime gauge, whose value moves.
+/// The render without the runtime's own gauges: uptime, whose value moves, and GPU gauges,
+/// present on machines with GPUs when the `gpu` feature is on.
 fn render(runtime: &DistributedRuntime) -> String {
     let text = runtime.render();
     let mut out = String::new();
     let mut skip = false;
     for line in text.lines() {
         if line.starts_with("# HELP ") {
-            skip = line.starts_with("# HELP dynamo_component_uptime_seconds ");
+            skip = line.starts_with("# HELP dynamo_component_uptime_seconds ")
+                || line.starts_with("# HELP dynamo_gpu_")
+                || line.starts_with("# HELP DCGM_");
         }
         if !skip {
             out.push_str(line);
