@@ -29,6 +29,7 @@ struct FieldAttrs {
     help: Option<LitStr>,
     unit: Option<LitStr>,
     buckets: Option<Expr>,
+    buckets_env: Option<LitStr>,
     const_labels: Vec<(syn::Ident, LitStr)>,
     max_series: Option<syn::LitInt>,
 }
@@ -42,6 +43,7 @@ struct Metric<'a> {
     full_name: String,
     help: String,
     buckets: Option<Vec<f64>>,
+    buckets_env: Option<String>,
     const_labels: Vec<(String, String)>,
     max_series: usize,
 }
@@ -120,13 +122,14 @@ fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
         parse_pairs(
             cx,
             attr,
-            "name, help, unit, buckets, const_labels, max_series",
+            "name, help, unit, buckets, buckets_env, const_labels, max_series",
             |cx, meta, key| {
                 match key {
                     "name" => attrs.name = Some(meta.value()?.parse()?),
                     "help" => attrs.help = Some(meta.value()?.parse()?),
                     "unit" => attrs.unit = Some(meta.value()?.parse()?),
                     "buckets" => attrs.buckets = Some(meta.value()?.parse()?),
+                    "buckets_env" => attrs.buckets_env = Some(meta.value()?.parse()?),
                     "max_series" => attrs.max_series = Some(meta.value()?.parse()?),
                     "const_labels" => {
                         meta.parse_nested_meta(|label| {
@@ -218,15 +221,6 @@ fn number(cx: &mut Ctxt, expr: &Expr) -> Option<f64> {
     }
 }
 
-/// Rounds to two significant digits, as Dynamo's log buckets do.
-fn round_2sf(v: f64) -> f64 {
-    if v == 0.0 {
-        return 0.0;
-    }
-    let scale = 10f64.powi(1 - v.abs().log10().floor() as i32);
-    (v * scale).round() / scale
-}
-
 /// Evaluates `[a, b, ...]`, `exponential(start, factor, count)`, `linear(start, width,
 /// count)` or `log(min, max, count)` and checks the result.
 fn buckets(cx: &mut Ctxt, expr: &Expr) -> Option<Vec<f64>> {
@@ -282,24 +276,16 @@ fn buckets(cx: &mut Ctxt, expr: &Expr) -> Option<Vec<f64>> {
                     }
                     (0..n).map(|i| a + b * i as f64).collect()
                 }
-                Some("log") => {
-                    if a <= 0.0 || b <= a || n < 2 {
+                Some("log") => match naming::log_buckets(a, b, n) {
+                    Some(bounds) => bounds,
+                    None => {
                         cx.error(
                             call,
-                            "log(min, max, count) needs 0 < min < max and count >= 2",
+                            "log(min, max, count) needs 0 < min < max and 2 <= count <= 512",
                         );
                         return None;
                     }
-                    let mut out = vec![0.0];
-                    for i in 1..n {
-                        let t = i as f64 / (n - 1) as f64;
-                        let v = round_2sf((a.ln() + (b.ln() - a.ln()) * t).exp());
-                        if out.last() != Some(&v) {
-                            out.push(v);
-                        }
-                    }
-                    out
-                }
+                },
                 _ => {
                     cx.error(
                         &call.func,
@@ -433,6 +419,25 @@ fn validate<'a>(
         Some(expr) => buckets(cx, expr),
         None => None,
     };
+    let buckets_env = attrs.buckets_env.as_ref().map(|lit| {
+        let v = lit.value();
+        if kind != MetricKind::Histogram {
+            cx.error(
+                lit,
+                format_args!("buckets_env is for histograms; this field is a {kind}"),
+            );
+        } else if v.is_empty()
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            cx.error(
+                lit,
+                "buckets_env names a variable prefix such as \"DYN_METRICS_TTFT\"",
+            );
+        }
+        v
+    });
     let mut const_labels = Vec::new();
     for (name, value) in &attrs.const_labels {
         let n = name.to_string();
@@ -459,6 +464,7 @@ fn validate<'a>(
         full_name: full,
         help,
         buckets,
+        buckets_env,
         const_labels,
         max_series,
     })
@@ -607,6 +613,10 @@ fn generate(
             None => quote!(::core::option::Option::None),
         };
         let (cl_names, cl_values): (Vec<_>, Vec<_>) = m.const_labels.iter().cloned().unzip();
+        let buckets_env = match &m.buckets_env {
+            Some(v) => quote!(::core::option::Option::Some(#v)),
+            None => quote!(::core::option::Option::None),
+        };
         let at = quote_spanned!(m.ident.span()=> ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!()));
         inits.push(quote_spanned! {span=>
             #field: <#ty as ::dynamo_metrics::MetricField>::register(
@@ -616,6 +626,7 @@ fn generate(
                     help: #help,
                     const_labels: &[#((#cl_names, #cl_values)),*],
                     buckets: #buckets,
+                    buckets_env: #buckets_env,
                     max_series: #max,
                     declared_at: #at,
                 },

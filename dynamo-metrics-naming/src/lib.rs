@@ -14,13 +14,9 @@
 //!   suffixes their own series use (`_bucket`, `_sum`, `_count`).
 //!
 //! Names are never rewritten: a name that breaks a rule is refused, not sanitised.
-#![no_std]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-extern crate alloc;
-
-use alloc::string::String;
-use core::fmt;
+use std::fmt;
 
 /// The prefix of every metric name: `dynamo_<subsystem>_<name>`.
 pub const PREFIX: &str = "dynamo";
@@ -134,7 +130,7 @@ impl fmt::Display for NameError {
     }
 }
 
-impl core::error::Error for NameError {}
+impl std::error::Error for NameError {}
 
 fn check_chars(name: &str, metric: bool) -> Result<(), NameError> {
     if name.is_empty() {
@@ -205,6 +201,31 @@ pub fn check_user_label_name(kind: MetricKind, name: &str) -> Result<(), NameErr
 /// Checks a subsystem, the middle part of `dynamo_<subsystem>_<name>`: a label-like word.
 pub fn check_subsystem(subsystem: &str) -> Result<(), NameError> {
     check_chars(subsystem, false)
+}
+
+/// Log-spaced histogram bounds as Dynamo builds them: `0`, then `count - 1` bounds from `min`
+/// to `max` evenly spaced in log scale, each rounded to two significant digits, duplicates
+/// dropped. `None` unless `0 < min < max` (finite) and `2 <= count <= 512`.
+pub fn log_buckets(min: f64, max: f64, count: usize) -> Option<Vec<f64>> {
+    if !(min.is_finite() && max.is_finite() && min > 0.0 && min < max && (2..=512).contains(&count))
+    {
+        return None;
+    }
+    let round = |v: f64| {
+        #[allow(clippy::cast_possible_truncation)]
+        let scale = 10f64.powi(1 - v.log10().floor() as i32);
+        (v * scale).round() / scale
+    };
+    let mut out = vec![0.0];
+    for i in 1..count {
+        #[allow(clippy::cast_precision_loss)]
+        let t = i as f64 / (count - 1) as f64;
+        let v = round((min.ln() + (max.ln() - min.ln()) * t).exp());
+        if out.last() != Some(&v) {
+            out.push(v);
+        }
+    }
+    Some(out)
 }
 
 /// Joins a subsystem and a short name into the full metric name `dynamo_<subsystem>_<name>`.
@@ -360,8 +381,20 @@ mod tests {
     }
 
     #[test]
+    fn log_buckets_match_dynamo() {
+        assert_eq!(
+            log_buckets(50.0, 32000.0, 10).unwrap(),
+            [
+                0.0, 100.0, 210.0, 430.0, 880.0, 1800.0, 3700.0, 7600.0, 16000.0, 32000.0
+            ]
+        );
+        assert_eq!(log_buckets(1.0, 1.0, 3), None);
+        assert_eq!(log_buckets(1.0, 2.0, 1), None);
+    }
+
+    #[test]
     fn messages_name_the_rule() {
-        let msg = alloc::format!(
+        let msg = format!(
             "{}",
             NameError::InvalidChar {
                 ch: '-',

@@ -18,6 +18,24 @@ use crate::metrics::{
 use crate::registry::Registry;
 use crate::typed::FieldSpec;
 
+const OVERFLOW_HELP: &str = "Label combinations folded into a family's overflow series because the family reached its series cap";
+
+inventory::submit! {
+    crate::catalog::MetricDescriptor {
+        name: "dynamo_metrics_series_overflow_total",
+        kind: dynamo_metrics_naming::MetricKind::Counter,
+        help: OVERFLOW_HELP,
+        labels: &["family"],
+        const_labels: &[],
+        subsystem: "metrics",
+        level: Some(Level::Runtime),
+        buckets: None,
+        source: "dynamo_metrics::LabeledFamily",
+        file: file!(),
+        line: line!(),
+    }
+}
+
 /// A level of the runtime hierarchy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {
@@ -140,12 +158,16 @@ impl MetricsScope {
         spec: &FieldSpec,
         labels: &[&str],
     ) -> Result<View<C>> {
+        let from_env = match spec.buckets_env {
+            Some(prefix) => crate::typed::env_buckets(prefix, |v| std::env::var(v).ok())?,
+            None => None,
+        };
         self.family(
             spec.name,
             spec.help,
             labels,
             spec.const_labels,
-            spec.buckets,
+            from_env.as_deref().or(spec.buckets),
             spec.declared_at,
         )
     }
@@ -165,13 +187,8 @@ impl MetricsScope {
     pub(crate) fn overflow_counter(&self, family: &str) -> Result<IntCounter> {
         let root =
             MetricsScope::new(self.inner.registry.clone(), Vec::new()).with_subsystem("metrics")?;
-        root.create_intcountervec(
-            "series_overflow_total",
-            "Label combinations folded into a family's overflow series because the family reached its series cap",
-            &["family"],
-            &[],
-        )?
-        .with_label_values(&[family])
+        root.create_intcountervec("series_overflow_total", OVERFLOW_HELP, &["family"], &[])?
+            .with_label_values(&[family])
     }
 }
 

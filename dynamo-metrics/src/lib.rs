@@ -97,6 +97,11 @@
 // With `metrics` off the recording machinery still checks declarations but records nothing.
 #![cfg_attr(not(feature = "metrics"), allow(dead_code))]
 
+// The built-in metrics use this crate's own derive, which names `::dynamo_metrics`.
+extern crate self as dynamo_metrics;
+
+#[cfg(feature = "derive")]
+pub mod builtin;
 mod catalog;
 mod config;
 mod endpoint;
@@ -133,7 +138,7 @@ pub use runtime::DistributedRuntime;
 pub use text::CONTENT_TYPE;
 pub use typed::{
     CounterFamily, DEFAULT_MAX_SERIES, DynamoMetrics, GaugeFamily, HistogramFamily,
-    IntCounterFamily, IntGaugeFamily, LabeledFamily, MetricField, SeriesHandle,
+    IntCounterFamily, IntGaugeFamily, LabeledFamily, MetricField, SeriesHandle, log_buckets,
 };
 
 #[cfg(feature = "derive")]

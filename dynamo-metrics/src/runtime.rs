@@ -9,12 +9,33 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use dynamo_metrics_naming::MetricKind;
+
+use crate::catalog::MetricDescriptor;
 use crate::config::{RuntimeConfig, SystemServerConfig};
 use crate::error::{Error, Result};
-use crate::hierarchy::{MetricsRegistry, MetricsScope, Namespace, Namespaces, root_scope};
+use crate::hierarchy::{Level, MetricsRegistry, MetricsScope, Namespace, Namespaces, root_scope};
 use crate::metrics::Gauge;
 use crate::registry::Registry;
 use crate::server::{self, ServerHandle};
+
+const UPTIME_HELP: &str = "Total uptime of the DistributedRuntime in seconds";
+
+inventory::submit! {
+    MetricDescriptor {
+        name: "dynamo_component_uptime_seconds",
+        kind: MetricKind::Gauge,
+        help: UPTIME_HELP,
+        labels: &[],
+        const_labels: &[],
+        subsystem: "component",
+        level: Some(Level::Runtime),
+        buckets: None,
+        source: "dynamo_metrics::DistributedRuntime",
+        file: file!(),
+        line: line!(),
+    }
+}
 
 /// The root of the hierarchy and owner of every metric under it.
 ///
@@ -69,11 +90,7 @@ impl DistributedRuntime {
         crate::catalog::check_catalog()?;
         let registry = Arc::new(Registry::default());
         let scope = root_scope(registry.clone());
-        let uptime = scope.create_gauge(
-            "uptime_seconds",
-            "Total uptime of the DistributedRuntime in seconds",
-            &[],
-        )?;
+        let uptime = scope.create_gauge("uptime_seconds", UPTIME_HELP, &[])?;
         let runtime = DistributedRuntime {
             inner: Arc::new(RuntimeInner {
                 scope,

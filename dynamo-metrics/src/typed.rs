@@ -26,6 +26,9 @@ pub struct FieldSpec {
     pub help: &'static str,
     pub const_labels: &'static [(&'static str, &'static str)],
     pub buckets: Option<&'static [f64]>,
+    /// `PREFIX` of the `PREFIX_MIN`, `PREFIX_MAX`, `PREFIX_COUNT` variables that replace the
+    /// buckets with log-spaced ones.
+    pub buckets_env: Option<&'static str>,
     pub max_series: usize,
     /// `file:line:column` of the field.
     pub declared_at: &'static str,
@@ -52,6 +55,54 @@ pub trait DynamoMetrics: Sized {
     /// [`Error::WrongLevel`] when the struct names a level and `registry` is another, or any
     /// error of the `create_*` methods of [`MetricsRegistry`].
     fn register<R: MetricsRegistry + ?Sized>(registry: &R) -> Result<Self>;
+}
+
+/// Log-spaced buckets as Dynamo builds them: `0`, then `count - 1` bounds from `min` to
+/// `max` evenly spaced in log scale, rounded to two significant digits, duplicates dropped.
+///
+/// # Errors
+/// [`Error::InvalidBuckets`] unless `0 < min < max` (finite) and `2 <= count <= 512`.
+pub fn log_buckets(min: f64, max: f64, count: usize) -> Result<Vec<f64>> {
+    dynamo_metrics_naming::log_buckets(min, max, count).ok_or_else(|| Error::InvalidBuckets {
+        family: "log_buckets".to_owned(),
+        reason: format!(
+            "need 0 < min < max and 2 <= count <= 512, got min {min}, max {max}, count {count}"
+        ),
+    })
+}
+
+/// The buckets `PREFIX_MIN`, `PREFIX_MAX` and `PREFIX_COUNT` ask for, if any is set.
+pub(crate) fn env_buckets(
+    prefix: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Vec<f64>>> {
+    let vars = ["MIN", "MAX", "COUNT"].map(|s| format!("{prefix}_{s}"));
+    let values = vars.clone().map(|v| lookup(&v));
+    if values.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let bad = |i: usize, reason: &str| Error::InvalidBuckets {
+        family: prefix.to_owned(),
+        reason: format!(
+            "{}={:?}: {reason}",
+            vars[i],
+            values[i].clone().unwrap_or_default()
+        ),
+    };
+    let num = |i: usize| -> Result<f64> {
+        values[i]
+            .as_deref()
+            .ok_or_else(|| bad(i, "set all three of _MIN, _MAX and _COUNT"))?
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| bad(i, "expected a number"))
+    };
+    let (min, max, count) = (num(0)?, num(1)?, num(2)?);
+    if count.fract() != 0.0 || count < 2.0 {
+        return Err(bad(2, "expected a whole number from 2 to 512"));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    log_buckets(min, max, count as usize).map(Some)
 }
 
 /// Checks that `scope` is at `level` (used by the derive).

@@ -34,7 +34,7 @@ struct ByModel {
 
 /// Metrics of an HTTP frontend, registered at runtime level.
 #[derive(DynamoMetrics)]
-#[metrics(subsystem = "frontend", level = "runtime")]
+#[metrics(subsystem = "web", level = "runtime")]
 struct FrontendMetrics {
     /// Total number of LLM requests processed
     requests_total: IntCounterFamily<Outcome>,
@@ -64,16 +64,16 @@ fn runtime_level_struct_renders_every_bounded_series_at_zero() {
     // Declared for the runtime level: registered at startup, before any code asks for it.
     assert!(
         rt.render()
-            .contains("dynamo_frontend_disconnected_clients 0\n")
+            .contains("dynamo_web_disconnected_clients 0\n")
     );
     let m = FrontendMetrics::register(&rt).unwrap();
     assert_eq!(
-        lines(&rt.render(), "dynamo_frontend_requests_total{"),
+        lines(&rt.render(), "dynamo_web_requests_total{"),
         [
-            "dynamo_frontend_requests_total{request_type=\"stream\",status=\"error\"} 0",
-            "dynamo_frontend_requests_total{request_type=\"stream\",status=\"success\"} 0",
-            "dynamo_frontend_requests_total{request_type=\"unary\",status=\"error\"} 0",
-            "dynamo_frontend_requests_total{request_type=\"unary\",status=\"success\"} 0",
+            "dynamo_web_requests_total{request_type=\"stream\",status=\"error\"} 0",
+            "dynamo_web_requests_total{request_type=\"stream\",status=\"success\"} 0",
+            "dynamo_web_requests_total{request_type=\"unary\",status=\"error\"} 0",
+            "dynamo_web_requests_total{request_type=\"unary\",status=\"success\"} 0",
         ]
     );
     m.requests_total.inc(&Outcome {
@@ -97,19 +97,19 @@ fn runtime_level_struct_renders_every_bounded_series_at_zero() {
     let text = rt.render();
     assert!(
         text.contains(
-            "dynamo_frontend_requests_total{request_type=\"unary\",status=\"error\"} 1\n"
+            "dynamo_web_requests_total{request_type=\"unary\",status=\"error\"} 1\n"
         )
     );
     assert!(text.contains(
-        "dynamo_frontend_requests_total{request_type=\"stream\",status=\"success\"} 3\n"
+        "dynamo_web_requests_total{request_type=\"stream\",status=\"success\"} 3\n"
     ));
     assert!(
-        text.contains("# HELP dynamo_frontend_time_to_first_token_seconds Time to first token\n")
+        text.contains("# HELP dynamo_web_time_to_first_token_seconds Time to first token\n")
     );
     assert!(text.contains(
-        "dynamo_frontend_time_to_first_token_seconds_bucket{model=\"llama\",le=\"0.1\"} 1\n"
+        "dynamo_web_time_to_first_token_seconds_bucket{model=\"llama\",le=\"0.1\"} 1\n"
     ));
-    assert!(text.contains("dynamo_frontend_disconnected_clients 1\n"));
+    assert!(text.contains("dynamo_web_disconnected_clients 1\n"));
     // Registering again gives the same families.
     let again = FrontendMetrics::register(&rt).unwrap();
     again.disconnects.inc();
@@ -209,14 +209,14 @@ fn catalog_lists_every_declared_metric_sorted() {
             "dynamo_cache_hits_total",
             "dynamo_component_tenant_requests_total",
             "dynamo_component_worker_batches_total",
-            "dynamo_frontend_disconnected_clients",
-            "dynamo_frontend_requests_total",
-            "dynamo_frontend_time_to_first_token_seconds",
+            "dynamo_web_disconnected_clients",
+            "dynamo_web_requests_total",
+            "dynamo_web_time_to_first_token_seconds",
         ]
     );
     let ttft = catalog()
         .into_iter()
-        .find(|d| d.name == "dynamo_frontend_time_to_first_token_seconds")
+        .find(|d| d.name == "dynamo_web_time_to_first_token_seconds")
         .unwrap();
     assert_eq!(ttft.labels, ["model"]);
     assert_eq!(ttft.buckets, Some(&[0.01, 0.1, 1.0][..]));

@@ -1,0 +1,178 @@
+//! The built-in metrics of a Dynamo-style frontend and preprocessor, declared with this
+//! crate's own derive. See [`FrontendMetrics`] and [`PreprocessorMetrics`] for details.
+//!
+//! Names, types and labels follow Dynamo's, with its known flaws fixed: histogram buckets
+//! wide enough that p99 is not clipped (request duration to 10 minutes, time to first token
+//! to 480 s, inter-token latency to 80 s), bucket overrides read from the variables the
+//! Dynamo docs name (`DYN_METRICS_TTFT_MIN`, ..., not `DYN_HISTOGRAM_DYN_METRICS_...`), a
+//! disconnect count that is a counter, and `dynamo_preprocessor_*` metrics that exist.
+
+use crate::{HistogramFamily, IntCounterFamily, IntGaugeFamily, LabelSet, LabelValue};
+
+/// Whether a request asked for a streamed response.
+#[derive(LabelValue, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestType {
+    /// Server-sent events, one chunk per token batch.
+    Stream,
+    /// One response at the end.
+    Unary,
+}
+
+/// How a request ended.
+#[derive(LabelValue, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// A complete response.
+    Success,
+    /// An error response, or none.
+    Error,
+}
+
+/// The OpenAI-compatible route a request came in on.
+#[derive(LabelValue, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrontendEndpoint {
+    /// `/v1/chat/completions`
+    ChatCompletions,
+    /// `/v1/completions`
+    Completions,
+}
+
+/// Why a request failed (`""` when it did not).
+#[derive(LabelValue, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrontendErrorType {
+    /// No error.
+    #[label(value = "")]
+    None,
+    /// Malformed JSON or missing or invalid fields (400).
+    Validation,
+    /// An unknown model (404).
+    NotFound,
+    /// Refused for lack of capacity (503).
+    Overload,
+    /// The client went away before the response ended.
+    Cancelled,
+    /// The backend did not answer in time (504).
+    ResponseTimeout,
+    /// Anything else (500).
+    Internal,
+    /// A feature the frontend does not support (501).
+    NotImplemented,
+}
+
+/// The labels of `dynamo_frontend_requests_total`.
+#[derive(LabelSet, Debug)]
+pub struct RequestLabels {
+    /// The model, lower-cased.
+    pub model: String,
+    /// The route.
+    pub endpoint: FrontendEndpoint,
+    /// Stream or unary.
+    pub request_type: RequestType,
+    /// Success or error.
+    pub status: Status,
+    /// Why it failed.
+    pub error_type: FrontendErrorType,
+}
+
+/// A `model` label, lower-cased as Dynamo does.
+#[derive(LabelSet, Debug)]
+pub struct ModelLabels {
+    /// The model, lower-cased.
+    pub model: String,
+}
+
+impl ModelLabels {
+    /// The label of `model`, lower-cased.
+    pub fn new(model: &str) -> Self {
+        ModelLabels {
+            model: model.to_lowercase(),
+        }
+    }
+}
+
+/// The metrics of an OpenAI-compatible HTTP frontend, `dynamo_frontend_*`.
+///
+/// Bucket bounds are log-spaced (see [`log_buckets`](crate::log_buckets)) and can be replaced
+/// at registration by `DYN_METRICS_<NAME>_MIN`, `_MAX` and `_COUNT` for `REQUEST_DURATION`,
+/// `INPUT_SEQUENCE`, `OUTPUT_SEQUENCE`, `TTFT` and `ITL`.
+#[derive(crate::DynamoMetrics, Debug)]
+#[metrics(subsystem = "frontend")]
+pub struct FrontendMetrics {
+    /// Total number of LLM requests processed
+    pub requests_total: IntCounterFamily<RequestLabels>,
+    /// Number of requests in flight
+    pub inflight_requests: IntGaugeFamily<ModelLabels>,
+    /// Number of requests waiting for their first token
+    pub queued_requests: IntGaugeFamily<ModelLabels>,
+    /// Clients that disconnected before their response ended
+    pub disconnected_clients_total: IntCounterFamily<ModelLabels>,
+    /// Time from request to the end of its response in seconds
+    #[metric(
+        unit = "seconds",
+        buckets = log(0.01, 600, 16),
+        buckets_env = "DYN_METRICS_REQUEST_DURATION"
+    )]
+    pub request_duration: HistogramFamily<ModelLabels>,
+    /// Input sequence length in tokens
+    #[metric(buckets = log(50, 128000, 12), buckets_env = "DYN_METRICS_INPUT_SEQUENCE")]
+    pub input_sequence_tokens: HistogramFamily<ModelLabels>,
+    /// Output sequence length in tokens
+    #[metric(buckets = log(50, 32000, 10), buckets_env = "DYN_METRICS_OUTPUT_SEQUENCE")]
+    pub output_sequence_tokens: HistogramFamily<ModelLabels>,
+    /// Total number of output tokens generated
+    pub output_tokens_total: IntCounterFamily<ModelLabels>,
+    /// Prompt tokens served from the KV cache per request
+    #[metric(buckets = log(50, 128000, 12))]
+    pub cached_tokens: HistogramFamily<ModelLabels>,
+    /// Time to first token in seconds
+    #[metric(unit = "seconds", buckets = log(0.001, 480, 18), buckets_env = "DYN_METRICS_TTFT")]
+    pub time_to_first_token: HistogramFamily<ModelLabels>,
+    /// Inter-token latency in seconds
+    #[metric(unit = "seconds", buckets = log(0.001, 80, 20), buckets_env = "DYN_METRICS_ITL")]
+    pub inter_token_latency: HistogramFamily<ModelLabels>,
+    /// Context length of the model in tokens
+    pub model_context_length: IntGaugeFamily<ModelLabels>,
+    /// KV cache block size of the model in tokens
+    pub model_kv_cache_block_size: IntGaugeFamily<ModelLabels>,
+    /// Total KV cache blocks of the model
+    pub model_total_kv_blocks: IntGaugeFamily<ModelLabels>,
+    /// Maximum number of sequences the model runs at once
+    pub model_max_num_seqs: IntGaugeFamily<ModelLabels>,
+}
+
+/// What went wrong in preprocessing.
+#[derive(LabelValue, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreprocessorErrorType {
+    /// The request cannot be preprocessed (no messages, no prompt).
+    InvalidRequest,
+    /// The chat template failed.
+    Template,
+    /// Tokenizing failed.
+    Tokenize,
+}
+
+/// The labels of `dynamo_preprocessor_errors_total`.
+#[derive(LabelSet, Debug)]
+pub struct PreprocessorErrorLabels {
+    /// The model, lower-cased.
+    pub model: String,
+    /// What went wrong.
+    pub error_type: PreprocessorErrorType,
+}
+
+/// The metrics of the preprocessor (chat template and tokenizer), `dynamo_preprocessor_*`.
+#[derive(crate::DynamoMetrics, Debug)]
+#[metrics(subsystem = "preprocessor")]
+pub struct PreprocessorMetrics {
+    /// Total number of requests preprocessed
+    pub requests_total: IntCounterFamily<ModelLabels>,
+    /// Time spent applying the chat template in seconds
+    #[metric(unit = "seconds", buckets = exponential(0.00001, 4, 10))]
+    pub template_duration: HistogramFamily<ModelLabels>,
+    /// Time spent tokenizing in seconds
+    #[metric(unit = "seconds", buckets = exponential(0.00001, 4, 10))]
+    pub tokenize_duration: HistogramFamily<ModelLabels>,
+    /// Total number of input tokens produced
+    pub input_tokens_total: IntCounterFamily<ModelLabels>,
+    /// Total number of requests that failed preprocessing
+    pub errors_total: IntCounterFamily<PreprocessorErrorLabels>,
+}
