@@ -15,6 +15,7 @@
 //!
 //! Names are never rewritten: a name that breaks a rule is refused, not sanitised.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::fmt;
 

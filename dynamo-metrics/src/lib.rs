@@ -29,11 +29,11 @@
 //!     model: String,
 //! }
 //!
-//! /// Metrics of the HTTP frontend, one family per field.
+//! /// Metrics of a request router, one family per field.
 //! #[derive(DynamoMetrics)]
-//! #[metrics(subsystem = "frontend", level = "runtime")]
-//! struct Frontend {
-//!     /// Total number of LLM requests processed
+//! #[metrics(subsystem = "router", level = "runtime")]
+//! struct Router {
+//!     /// Requests routed, by model and outcome
 //!     requests_total: IntCounterFamily<Outcome>,
 //!     /// Time to first token
 //!     #[metric(unit = "seconds", buckets = log(0.001, 480, 18))]
@@ -52,10 +52,10 @@
 //!     let server = SystemServerConfig { host: [127, 0, 0, 1].into(), port: 0, ..Default::default() };
 //!     let addr = runtime.start_system_server(server).await?; // GET /metrics, /health, /live
 //!
-//!     let frontend = Frontend::register(&runtime)?;
+//!     let router = Router::register(&runtime)?;
 //!     let answer = generate("hello".into()).await?;
-//!     frontend.requests_total.inc(&Outcome { model: "llama".into(), status: Status::Success });
-//!     frontend.time_to_first_token.observe(&Model { model: "llama".into() }, 0.05);
+//!     router.requests_total.inc(&Outcome { model: "llama".into(), status: Status::Success });
+//!     router.time_to_first_token.observe(&Model { model: "llama".into() }, 0.05);
 //!
 //!     let endpoint = runtime.namespace("dynamo")?.component("backend")?.endpoint("generate")?;
 //!     let kv_blocks = endpoint.create_intgauge("kv_blocks", "KV cache blocks in use", &[])?;
@@ -64,7 +64,7 @@
 //!     let text = runtime.render(); // what GET /metrics on `addr` serves
 //!     # #[cfg(feature = "metrics")]
 //!     for line in [
-//!         r#"dynamo_frontend_requests_total{model="llama",status="success"} 1"#,
+//!         r#"dynamo_router_requests_total{model="llama",status="success"} 1"#,
 //!         r#"dynamo_component_requests_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 1"#,
 //!         r#"dynamo_component_response_bytes_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 5"#,
 //!         r#"dynamo_component_kv_blocks{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 42"#,

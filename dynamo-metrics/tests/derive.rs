@@ -62,10 +62,7 @@ fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
 fn runtime_level_struct_renders_every_bounded_series_at_zero() {
     let rt = DistributedRuntime::new().unwrap();
     // Declared for the runtime level: registered at startup, before any code asks for it.
-    assert!(
-        rt.render()
-            .contains("dynamo_web_disconnected_clients 0\n")
-    );
+    assert!(rt.render().contains("dynamo_web_disconnected_clients 0\n"));
     let m = FrontendMetrics::register(&rt).unwrap();
     assert_eq!(
         lines(&rt.render(), "dynamo_web_requests_total{"),
@@ -96,19 +93,17 @@ fn runtime_level_struct_renders_every_bounded_series_at_zero() {
     m.disconnects.inc();
     let text = rt.render();
     assert!(
+        text.contains("dynamo_web_requests_total{request_type=\"unary\",status=\"error\"} 1\n")
+    );
+    assert!(
+        text.contains("dynamo_web_requests_total{request_type=\"stream\",status=\"success\"} 3\n")
+    );
+    assert!(text.contains("# HELP dynamo_web_time_to_first_token_seconds Time to first token\n"));
+    assert!(
         text.contains(
-            "dynamo_web_requests_total{request_type=\"unary\",status=\"error\"} 1\n"
+            "dynamo_web_time_to_first_token_seconds_bucket{model=\"llama\",le=\"0.1\"} 1\n"
         )
     );
-    assert!(text.contains(
-        "dynamo_web_requests_total{request_type=\"stream\",status=\"success\"} 3\n"
-    ));
-    assert!(
-        text.contains("# HELP dynamo_web_time_to_first_token_seconds Time to first token\n")
-    );
-    assert!(text.contains(
-        "dynamo_web_time_to_first_token_seconds_bucket{model=\"llama\",le=\"0.1\"} 1\n"
-    ));
     assert!(text.contains("dynamo_web_disconnected_clients 1\n"));
     // Registering again gives the same families.
     let again = FrontendMetrics::register(&rt).unwrap();
