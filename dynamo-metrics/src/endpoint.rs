@@ -468,6 +468,9 @@ impl StaticEndpoint {
         runtime: &DistributedRuntime,
         namespace: &str,
     ) -> Result<()> {
+        if self.attached.get().is_some() {
+            return Ok(());
+        }
         let endpoint = runtime
             .namespace(namespace)?
             .component(self.component)?

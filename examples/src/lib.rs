@@ -4,6 +4,9 @@
 //! The `dynamo-example` binary runs it with the system status server on `:8081`; the
 //! end-to-end tests run it in-process on a free port.
 
+pub mod demo;
+pub mod reference;
+
 use std::time::Duration;
 
 use dynamo_metrics::{

@@ -1,0 +1,146 @@
+//! The demo: an OpenAI-compatible frontend, a preprocessor and a streaming mock worker, all
+//! instrumented with dynamo-metrics, and an optional load generator.
+//!
+//! ```text
+//! cargo run --release -p dynamo-examples --bin dynamo-demo -- --load 8
+//! curl localhost:8080/metrics; curl localhost:8081/metrics
+//! ```
+
+use std::time::Duration;
+
+use dynamo_examples::demo::{self, DemoConfig, EngineTimings};
+use dynamo_metrics::RuntimeConfig;
+
+const HELP: &str = "dynamo-demo: a Dynamo-shaped deployment that lights every built-in metric up
+
+USAGE: dynamo-demo [OPTIONS]
+
+OPTIONS:
+  --host ADDR              address of the frontend and the status server [env DYN_HTTP_HOST, default 0.0.0.0]
+  --port PORT              frontend port: /v1/chat/completions, /v1/completions, /v1/models, /metrics
+                           [env DYN_HTTP_PORT, default 8080]
+  --system-port PORT       worker status server: /metrics, /health, /live [env DYN_SYSTEM_PORT, default 8081]
+  --models A,B             models served [env DYN_DEMO_MODELS, default mock-llama,mock-qwen]
+  --prefill-ms MS          fixed prefill delay of the mock engine [default 20]
+  --prefill-us-per-token US  prefill delay per input token [default 200]
+  --itl-ms MS              delay between output tokens [default 8]
+  --load N                 run the load generator with N concurrent clients, print a summary, keep serving
+  --requests M             requests the load generator sends [default 200]
+  --help                   this text
+
+Other variables: DYN_NAMESPACE, DYN_GPU_METRICS, DYN_GPU_DCGM_COMPAT, DYN_GPU_SAMPLE_INTERVAL_MS,
+DYN_METRICS_{REQUEST_DURATION,INPUT_SEQUENCE,OUTPUT_SEQUENCE,TTFT,ITL}_{MIN,MAX,COUNT}.
+The tokenizer is a deterministic whitespace tokenizer, not a real vocabulary.
+Ctrl-C stops.";
+
+struct Args {
+    config: DemoConfig,
+    load: Option<usize>,
+    requests: u64,
+}
+
+fn parse() -> Result<Option<Args>, String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let runtime = RuntimeConfig::from_env().map_err(|e| e.to_string())?;
+    let mut config = DemoConfig {
+        host: env("DYN_HTTP_HOST")
+            .unwrap_or_else(|| "0.0.0.0".into())
+            .parse()
+            .map_err(|_| "DYN_HTTP_HOST: expected an IP address")?,
+        frontend_port: env("DYN_HTTP_PORT")
+            .map_or(Ok(8080), |p| p.parse())
+            .map_err(|_| "DYN_HTTP_PORT: expected a port")?,
+        system_port: runtime.system_server.as_ref().map_or(8081, |s| s.port),
+        models: env("DYN_DEMO_MODELS")
+            .unwrap_or_else(|| "mock-llama,mock-qwen".into())
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+        timings: demo::default_timings(),
+        runtime,
+    };
+    let (mut load, mut requests) = (None, 200);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value (see --help)"))?;
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: expected a whole number, got {v:?}"))
+        };
+        match flag.as_str() {
+            "--host" => {
+                config.host = value
+                    .parse()
+                    .map_err(|_| format!("--host: expected an IP address, got {value:?}"))?
+            }
+            "--port" => {
+                config.frontend_port = value
+                    .parse()
+                    .map_err(|_| format!("--port: expected a port, got {value:?}"))?
+            }
+            "--system-port" => {
+                config.system_port = value
+                    .parse()
+                    .map_err(|_| format!("--system-port: expected a port, got {value:?}"))?
+            }
+            "--models" => config.models = value.split(',').map(str::to_owned).collect(),
+            "--prefill-ms" => config.timings.prefill_base = Duration::from_millis(num(&value)?),
+            "--prefill-us-per-token" => {
+                config.timings.prefill_per_token = Duration::from_micros(num(&value)?)
+            }
+            "--itl-ms" => config.timings.inter_token = Duration::from_millis(num(&value)?),
+            "--load" => {
+                load = Some(usize::try_from(num(&value)?).map_err(|_| "--load: too large")?)
+            }
+            "--requests" => requests = num(&value)?,
+            _ => return Err(format!("unknown option {flag} (see --help)")),
+        }
+    }
+    let EngineTimings { .. } = config.timings;
+    Ok(Some(Args {
+        config,
+        load,
+        requests,
+    }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = match parse() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{HELP}");
+            return Ok(());
+        }
+        Err(e) => {
+            eprintln!("dynamo-demo: {e}");
+            std::process::exit(2);
+        }
+    };
+    let model = args.config.models.first().cloned().unwrap_or_default();
+    let demo = demo::start(args.config).await?;
+    tracing::info!(
+        "frontend http://{}/v1/chat/completions (metrics on /metrics); worker status http://{}/metrics; Ctrl-C stops",
+        demo.frontend,
+        demo.system
+    );
+    if let Some(concurrency) = args.load {
+        let target = std::net::SocketAddr::new([127, 0, 0, 1].into(), demo.frontend.port());
+        let summary = demo::load::run(target, model, concurrency, args.requests).await;
+        println!("{summary}");
+    }
+    tokio::signal::ctrl_c().await?;
+    demo.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

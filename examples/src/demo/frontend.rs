@@ -1,0 +1,585 @@
+//! The OpenAI-compatible HTTP frontend: validation, the preprocessor (a chat template and a
+//! deterministic whitespace tokenizer), a call to the worker over TCP, and the response, as
+//! server-sent events or one JSON body. Every step records the built-in frontend and
+//! preprocessor metrics.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dynamo_metrics::builtin::{
+    FrontendEndpoint, FrontendErrorType, FrontendMetrics, ModelLabels, PreprocessorErrorLabels,
+    PreprocessorErrorType, PreprocessorMetrics, RequestLabels, RequestType, Status,
+};
+use dynamo_metrics::{CONTENT_TYPE, DistributedRuntime};
+use futures_core::Stream;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// The most tokens one request may ask for.
+const MAX_TOKENS_LIMIT: u64 = 1024;
+
+/// Everything the handlers share.
+pub struct App {
+    /// The frontend's own runtime: its `/metrics`.
+    pub runtime: DistributedRuntime,
+    /// `dynamo_frontend_*`.
+    pub frontend: FrontendMetrics,
+    /// `dynamo_preprocessor_*`.
+    pub preprocessor: PreprocessorMetrics,
+    /// The models served, lower-cased.
+    pub models: Vec<String>,
+    /// The worker's loopback address.
+    pub worker: SocketAddr,
+    /// A mock prefix cache: the last prompt of each model, in tokens.
+    pub last_prompt: parking_lot::Mutex<std::collections::HashMap<String, Vec<u64>>>,
+}
+
+/// KV cache block size of the mock models, in tokens.
+pub const BLOCK_SIZE: usize = 16;
+
+/// Prompt tokens the mock prefix cache holds for `tokens`: the whole blocks shared with the
+/// model's previous prompt.
+fn cached_tokens(app: &App, model: &str, tokens: &[u64]) -> usize {
+    let mut last = app.last_prompt.lock();
+    let previous = last
+        .insert(model.to_owned(), tokens.to_vec())
+        .unwrap_or_default();
+    let shared = previous
+        .iter()
+        .zip(tokens)
+        .take_while(|(a, b)| a == b)
+        .count();
+    shared / BLOCK_SIZE * BLOCK_SIZE
+}
+
+/// The frontend's routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/models", get(models))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            error_body(
+                StatusCode::NOT_FOUND,
+                "not found",
+                "invalid_request_error",
+                None,
+            )
+        })
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], app.runtime.render()).into_response()
+}
+
+async fn models(State(app): State<Arc<App>>) -> Response {
+    let data: Vec<Value> = app
+        .models
+        .iter()
+        .map(|m| json!({ "id": m, "object": "model", "owned_by": "dynamo-demo" }))
+        .collect();
+    axum::Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+async fn chat(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    handle(app, FrontendEndpoint::ChatCompletions, body).await
+}
+
+async fn completions(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    handle(app, FrontendEndpoint::Completions, body).await
+}
+
+fn error_body(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+    let body =
+        json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A request refused before it reached the worker.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    error_type: FrontendErrorType,
+    code: Option<&'static str>,
+    /// Set when the preprocessor is what refused it.
+    preprocessing: Option<PreprocessorErrorType>,
+}
+
+fn invalid(message: impl Into<String>) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+        error_type: FrontendErrorType::Validation,
+        code: None,
+        preprocessing: None,
+    }
+}
+
+/// A prompt the preprocessor cannot turn into tokens.
+fn unprocessable(message: impl Into<String>, why: PreprocessorErrorType) -> Refusal {
+    Refusal {
+        preprocessing: Some(why),
+        ..invalid(message)
+    }
+}
+
+const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
+
+/// What a valid request asks for.
+struct Request {
+    model: String,
+    stream: bool,
+    max_tokens: u64,
+    prompt: Prompt,
+}
+
+enum Prompt {
+    Chat(Vec<(String, String)>),
+    Text(String),
+}
+
+fn parse(
+    app: &App,
+    endpoint: FrontendEndpoint,
+    body: &[u8],
+) -> Result<Request, (String, bool, Refusal)> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        (
+            "unknown".to_owned(),
+            false,
+            invalid(format!("request body is not valid JSON: {e}")),
+        )
+    })?;
+    let stream = value["stream"].as_bool().unwrap_or(false);
+    let Some(model) = value["model"].as_str() else {
+        return Err((
+            "unknown".to_owned(),
+            stream,
+            invalid("missing required field `model`"),
+        ));
+    };
+    let model = model.to_lowercase();
+    let fail = |refusal: Refusal| (model.clone(), stream, refusal);
+    if !app.models.contains(&model) {
+        return Err(fail(Refusal {
+            status: StatusCode::NOT_FOUND,
+            message: format!("the model `{model}` does not exist"),
+            error_type: FrontendErrorType::NotFound,
+            code: Some("model_not_found"),
+            preprocessing: None,
+        }));
+    }
+    let max_tokens = match &value["max_tokens"] {
+        Value::Null => 16,
+        v => match v.as_u64() {
+            Some(n) if (1..=MAX_TOKENS_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(fail(invalid(format!(
+                    "`max_tokens` must be a whole number from 1 to {MAX_TOKENS_LIMIT}"
+                ))));
+            }
+        },
+    };
+    let prompt = match endpoint {
+        FrontendEndpoint::ChatCompletions => {
+            let Some(messages) = value["messages"].as_array().filter(|m| !m.is_empty()) else {
+                return Err(fail(unprocessable(
+                    "missing required field `messages` (a non-empty array)",
+                    PreprocessorErrorType::InvalidRequest,
+                )));
+            };
+            let mut turns = Vec::new();
+            for m in messages {
+                match (m["role"].as_str(), m["content"].as_str()) {
+                    (Some(role), Some(content)) if ROLES.contains(&role) => {
+                        turns.push((role.to_owned(), content.to_owned()));
+                    }
+                    (Some(role), Some(_)) => {
+                        return Err(fail(unprocessable(
+                            format!("the chat template has no role {role:?}; use one of {ROLES:?}"),
+                            PreprocessorErrorType::Template,
+                        )));
+                    }
+                    _ => {
+                        return Err(fail(unprocessable(
+                            "each message needs a string `role` and `content`",
+                            PreprocessorErrorType::InvalidRequest,
+                        )));
+                    }
+                }
+            }
+            Prompt::Chat(turns)
+        }
+        FrontendEndpoint::Completions => match value["prompt"].as_str() {
+            Some(p) => Prompt::Text(p.to_owned()),
+            None => {
+                return Err(fail(unprocessable(
+                    "missing required field `prompt` (a string)",
+                    PreprocessorErrorType::InvalidRequest,
+                )));
+            }
+        },
+    };
+    Ok(Request {
+        model,
+        stream,
+        max_tokens,
+        prompt,
+    })
+}
+
+/// The preprocessor: the chat template, then the tokenizer (one token per whitespace-separated
+/// word, its id a hash of the word: deterministic, not a real vocabulary).
+fn preprocess(m: &PreprocessorMetrics, request: &Request) -> Vec<u64> {
+    let model = ModelLabels::new(&request.model);
+    m.requests_total.inc(&model);
+    let started = Instant::now();
+    let text = match &request.prompt {
+        Prompt::Chat(turns) => turns
+            .iter()
+            .map(|(role, content)| format!("<|{role}|> {content}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Prompt::Text(t) => t.clone(),
+    };
+    m.template_duration
+        .observe(&model, started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let tokens: Vec<u64> = text
+        .split_whitespace()
+        .map(|w| {
+            w.bytes().fold(1469598103934665603u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(1099511628211)
+            }) % 50_000
+        })
+        .collect();
+    m.tokenize_duration
+        .observe(&model, started.elapsed().as_secs_f64());
+    m.input_tokens_total.inc_by(&model, tokens.len() as u64);
+    tokens
+}
+
+/// One request from admission to its end: in flight, queued until its first token, and on
+/// drop counted with its outcome (cancelled when it ends before it is marked done).
+struct Tracker {
+    app: Arc<App>,
+    model: ModelLabels,
+    endpoint: FrontendEndpoint,
+    request_type: RequestType,
+    started: Instant,
+    last_token: Option<Instant>,
+    tokens: u64,
+    outcome: Option<FrontendErrorType>,
+}
+
+impl Tracker {
+    fn new(app: Arc<App>, request: &Request, endpoint: FrontendEndpoint) -> Self {
+        let model = ModelLabels::new(&request.model);
+        app.frontend.inflight_requests.inc(&model);
+        app.frontend.queued_requests.inc(&model);
+        Tracker {
+            app,
+            model,
+            endpoint,
+            request_type: if request.stream {
+                RequestType::Stream
+            } else {
+                RequestType::Unary
+            },
+            started: Instant::now(),
+            last_token: None,
+            tokens: 0,
+            outcome: None,
+        }
+    }
+
+    fn token(&mut self) {
+        let now = Instant::now();
+        let f = &self.app.frontend;
+        match self.last_token {
+            None => {
+                f.time_to_first_token
+                    .observe(&self.model, (now - self.started).as_secs_f64());
+                f.queued_requests.dec(&self.model);
+            }
+            Some(last) => f
+                .inter_token_latency
+                .observe(&self.model, (now - last).as_secs_f64()),
+        }
+        f.output_tokens_total.inc(&self.model);
+        self.last_token = Some(now);
+        self.tokens += 1;
+    }
+
+    fn done(&mut self, outcome: FrontendErrorType) {
+        self.outcome = Some(outcome);
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let f = &self.app.frontend;
+        f.inflight_requests.dec(&self.model);
+        if self.last_token.is_none() {
+            f.queued_requests.dec(&self.model);
+        }
+        let error_type = self.outcome.unwrap_or(FrontendErrorType::Cancelled);
+        if error_type == FrontendErrorType::Cancelled {
+            f.disconnected_clients_total.inc(&self.model);
+        }
+        f.requests_total.inc(&RequestLabels {
+            model: self.model.model.clone(),
+            endpoint: self.endpoint,
+            request_type: self.request_type,
+            status: if error_type == FrontendErrorType::None {
+                Status::Success
+            } else {
+                Status::Error
+            },
+            error_type,
+        });
+        f.request_duration
+            .observe(&self.model, self.started.elapsed().as_secs_f64());
+        if self.tokens > 0 {
+            #[allow(clippy::cast_precision_loss)]
+            f.output_sequence_tokens
+                .observe(&self.model, self.tokens as f64);
+        }
+    }
+}
+
+async fn handle(app: Arc<App>, endpoint: FrontendEndpoint, body: Bytes) -> Response {
+    let request = match parse(&app, endpoint, &body) {
+        Ok(r) => r,
+        Err((model, stream, refusal)) => {
+            if let Some(error_type) = refusal.preprocessing {
+                app.preprocessor.errors_total.inc(&PreprocessorErrorLabels {
+                    model: model.clone(),
+                    error_type,
+                });
+            }
+            app.frontend.requests_total.inc(&RequestLabels {
+                model,
+                endpoint,
+                request_type: if stream {
+                    RequestType::Stream
+                } else {
+                    RequestType::Unary
+                },
+                status: Status::Error,
+                error_type: refusal.error_type,
+            });
+            return error_body(
+                refusal.status,
+                &refusal.message,
+                "invalid_request_error",
+                refusal.code,
+            );
+        }
+    };
+    let tokens = preprocess(&app.preprocessor, &request);
+    let model = ModelLabels::new(&request.model);
+    #[allow(clippy::cast_precision_loss)]
+    {
+        app.frontend
+            .input_sequence_tokens
+            .observe(&model, tokens.len() as f64);
+        let cached = cached_tokens(&app, &request.model, &tokens);
+        app.frontend.cached_tokens.observe(&model, cached as f64);
+    }
+    let mut tracker = Tracker::new(app.clone(), &request, endpoint);
+    let lines = match open_worker(app.worker, &tokens, request.max_tokens).await {
+        Ok(lines) => lines,
+        Err(e) => {
+            tracker.done(FrontendErrorType::Internal);
+            return error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("worker unreachable: {e}"),
+                "internal_error",
+                None,
+            );
+        }
+    };
+    let object = match endpoint {
+        FrontendEndpoint::ChatCompletions => "chat.completion",
+        FrontendEndpoint::Completions => "text_completion",
+    };
+    if request.stream {
+        let (tx, rx) = mpsc::channel::<Bytes>(16);
+        tokio::spawn(relay(lines, tracker, tx, endpoint, request.model.clone()));
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(Body::from_stream(Events(rx)))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    let mut lines = lines;
+    let mut text = String::new();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => match token_text(&line) {
+                Ok(t) => {
+                    tracker.token();
+                    text.push_str(&t);
+                }
+                Err(e) => {
+                    tracker.done(FrontendErrorType::Internal);
+                    return error_body(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &e,
+                        "internal_error",
+                        None,
+                    );
+                }
+            },
+            Ok(None) => break,
+            Err(e) => {
+                tracker.done(FrontendErrorType::Internal);
+                return error_body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &e.to_string(),
+                    "internal_error",
+                    None,
+                );
+            }
+        }
+    }
+    tracker.done(FrontendErrorType::None);
+    let choice = match endpoint {
+        FrontendEndpoint::ChatCompletions => {
+            json!({ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": "length" })
+        }
+        FrontendEndpoint::Completions => {
+            json!({ "index": 0, "text": text, "finish_reason": "length" })
+        }
+    };
+    axum::Json(json!({
+        "id": "cmpl-demo",
+        "object": object,
+        "model": request.model,
+        "choices": [choice],
+        "usage": { "prompt_tokens": tokens.len(), "completion_tokens": tracker.tokens, "total_tokens": tokens.len() as u64 + tracker.tokens },
+    }))
+    .into_response()
+}
+
+/// A connection to the worker: its token lines, and the write half kept open until the
+/// answer is read (dropping both closes the connection, which the worker sees as a
+/// cancellation).
+struct Lines {
+    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    _write: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Lines {
+    async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        self.lines.next_line().await
+    }
+}
+
+/// Sends the request line to the worker and returns its token lines.
+async fn open_worker(
+    worker: SocketAddr,
+    tokens: &[u64],
+    max_tokens: u64,
+) -> std::io::Result<Lines> {
+    let stream = TcpStream::connect(worker).await?;
+    let (read, mut write) = stream.into_split();
+    let line = json!({ "tokens": tokens, "max_tokens": max_tokens }).to_string();
+    write.write_all(format!("{line}\n").as_bytes()).await?;
+    Ok(Lines {
+        lines: BufReader::new(read).lines(),
+        _write: write,
+    })
+}
+
+fn token_text(line: &str) -> Result<String, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("bad worker line: {e}"))?;
+    if let Some(e) = v["error"].as_str() {
+        return Err(format!("engine error: {e}"));
+    }
+    Ok(v["text"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Streams worker lines to the client as server-sent events; a send that fails means the
+/// client went away, and the tracker's drop counts the cancellation.
+async fn relay(
+    mut lines: Lines,
+    mut tracker: Tracker,
+    tx: mpsc::Sender<Bytes>,
+    endpoint: FrontendEndpoint,
+    model: String,
+) {
+    loop {
+        let event = match lines.next_line().await {
+            Ok(Some(line)) => match token_text(&line) {
+                Ok(text) => {
+                    tracker.token();
+                    let delta = match endpoint {
+                        FrontendEndpoint::ChatCompletions => {
+                            json!({ "index": 0, "delta": { "content": text } })
+                        }
+                        FrontendEndpoint::Completions => json!({ "index": 0, "text": text }),
+                    };
+                    json!({ "id": "cmpl-demo", "object": "chunk", "model": model, "choices": [delta] }).to_string()
+                }
+                Err(e) => {
+                    tracker.done(FrontendErrorType::Internal);
+                    let _ = tx
+                        .send(Bytes::from(format!(
+                            "data: {}\n\n",
+                            json!({ "error": { "message": e, "type": "internal_error" } })
+                        )))
+                        .await;
+                    return;
+                }
+            },
+            Ok(None) => {
+                if tx
+                    .send(Bytes::from_static(b"data: [DONE]\n\n"))
+                    .await
+                    .is_ok()
+                {
+                    tracker.done(FrontendErrorType::None);
+                }
+                return;
+            }
+            Err(_) => {
+                tracker.done(FrontendErrorType::Internal);
+                return;
+            }
+        };
+        if tx
+            .send(Bytes::from(format!("data: {event}\n\n")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The body of a streamed response.
+struct Events(mpsc::Receiver<Bytes>);
+
+impl Stream for Events {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|b| b.map(Ok))
+    }
+}

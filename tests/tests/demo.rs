@@ -1,0 +1,235 @@
+//! The demo end to end: real HTTP to the frontend, real TCP to the worker, both `/metrics`
+//! pages scraped and checked for every built-in family, exact counts, timings consistent with
+//! the mock engine's delays, and `promtool check metrics`. One test: instrumented endpoints
+//! attach to the first runtime of the process, which must be the demo's worker.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dynamo_examples::demo::{
+    self, DemoConfig, EngineTimings,
+    load::{self, Kind},
+};
+use dynamo_metrics::{RuntimeConfig, catalog};
+use dynamo_metrics_tests::{promtool_check_metrics, request};
+
+const PREFILL: Duration = Duration::from_millis(40);
+const ITL: Duration = Duration::from_millis(10);
+
+async fn scrape(addr: SocketAddr) -> String {
+    let r = tokio::task::spawn_blocking(move || request(addr, "GET", "/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    r.body
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+async fn post(frontend: SocketAddr, kind: Kind, i: u64) {
+    assert!(
+        load::send(frontend, "mock-llama", kind, i).await.unwrap(),
+        "{kind:?} #{i} got an unexpected answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_lights_every_builtin_metric() {
+    let config = DemoConfig {
+        host: "127.0.0.1".parse().unwrap(),
+        frontend_port: 0,
+        system_port: 0,
+        models: vec!["Mock-Llama".into()],
+        timings: EngineTimings {
+            prefill_base: PREFILL,
+            prefill_per_token: Duration::ZERO,
+            inter_token: ITL,
+        },
+        runtime: RuntimeConfig::default(),
+    };
+    let demo = demo::start(config).await.unwrap();
+    let fe = demo.frontend;
+    // Numbers pick the prompt and output lengths (see load::send): 0 -> 4 tokens, 3 -> 43.
+    post(fe, Kind::Stream, 0).await;
+    post(fe, Kind::Stream, 10).await;
+    post(fe, Kind::Unary, 3).await;
+    post(fe, Kind::Unary, 13).await;
+    post(fe, Kind::InvalidJson, 6).await;
+    post(fe, Kind::UnknownModel, 7).await;
+    post(fe, Kind::MissingField, 8).await;
+    post(fe, Kind::Cancelled, 9).await;
+
+    // The worker sees the cancellation when its next token write fails.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ep = r#"{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"}"#;
+    let worker = loop {
+        let text = scrape(demo.system).await;
+        if value(&text, &format!("dynamo_component_cancellation_total{ep}")) == 1.0
+            || Instant::now() > deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let frontend = scrape(fe).await;
+
+    // Every built-in family is on the page it belongs to, with its type.
+    for d in catalog() {
+        let page = match d.subsystem {
+            "frontend" | "preprocessor" => &frontend,
+            "component" => &worker,
+            _ => continue,
+        };
+        let line = format!("# TYPE {} {}", d.name, d.kind);
+        assert!(page.contains(&line), "{line} missing");
+    }
+
+    // Worker: five requests reached it, one cancelled, all finished.
+    let w = |name: &str| value(&worker, &format!("dynamo_component_{name}{ep}"));
+    assert_eq!(w("requests_total"), 5.0);
+    assert_eq!(w("cancellation_total"), 1.0);
+    assert_eq!(w("inflight_requests"), 0.0);
+    assert_eq!(w("request_duration_seconds_count"), 5.0);
+    assert!(w("request_bytes_total") > 0.0 && w("response_bytes_total") > 0.0);
+    assert!(worker.contains("\ndynamo_component_uptime_seconds "));
+
+    // Frontend: exact counts by label set.
+    let req = |model: &str, endpoint: &str, rt: &str, status: &str, error: &str| {
+        value(
+            &frontend,
+            &format!(
+                "dynamo_frontend_requests_total{{model=\"{model}\",endpoint=\"{endpoint}\",request_type=\"{rt}\",status=\"{status}\",error_type=\"{error}\"}}"
+            ),
+        )
+    };
+    assert_eq!(
+        req("mock-llama", "chat_completions", "stream", "success", ""),
+        2.0
+    );
+    assert_eq!(
+        req("mock-llama", "completions", "unary", "success", ""),
+        2.0
+    );
+    assert_eq!(
+        req(
+            "unknown",
+            "chat_completions",
+            "unary",
+            "error",
+            "validation"
+        ),
+        1.0
+    );
+    assert_eq!(
+        req(
+            "mock-llama",
+            "chat_completions",
+            "unary",
+            "error",
+            "validation"
+        ),
+        1.0
+    );
+    assert_eq!(
+        req(
+            "no-such-model",
+            "chat_completions",
+            "unary",
+            "error",
+            "not_found"
+        ),
+        1.0
+    );
+    assert_eq!(
+        req(
+            "mock-llama",
+            "chat_completions",
+            "stream",
+            "error",
+            "cancelled"
+        ),
+        1.0
+    );
+    let m = |name: &str| {
+        value(
+            &frontend,
+            &format!("dynamo_frontend_{name}{{model=\"mock-llama\"}}"),
+        )
+    };
+    assert_eq!(m("disconnected_clients_total"), 1.0);
+    assert_eq!(m("inflight_requests"), 0.0);
+    assert_eq!(m("queued_requests"), 0.0);
+    assert_eq!(m("time_to_first_token_seconds_count"), 5.0);
+    assert_eq!(m("input_sequence_tokens_count"), 5.0);
+    assert_eq!(m("cached_tokens_count"), 5.0);
+    assert_eq!(m("request_duration_seconds_count"), 5.0);
+    assert_eq!(m("model_context_length"), 8192.0);
+    // Output tokens: max_tokens = 4 + (i * 13) % 60 for i = 0, 10, 3, 13 -> 4, 14, 43, 53.
+    let completed = 4.0 + 14.0 + 43.0 + 53.0;
+    let out = m("output_tokens_total");
+    assert!(
+        out > completed,
+        "{out}: the cancelled stream sent at least one token"
+    );
+    assert_eq!(m("output_sequence_tokens_sum"), out);
+    let p = |name: &str| {
+        value(
+            &frontend,
+            &format!("dynamo_preprocessor_{name}{{model=\"mock-llama\"}}"),
+        )
+    };
+    assert_eq!(p("requests_total"), 5.0);
+    assert_eq!(p("template_duration_seconds_count"), 5.0);
+    assert_eq!(p("tokenize_duration_seconds_count"), 5.0);
+    assert_eq!(p("input_tokens_total"), m("input_sequence_tokens_sum"));
+    assert_eq!(
+        value(
+            &frontend,
+            r#"dynamo_preprocessor_errors_total{model="mock-llama",error_type="invalid_request"}"#
+        ),
+        1.0
+    );
+
+    // Timings follow the engine's delays (a behaviour check with wide margins, not a benchmark).
+    let ttft = m("time_to_first_token_seconds_sum") / 5.0;
+    assert!(
+        ttft >= PREFILL.as_secs_f64() && ttft < PREFILL.as_secs_f64() + 0.5,
+        "mean TTFT {ttft}"
+    );
+    let itl = m("inter_token_latency_seconds_sum") / m("inter_token_latency_seconds_count");
+    assert!(
+        itl >= ITL.as_secs_f64() * 0.9 && itl < ITL.as_secs_f64() + 0.1,
+        "mean ITL {itl}"
+    );
+
+    for (name, page) in [("frontend", &frontend), ("worker", &worker)] {
+        let (ok, printed) = promtool_check_metrics(page);
+        assert!(
+            ok && printed.trim().is_empty(),
+            "promtool findings on the {name} page:\n{printed}"
+        );
+    }
+    demo.shutdown().await;
+}
+
+#[test]
+fn metrics_reference_is_current() {
+    let checked_in = include_str!("../../docs/metrics.md");
+    assert!(
+        checked_in == dynamo_examples::reference::markdown(),
+        "docs/metrics.md is stale: run `cargo run -p dynamo-examples --bin gen-metrics-doc`"
+    );
+}
