@@ -71,6 +71,7 @@ async fn demo_lights_every_builtin_metric() {
     post(fe, Kind::UnknownModel, 7).await;
     post(fe, Kind::MissingField, 8).await;
     post(fe, Kind::Cancelled, 9).await;
+    post(fe, Kind::TooLong, 15).await;
 
     // The worker sees the cancellation when its next token write fails.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -97,12 +98,14 @@ async fn demo_lights_every_builtin_metric() {
         assert!(page.contains(&line), "{line} missing");
     }
 
-    // Worker: five requests reached it, one cancelled, all finished.
+    // Worker: six requests reached it, one cancelled, one refused, all finished.
     let w = |name: &str| value(&worker, &format!("dynamo_component_{name}{ep}"));
-    assert_eq!(w("requests_total"), 5.0);
+    assert_eq!(w("requests_total"), 6.0);
     assert_eq!(w("cancellation_total"), 1.0);
     assert_eq!(w("inflight_requests"), 0.0);
-    assert_eq!(w("request_duration_seconds_count"), 5.0);
+    assert_eq!(w("request_duration_seconds_count"), 6.0);
+    let refused = r#"dynamo_component_errors_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",error_type="context_exceeded"}"#;
+    assert_eq!(value(&worker, refused), 1.0);
     assert!(w("request_bytes_total") > 0.0 && w("response_bytes_total") > 0.0);
     assert!(worker.contains("\ndynamo_component_uptime_seconds "));
 
@@ -173,9 +176,9 @@ async fn demo_lights_every_builtin_metric() {
     assert_eq!(m("inflight_requests"), 0.0);
     assert_eq!(m("queued_requests"), 0.0);
     assert_eq!(m("time_to_first_token_seconds_count"), 5.0);
-    assert_eq!(m("input_sequence_tokens_count"), 5.0);
-    assert_eq!(m("cached_tokens_count"), 5.0);
-    assert_eq!(m("request_duration_seconds_count"), 5.0);
+    assert_eq!(m("input_sequence_tokens_count"), 6.0);
+    assert_eq!(m("cached_tokens_count"), 6.0);
+    assert_eq!(m("request_duration_seconds_count"), 6.0);
     assert_eq!(m("model_context_length"), 8192.0);
     // Output tokens: max_tokens = 4 + (i * 13) % 60 for i = 0, 10, 3, 13 -> 4, 14, 43, 53.
     let completed = 4.0 + 14.0 + 43.0 + 53.0;
@@ -191,9 +194,9 @@ async fn demo_lights_every_builtin_metric() {
             &format!("dynamo_preprocessor_{name}{{model=\"mock-llama\"}}"),
         )
     };
-    assert_eq!(p("requests_total"), 5.0);
-    assert_eq!(p("template_duration_seconds_count"), 5.0);
-    assert_eq!(p("tokenize_duration_seconds_count"), 5.0);
+    assert_eq!(p("requests_total"), 6.0);
+    assert_eq!(p("template_duration_seconds_count"), 6.0);
+    assert_eq!(p("tokenize_duration_seconds_count"), 6.0);
     assert_eq!(p("input_tokens_total"), m("input_sequence_tokens_sum"));
     assert_eq!(
         value(

@@ -436,14 +436,9 @@ async fn handle(app: Arc<App>, endpoint: FrontendEndpoint, body: Bytes) -> Respo
                     tracker.token();
                     text.push_str(&t);
                 }
-                Err(e) => {
-                    tracker.done(FrontendErrorType::Internal);
-                    return error_body(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &e,
-                        "internal_error",
-                        None,
-                    );
+                Err((status, error_type, message)) => {
+                    tracker.done(error_type);
+                    return error_body(status, &message, "invalid_request_error", None);
                 }
             },
             Ok(None) => break,
@@ -507,12 +502,29 @@ async fn open_worker(
     })
 }
 
-fn token_text(line: &str) -> Result<String, String> {
-    let v: Value = serde_json::from_str(line).map_err(|e| format!("bad worker line: {e}"))?;
-    if let Some(e) = v["error"].as_str() {
-        return Err(format!("engine error: {e}"));
+/// A token's text, or the engine's refusal: its status, error type and message.
+fn token_text(line: &str) -> Result<String, (StatusCode, FrontendErrorType, String)> {
+    let internal = |m: String| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            FrontendErrorType::Internal,
+            m,
+        )
+    };
+    let v: Value =
+        serde_json::from_str(line).map_err(|e| internal(format!("bad worker line: {e}")))?;
+    match v["error"].as_str() {
+        Some("ContextExceeded") => Err((
+            StatusCode::BAD_REQUEST,
+            FrontendErrorType::Validation,
+            format!(
+                "the prompt is longer than the model's context of {} tokens",
+                super::engine::CONTEXT_LENGTH
+            ),
+        )),
+        Some(e) => Err(internal(format!("engine error: {e}"))),
+        None => Ok(v["text"].as_str().unwrap_or_default().to_owned()),
     }
-    Ok(v["text"].as_str().unwrap_or_default().to_owned())
 }
 
 /// Streams worker lines to the client as server-sent events; a send that fails means the
@@ -537,14 +549,11 @@ async fn relay(
                     };
                     json!({ "id": "cmpl-demo", "object": "chunk", "model": model, "choices": [delta] }).to_string()
                 }
-                Err(e) => {
-                    tracker.done(FrontendErrorType::Internal);
-                    let _ = tx
-                        .send(Bytes::from(format!(
-                            "data: {}\n\n",
-                            json!({ "error": { "message": e, "type": "internal_error" } })
-                        )))
-                        .await;
+                Err((_, error_type, message)) => {
+                    tracker.done(error_type);
+                    let event =
+                        json!({ "error": { "message": message, "type": "invalid_request_error" } });
+                    let _ = tx.send(Bytes::from(format!("data: {event}\n\n"))).await;
                     return;
                 }
             },

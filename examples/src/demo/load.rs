@@ -24,6 +24,8 @@ pub struct LoadSummary {
     pub unknown_model: u64,
     /// Streams the client dropped after the first event.
     pub cancelled: u64,
+    /// Prompts longer than the model's context, refused by the engine.
+    pub too_long: u64,
     /// Answers with another status than expected.
     pub unexpected: u64,
 }
@@ -72,11 +74,17 @@ pub enum Kind {
     UnknownModel,
     /// A streaming chat completion dropped after its first event.
     Cancelled,
+    /// A unary completion whose prompt exceeds the model's context.
+    TooLong,
 }
 
 impl Kind {
-    /// The mix: three streaming, three unary, one of each failure, one cancellation.
+    /// The mix: three streaming, three unary, one of each failure, one cancellation (every
+    /// twentieth request, one of the unary ones is over the context length instead).
     pub fn of(i: u64) -> Kind {
+        if i % 20 == 15 {
+            return Kind::TooLong;
+        }
         match i % 10 {
             0..=2 => Kind::Stream,
             3..=5 => Kind::Unary,
@@ -116,6 +124,14 @@ pub async fn send(frontend: SocketAddr, model: &str, kind: Kind, i: u64) -> std:
             400,
         ),
         Kind::UnknownModel => ("/v1/chat/completions", chat(false, "no-such-model"), 404),
+        Kind::TooLong => {
+            let long = vec!["token"; super::engine::CONTEXT_LENGTH + 1].join(" ");
+            (
+                "/v1/completions",
+                json!({ "model": model, "max_tokens": 4, "prompt": long }).to_string(),
+                400,
+            )
+        }
     };
     let mut stream = TcpStream::connect(frontend).await?;
     let request = format!(
@@ -146,6 +162,9 @@ fn status(response: &[u8]) -> Option<u16> {
     text.split(' ').nth(1)?.parse().ok()
 }
 
+/// The slot of unexpected answers after the kinds' counts.
+const UNEXPECTED: usize = 7;
+
 /// Sends `requests` requests, `concurrency` at a time, and summarises them.
 pub async fn run(
     frontend: SocketAddr,
@@ -154,7 +173,7 @@ pub async fn run(
     requests: u64,
 ) -> LoadSummary {
     let next = Arc::new(AtomicU64::new(0));
-    let counts: Arc<[AtomicU64; 7]> = Arc::new(Default::default());
+    let counts: Arc<[AtomicU64; 8]> = Arc::new(Default::default());
     let tasks: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
             let (next, counts, model) = (next.clone(), counts.clone(), model.clone());
@@ -168,7 +187,7 @@ pub async fn run(
                     let ok = send(frontend, &model, kind, i).await.unwrap_or(false);
                     counts[kind as usize].fetch_add(1, Relaxed);
                     if !ok {
-                        counts[6].fetch_add(1, Relaxed);
+                        counts[UNEXPECTED].fetch_add(1, Relaxed);
                     }
                 }
             })
@@ -185,6 +204,7 @@ pub async fn run(
         missing_field: c(Kind::MissingField as usize),
         unknown_model: c(Kind::UnknownModel as usize),
         cancelled: c(Kind::Cancelled as usize),
-        unexpected: c(6),
+        too_long: c(Kind::TooLong as usize),
+        unexpected: c(UNEXPECTED),
     }
 }
