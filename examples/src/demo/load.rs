@@ -39,6 +39,7 @@ impl LoadSummary {
             + self.missing_field
             + self.unknown_model
             + self.cancelled
+            + self.too_long
     }
 }
 
@@ -46,7 +47,8 @@ impl std::fmt::Display for LoadSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "load: sent {} requests: {} streaming, {} unary, {} invalid JSON, {} missing a field, {} unknown model, {} cancelled mid-stream; {} unexpected answers",
+            "load: sent {} requests: {} streaming, {} unary, {} invalid JSON, {} missing a field, \
+             {} unknown model, {} cancelled mid-stream, {} over the context length; {} unexpected answers",
             self.sent(),
             self.stream,
             self.unary,
@@ -54,6 +56,7 @@ impl std::fmt::Display for LoadSummary {
             self.missing_field,
             self.unknown_model,
             self.cancelled,
+            self.too_long,
             self.unexpected
         )
     }
