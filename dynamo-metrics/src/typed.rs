@@ -358,3 +358,41 @@ impl<L: LabelSet> LabeledFamily<L, Histogram> {
         self.with(labels, |h| h.observe(v));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn buckets_from_the_variables_dynamo_documents() {
+        assert_eq!(env_buckets("DYN_METRICS_TTFT", lookup(&[])).unwrap(), None);
+        let vars = &[
+            ("DYN_METRICS_TTFT_MIN", "0.001"),
+            ("DYN_METRICS_TTFT_MAX", "10"),
+            ("DYN_METRICS_TTFT_COUNT", "5"),
+        ];
+        assert_eq!(
+            env_buckets("DYN_METRICS_TTFT", lookup(vars)).unwrap(),
+            Some(vec![0.0, 0.01, 0.1, 1.0, 10.0])
+        );
+        let err =
+            env_buckets("DYN_METRICS_ITL", lookup(&[("DYN_METRICS_ITL_MIN", "1")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid buckets for \"DYN_METRICS_ITL\": DYN_METRICS_ITL_MAX=\"\": set all three of _MIN, _MAX and _COUNT"
+        );
+        let bad = &[("P_MIN", "5"), ("P_MAX", "1"), ("P_COUNT", "4")];
+        assert!(matches!(
+            env_buckets("P", lookup(bad)),
+            Err(Error::InvalidBuckets { .. })
+        ));
+    }
+}
