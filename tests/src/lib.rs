@@ -150,3 +150,69 @@ print(json.dumps(samples))
     );
     serde_json::from_slice(&out.stdout).expect("json from python")
 }
+
+/// Two H100s with fixed, plausible readings: a deterministic GPU source for tests.
+#[derive(Debug)]
+pub struct FixedGpus;
+
+impl dynamo_metrics::GpuSource for FixedGpus {
+    fn sample(&mut self) -> Result<Vec<dynamo_metrics::GpuDevice>, String> {
+        Ok((0..2)
+            .map(|index| dynamo_metrics::GpuDevice {
+                index,
+                uuid: format!("GPU-{index}"),
+                model_name: "NVIDIA H100 80GB HBM3".into(),
+                readings: Ok(dynamo_metrics::GpuReadings {
+                    utilization_percent: Some(55.0),
+                    memory_utilization_percent: Some(20.0),
+                    memory_used_bytes: Some(4e9),
+                    memory_free_bytes: Some(7.6e10),
+                    memory_total_bytes: Some(8e10),
+                    temperature_celsius: Some(48.0),
+                    memory_temperature_celsius: Some(45.0),
+                    power_usage_watts: Some(310.25),
+                    power_limit_watts: Some(700.0),
+                    energy_consumed_joules: Some(1.5e6 + f64::from(index)),
+                    sm_clock_hertz: Some(1.98e9),
+                    memory_clock_hertz: Some(2.619e9),
+                    pcie_transmit_bytes_per_second: Some(1.2e6),
+                    pcie_receive_bytes_per_second: Some(3.4e6),
+                }),
+            })
+            .collect())
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Parses YAML (every document of a stream) into JSON with Python's PyYAML, which `.ci/run`
+/// installs when missing.
+///
+/// # Panics
+/// When Python, PyYAML or the parse fails.
+pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
+    const SCRIPT: &str = "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(sys.stdin.read()) if d is not None]))";
+    let out = run_with_input(
+        "python3",
+        &["-c", SCRIPT],
+        text,
+        "python3 must be installed",
+    );
+    assert!(
+        out.status.success(),
+        "YAML parse failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json from python")
+}

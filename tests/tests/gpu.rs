@@ -4,39 +4,9 @@
 use std::time::Duration;
 
 use dynamo_metrics::{
-    DistributedRuntime, GpuCollector, GpuConfig, GpuDevice, GpuReadings, GpuSource,
-    MetricsRegistry, SystemServerConfig,
+    DistributedRuntime, GpuCollector, GpuConfig, MetricsRegistry, SystemServerConfig,
 };
-use dynamo_metrics_tests::{promtool_check_metrics, request};
-
-struct TwoGpus;
-
-impl GpuSource for TwoGpus {
-    fn sample(&mut self) -> Result<Vec<GpuDevice>, String> {
-        Ok((0..2)
-            .map(|index| GpuDevice {
-                index,
-                uuid: format!("GPU-{index}"),
-                model_name: "NVIDIA H100 80GB HBM3".into(),
-                readings: Ok(GpuReadings {
-                    utilization_percent: Some(55.0),
-                    memory_used_bytes: Some(4e9),
-                    memory_free_bytes: Some(7.6e10),
-                    memory_total_bytes: Some(8e10),
-                    temperature_celsius: Some(48.0),
-                    power_usage_watts: Some(310.25),
-                    power_limit_watts: Some(700.0),
-                    energy_consumed_joules: Some(1.5e6),
-                    sm_clock_hertz: Some(1.98e9),
-                    memory_clock_hertz: Some(2.619e9),
-                    pcie_transmit_bytes_per_second: Some(1.2e6),
-                    pcie_receive_bytes_per_second: Some(3.4e6),
-                    ..GpuReadings::default()
-                }),
-            })
-            .collect())
-    }
-}
+use dynamo_metrics_tests::{FixedGpus, promtool_check_metrics, request};
 
 #[tokio::test]
 async fn gpu_gauges_are_promtool_clean_and_carry_hierarchy_labels() {
@@ -48,7 +18,7 @@ async fn gpu_gauges_are_promtool_clean_and_carry_hierarchy_labels() {
     };
     let worker = rt.namespace("dynamo").unwrap().component("worker").unwrap();
     worker
-        .register_collector(Box::new(GpuCollector::start(TwoGpus, config)))
+        .register_collector(Box::new(GpuCollector::start(FixedGpus, config)))
         .unwrap();
     let server = SystemServerConfig {
         host: "127.0.0.1".parse().unwrap(),
@@ -72,7 +42,7 @@ async fn gpu_gauges_are_promtool_clean_and_carry_hierarchy_labels() {
         format!("dynamo_gpu_up{{{labels}}} 1"),
         format!("dynamo_gpu_power_usage_watts{{{labels}}} 310.25"),
         format!("dynamo_gpu_memory_total_bytes{{{labels}}} 80000000000"),
-        format!("dynamo_gpu_energy_consumed_joules_total{{{labels}}} 1500000"),
+        format!("dynamo_gpu_energy_consumed_joules_total{{{labels}}} 1500001"),
     ] {
         assert!(body.lines().any(|l| l == line), "missing {line} in\n{body}");
     }

@@ -1,0 +1,203 @@
+//! A real Prometheus server (Debian's `prometheus`, which `.ci/run` installs) scrapes the demo
+//! under load, with GPU gauges from a test source in dcgm-exporter compatibility mode; then
+//! every query of every panel and variable of both shipped dashboards runs through its HTTP
+//! API and must return data.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dynamo_examples::demo::{self, DemoConfig, EngineTimings};
+use dynamo_metrics::{GpuCollector, GpuConfig, MetricsRegistry, RuntimeConfig};
+use dynamo_metrics_tests::{FixedGpus, encode, request};
+use serde_json::Value;
+
+/// The Prometheus server, stopped (by its own PID) when dropped.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_prometheus(frontend: SocketAddr, worker: SocketAddr) -> Prometheus {
+    let dir = std::env::temp_dir().join(format!("dynamo-prometheus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  \
+         - job_name: dynamo-frontend\n    static_configs:\n      - targets: [\"{frontend}\"]\n  \
+         - job_name: dynamo-backend\n    static_configs:\n      - targets: [\"{worker}\"]\n"
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "the Prometheus server must be installed (apt-get install prometheus); .ci/run does it",
+        );
+    let server = Prometheus { child, addr, dir };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok()
+            && request(addr, "GET", "/-/ready").status == 200
+        {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "Prometheus did not become ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A dashboard query with the Grafana variables replaced: every variable as "All".
+fn substitute(expr: &str) -> String {
+    let mut out = expr.replace("$__rate_interval", "15s");
+    for var in ["model", "namespace", "component", "endpoint", "hostname"] {
+        out = out.replace(&format!("${var}"), ".*");
+    }
+    out
+}
+
+/// `label_values(metric, label)` as PromQL.
+fn variable_query(query: &str) -> String {
+    let inner = query
+        .trim()
+        .strip_prefix("label_values(")
+        .and_then(|q| q.strip_suffix(')'))
+        .expect("label_values");
+    let (metric, label) = inner.rsplit_once(',').expect("two arguments");
+    substitute(&format!("count by ({}) ({})", label.trim(), metric.trim()))
+}
+
+fn result_count(prometheus: SocketAddr, query: &str) -> Result<usize, String> {
+    let path = format!("/api/v1/query?query={}", encode(query));
+    let r = request(prometheus, "GET", Box::leak(path.into_boxed_str()));
+    let body: Value =
+        serde_json::from_str(&r.body).map_err(|e| format!("not JSON ({e}): {}", r.body))?;
+    if body["status"] != "success" {
+        return Err(format!("{}: {}", body["errorType"], body["error"]));
+    }
+    Ok(body["data"]["result"].as_array().map_or(0, Vec::len))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
+    let config = DemoConfig {
+        host: "127.0.0.1".parse().unwrap(),
+        frontend_port: 0,
+        system_port: 0,
+        models: vec!["mock-llama".into()],
+        timings: EngineTimings {
+            prefill_base: Duration::from_millis(5),
+            prefill_per_token: Duration::ZERO,
+            inter_token: Duration::from_millis(2),
+        },
+        runtime: RuntimeConfig {
+            gpu: None,
+            ..RuntimeConfig::default()
+        },
+    };
+    let demo = demo::start(config).await.unwrap();
+    let gpus = GpuConfig {
+        interval: Duration::from_millis(500),
+        dcgm_compat: true,
+        ..GpuConfig::default()
+    };
+    demo.worker_runtime
+        .register_collector(Box::new(GpuCollector::start(FixedGpus, gpus)))
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let frontend = demo.frontend;
+    let load = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let summary = demo::load::run(frontend, "mock-llama".into(), 4, 40).await;
+                assert_eq!(summary.unexpected, 0, "{summary}");
+            }
+        })
+    };
+    let system = demo.system;
+    let prometheus = tokio::task::spawn_blocking(move || start_prometheus(frontend, system))
+        .await
+        .unwrap();
+    // Several scrapes at 1 s, so every rate() window holds samples.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    let addr = prometheus.addr;
+    let report = tokio::task::spawn_blocking(move || {
+        let mut ran = Vec::new();
+        let mut failed = Vec::new();
+        for name in dynamo_examples::reference::DASHBOARDS {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../deploy/metrics/grafana_dashboards")
+                .join(name);
+            let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let mut queries = Vec::new();
+            for v in d["templating"]["list"].as_array().unwrap() {
+                queries.push((
+                    format!("variable {}", v["name"]),
+                    variable_query(v["query"]["query"].as_str().unwrap()),
+                ));
+            }
+            for p in d["panels"].as_array().unwrap() {
+                for t in p["targets"].as_array().into_iter().flatten() {
+                    queries.push((
+                        format!("{} / {}", p["title"], t["refId"]),
+                        substitute(t["expr"].as_str().unwrap()),
+                    ));
+                }
+            }
+            for (what, q) in queries {
+                match result_count(addr, &q) {
+                    Ok(0) => failed.push(format!("{name}: {what}: no data: {q}")),
+                    Ok(n) => ran.push(format!("{name}: {what}: {n} series")),
+                    Err(e) => failed.push(format!("{name}: {what}: invalid: {q}: {e}")),
+                }
+            }
+        }
+        (ran, failed)
+    })
+    .await
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let _ = load.await;
+    drop(prometheus);
+    demo.shutdown().await;
+    let (ran, failed) = report;
+    println!("{}", ran.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "dashboard queries without data:\n{}",
+        failed.join("\n")
+    );
+    assert!(ran.len() >= 50, "only {} queries ran", ran.len());
+}
