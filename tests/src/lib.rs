@@ -137,15 +137,21 @@ for family in text_string_to_metric_families(text):
         samples.append([s.name, s.labels, s.value])
 print(json.dumps(samples))
 "#;
+    python_json(SCRIPT, text, "the prometheus_client parser")
+}
+
+/// Runs a Python `script` that reads `text` on stdin and prints JSON; `what` names it in the
+/// failure message. `.ci/run` installs the packages the scripts import.
+fn python_json(script: &str, text: &str, what: &str) -> serde_json::Value {
     let out = run_with_input(
         "python3",
-        &["-c", SCRIPT],
+        &["-c", script],
         text,
         "python3 must be installed",
     );
     assert!(
         out.status.success(),
-        "the Python parser failed (pip install prometheus-client; .ci/run does it): {}",
+        "{what} failed (.ci/run installs what it needs): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("json from python")
@@ -203,16 +209,8 @@ pub fn encode(value: &str) -> String {
 /// When Python, PyYAML or the parse fails.
 pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
     const SCRIPT: &str = "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(sys.stdin.read()) if d is not None]))";
-    let out = run_with_input(
-        "python3",
-        &["-c", SCRIPT],
-        text,
-        "python3 must be installed",
-    );
-    assert!(
-        out.status.success(),
-        "YAML parse failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json from python")
+    match python_json(SCRIPT, text, "the PyYAML parse") {
+        serde_json::Value::Array(docs) => docs,
+        other => vec![other],
+    }
 }
