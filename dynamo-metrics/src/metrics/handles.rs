@@ -124,6 +124,34 @@ impl<C: Cell> View<C> {
     }
 }
 
+/// Implements `prometheus::core::Collector` for a handle through its `$inner` field; with the
+/// `metrics` feature off it describes and collects nothing.
+macro_rules! collector {
+    ($name:ident, $inner:ident) => {
+        impl Collector for $name {
+            #[cfg(feature = "metrics")]
+            fn desc(&self) -> Vec<&Desc> {
+                self.$inner.desc()
+            }
+
+            #[cfg(feature = "metrics")]
+            fn collect(&self) -> Vec<proto::MetricFamily> {
+                self.$inner.collect()
+            }
+
+            #[cfg(not(feature = "metrics"))]
+            fn desc(&self) -> Vec<&Desc> {
+                Vec::new()
+            }
+
+            #[cfg(not(feature = "metrics"))]
+            fn collect(&self) -> Vec<proto::MetricFamily> {
+                Vec::new()
+            }
+        }
+    };
+}
+
 /// Defines a single-series handle: the struct, `Debug`, and `prometheus::core::Collector`.
 macro_rules! series_handle {
     ($(#[$doc:meta])* $name:ident, $cell:ty) => {
@@ -185,27 +213,7 @@ macro_rules! series_handle {
             }
         }
 
-        impl Collector for $name {
-            #[cfg(feature = "metrics")]
-            fn desc(&self) -> Vec<&Desc> {
-                self.series.desc()
-            }
-
-            #[cfg(feature = "metrics")]
-            fn collect(&self) -> Vec<proto::MetricFamily> {
-                self.series.collect()
-            }
-
-            #[cfg(not(feature = "metrics"))]
-            fn desc(&self) -> Vec<&Desc> {
-                Vec::new()
-            }
-
-            #[cfg(not(feature = "metrics"))]
-            fn collect(&self) -> Vec<proto::MetricFamily> {
-                Vec::new()
-            }
-        }
+        collector!($name, series);
     };
 }
 
@@ -317,27 +325,7 @@ macro_rules! family_handle {
             }
         }
 
-        impl Collector for $name {
-            #[cfg(feature = "metrics")]
-            fn desc(&self) -> Vec<&Desc> {
-                self.view.desc()
-            }
-
-            #[cfg(feature = "metrics")]
-            fn collect(&self) -> Vec<proto::MetricFamily> {
-                self.view.collect()
-            }
-
-            #[cfg(not(feature = "metrics"))]
-            fn desc(&self) -> Vec<&Desc> {
-                Vec::new()
-            }
-
-            #[cfg(not(feature = "metrics"))]
-            fn collect(&self) -> Vec<proto::MetricFamily> {
-                Vec::new()
-            }
-        }
+        collector!($name, view);
     };
 }
 
