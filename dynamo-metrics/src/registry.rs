@@ -108,19 +108,21 @@ impl Registry {
             }
         }
         let names = descs.iter().map(|d| d.fq_name.clone()).collect();
-        drop(families);
+        // Still holding the families lock: no family can take one of these names meanwhile.
         self.foreign.write().push(Foreign {
             labels,
             names,
             collector,
         });
+        drop(families);
         Ok(())
     }
 
     /// Appends the whole exposition: every family once, sorted by name, ours and foreign.
     pub(crate) fn render(&self, out: &mut String) {
-        let foreign = self.render_foreign();
+        // Locks in one order everywhere: families, then foreign collectors.
         let families = self.families.read();
+        let foreign = self.render_foreign(&families);
         // With `metrics` off our families record nothing and are not exported.
         #[cfg(not(feature = "metrics"))]
         let families: BTreeMap<String, Arc<dyn AnyFamily>> = {
@@ -148,13 +150,15 @@ impl Registry {
     }
 
     /// Collects every foreign collector and renders its families, merged by name.
-    fn render_foreign(&self) -> BTreeMap<String, String> {
+    fn render_foreign(
+        &self,
+        families: &BTreeMap<String, Arc<dyn AnyFamily>>,
+    ) -> BTreeMap<String, String> {
         let mut rendered: BTreeMap<String, (MetricType, String)> = BTreeMap::new();
         let foreign = self.foreign.read();
         if foreign.is_empty() {
             return BTreeMap::new();
         }
-        let families = self.families.read();
         for f in foreign.iter() {
             for family in f.collector.collect() {
                 let name = family.name();
