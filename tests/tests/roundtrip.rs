@@ -61,3 +61,58 @@ fn label_values_round_trip_through_python_parser() {
         .count();
     assert_eq!(weird, VALUES.len());
 }
+
+/// A small deterministic generator (xorshift), so failures reproduce without a seed file.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A label value mixing the characters the text format escapes with ASCII and non-ASCII.
+    fn value(&mut self) -> String {
+        const PIECES: &[&str] = &[
+            "\\", "\"", "\n", "a", "Z", "0", " ", "{", "}", ",", "=", "é", "✓", "模", "🚀", "\\n",
+            "\t", "#",
+        ];
+        let len = self.next() % 12;
+        (0..len)
+            .map(|_| {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = (self.next() % PIECES.len() as u64) as usize;
+                PIECES[i]
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn generated_label_values_round_trip() {
+    let rt = DistributedRuntime::new().unwrap();
+    let family = rt
+        .create_intcountervec("generated_total", "Generated values", &["a", "b"], &[])
+        .unwrap();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut expected = std::collections::BTreeMap::new();
+    for i in 0..300u64 {
+        let (a, b) = (rng.value(), rng.value());
+        family.with_label_values(&[&a, &b]).unwrap().inc_by(i + 1);
+        *expected.entry((a, b)).or_insert(0.0) += (i + 1) as f64;
+    }
+    let parsed = python_parse(&rt.render());
+    let mut seen = std::collections::BTreeMap::new();
+    for s in parsed.as_array().unwrap() {
+        if s[0] == "dynamo_component_generated_total" {
+            let key = (
+                s[1]["a"].as_str().unwrap().to_owned(),
+                s[1]["b"].as_str().unwrap().to_owned(),
+            );
+            seen.insert(key, s[2].as_f64().unwrap());
+        }
+    }
+    assert_eq!(seen, expected);
+}
