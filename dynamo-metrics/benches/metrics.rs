@@ -46,7 +46,7 @@ struct Outcome {
 
 /// Frontend metrics, derived.
 #[derive(DynamoMetrics)]
-#[metrics(subsystem = "frontend")]
+#[metrics(subsystem = "bench")]
 struct Frontend {
     /// Requests by outcome
     requests_total: IntCounterFamily<Outcome>,
@@ -138,6 +138,35 @@ fn increments(c: &mut Criterion) {
     let resolved = theirs.with_label_values(&["ns", "comp", "ep"]);
     g.bench_function("prometheus IntCounter resolved inc", |b| {
         b.iter(|| black_box(&resolved).inc())
+    });
+    g.finish();
+}
+
+/// Two threads incrementing one counter `iters` times each; the time per increment and thread.
+fn contended(iters: u64, inc: &(dyn Fn() + Sync)) -> Duration {
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..iters {
+                    inc();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn contention(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_threads_one_counter");
+    let rt = DistributedRuntime::new().unwrap();
+    let ours = rt.create_intcounter("contended_total", "Contended", &[]).unwrap();
+    let theirs = prometheus::IntCounter::new("contended_total", "Contended").unwrap();
+    g.bench_function("dynamo IntCounter inc, per thread", |b| {
+        b.iter_custom(|iters| contended(iters, &|| black_box(&ours).inc()))
+    });
+    g.bench_function("prometheus IntCounter inc, per thread", |b| {
+        b.iter_custom(|iters| contended(iters, &|| black_box(&theirs).inc()))
     });
     g.finish();
 }
@@ -277,6 +306,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = increments, observes, instrumentation, renders
+    targets = increments, contention, observes, instrumentation, renders
 }
 criterion_main!(benches);
