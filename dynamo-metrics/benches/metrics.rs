@@ -160,7 +160,9 @@ fn contended(iters: u64, inc: &(dyn Fn() + Sync)) -> Duration {
 fn contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("two_threads_one_counter");
     let rt = DistributedRuntime::new().unwrap();
-    let ours = rt.create_intcounter("contended_total", "Contended", &[]).unwrap();
+    let ours = rt
+        .create_intcounter("contended_total", "Contended", &[])
+        .unwrap();
     let theirs = prometheus::IntCounter::new("contended_total", "Contended").unwrap();
     g.bench_function("dynamo IntCounter inc, per thread", |b| {
         b.iter_custom(|iters| contended(iters, &|| black_box(&ours).inc()))
