@@ -139,17 +139,39 @@ impl MetricsScope {
         Ok(View::new(family, fixed))
     }
 
-    /// The one series of a family without variable labels.
+    /// The one series of a family without variable labels, declared where the caller's
+    /// caller is (through `#[track_caller]`).
+    #[track_caller]
     fn single<C: Cell>(
         &self,
         name: &str,
         help: &str,
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
-        declared_at: &str,
     ) -> Result<Arc<Series<C>>> {
-        self.family(name, help, &[], const_labels, buckets, declared_at)?
+        self.labelled(name, help, &[], const_labels, buckets)?
             .series(&[])
+    }
+
+    /// A family with variable labels, declared where the caller's caller is.
+    #[track_caller]
+    fn labelled<C: Cell>(
+        &self,
+        name: &str,
+        help: &str,
+        variable_labels: &[&str],
+        const_labels: &[(&str, &str)],
+        buckets: Option<&[f64]>,
+    ) -> Result<View<C>> {
+        let declared_at = location(Location::caller());
+        self.family(
+            name,
+            help,
+            variable_labels,
+            const_labels,
+            buckets,
+            &declared_at,
+        )
     }
 
     /// The family a field of a derived struct declares, with variable labels `labels`.
@@ -257,15 +279,8 @@ pub trait MetricsRegistry {
         help: &str,
         const_labels: &[(&str, &str)],
     ) -> Result<Counter> {
-        let scope = self.metrics_scope();
-        scope
-            .single(
-                name,
-                help,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+        self.metrics_scope()
+            .single(name, help, const_labels, None)
             .map(Counter::from_series)
     }
 
@@ -277,30 +292,16 @@ pub trait MetricsRegistry {
         help: &str,
         const_labels: &[(&str, &str)],
     ) -> Result<IntCounter> {
-        let scope = self.metrics_scope();
-        scope
-            .single(
-                name,
-                help,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+        self.metrics_scope()
+            .single(name, help, const_labels, None)
             .map(IntCounter::from_series)
     }
 
     /// Creates (or finds) a float gauge. See the trait docs for errors.
     #[track_caller]
     fn create_gauge(&self, name: &str, help: &str, const_labels: &[(&str, &str)]) -> Result<Gauge> {
-        let scope = self.metrics_scope();
-        scope
-            .single(
-                name,
-                help,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+        self.metrics_scope()
+            .single(name, help, const_labels, None)
             .map(Gauge::from_series)
     }
 
@@ -312,15 +313,8 @@ pub trait MetricsRegistry {
         help: &str,
         const_labels: &[(&str, &str)],
     ) -> Result<IntGauge> {
-        let scope = self.metrics_scope();
-        scope
-            .single(
-                name,
-                help,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+        self.metrics_scope()
+            .single(name, help, const_labels, None)
             .map(IntGauge::from_series)
     }
 
@@ -334,15 +328,8 @@ pub trait MetricsRegistry {
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
     ) -> Result<Histogram> {
-        let scope = self.metrics_scope();
-        scope
-            .single(
-                name,
-                help,
-                const_labels,
-                buckets,
-                &location(Location::caller()),
-            )
+        self.metrics_scope()
+            .single(name, help, const_labels, buckets)
             .map(Histogram::from_series)
     }
 
@@ -356,14 +343,7 @@ pub trait MetricsRegistry {
         const_labels: &[(&str, &str)],
     ) -> Result<CounterVec> {
         self.metrics_scope()
-            .family(
-                name,
-                help,
-                label_names,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+            .labelled(name, help, label_names, const_labels, None)
             .map(CounterVec::from_view)
     }
 
@@ -377,14 +357,7 @@ pub trait MetricsRegistry {
         const_labels: &[(&str, &str)],
     ) -> Result<IntCounterVec> {
         self.metrics_scope()
-            .family(
-                name,
-                help,
-                label_names,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+            .labelled(name, help, label_names, const_labels, None)
             .map(IntCounterVec::from_view)
     }
 
@@ -398,14 +371,7 @@ pub trait MetricsRegistry {
         const_labels: &[(&str, &str)],
     ) -> Result<GaugeVec> {
         self.metrics_scope()
-            .family(
-                name,
-                help,
-                label_names,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+            .labelled(name, help, label_names, const_labels, None)
             .map(GaugeVec::from_view)
     }
 
@@ -419,14 +385,7 @@ pub trait MetricsRegistry {
         const_labels: &[(&str, &str)],
     ) -> Result<IntGaugeVec> {
         self.metrics_scope()
-            .family(
-                name,
-                help,
-                label_names,
-                const_labels,
-                None,
-                &location(Location::caller()),
-            )
+            .labelled(name, help, label_names, const_labels, None)
             .map(IntGaugeVec::from_view)
     }
 
@@ -441,14 +400,7 @@ pub trait MetricsRegistry {
         buckets: Option<&[f64]>,
     ) -> Result<HistogramVec> {
         self.metrics_scope()
-            .family(
-                name,
-                help,
-                label_names,
-                const_labels,
-                buckets,
-                &location(Location::caller()),
-            )
+            .labelled(name, help, label_names, const_labels, buckets)
             .map(HistogramVec::from_view)
     }
 
