@@ -106,6 +106,7 @@ mod catalog;
 mod config;
 mod endpoint;
 mod error;
+mod foreign;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod hierarchy;

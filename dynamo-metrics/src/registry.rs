@@ -10,6 +10,7 @@ use prometheus::core::Collector;
 use prometheus::proto::{self, MetricType};
 
 use crate::error::{Error, Result};
+use crate::foreign;
 use crate::metrics::{AnyFamily, Cell, Family, Meta};
 use crate::text;
 
@@ -176,8 +177,9 @@ impl Registry {
                     self.warn_once(name, "collectors disagree on its type");
                     continue;
                 }
-                for metric in family.get_metric() {
-                    write_proto_metric(out, name, kind, &f.labels, metric);
+                match foreign::samples(&family) {
+                    Ok(samples) => write_foreign_samples(out, name, kind, &f.labels, &samples),
+                    Err(why) => self.warn_once(name, &why),
                 }
             }
         }
@@ -227,67 +229,38 @@ fn type_name(kind: MetricType) -> &'static str {
     }
 }
 
-/// Renders one series of a foreign family, hierarchy labels first.
-fn write_proto_metric(
+/// Renders the samples of one foreign family, hierarchy labels first. The bound of a bucket
+/// or quantile is written as our own bounds are (`1`, not `1.0`; `+Inf`), so the bytes do not
+/// depend on how the `prometheus` crate formats it.
+fn write_foreign_samples(
     out: &mut String,
     name: &str,
     kind: MetricType,
     hierarchy: &[(&'static str, String)],
-    metric: &proto::Metric,
+    samples: &[foreign::Sample],
 ) {
-    let labels = || {
-        hierarchy
+    for sample in samples {
+        let bound_label = match (kind, sample.suffix.as_str()) {
+            (MetricType::HISTOGRAM, "_bucket") => Some("le"),
+            (MetricType::SUMMARY, "") => Some("quantile"),
+            _ => None,
+        };
+        let mut labels = &sample.labels[..];
+        let mut extra = None;
+        if let (Some(bound), Some(((k, v), rest))) = (bound_label, labels.split_last())
+            && k == bound
+        {
+            let formatted = v.parse().map_or_else(|_| v.clone(), text::format_bound);
+            extra = Some((bound, formatted));
+            labels = rest;
+        }
+        let labels = hierarchy
             .iter()
             .map(|(k, v)| (*k, v.as_str()))
-            .chain(metric.get_label().iter().map(|p| (p.name(), p.value())))
-    };
-    let mut line = |suffix: &str, extra: Option<(&str, &str)>, write: &dyn Fn(&mut String)| {
-        text::write_series_prefix(out, name, suffix, labels(), extra);
-        write(out);
+            .chain(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let extra = extra.as_ref().map(|(k, v)| (*k, v.as_str()));
+        text::write_series_prefix(out, name, &sample.suffix, labels, extra);
+        text::write_f64(out, sample.value);
         out.push('\n');
-    };
-    match kind {
-        MetricType::COUNTER => {
-            let v = metric.get_counter().get_value();
-            line("", None, &|o| text::write_f64(o, v));
-        }
-        MetricType::GAUGE => {
-            let v = metric.get_gauge().get_value();
-            line("", None, &|o| text::write_f64(o, v));
-        }
-        #[allow(deprecated)] // the plain model marks untyped as protobuf-only; it still works
-        MetricType::UNTYPED => {
-            let v = metric.get_untyped().get_value();
-            line("", None, &|o| text::write_f64(o, v));
-        }
-        MetricType::SUMMARY => {
-            let s = metric.get_summary();
-            for q in s.get_quantile() {
-                let at = text::format_bound(q.quantile());
-                let v = q.value();
-                line("", Some(("quantile", &at)), &|o| text::write_f64(o, v));
-            }
-            let (sum, count) = (s.sample_sum(), s.sample_count());
-            line("_sum", None, &|o| text::write_f64(o, sum));
-            line("_count", None, &|o| text::write_u64(o, count));
-        }
-        MetricType::HISTOGRAM => {
-            let h = metric.get_histogram();
-            let mut inf_written = false;
-            for b in h.get_bucket() {
-                let le = text::format_bound(b.upper_bound());
-                inf_written |= b.upper_bound() == f64::INFINITY;
-                let c = b.cumulative_count();
-                line("_bucket", Some(("le", &le)), &|o| text::write_u64(o, c));
-            }
-            let (sum, count) = (h.get_sample_sum(), h.get_sample_count());
-            if !inf_written {
-                line("_bucket", Some(("le", "+Inf")), &|o| {
-                    text::write_u64(o, count)
-                });
-            }
-            line("_sum", None, &|o| text::write_f64(o, sum));
-            line("_count", None, &|o| text::write_u64(o, count));
-        }
     }
 }

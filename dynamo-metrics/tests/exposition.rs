@@ -296,9 +296,15 @@ plain_seconds_count{op="get"} 1
     g.set(41.5);
     let registry = prometheus::Registry::new();
     registry.register(Box::new(g)).unwrap();
-    let families = registry.gather();
-    assert_eq!(families[0].get_metric()[0].get_gauge().get_value(), 41.5);
-    assert_eq!(families[0].get_metric()[0].get_label().len(), 3);
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        text.ends_with(
+            "dynamo_component_temp_celsius{dynamo_namespace=\"n\",dynamo_component=\"c\",dynamo_endpoint=\"e\"} 41.5\n"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,0 +1,231 @@
+//! Reading the families of foreign `prometheus` collectors into samples of our own. See
+//! [`samples`] for details.
+//!
+//! The `prometheus` crate has two shapes of its `proto` types: a plain model, and the
+//! generated protobuf model when its `protobuf` feature is on (its default). Cargo unifies
+//! features across a user's whole dependency graph, so this crate cannot know which shape it
+//! is compiled against, and the two share no accessor for counter, gauge and untyped values.
+//! What both shapes share is the crate's own [`TextEncoder`]: we let it write each family and
+//! read its lines back. The output is therefore the same bytes under either shape.
+
+use prometheus::proto::{self, MetricType};
+use prometheus::{Encoder as _, TextEncoder};
+
+/// One sample line of a foreign family.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sample {
+    /// What follows the family name in the sample name: `""`, `_bucket`, `_sum`, `_count`.
+    pub(crate) suffix: String,
+    /// The family's own labels, `le` or `quantile` last where the type has one.
+    pub(crate) labels: Vec<(String, String)>,
+    /// The sample value.
+    pub(crate) value: f64,
+}
+
+/// Every sample of `family`, in the order the `prometheus` crate writes them. Timestamps are
+/// dropped, as the exposition of a live process should not carry them.
+///
+/// # Errors
+/// A sentence saying why the family cannot be read (it has no name, or the encoder refused it).
+pub(crate) fn samples(family: &proto::MetricFamily) -> Result<Vec<Sample>, String> {
+    let name = family.name();
+    if name.is_empty() {
+        return Err("it has no name".to_owned());
+    }
+    if family.get_metric().is_empty() {
+        return Ok(Vec::new());
+    }
+    if family.get_field_type() == MetricType::UNTYPED {
+        // The `prometheus` crate's text encoder panics on untyped families.
+        return family
+            .get_metric()
+            .iter()
+            .map(|m| {
+                let labels = m.get_label().iter();
+                Ok(Sample {
+                    suffix: String::new(),
+                    labels: labels
+                        .map(|p| (p.name().to_owned(), p.value().to_owned()))
+                        .collect(),
+                    value: untyped_value(&format!("{m:?}"))
+                        .ok_or("its untyped value cannot be read")?,
+                })
+            })
+            .collect();
+    }
+    let mut text = Vec::new();
+    TextEncoder::new()
+        .encode(std::slice::from_ref(family), &mut text)
+        .map_err(|e| format!("the prometheus text encoder refused it: {e}"))?;
+    let text = String::from_utf8(text).map_err(|_| "its text is not UTF-8".to_owned())?;
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|line| parse_sample(name, line).ok_or_else(|| format!("cannot read {line:?}")))
+        .collect()
+}
+
+/// Reads `name{a="x",b="y"} value [timestamp]` as the `prometheus` text encoder writes it.
+fn parse_sample(family: &str, line: &str) -> Option<Sample> {
+    let name_end = line.find(['{', ' '])?;
+    let suffix = line[..name_end].strip_prefix(family)?.to_owned();
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(mut inner) = rest.strip_prefix('{') {
+        loop {
+            if let Some(after) = inner.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let inner_start = inner.strip_prefix(',').unwrap_or(inner);
+            let eq = inner_start.find('=')?;
+            let label = inner_start[..eq].to_owned();
+            let (value, after) = unquote(inner_start[eq + 1..].strip_prefix('"')?)?;
+            labels.push((label, value));
+            inner = after;
+        }
+    }
+    let value = rest.strip_prefix(' ')?.split(' ').next()?;
+    Some(Sample {
+        suffix,
+        labels,
+        value: value.parse().ok()?,
+    })
+}
+
+/// Reads an escaped label value up to its closing quote; returns it and what follows.
+fn unquote(s: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, &s[i + 1..])),
+            '\\' => value.push(match chars.next()?.1 {
+                'n' => '\n',
+                other => other,
+            }),
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// The value of an untyped metric, read from its `Debug` text: the one view of it that both
+/// shapes of `prometheus::proto::Metric` offer. Plain: `untyped: Untyped { value: 1.5 }`;
+/// protobuf: `untyped: MessageField(Some(Untyped { value: Some(1.5), .. }))`, or
+/// `MessageField(None)` / `value: None` when unset (0, as the protobuf default).
+fn untyped_value(debug: &str) -> Option<f64> {
+    let field = outside_strings(debug, "untyped: ")?;
+    let rest = &debug[field + "untyped: ".len()..];
+    let rest = rest
+        .strip_prefix("MessageField(Some(")
+        .unwrap_or(rest)
+        .strip_prefix("Untyped { value: ");
+    let Some(rest) = rest else {
+        return Some(0.0);
+    };
+    let rest = rest.strip_prefix("Some(").unwrap_or(rest);
+    if rest.starts_with("None") {
+        return Some(0.0);
+    }
+    let end = rest.find([')', ',', ' ', '}'])?;
+    rest[..end].parse().ok()
+}
+
+/// The first position of `needle` in `debug` that is not inside a quoted string.
+fn outside_strings(debug: &str, needle: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in debug.char_indices() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if debug[i..].starts_with(needle) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(suffix: &str, labels: &[(&str, &str)], value: f64) -> Sample {
+        Sample {
+            suffix: suffix.to_owned(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            value,
+        }
+    }
+
+    #[test]
+    fn sample_lines() {
+        let line = r#"m_bucket{a="x \"q\" \\ \n é",le="0.5"} 3 1700000000000"#;
+        assert_eq!(
+            parse_sample("m", line),
+            Some(sample(
+                "_bucket",
+                &[("a", "x \"q\" \\ \n é"), ("le", "0.5")],
+                3.0
+            ))
+        );
+        assert_eq!(parse_sample("m", "m 1.5"), Some(sample("", &[], 1.5)));
+        assert_eq!(
+            parse_sample("m", "m -inf").map(|s| s.value),
+            Some(f64::NEG_INFINITY)
+        );
+        assert!(parse_sample("m", "m NaN").unwrap().value.is_nan());
+        assert_eq!(parse_sample("m", r#"m{a="x} 1"#), None);
+        assert_eq!(parse_sample("other", "m 1"), None);
+    }
+
+    #[test]
+    fn untyped_values_in_both_shapes() {
+        let plain = r#"Metric { label: [LabelPair { name: "untyped: Untyped { value: 9 }", value: "\"" }], gauge: Gauge { value: 0.0 }, untyped: Untyped { value: 1.5 }, histogram: Histogram { sample_count: 0 }, timestamp_ms: 0 }"#;
+        assert_eq!(untyped_value(plain), Some(1.5));
+        let protobuf = r#"Metric { label: [], gauge: MessageField(None), untyped: MessageField(Some(Untyped { value: Some(-2e-7), special_fields: SpecialFields { .. } })), timestamp_ms: None }"#;
+        assert_eq!(untyped_value(protobuf), Some(-2e-7));
+        let unset = r#"Metric { label: [], untyped: MessageField(None), timestamp_ms: None }"#;
+        assert_eq!(untyped_value(unset), Some(0.0));
+        let none = r#"Metric { untyped: MessageField(Some(Untyped { value: None, special_fields: SpecialFields { } })) }"#;
+        assert_eq!(untyped_value(none), Some(0.0));
+        assert_eq!(untyped_value("Metric { }"), None);
+    }
+
+    #[test]
+    fn families_from_the_prometheus_crate() {
+        use prometheus::core::Collector;
+        let h = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new("h", "help").buckets(vec![0.5, 1.0]),
+            &["route"],
+        )
+        .unwrap();
+        h.with_label_values(&["a\"b"]).observe(0.7);
+        let family = &h.collect()[0];
+        assert_eq!(
+            samples(family).unwrap(),
+            vec![
+                sample("_bucket", &[("route", "a\"b"), ("le", "0.5")], 0.0),
+                sample("_bucket", &[("route", "a\"b"), ("le", "1")], 1.0),
+                sample("_bucket", &[("route", "a\"b"), ("le", "+Inf")], 1.0),
+                sample("_sum", &[("route", "a\"b")], 0.7),
+                sample("_count", &[("route", "a\"b")], 1.0),
+            ]
+        );
+        let c = prometheus::IntCounter::new("c_total", "help").unwrap();
+        c.inc_by(7);
+        assert_eq!(
+            samples(&c.collect()[0]).unwrap(),
+            vec![sample("", &[], 7.0)]
+        );
+    }
+}
