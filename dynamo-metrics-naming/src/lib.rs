@@ -35,6 +35,23 @@ pub const ENDPOINT_LABEL: &str = "dynamo_endpoint";
 /// The hierarchy labels, in the order the levels nest: injected by the runtime, never by hand.
 pub const HIERARCHY_LABELS: [&str; 3] = [NAMESPACE_LABEL, COMPONENT_LABEL, ENDPOINT_LABEL];
 
+/// The suffixes of the series of a histogram family: no family may end in them, and no two
+/// families may share a series name through them.
+pub const SERIES_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
+
+/// The default cap on the series of a family with string labels; combinations beyond it fold
+/// into the family's overflow series.
+pub const DEFAULT_MAX_SERIES: usize = 1000;
+
+/// The most bucket bounds a histogram may have.
+pub const MAX_BUCKETS: usize = 1000;
+
+/// The `error_type` of an error whose type names none.
+pub const DEFAULT_ERROR_TYPE: &str = "handler";
+
+/// The `error_type` of a handler that panicked.
+pub const PANIC_ERROR_TYPE: &str = "panic";
+
 /// What kind of metric a name belongs to; some rules depend on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MetricKind {
@@ -92,6 +109,20 @@ pub enum NameError {
     TotalOnNonCounter(MetricKind),
     /// A histogram name ends in a suffix its own series use.
     HistogramSuffix(&'static str),
+    /// A character not allowed in a namespace, component or endpoint name.
+    InvalidHierarchyChar {
+        /// The offending character.
+        ch: char,
+        /// Its byte offset in the name.
+        index: usize,
+    },
+    /// A character not allowed in an error type.
+    InvalidErrorTypeChar {
+        /// The offending character.
+        ch: char,
+        /// Its byte offset in the name.
+        index: usize,
+    },
 }
 
 impl fmt::Display for NameError {
@@ -126,6 +157,14 @@ impl fmt::Display for NameError {
             NameError::HistogramSuffix(suffix) => write!(
                 f,
                 "histogram names must not end in `{suffix}`, which their own series use"
+            ),
+            NameError::InvalidHierarchyChar { ch, index } => write!(
+                f,
+                "character {ch:?} at byte {index} is not allowed; namespace, component and endpoint names use letters, digits, `_` and `-`"
+            ),
+            NameError::InvalidErrorTypeChar { ch, index } => write!(
+                f,
+                "character {ch:?} at byte {index} is not allowed; error types are snake_case words of [a-z0-9_]"
             ),
         }
     }
@@ -166,7 +205,7 @@ pub fn check_metric_name_for(kind: MetricKind, name: &str) -> Result<(), NameErr
         MetricKind::Gauge | MetricKind::Histogram if total => {
             Err(NameError::TotalOnNonCounter(kind))
         }
-        MetricKind::Histogram => match ["_bucket", "_sum", "_count"]
+        MetricKind::Histogram => match SERIES_SUFFIXES
             .into_iter()
             .find(|suffix| name.ends_with(suffix))
         {
@@ -197,6 +236,35 @@ pub fn check_user_label_name(kind: MetricKind, name: &str) -> Result<(), NameErr
         return Err(NameError::ReservedLe);
     }
     Ok(())
+}
+
+/// Checks a namespace, component or endpoint name: `[A-Za-z0-9_-]+`. These become label
+/// values (`dynamo_component="backend"`) and parts of routes, so they are kept to one word.
+pub fn check_hierarchy_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    match name
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        Some((index, ch)) => Err(NameError::InvalidHierarchyChar { ch, index }),
+        None => Ok(()),
+    }
+}
+
+/// Checks an error type, a value of the `error_type` label: a snake_case word of `[a-z0-9_]`.
+pub fn check_error_type(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    match name
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        Some((index, ch)) => Err(NameError::InvalidErrorTypeChar { ch, index }),
+        None => Ok(()),
+    }
 }
 
 /// Checks a subsystem, the middle part of `dynamo_<subsystem>_<name>`: a label-like word.

@@ -1,8 +1,11 @@
 //! Settings of the runtime and its system status server, from code or from the environment.
 //! See [`RuntimeConfig`] for details.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+use dynamo_metrics_naming as naming;
 
 use crate::error::{Error, Result};
 
@@ -62,6 +65,12 @@ pub struct RuntimeConfig {
     /// Whether `/health` and `/live` report ready from the start;
     /// `DYN_SYSTEM_STARTING_HEALTH_STATUS` = `ready` (default) or `notready`.
     pub starting_ready: bool,
+    /// Names this runtime gives the endpoints of `#[instrument_endpoint]` functions in place
+    /// of the names their attributes give: `"backend" -> "prefill"` renames a component
+    /// (every endpoint of it), `"backend/generate" -> "prefill/generate"` one endpoint, which
+    /// wins over a component rename. `DYN_METRICS_RENAME`, as `from=to` pairs separated by
+    /// commas: `backend=prefill,router/route=router-b/route`.
+    pub renames: BTreeMap<String, String>,
 }
 
 impl Default for RuntimeConfig {
@@ -72,12 +81,49 @@ impl Default for RuntimeConfig {
             #[cfg(feature = "gpu")]
             gpu: Some(crate::GpuConfig::default()),
             starting_ready: true,
+            renames: BTreeMap::new(),
         }
     }
 }
 
 impl RuntimeConfig {
-    /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST` and `DYN_SYSTEM_STARTING_HEALTH_STATUS`.
+    /// The component and endpoint names of the instrumented function declared as
+    /// `component/endpoint`, after [`renames`](Self::renames).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHierarchyName`] when a rename gives a name that breaks the rule of
+    /// [`check_hierarchy_name`](crate::naming::check_hierarchy_name), or renames an endpoint
+    /// to something other than `component/endpoint`.
+    pub fn instrumented_names<'a>(
+        &'a self,
+        component: &'a str,
+        endpoint: &'a str,
+    ) -> Result<(&'a str, &'a str)> {
+        let check = |level, name: &str| {
+            naming::check_hierarchy_name(name).map_err(|reason| Error::InvalidHierarchyName {
+                level,
+                name: name.to_owned(),
+                reason,
+            })
+        };
+        let names = if let Some(to) = self.renames.get(&format!("{component}/{endpoint}")) {
+            to.split_once('/').ok_or_else(|| Error::InvalidHierarchyName {
+                level: "endpoint",
+                name: to.clone(),
+                reason: naming::NameError::InvalidHierarchyChar { ch: '/', index: to.len() },
+            })?
+        } else if let Some(to) = self.renames.get(component) {
+            (to.as_str(), endpoint)
+        } else {
+            (component, endpoint)
+        };
+        check("component", names.0)?;
+        check("endpoint", names.1)?;
+        Ok(names)
+    }
+
+    /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_STARTING_HEALTH_STATUS`,
+    /// `DYN_NAMESPACE` and `DYN_METRICS_RENAME`.
     ///
     /// # Errors
     /// [`Error::Env`] naming the variable when a value cannot be used (a port outside
@@ -119,6 +165,21 @@ impl RuntimeConfig {
             }
             config.namespace = value;
         }
+        if let Some((var, value)) = env("DYN_METRICS_RENAME") {
+            for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (from, to) = pair
+                    .split_once('=')
+                    .filter(|(from, to)| rename_shape_ok(from, to))
+                    .ok_or_else(|| {
+                        bad(
+                            var,
+                            value.clone(),
+                            "expected from=to pairs separated by commas, each side a component or component/endpoint of letters, digits, `_` and `-`",
+                        )
+                    })?;
+                config.renames.insert(from.to_owned(), to.to_owned());
+            }
+        }
         if let Some((var, value)) = env("DYN_SYSTEM_STARTING_HEALTH_STATUS") {
             config.starting_ready = match value.as_str() {
                 "ready" => true,
@@ -128,6 +189,17 @@ impl RuntimeConfig {
         }
         Ok(config)
     }
+}
+
+/// Whether `from=to` renames a component to a component or an endpoint to an endpoint, each
+/// part a valid hierarchy name.
+fn rename_shape_ok(from: &str, to: &str) -> bool {
+    let parts = |s: &str| -> Option<usize> {
+        s.split('/')
+            .map(|p| naming::check_hierarchy_name(p).ok())
+            .try_fold(0, |n, ok| ok.map(|()| n + 1))
+    };
+    matches!((parts(from), parts(to)), (Some(a), Some(b)) if a == b && a <= 2)
 }
 
 #[cfg(test)]
@@ -162,6 +234,33 @@ mod tests {
         assert_eq!(
             c.system_server.unwrap().addr(),
             "0.0.0.0:40000".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn renames_of_instrumented_names() {
+        let c = parse(&[(
+            "DYN_METRICS_RENAME",
+            "backend=prefill, router/route=router-b/route2",
+        )])
+        .unwrap();
+        assert_eq!(c.instrumented_names("backend", "generate").unwrap(), ("prefill", "generate"));
+        assert_eq!(c.instrumented_names("router", "route").unwrap(), ("router-b", "route2"));
+        assert_eq!(c.instrumented_names("router", "other").unwrap(), ("router", "other"));
+        for bad in ["backend", "a=b=c", "a=b/c", "a/b=c", "a=Back End", "a/b/c=d/e/f", "=x"] {
+            assert!(
+                matches!(
+                    parse(&[("DYN_METRICS_RENAME", bad)]),
+                    Err(Error::Env { var: "DYN_METRICS_RENAME", .. })
+                ),
+                "{bad}"
+            );
+        }
+        let mut c = RuntimeConfig::default();
+        c.renames.insert("backend".into(), "Back End".into());
+        assert_eq!(
+            c.instrumented_names("backend", "generate").unwrap_err().to_string(),
+            "invalid component name \"Back End\": character ' ' at byte 4 is not allowed; namespace, component and endpoint names use letters, digits, `_` and `-`"
         );
     }
 

@@ -20,13 +20,16 @@ pub enum Error {
         /// The rule it breaks.
         reason: NameError,
     },
-    /// A name of the runtime hierarchy (namespace, component, endpoint) is empty.
-    #[error("invalid {level} name {name:?}: {level} names must not be empty")]
+    /// A name of the runtime hierarchy (namespace, component, endpoint) breaks the rule of
+    /// [`check_hierarchy_name`](crate::naming::check_hierarchy_name).
+    #[error("invalid {level} name {name:?}: {reason}")]
     InvalidHierarchyName {
         /// `namespace`, `component` or `endpoint`.
         level: &'static str,
         /// The name as given.
         name: String,
+        /// The rule it breaks.
+        reason: NameError,
     },
     /// The same label name appears twice in one metric.
     #[error("duplicate label name {label:?} in metric {family:?}: each label may appear once")]

@@ -194,6 +194,11 @@ impl MetricsScope {
         )
     }
 
+    /// The full name of metric `name` created here: `dynamo_<subsystem>_<name>`.
+    pub(crate) fn full_name(&self, name: &str) -> String {
+        naming::full_name(&self.inner.subsystem, name)
+    }
+
     /// The level this scope belongs to.
     pub fn level(&self) -> Level {
         match self.inner.labels.len() {
@@ -426,13 +431,11 @@ impl MetricsRegistry for MetricsScope {
 }
 
 fn check_level_name(level: &'static str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::InvalidHierarchyName {
-            level,
-            name: name.to_owned(),
-        });
-    }
-    Ok(())
+    naming::check_hierarchy_name(name).map_err(|reason| Error::InvalidHierarchyName {
+        level,
+        name: name.to_owned(),
+        reason,
+    })
 }
 
 /// The children of a level, created once per name.
@@ -504,7 +507,7 @@ impl Namespace {
     /// The component `name` of this namespace; the same node each time it is asked for.
     ///
     /// # Errors
-    /// [`Error::InvalidHierarchyName`] when `name` is empty.
+    /// [`Error::InvalidHierarchyName`] when `name` is empty or not a word of `[A-Za-z0-9_-]`.
     pub fn component(&self, name: &str) -> Result<Component> {
         let ns = &self.inner;
         ns.components
@@ -547,7 +550,7 @@ impl Component {
     /// The endpoint `name` of this component; the same node each time it is asked for.
     ///
     /// # Errors
-    /// [`Error::InvalidHierarchyName`] when `name` is empty.
+    /// [`Error::InvalidHierarchyName`] when `name` is empty or not a word of `[A-Za-z0-9_-]`.
     pub fn endpoint(&self, name: &str) -> Result<Endpoint> {
         let c = &self.inner;
         c.endpoints.get_or_insert("endpoint", name, || Endpoint {

@@ -104,16 +104,17 @@ extern crate self as dynamo_metrics;
 pub mod builtin;
 mod catalog;
 mod config;
-mod endpoint;
 mod error;
 mod foreign;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod hierarchy;
+mod instrument;
 mod labels;
 mod metrics;
 mod registry;
 mod runtime;
+mod scoped;
 mod server;
 mod text;
 mod typed;
@@ -121,7 +122,7 @@ mod typed;
 pub use catalog::{MetricDescriptor, catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
 pub use dynamo_metrics_naming as naming;
-pub use endpoint::{
+pub use instrument::{
     DEFAULT_ERROR_TYPE, EndpointMetrics, ErrorType, PANIC_ERROR_TYPE, PayloadSize,
     REQUEST_DURATION_BUCKETS, RequestGuard,
 };
@@ -136,6 +137,7 @@ pub use metrics::{
 };
 pub use prometheus;
 pub use runtime::DistributedRuntime;
+pub use scoped::{Scoped, spawn, spawn_blocking};
 pub use text::CONTENT_TYPE;
 pub use typed::{
     CounterFamily, DEFAULT_MAX_SERIES, DynamoMetrics, GaugeFamily, HistogramFamily,
@@ -151,10 +153,11 @@ pub use dynamo_metrics_derive::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::RuntimeMetrics;
-    pub use crate::endpoint::probe::{
+    pub use crate::instrument::probe::{
         NoPayloadSize, NotAnError, Probe, ViaErrorType, ViaPayloadSize, ViaResult,
     };
-    pub use crate::endpoint::{EndpointSite, InstrumentedStream, StaticEndpoint};
+    pub use crate::instrument::site::{EndpointSite, StaticEndpoint};
+    pub use crate::instrument::stream::InstrumentedStream;
     pub use crate::labels::{cardinality, contains};
     pub use crate::typed::{FieldSpec, check_level};
     pub use inventory;

@@ -15,6 +15,8 @@ use crate::catalog::MetricDescriptor;
 use crate::config::{RuntimeConfig, SystemServerConfig};
 use crate::error::{Error, Result};
 use crate::hierarchy::{Level, MetricsRegistry, MetricsScope, Namespace, Namespaces, root_scope};
+use crate::instrument::binding::{self, Bound};
+use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::Gauge;
 use crate::registry::Registry;
 use crate::server::{self, ServerHandle};
@@ -46,7 +48,7 @@ inventory::submit! {
 /// shares everything.
 #[derive(Clone)]
 pub struct DistributedRuntime {
-    inner: Arc<RuntimeInner>,
+    pub(crate) inner: Arc<RuntimeInner>,
 }
 
 pub(crate) struct RuntimeInner {
@@ -59,6 +61,14 @@ pub(crate) struct RuntimeInner {
     /// Size of the last render, to allocate the next one at once.
     last_render: AtomicUsize,
     server: Mutex<Option<ServerHandle>>,
+    /// The metrics of every instrumented function, for calls that run under this runtime.
+    pub(crate) bound: Arc<Bound>,
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        binding::unregister(&self.bound);
+    }
 }
 
 impl fmt::Debug for DistributedRuntime {
@@ -91,24 +101,33 @@ impl DistributedRuntime {
         let registry = Arc::new(Registry::default());
         let scope = root_scope(registry.clone());
         let uptime = scope.create_gauge("uptime_seconds", UPTIME_HELP, &[])?;
+        crate::catalog::register_runtime_metrics(&scope)?;
+        let namespaces = Namespaces::new();
+        let bound = Arc::new(Bound::new(instrumented_endpoints(
+            &namespaces.get(&scope, &config.namespace)?,
+            config,
+        )?));
         let runtime = DistributedRuntime {
             inner: Arc::new(RuntimeInner {
                 scope,
                 registry,
-                namespaces: Namespaces::new(),
+                namespaces,
                 started: Instant::now(),
                 uptime,
                 ready: AtomicBool::new(config.starting_ready),
                 last_render: AtomicUsize::new(4096),
                 server: Mutex::new(None),
+                bound: bound.clone(),
             }),
         };
-        crate::catalog::register_runtime_metrics(&runtime.inner.scope)?;
         #[cfg(all(feature = "gpu", feature = "metrics"))]
         if let Some(gpu) = &config.gpu {
             runtime.register_collector(Box::new(crate::GpuCollector::nvml(gpu.clone())))?;
         }
-        crate::endpoint::attach_all(&runtime, &config.namespace)?;
+        let owner: Weak<dyn std::any::Any + Send + Sync> = Arc::downgrade(&runtime.inner) as _;
+        bound.set_owner(owner);
+        let tokio = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
+        binding::register(bound, tokio);
         Ok(runtime)
     }
 
@@ -134,7 +153,11 @@ impl DistributedRuntime {
     }
 
     pub(crate) fn from_weak(weak: &Weak<RuntimeInner>) -> Option<Self> {
-        weak.upgrade().map(|inner| DistributedRuntime { inner })
+        weak.upgrade().map(Self::from_inner)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<RuntimeInner>) -> Self {
+        DistributedRuntime { inner }
     }
 
     /// The namespace `name`; the same node each time it is asked for.
@@ -212,6 +235,25 @@ impl DistributedRuntime {
             handle.shutdown().await;
         }
     }
+}
+
+/// The metrics of every instrumented function under `namespace`, with the names `config`
+/// gives them, created at zero; records made while no runtime was alive move in.
+fn instrumented_endpoints(
+    namespace: &Namespace,
+    config: &RuntimeConfig,
+) -> Result<Box<[Arc<EndpointMetrics>]>> {
+    site::sites()
+        .iter()
+        .map(|site| {
+            let (component, endpoint) =
+                config.instrumented_names(site.component(), site.endpoint())?;
+            let endpoint = namespace.component(component)?.endpoint(endpoint)?;
+            let metrics = EndpointMetrics::register(&endpoint)?;
+            site.drain_pending_into(&metrics);
+            Ok(Arc::new(metrics))
+        })
+        .collect()
 }
 
 impl MetricsRegistry for DistributedRuntime {

@@ -1,0 +1,318 @@
+//! Request metrics of endpoints, recorded by `#[instrument_endpoint]` or by hand through
+//! [`EndpointMetrics::start`]. See [`EndpointMetrics`] for details.
+//!
+//! - [`binding`]: which runtime an instrumented call is recorded by;
+//! - [`site`]: the statics of one instrumented function;
+//! - [`payload`] and [`error_type`]: what a request, a response and an error count as;
+//! - [`stream`]: response streams; [`probe`]: what the macro asks of any value.
+
+pub(crate) mod binding;
+pub(crate) mod error_type;
+pub(crate) mod payload;
+pub(crate) mod probe;
+pub(crate) mod site;
+pub(crate) mod stream;
+
+use std::sync::Arc;
+
+use dynamo_metrics_naming::{self as naming, MetricKind};
+use quanta::Instant;
+
+use crate::catalog::MetricDescriptor;
+use crate::error::Result;
+use crate::hierarchy::{Level, MetricsRegistry, MetricsScope};
+use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge};
+pub use error_type::ErrorType;
+pub use payload::PayloadSize;
+use site::StaticEndpoint;
+
+/// Bucket bounds of `dynamo_component_request_duration_seconds`, in seconds: from 5 ms to
+/// 10 minutes, so long generations are not clipped at the top bucket.
+pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+    600.0,
+];
+
+/// The `error_type` of a handler that panicked.
+pub const PANIC_ERROR_TYPE: &str = naming::PANIC_ERROR_TYPE;
+/// The `error_type` of an error whose type does not implement [`ErrorType`].
+pub const DEFAULT_ERROR_TYPE: &str = naming::DEFAULT_ERROR_TYPE;
+
+/// One family of the endpoint metrics: what it is created with and described by.
+pub(crate) struct Spec {
+    name: &'static str,
+    full_name: &'static str,
+    help: &'static str,
+    kind: MetricKind,
+    labels: &'static [&'static str],
+    buckets: Option<&'static [f64]>,
+}
+
+const fn spec(
+    name: &'static str,
+    full_name: &'static str,
+    help: &'static str,
+    kind: MetricKind,
+) -> Spec {
+    Spec {
+        name,
+        full_name,
+        help,
+        kind,
+        labels: &[],
+        buckets: None,
+    }
+}
+
+/// The endpoint metric families, in the order [`EndpointMetrics::create`] takes them.
+pub(crate) const SPECS: [Spec; 7] = [
+    spec(
+        "requests_total",
+        "dynamo_component_requests_total",
+        "Total number of requests processed by work handler",
+        MetricKind::Counter,
+    ),
+    Spec {
+        buckets: Some(REQUEST_DURATION_BUCKETS),
+        ..spec(
+            "request_duration_seconds",
+            "dynamo_component_request_duration_seconds",
+            "Time spent processing requests by work handler",
+            MetricKind::Histogram,
+        )
+    },
+    spec(
+        "inflight_requests",
+        "dynamo_component_inflight_requests",
+        "Number of requests currently being processed by work handler",
+        MetricKind::Gauge,
+    ),
+    spec(
+        "request_bytes_total",
+        "dynamo_component_request_bytes_total",
+        "Total number of bytes received in requests by work handler",
+        MetricKind::Counter,
+    ),
+    spec(
+        "response_bytes_total",
+        "dynamo_component_response_bytes_total",
+        "Total number of bytes sent in responses by work handler",
+        MetricKind::Counter,
+    ),
+    Spec {
+        labels: &["error_type"],
+        ..spec(
+            "errors_total",
+            "dynamo_component_errors_total",
+            "Total number of errors in work handler processing",
+            MetricKind::Counter,
+        )
+    },
+    spec(
+        "cancellation_total",
+        "dynamo_component_cancellation_total",
+        "Total number of requests cancelled by work handler",
+        MetricKind::Counter,
+    ),
+];
+
+pub(crate) const fn descriptor(
+    spec: &Spec,
+    source: &'static str,
+    file: &'static str,
+    line: u32,
+) -> MetricDescriptor {
+    MetricDescriptor {
+        name: spec.full_name,
+        kind: spec.kind,
+        help: spec.help,
+        labels: spec.labels,
+        const_labels: &[],
+        subsystem: dynamo_metrics_naming::DEFAULT_SUBSYSTEM,
+        level: Some(Level::Endpoint),
+        buckets: spec.buckets,
+        source,
+        file,
+        line,
+    }
+}
+
+/// The request metrics of one endpoint: the `dynamo_component_*` families every endpoint
+/// has, with its hierarchy labels.
+#[derive(Clone, Debug)]
+pub struct EndpointMetrics {
+    requests: IntCounter,
+    duration: Histogram,
+    inflight: IntGauge,
+    request_bytes: IntCounter,
+    response_bytes: IntCounter,
+    errors: IntCounterVec,
+    cancellations: IntCounter,
+    /// Error types folded into the overflow series of `errors`.
+    error_overflows: IntCounter,
+}
+
+impl EndpointMetrics {
+    /// Creates (or finds) the request metrics on `registry`, normally an
+    /// [`Endpoint`](crate::Endpoint). The `handler` and `panic` error series start at zero.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`](crate::Error::Conflict) when a family of the same name was declared
+    /// differently.
+    pub fn register<R: MetricsRegistry + ?Sized>(registry: &R) -> Result<Self> {
+        let scope = registry.with_subsystem(dynamo_metrics_naming::DEFAULT_SUBSYSTEM)?;
+        Self::create(&scope)
+    }
+
+    pub(crate) fn create(r: &MetricsScope) -> Result<Self> {
+        let [
+            requests,
+            duration,
+            inflight,
+            request_bytes,
+            response_bytes,
+            errors,
+            cancellations,
+        ] = &SPECS;
+        let error_overflows = r.overflow_counter(&r.full_name(errors.name))?;
+        let errors = r.create_intcountervec(errors.name, errors.help, errors.labels, &[])?;
+        for t in [DEFAULT_ERROR_TYPE, PANIC_ERROR_TYPE] {
+            errors.with_label_values(&[t])?;
+        }
+        Ok(EndpointMetrics {
+            requests: r.create_intcounter(requests.name, requests.help, &[])?,
+            duration: r.create_histogram(duration.name, duration.help, &[], duration.buckets)?,
+            inflight: r.create_intgauge(inflight.name, inflight.help, &[])?,
+            request_bytes: r.create_intcounter(request_bytes.name, request_bytes.help, &[])?,
+            response_bytes: r.create_intcounter(response_bytes.name, response_bytes.help, &[])?,
+            errors,
+            cancellations: r.create_intcounter(cancellations.name, cancellations.help, &[])?,
+            error_overflows,
+        })
+    }
+
+    /// Counts a request as started and returns the guard that finishes it: dropping the
+    /// guard without [`RequestGuard::finish`] counts a cancellation (or, while panicking, a
+    /// `panic` error); either way the in-flight gauge goes back down and the duration is
+    /// observed.
+    pub fn start(&self) -> RequestGuard<'_> {
+        self.requests.inc();
+        self.inflight.inc();
+        RequestGuard::new(Held::Borrowed(self), None)
+    }
+
+    /// As [`start`](Self::start), the guard sharing ownership of the metrics, so it may
+    /// outlive the runtime they were resolved from.
+    pub(crate) fn start_shared(self: Arc<Self>) -> RequestGuard<'static> {
+        self.requests.inc();
+        self.inflight.inc();
+        RequestGuard::new(Held::Shared(self), None)
+    }
+
+    pub(crate) fn drain_into(&self, other: &EndpointMetrics) {
+        self.requests.drain_into(&other.requests);
+        self.duration.drain_into(&other.duration);
+        self.inflight.drain_into(&other.inflight);
+        self.request_bytes.drain_into(&other.request_bytes);
+        self.response_bytes.drain_into(&other.response_bytes);
+        self.errors.drain_into(&other.errors);
+        self.cancellations.drain_into(&other.cancellations);
+        self.error_overflows.drain_into(&other.error_overflows);
+    }
+}
+
+/// One request in flight. See [`EndpointMetrics::start`].
+///
+/// Durations are measured with a TSC-based clock (`quanta`), about a third of the cost of
+/// `std::time::Instant::now` per read; it falls back to the OS clock where the TSC is not
+/// reliable.
+#[derive(Debug)]
+pub struct RequestGuard<'a> {
+    metrics: Held<'a>,
+    started: Instant,
+    finished: bool,
+    /// The instrumented function whose pending records this guard writes, if it does.
+    site: Option<&'static StaticEndpoint>,
+}
+
+/// The metrics a guard records into.
+#[derive(Debug)]
+pub(crate) enum Held<'a> {
+    /// Nowhere (the pending metrics could not be created).
+    Nothing,
+    Borrowed(&'a EndpointMetrics),
+    Shared(Arc<EndpointMetrics>),
+}
+
+impl<'a> RequestGuard<'a> {
+    pub(crate) fn new(metrics: Held<'a>, site: Option<&'static StaticEndpoint>) -> Self {
+        RequestGuard {
+            metrics,
+            started: Instant::now(),
+            finished: false,
+            site,
+        }
+    }
+
+    #[inline]
+    fn metrics(&self) -> Option<&EndpointMetrics> {
+        match &self.metrics {
+            Held::Nothing => None,
+            Held::Borrowed(m) => Some(m),
+            Held::Shared(m) => Some(m),
+        }
+    }
+
+    /// Adds request payload bytes.
+    #[inline]
+    pub fn request_bytes(&self, n: u64) {
+        if let Some(m) = self.metrics()
+            && n > 0
+        {
+            m.request_bytes.inc_by(n);
+        }
+    }
+
+    /// Adds response payload bytes.
+    #[inline]
+    pub fn response_bytes(&self, n: u64) {
+        if let Some(m) = self.metrics()
+            && n > 0
+        {
+            m.response_bytes.inc_by(n);
+        }
+    }
+
+    /// Counts an error of type `error_type`.
+    pub fn error(&self, error_type: &str) {
+        if let Some(m) = self.metrics()
+            && let Ok(c) = m.errors.with_label_values(&[error_type])
+        {
+            c.inc();
+        }
+    }
+
+    /// Marks the request complete; the guard's drop then records no cancellation.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for RequestGuard<'_> {
+    fn drop(&mut self) {
+        let Some(m) = self.metrics() else { return };
+        if !self.finished {
+            if std::thread::panicking() {
+                self.error(PANIC_ERROR_TYPE);
+            } else {
+                m.cancellations.inc();
+            }
+        }
+        m.duration.observe_duration(self.started.elapsed());
+        m.inflight.dec();
+        if let Some(site) = self.site {
+            site.settle();
+        }
+    }
+}
+

@@ -1,0 +1,146 @@
+//! The statics behind one `#[instrument_endpoint]` function. See [`StaticEndpoint`] for
+//! details.
+
+use std::sync::{Arc, OnceLock};
+
+use super::binding;
+use super::{EndpointMetrics, Held, RequestGuard, SPECS, descriptor};
+use crate::catalog::MetricDescriptor;
+use crate::hierarchy::root_scope;
+use crate::registry::Registry;
+
+/// The statics behind one `#[instrument_endpoint]` function: its default component and
+/// endpoint names, its catalog entries, its index in every runtime's table of instrumented
+/// functions, and the cells that record calls made while no runtime is alive. Those pending
+/// records move into the next runtime that starts, so calls served before it are counted.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct StaticEndpoint {
+    component: &'static str,
+    endpoint: &'static str,
+    descriptors: [MetricDescriptor; 7],
+    index: OnceLock<usize>,
+    pending: OnceLock<Option<EndpointMetrics>>,
+}
+
+impl StaticEndpoint {
+    /// For the macro: the function `source` at `file:line` serves `component/endpoint`.
+    pub const fn new(
+        component: &'static str,
+        endpoint: &'static str,
+        source: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        let (s, f, l) = (source, file, line);
+        StaticEndpoint {
+            component,
+            endpoint,
+            descriptors: [
+                descriptor(&SPECS[0], s, f, l),
+                descriptor(&SPECS[1], s, f, l),
+                descriptor(&SPECS[2], s, f, l),
+                descriptor(&SPECS[3], s, f, l),
+                descriptor(&SPECS[4], s, f, l),
+                descriptor(&SPECS[5], s, f, l),
+                descriptor(&SPECS[6], s, f, l),
+            ],
+            index: OnceLock::new(),
+            pending: OnceLock::new(),
+        }
+    }
+
+    /// The component name the attribute gives (a runtime may map it to another).
+    pub(crate) fn component(&self) -> &'static str {
+        self.component
+    }
+
+    /// The endpoint name the attribute gives (a runtime may map it to another).
+    pub(crate) fn endpoint(&self) -> &'static str {
+        self.endpoint
+    }
+
+    /// The descriptors of the endpoint metrics this function records.
+    pub(crate) fn descriptors(&self) -> &[MetricDescriptor] {
+        &self.descriptors
+    }
+
+    /// The position of this function in [`sites`] and in every runtime's table.
+    #[inline]
+    pub(crate) fn index(&'static self) -> usize {
+        match self.index.get() {
+            Some(i) => *i,
+            None => {
+                sites();
+                self.index.get().copied().unwrap_or(usize::MAX)
+            }
+        }
+    }
+
+    fn pending(&self) -> Option<&EndpointMetrics> {
+        self.pending
+            .get_or_init(|| {
+                let scope = root_scope(Arc::new(Registry::default()));
+                EndpointMetrics::create(&scope).ok()
+            })
+            .as_ref()
+    }
+
+    /// Starts a request on the metrics of the runtime the call runs under (see
+    /// [`binding`]), or on the pending cells while no runtime is alive.
+    #[inline]
+    pub fn start(&'static self) -> RequestGuard<'static> {
+        match binding::endpoint_metrics(self.index()) {
+            Some(metrics) => metrics.start_shared(),
+            None => self.start_pending(),
+        }
+    }
+
+    #[cold]
+    fn start_pending(&'static self) -> RequestGuard<'static> {
+        match self.pending() {
+            Some(m) => {
+                m.requests.inc();
+                m.inflight.inc();
+                RequestGuard::new(Held::Borrowed(m), Some(self))
+            }
+            None => RequestGuard::new(Held::Nothing, None),
+        }
+    }
+
+    /// Moves the pending records into `target`.
+    pub(crate) fn drain_pending_into(&self, target: &EndpointMetrics) {
+        if let Some(Some(pending)) = self.pending.get() {
+            pending.drain_into(target);
+        }
+    }
+
+    /// Moves pending records to the runtime current here, if one is alive. Called after every
+    /// record into the pending cells, so none made while a runtime starts is left behind.
+    pub(crate) fn settle(&'static self) {
+        if let Some(target) = binding::endpoint_metrics(self.index()) {
+            self.drain_pending_into(&target);
+        }
+    }
+}
+
+/// One instrumented function, submitted to `inventory` by the macro.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct EndpointSite(pub &'static StaticEndpoint);
+
+inventory::collect!(EndpointSite);
+
+/// Every instrumented function of the program, in a fixed order: each one's position is its
+/// [`index`](StaticEndpoint::index).
+pub(crate) fn sites() -> &'static [&'static StaticEndpoint] {
+    static SITES: OnceLock<Box<[&'static StaticEndpoint]>> = OnceLock::new();
+    SITES.get_or_init(|| {
+        let all: Box<[&'static StaticEndpoint]> =
+            inventory::iter::<EndpointSite>().map(|s| s.0).collect();
+        for (i, site) in all.iter().enumerate() {
+            let _ = site.index.set(i);
+        }
+        all
+    })
+}
