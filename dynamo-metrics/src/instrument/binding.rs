@@ -137,7 +137,7 @@ fn resolve_global() -> (Option<Arc<Bound>>, bool) {
 }
 
 /// Runs `f` with the table of the runtime a call made here now runs under.
-#[inline]
+#[inline(always)]
 fn with_current<R>(f: impl Fn(Option<&Bound>) -> R) -> R {
     let epoch = EPOCH.load(Ordering::Acquire);
     LOCAL

@@ -198,7 +198,7 @@ impl EndpointMetrics {
     pub fn start(&self) -> RequestGuard<'_> {
         self.requests.inc();
         self.inflight.inc();
-        RequestGuard::new(Held::Borrowed(self), None)
+        RequestGuard::new(Held::Borrowed(self))
     }
 
     /// As [`start`](Self::start), the guard sharing ownership of the metrics, so it may
@@ -206,7 +206,7 @@ impl EndpointMetrics {
     pub(crate) fn start_shared(self: Arc<Self>) -> RequestGuard<'static> {
         self.requests.inc();
         self.inflight.inc();
-        RequestGuard::new(Held::Shared(self), None)
+        RequestGuard::new(Held::Shared(self))
     }
 
     pub(crate) fn drain_into(&self, other: &EndpointMetrics) {
@@ -231,8 +231,6 @@ pub struct RequestGuard<'a> {
     metrics: Held<'a>,
     started: Instant,
     finished: bool,
-    /// The instrumented function whose pending records this guard writes, if it does.
-    site: Option<&'static StaticEndpoint>,
 }
 
 /// The metrics a guard records into.
@@ -242,15 +240,16 @@ pub(crate) enum Held<'a> {
     Nothing,
     Borrowed(&'a EndpointMetrics),
     Shared(Arc<EndpointMetrics>),
+    /// The pending cells of an instrumented function, while no runtime is alive.
+    Pending(&'static StaticEndpoint, &'static EndpointMetrics),
 }
 
 impl<'a> RequestGuard<'a> {
-    pub(crate) fn new(metrics: Held<'a>, site: Option<&'static StaticEndpoint>) -> Self {
+    pub(crate) fn new(metrics: Held<'a>) -> Self {
         RequestGuard {
             metrics,
             started: Instant::now(),
             finished: false,
-            site,
         }
     }
 
@@ -258,7 +257,7 @@ impl<'a> RequestGuard<'a> {
     fn metrics(&self) -> Option<&EndpointMetrics> {
         match &self.metrics {
             Held::Nothing => None,
-            Held::Borrowed(m) => Some(m),
+            Held::Borrowed(m) | Held::Pending(_, m) => Some(m),
             Held::Shared(m) => Some(m),
         }
     }
@@ -310,7 +309,7 @@ impl Drop for RequestGuard<'_> {
         }
         m.duration.observe_duration(self.started.elapsed());
         m.inflight.dec();
-        if let Some(site) = self.site {
+        if let Held::Pending(site, _) = self.metrics {
             site.settle();
         }
     }

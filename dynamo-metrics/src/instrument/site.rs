@@ -77,7 +77,7 @@ impl StaticEndpoint {
         }
     }
 
-    fn pending(&self) -> Option<&EndpointMetrics> {
+    fn pending(&'static self) -> Option<&'static EndpointMetrics> {
         self.pending
             .get_or_init(|| {
                 let scope = root_scope(Arc::new(Registry::default()));
@@ -102,9 +102,9 @@ impl StaticEndpoint {
             Some(m) => {
                 m.requests.inc();
                 m.inflight.inc();
-                RequestGuard::new(Held::Borrowed(m), Some(self))
+                RequestGuard::new(Held::Pending(self, m))
             }
-            None => RequestGuard::new(Held::Nothing, None),
+            None => RequestGuard::new(Held::Nothing),
         }
     }
 
