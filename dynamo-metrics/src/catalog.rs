@@ -85,7 +85,11 @@ impl MetricDescriptor {
 /// Every metric declared with the macros in this program, sorted by name, then file and line.
 pub fn catalog() -> Vec<&'static MetricDescriptor> {
     let mut all: Vec<&'static MetricDescriptor> = inventory::iter::<MetricDescriptor>()
-        .chain(crate::instrument::site::sites().iter().flat_map(|s| s.descriptors()))
+        .chain(
+            crate::instrument::site::sites()
+                .iter()
+                .flat_map(|s| s.descriptors()),
+        )
         .collect();
     all.sort_by(|a, b| (a.name, a.file, a.line).cmp(&(b.name, b.file, b.line)));
     all

@@ -107,11 +107,15 @@ impl RuntimeConfig {
             })
         };
         let names = if let Some(to) = self.renames.get(&format!("{component}/{endpoint}")) {
-            to.split_once('/').ok_or_else(|| Error::InvalidHierarchyName {
-                level: "endpoint",
-                name: to.clone(),
-                reason: naming::NameError::InvalidHierarchyChar { ch: '/', index: to.len() },
-            })?
+            to.split_once('/')
+                .ok_or_else(|| Error::InvalidHierarchyName {
+                    level: "endpoint",
+                    name: to.clone(),
+                    reason: naming::NameError::InvalidHierarchyChar {
+                        ch: '/',
+                        index: to.len(),
+                    },
+                })?
         } else if let Some(to) = self.renames.get(component) {
             (to.as_str(), endpoint)
         } else {
@@ -160,8 +164,12 @@ impl RuntimeConfig {
             config.gpu = crate::GpuConfig::from_lookup(&lookup)?;
         }
         if let Some((var, value)) = env("DYN_NAMESPACE") {
-            if value.is_empty() {
-                return Err(bad(var, value, "expected a non-empty namespace name"));
+            if naming::check_hierarchy_name(&value).is_err() {
+                return Err(bad(
+                    var,
+                    value,
+                    "expected a namespace name of letters, digits, `_` and `-`",
+                ));
             }
             config.namespace = value;
         }
@@ -244,14 +252,34 @@ mod tests {
             "backend=prefill, router/route=router-b/route2",
         )])
         .unwrap();
-        assert_eq!(c.instrumented_names("backend", "generate").unwrap(), ("prefill", "generate"));
-        assert_eq!(c.instrumented_names("router", "route").unwrap(), ("router-b", "route2"));
-        assert_eq!(c.instrumented_names("router", "other").unwrap(), ("router", "other"));
-        for bad in ["backend", "a=b=c", "a=b/c", "a/b=c", "a=Back End", "a/b/c=d/e/f", "=x"] {
+        assert_eq!(
+            c.instrumented_names("backend", "generate").unwrap(),
+            ("prefill", "generate")
+        );
+        assert_eq!(
+            c.instrumented_names("router", "route").unwrap(),
+            ("router-b", "route2")
+        );
+        assert_eq!(
+            c.instrumented_names("router", "other").unwrap(),
+            ("router", "other")
+        );
+        for bad in [
+            "backend",
+            "a=b=c",
+            "a=b/c",
+            "a/b=c",
+            "a=Back End",
+            "a/b/c=d/e/f",
+            "=x",
+        ] {
             assert!(
                 matches!(
                     parse(&[("DYN_METRICS_RENAME", bad)]),
-                    Err(Error::Env { var: "DYN_METRICS_RENAME", .. })
+                    Err(Error::Env {
+                        var: "DYN_METRICS_RENAME",
+                        ..
+                    })
                 ),
                 "{bad}"
             );
@@ -259,7 +287,9 @@ mod tests {
         let mut c = RuntimeConfig::default();
         c.renames.insert("backend".into(), "Back End".into());
         assert_eq!(
-            c.instrumented_names("backend", "generate").unwrap_err().to_string(),
+            c.instrumented_names("backend", "generate")
+                .unwrap_err()
+                .to_string(),
             "invalid component name \"Back End\": character ' ' at byte 4 is not allowed; namespace, component and endpoint names use letters, digits, `_` and `-`"
         );
     }

@@ -122,14 +122,14 @@ mod typed;
 pub use catalog::{MetricDescriptor, catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
 pub use dynamo_metrics_naming as naming;
-pub use instrument::{
-    DEFAULT_ERROR_TYPE, EndpointMetrics, ErrorType, PANIC_ERROR_TYPE, PayloadSize,
-    REQUEST_DURATION_BUCKETS, RequestGuard,
-};
 pub use error::{Error, Result};
 #[cfg(feature = "gpu")]
 pub use gpu::{GpuCollector, GpuConfig, GpuDevice, GpuReadings, GpuSource, NvmlSource};
 pub use hierarchy::{Component, Endpoint, Level, MetricsRegistry, MetricsScope, Namespace};
+pub use instrument::{
+    DEFAULT_ERROR_TYPE, EndpointMetrics, ErrorType, PANIC_ERROR_TYPE, PayloadSize,
+    REQUEST_DURATION_BUCKETS, RequestGuard,
+};
 pub use labels::{LabelField, LabelSet, LabelValue};
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,

@@ -14,7 +14,9 @@ use dynamo_metrics::{DistributedRuntime, RuntimeConfig, instrument_endpoint};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[instrument_endpoint(component = "backend", endpoint = "generate")]
@@ -46,7 +48,11 @@ async fn sequential_runtimes_each_record_while_they_live() {
     for round in 0..3 {
         let rt = DistributedRuntime::new().unwrap();
         // At zero from the start, whatever earlier runtimes recorded.
-        assert_eq!(requests(&rt, "backend", "generate"), Some(0), "round {round}");
+        assert_eq!(
+            requests(&rt, "backend", "generate"),
+            Some(0),
+            "round {round}"
+        );
         for _ in 0..=round {
             generate("x".into()).await;
         }
@@ -187,7 +193,10 @@ async fn a_renamed_component_labels_its_calls() {
     let config = RuntimeConfig {
         renames: BTreeMap::from([
             ("backend".to_owned(), "prefill".to_owned()),
-            ("backend/tokenize".to_owned(), "frontend/tokenize".to_owned()),
+            (
+                "backend/tokenize".to_owned(),
+                "frontend/tokenize".to_owned(),
+            ),
         ]),
         ..RuntimeConfig::default()
     };
@@ -202,9 +211,10 @@ async fn a_renamed_component_labels_its_calls() {
     assert_eq!(requests(&rt, "frontend", "tokenize"), Some(1));
 
     // From the environment, as a worker deployed as `decode` would be.
-    let from_env =
-        RuntimeConfig::from_lookup(|v| (v == "DYN_METRICS_RENAME").then(|| "backend=decode".into()))
-            .unwrap();
+    let from_env = RuntimeConfig::from_lookup(|v| {
+        (v == "DYN_METRICS_RENAME").then(|| "backend=decode".into())
+    })
+    .unwrap();
     let decode = DistributedRuntime::with_config(&from_env).unwrap();
     decode.scope(generate("y".into())).await;
     assert_eq!(requests(&decode, "decode", "generate"), Some(1));
@@ -215,7 +225,9 @@ async fn a_renamed_component_labels_its_calls() {
         ..RuntimeConfig::default()
     };
     assert_eq!(
-        DistributedRuntime::with_config(&bad).unwrap_err().to_string(),
+        DistributedRuntime::with_config(&bad)
+            .unwrap_err()
+            .to_string(),
         "invalid component name \"Back End\": character ' ' at byte 4 is not allowed; namespace, component and endpoint names use letters, digits, `_` and `-`"
     );
 }

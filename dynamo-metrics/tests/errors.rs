@@ -318,7 +318,11 @@ fn hierarchy_names_and_subsystems() {
         "invalid namespace name \"\": names must not be empty"
     );
     // The rule of the #[instrument_endpoint] attribute, at run time too.
-    let err = rt.namespace("ns").unwrap().component("Back End").unwrap_err();
+    let err = rt
+        .namespace("ns")
+        .unwrap()
+        .component("Back End")
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid component name \"Back End\": character ' ' at byte 4 is not allowed; namespace, component and endpoint names use letters, digits, `_` and `-`"

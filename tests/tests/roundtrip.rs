@@ -5,6 +5,8 @@ use dynamo_metrics::{DistributedRuntime, MetricsRegistry};
 use dynamo_metrics_tests::python_parse;
 use serde_json::json;
 
+const ODD: &str = "name \"space\"\\\n✓";
+
 const VALUES: &[&str] = &[
     "plain",
     "say \"hi\"",
@@ -20,20 +22,21 @@ const VALUES: &[&str] = &[
 #[test]
 fn label_values_round_trip_through_python_parser() {
     let rt = DistributedRuntime::new().unwrap();
-    let ns = rt.namespace("name \"space\"\\\n✓").unwrap();
+    // Hierarchy names are plain words; a constant label carries the odd text instead.
+    let ns = rt.namespace("ns").unwrap();
     let family = ns
         .create_intcountervec(
             "weird_total",
             "Help with \\ and \"quotes\"\nand newline",
             &["v"],
-            &[],
+            &[("c", ODD)],
         )
         .unwrap();
     for (i, v) in VALUES.iter().enumerate() {
         family.with_label_values(&[v]).unwrap().inc_by(i as u64 + 1);
     }
     let hist = ns
-        .create_histogramvec("weird_seconds", "H", &["v"], &[], Some(&[0.5]))
+        .create_histogramvec("weird_seconds", "H", &["v"], &[("c", ODD)], Some(&[0.5]))
         .unwrap();
     hist.with_label_values(&["a\"b\\c\nd"])
         .unwrap()
@@ -49,11 +52,11 @@ fn label_values_round_trip_through_python_parser() {
         .collect();
     for (i, v) in VALUES.iter().enumerate() {
         let want = json!(["dynamo_component_weird_total",
-            {"dynamo_namespace": "name \"space\"\\\n✓", "v": v}, (i + 1) as f64]);
+            {"dynamo_namespace": "ns", "c": ODD, "v": v}, (i + 1) as f64]);
         assert!(samples.contains(&want), "missing {want} in {parsed:#}");
     }
     let want = json!(["dynamo_component_weird_seconds_bucket",
-        {"dynamo_namespace": "name \"space\"\\\n✓", "v": "a\"b\\c\nd", "le": "0.5"}, 1.0]);
+        {"dynamo_namespace": "ns", "c": ODD, "v": "a\"b\\c\nd", "le": "0.5"}, 1.0]);
     assert!(samples.contains(&want), "missing {want} in {parsed:#}");
     let weird = samples
         .iter()

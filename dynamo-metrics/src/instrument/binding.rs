@@ -179,7 +179,9 @@ pub(crate) fn current_scope() -> Option<Arc<Bound>> {
 
 /// Enters `bound` as the innermost scope of this thread until the returned guard drops.
 pub(crate) fn enter(bound: Arc<Bound>) -> Entered {
-    let entered = LOCAL.try_with(|l| l.borrow_mut().scopes.push(bound)).is_ok();
+    let entered = LOCAL
+        .try_with(|l| l.borrow_mut().scopes.push(bound))
+        .is_ok();
     Entered {
         entered,
         _not_send: PhantomData,

@@ -7,4 +7,3 @@ pub trait ErrorType {
     /// The name of this error's kind: a short, bounded, snake_case word.
     fn error_type(&self) -> &'static str;
 }
-

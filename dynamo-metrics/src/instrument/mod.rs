@@ -314,4 +314,3 @@ impl Drop for RequestGuard<'_> {
         }
     }
 }
-

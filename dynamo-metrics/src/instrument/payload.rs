@@ -97,4 +97,3 @@ impl<T: PayloadSize, E> PayloadSize for std::result::Result<T, E> {
         self.as_ref().map_or(0, PayloadSize::payload_size)
     }
 }
-

@@ -55,4 +55,3 @@ impl<S: Stream, F: FnMut(&RequestGuard<'static>, &S::Item) + Unpin> Stream
         self.inner.size_hint()
     }
 }
-
