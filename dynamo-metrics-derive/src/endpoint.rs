@@ -88,6 +88,17 @@ fn has_impl_trait(ret: &ReturnType) -> bool {
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let args = parse_args(&mut cx, args);
+    // A trait method declaration: nothing to wrap. Say so at the attribute and keep the
+    // declaration, so the trait and its impls raise no follow-on errors.
+    if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone())
+        && method.default.is_none()
+    {
+        let e = syn::Error::new(
+            Span::call_site(),
+            "#[instrument_endpoint] needs a function body; this trait method declaration has none: put the attribute on the method in each `impl` block",
+        );
+        return with_stub(&e, item);
+    }
     let func: ItemFn = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(f)) => f,
         Ok(other) => {

@@ -55,6 +55,12 @@ fn set(input: &DeriveInput) -> syn::Result<TokenStream> {
             "#[derive(LabelSet)] does not support generic parameters",
         );
     }
+    if fields.is_empty() {
+        cx.error(
+            &input.ident,
+            "#[derive(LabelSet)] needs at least one field; a family without labels takes `()` as its label set (`IntCounterFamily<()>`), or use a single series such as `IntCounter`",
+        );
+    }
     let mut names = Vec::new();
     for f in &fields {
         let Some(ident) = &f.ident else { continue };
@@ -94,12 +100,12 @@ fn set(input: &DeriveInput) -> syn::Result<TokenStream> {
                 let mut __index = 0usize;
                 #(
                     __index = __index * (#cards)
-                        + ::dynamo_metrics::LabelField::index(&self.#members)?;
+                        + <#tys as ::dynamo_metrics::LabelField>::index(&self.#members)?;
                 )*
                 ::core::option::Option::Some(__index)
             }
             fn values(&self) -> ::std::vec::Vec<&str> {
-                ::std::vec![#(::dynamo_metrics::LabelField::as_label(&self.#members)),*]
+                ::std::vec![#(<#tys as ::dynamo_metrics::LabelField>::as_label(&self.#members)),*]
             }
             fn values_at(index: usize) -> ::std::vec::Vec<&'static str> {
                 let mut __values = [""; #n];
@@ -207,6 +213,9 @@ fn value(input: &DeriveInput) -> syn::Result<TokenStream> {
                 match self { #(#ident::#variants => #indices,)* }
             }
         }
+        // Not listed among the types that implement the trait when a field type does not:
+        // the trait's note says that enums deriving `LabelValue` do.
+        #[diagnostic::do_not_recommend]
         impl ::dynamo_metrics::LabelField for #ident {
             const CARDINALITY: ::core::option::Option<usize> = ::core::option::Option::Some(#n);
             #[inline]

@@ -65,17 +65,17 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     }
 }
 
-/// Reads `key = "value"` pairs of one attribute into `set`, reporting unknown and duplicate
-/// keys without stopping.
+/// Reads `key = "value"` pairs of one attribute into `set`, reporting unknown keys and keys
+/// already in `seen` (from this attribute or an earlier one on the same item) without stopping.
 fn parse_pairs(
     cx: &mut Ctxt,
+    seen: &mut Vec<String>,
     attr: &syn::Attribute,
     keys: &str,
     mut set: impl FnMut(&mut Ctxt, &syn::meta::ParseNestedMeta<'_>, &str) -> syn::Result<bool>,
 ) {
-    let mut seen: Vec<String> = Vec::new();
     let result = attr.parse_nested_meta(|meta| {
-        let key = key(cx, &mut seen, &meta.path);
+        let key = key(cx, seen, &meta.path);
         if !set(cx, &meta, &key)? {
             cx.error(
                 &meta.path,
@@ -101,26 +101,35 @@ fn parse_pairs(
 
 fn struct_attrs(cx: &mut Ctxt, input: &DeriveInput) -> StructAttrs {
     let mut attrs = StructAttrs::default();
+    let mut seen = Vec::new();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("metrics")) {
-        parse_pairs(cx, attr, "subsystem, level, prefix", |_, meta, key| {
-            let slot = match key {
-                "subsystem" => &mut attrs.subsystem,
-                "level" => &mut attrs.level,
-                "prefix" => &mut attrs.prefix,
-                _ => return Ok(false),
-            };
-            *slot = Some(meta.value()?.parse()?);
-            Ok(true)
-        });
+        parse_pairs(
+            cx,
+            &mut seen,
+            attr,
+            "subsystem, level, prefix",
+            |_, meta, key| {
+                let slot = match key {
+                    "subsystem" => &mut attrs.subsystem,
+                    "level" => &mut attrs.level,
+                    "prefix" => &mut attrs.prefix,
+                    _ => return Ok(false),
+                };
+                *slot = Some(meta.value()?.parse()?);
+                Ok(true)
+            },
+        );
     }
     attrs
 }
 
 fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
     let mut attrs = FieldAttrs::default();
+    let mut seen = Vec::new();
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("metric")) {
         parse_pairs(
             cx,
+            &mut seen,
             attr,
             "name, help, unit, buckets, buckets_env, const_labels, max_series",
             |cx, meta, key| {

@@ -15,6 +15,11 @@ pub trait LabelValue: Send + Sync + 'static {
 
 /// One field of a label set: a [`LabelValue`] enum (bounded) or a string (looked up, with
 /// a cap on the number of series per family).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a label of a label set",
+    label = "not a label type",
+    note = "label fields are `String`, `&'static str`, `Cow<'static, str>`, or an enum deriving `LabelValue`"
+)]
 pub trait LabelField {
     /// How many values the field can take; `None` for strings.
     const CARDINALITY: Option<usize>;

@@ -123,6 +123,9 @@ pub use catalog::{MetricDescriptor, catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
 pub use dynamo_metrics_naming as naming;
 pub use error::{Error, Result};
+/// The trait a streaming handler's `impl Stream<Item = ..>` return type names, re-exported so
+/// `#[instrument_endpoint]` handlers need no dependency of their own for it.
+pub use futures_core::Stream;
 #[cfg(feature = "gpu")]
 pub use gpu::{GpuCollector, GpuConfig, GpuDevice, GpuReadings, GpuSource, NvmlSource};
 pub use hierarchy::{Component, Endpoint, Level, MetricsRegistry, MetricsScope, Namespace};

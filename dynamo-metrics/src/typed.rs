@@ -189,7 +189,9 @@ struct Inner<H: SeriesHandle> {
     vec: H::Vec,
     fixed: Box<[H]>,
     max_series: usize,
-    overflows: IntCounter,
+    /// Counts folded combinations; only families that can overflow (string labels, or more
+    /// enum combinations than the cap) have one.
+    overflows: Option<IntCounter>,
 }
 
 impl<L: LabelSet, H: SeriesHandle> Clone for LabeledFamily<L, H> {
@@ -236,8 +238,8 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
     fn lookup(&self, labels: &L) -> H {
         let (series, overflowed) =
             H::lookup(&self.inner.vec, &labels.values(), self.inner.max_series);
-        if overflowed {
-            self.inner.overflows.inc();
+        if overflowed && let Some(overflows) = &self.inner.overflows {
+            overflows.inc();
         }
         series
     }
@@ -265,10 +267,14 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
                 .collect(),
             _ => Box::default(),
         };
-        let name = format!("{}_{}", scope.prefix(), spec.name);
+        let can_overflow = fixed.is_empty() && !L::NAMES.is_empty();
+        let overflows = match can_overflow {
+            true => Some(scope.overflow_counter(&scope.full_name(spec.name))?),
+            false => None,
+        };
         Ok(LabeledFamily {
             inner: std::sync::Arc::new(Inner {
-                overflows: scope.overflow_counter(&name)?,
+                overflows,
                 vec,
                 fixed,
                 max_series: spec.max_series,

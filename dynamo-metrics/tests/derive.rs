@@ -177,6 +177,24 @@ fn string_labels_are_capped_and_overflow_is_counted() {
 }
 
 #[test]
+fn only_families_that_can_overflow_have_an_overflow_series() {
+    let rt = DistributedRuntime::new().unwrap();
+    FrontendMetrics::register(&rt).unwrap();
+    let text = rt.render();
+    let overflow = lines(&text, "dynamo_metrics_series_overflow_total{");
+    // String labels can overflow; enum-only label sets and `()` cannot.
+    assert!(overflow.contains(
+        &"dynamo_metrics_series_overflow_total{family=\"dynamo_web_time_to_first_token_seconds\"} 0"
+    ));
+    assert!(
+        !overflow
+            .iter()
+            .any(|l| l.contains("dynamo_web_requests_total")),
+        "{overflow:?}"
+    );
+}
+
+#[test]
 fn label_sets_index_and_decode() {
     assert_eq!(Outcome::NAMES, ["request_type", "status"]);
     assert_eq!(Outcome::CARDINALITY, Some(4));

@@ -1,0 +1,6 @@
+use dynamo_metrics::LabelSet;
+
+#[derive(LabelSet)]
+struct NoLabels {}
+
+fn main() {}
