@@ -49,18 +49,11 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     out
 }
 
-/// Checks a component or endpoint name: `[A-Za-z0-9_-]+`.
+/// Checks a component or endpoint name with the rule the runtime applies too.
 fn check_name(cx: &mut Ctxt, what: &str, lit: &LitStr) {
     let value = lit.value();
-    if value.is_empty() {
-        cx.error(lit, format_args!("the {what} name must not be empty"));
-    } else if let Some(bad) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
-        cx.error(lit, format_args!(
-            "invalid character {bad:?} in {what} name {value:?}; names use letters, digits, `_` and `-`"
-        ));
+    if let Err(reason) = dynamo_metrics_naming::check_hierarchy_name(&value) {
+        cx.error(lit, format_args!("invalid {what} name {value:?}: {reason}"));
     }
 }
 

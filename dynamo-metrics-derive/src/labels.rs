@@ -239,7 +239,7 @@ pub(crate) fn derive_error_type(input: DeriveInput) -> TokenStream {
     let ident = &input.ident;
     let stub = quote! {
         impl ::dynamo_metrics::ErrorType for #ident {
-            fn error_type(&self) -> &'static str { "handler" }
+            fn error_type(&self) -> &'static str { ::dynamo_metrics::DEFAULT_ERROR_TYPE }
         }
     };
     match error_type(&input) {
@@ -275,14 +275,8 @@ fn error_type(input: &DeriveInput) -> syn::Result<TokenStream> {
                 cx.syn(e);
             }
         }
-        let ok = !value.is_empty()
-            && value
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !ok {
-            let message = format!(
-                "invalid error type {value:?}: error types are snake_case words of [a-z0-9_]"
-            );
+        if let Err(reason) = naming::check_error_type(&value) {
+            let message = format!("invalid error type {value:?}: {reason}");
             match &span {
                 Some(lit) => cx.error(lit, message),
                 None => cx.error(&v.ident, message),

@@ -11,7 +11,6 @@ use syn::{Data, DeriveInput, Expr, ExprLit, Fields, Lit, LitStr, Type, UnOp};
 
 use crate::ctxt::{Ctxt, key, with_stub};
 
-const LEVELS: [&str; 4] = ["runtime", "namespace", "component", "endpoint"];
 const FIELD_TYPES: &str = "IntCounter, Counter, IntGauge, Gauge, Histogram, or a family of them \
      typed by a label set (IntCounterFamily<L>, CounterFamily<L>, IntGaugeFamily<L>, GaugeFamily<L>, \
      HistogramFamily<L>)";
@@ -259,10 +258,13 @@ fn buckets(cx: &mut Ctxt, expr: &Expr) -> Option<Vec<f64>> {
             let a = number(cx, args[0])?;
             let b = number(cx, args[1])?;
             let n = number(cx, args[2])?;
-            if n < 1.0 || n.fract() != 0.0 || n > 1000.0 {
+            if n < 1.0 || n.fract() != 0.0 || n > naming::MAX_BUCKETS as f64 {
                 cx.error(
                     args[2],
-                    "the bucket count must be a whole number from 1 to 1000",
+                    format_args!(
+                        "the bucket count must be a whole number from 1 to {}",
+                        naming::MAX_BUCKETS
+                    ),
                 );
                 return None;
             }
@@ -315,32 +317,25 @@ fn buckets(cx: &mut Ctxt, expr: &Expr) -> Option<Vec<f64>> {
         cx.error(expr, "buckets must not be empty: give at least one bound");
         return None;
     }
-    let mut ok = true;
-    for (i, b) in bounds.iter().enumerate() {
-        if !b.is_finite() {
-            cx.syn(syn::Error::new(
-                spans[i],
-                "bucket bounds must be finite; +Inf is always added",
-            ));
-            ok = false;
-        } else if i > 0 && bounds[i - 1] == *b {
-            cx.syn(syn::Error::new(
-                spans[i],
-                format_args!("duplicate bucket bound {b}"),
-            ));
-            ok = false;
-        } else if i > 0 && bounds[i - 1] > *b {
-            cx.syn(syn::Error::new(
-                spans[i],
-                format_args!(
-                    "bucket bounds must be strictly increasing: {b} follows {}",
-                    bounds[i - 1]
-                ),
-            ));
-            ok = false;
-        }
+    let errors = naming::check_buckets(&bounds);
+    for e in &errors {
+        let span = match *e {
+            naming::BucketError::NotFinite { index, .. }
+            | naming::BucketError::Duplicate { index, .. }
+            | naming::BucketError::Decreasing { index, .. } => spans[index],
+            naming::BucketError::Empty | naming::BucketError::TooMany(_) => expr.span(),
+        };
+        cx.syn(syn::Error::new(span, e));
     }
-    ok.then_some(bounds)
+    if !errors.is_empty() {
+        return None;
+    }
+    // A trailing +Inf is allowed, as at run time; it is always added, so it is dropped here.
+    let mut bounds = bounds;
+    if bounds.last() == Some(&f64::INFINITY) {
+        bounds.pop();
+    }
+    Some(bounds)
 }
 
 fn validate<'a>(
@@ -435,15 +430,8 @@ fn validate<'a>(
                 lit,
                 format_args!("buckets_env is for histograms; this field is a {kind}"),
             );
-        } else if v.is_empty()
-            || !v
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
-            cx.error(
-                lit,
-                "buckets_env names a variable prefix such as \"DYN_METRICS_TTFT\"",
-            );
+        } else if let Err(reason) = naming::check_env_prefix(&v) {
+            cx.error(lit, format_args!("invalid buckets_env `{v}`: {reason}"));
         }
         v
     });
@@ -463,7 +451,7 @@ fn validate<'a>(
                 1
             }
         },
-        None => 1000,
+        None => naming::DEFAULT_MAX_SERIES,
     };
     Some(Metric {
         field,
@@ -526,17 +514,21 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         cx.error(lit, format_args!("invalid prefix `{p}`: {reason}"));
         prefix = None;
     }
-    let level = attrs.level.as_ref().map(LitStr::value);
-    if let (Some(lit), Some(l)) = (&attrs.level, &level)
-        && !LEVELS.contains(&l.as_str())
-    {
-        cx.error(
-            lit,
-            format_args!(
-                "unknown level `{l}`; expected one of runtime, namespace, component, endpoint"
-            ),
-        );
-    }
+    let level = attrs.level.as_ref().and_then(|lit| {
+        let level = naming::Level::from_name(&lit.value());
+        if level.is_none() {
+            let all: Vec<&str> = naming::Level::ALL.iter().map(|l| l.as_str()).collect();
+            cx.error(
+                lit,
+                format_args!(
+                    "unknown level `{}`; expected one of {}",
+                    lit.value(),
+                    all.join(", ")
+                ),
+            );
+        }
+        level
+    });
     let metrics: Vec<Metric<'_>> = fields
         .iter()
         .filter_map(|f| validate(&mut cx, &subsystem, prefix.as_deref(), f))
@@ -553,7 +545,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     }
     cx.check()?;
-    Ok(generate(input, &subsystem, level.as_deref(), &metrics))
+    Ok(generate(input, &subsystem, level, &metrics))
 }
 
 fn kind_tokens(kind: MetricKind) -> TokenStream {
@@ -568,22 +560,15 @@ fn kind_tokens(kind: MetricKind) -> TokenStream {
     quote!(::dynamo_metrics::naming::MetricKind::#k)
 }
 
-fn level_tokens(level: &str) -> TokenStream {
-    let mut chars = level.chars();
-    let camel: String = chars
-        .next()
-        .map(|c| c.to_ascii_uppercase())
-        .into_iter()
-        .chain(chars)
-        .collect();
-    let l = format_ident!("{camel}");
+fn level_tokens(level: naming::Level) -> TokenStream {
+    let l = format_ident!("{level:?}");
     quote!(::dynamo_metrics::Level::#l)
 }
 
 fn generate(
     input: &DeriveInput,
     subsystem: &str,
-    level: Option<&str>,
+    level: Option<naming::Level>,
     metrics: &[Metric<'_>],
 ) -> TokenStream {
     let ident = &input.ident;
@@ -599,7 +584,7 @@ fn generate(
         }
         None => quote!(::core::option::Option::None),
     };
-    let runtime_registration = (level == Some("runtime")).then(|| {
+    let runtime_registration = (level == Some(naming::Level::Runtime)).then(|| {
         quote! {
             ::dynamo_metrics::__private::inventory::submit! {
                 ::dynamo_metrics::__private::RuntimeMetrics {

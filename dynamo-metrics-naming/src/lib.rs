@@ -116,6 +116,13 @@ pub enum NameError {
         /// Its byte offset in the name.
         index: usize,
     },
+    /// A character not allowed in an environment variable prefix.
+    InvalidEnvChar {
+        /// The offending character.
+        ch: char,
+        /// Its byte offset in the name.
+        index: usize,
+    },
     /// A character not allowed in an error type.
     InvalidErrorTypeChar {
         /// The offending character.
@@ -161,6 +168,10 @@ impl fmt::Display for NameError {
             NameError::InvalidHierarchyChar { ch, index } => write!(
                 f,
                 "character {ch:?} at byte {index} is not allowed; namespace, component and endpoint names use letters, digits, `_` and `-`"
+            ),
+            NameError::InvalidEnvChar { ch, index } => write!(
+                f,
+                "character {ch:?} at byte {index} is not allowed; variable prefixes are upper-case words of [A-Z0-9_] starting with a letter, such as \"DYN_METRICS_TTFT\""
             ),
             NameError::InvalidErrorTypeChar { ch, index } => write!(
                 f,
@@ -309,9 +320,266 @@ pub fn full_name(subsystem: &str, name: &str) -> String {
     full
 }
 
+/// A level of the runtime hierarchy: where a metric lives and which hierarchy labels it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// The runtime itself: no hierarchy labels.
+    Runtime,
+    /// A namespace: `dynamo_namespace`.
+    Namespace,
+    /// A component: `dynamo_namespace`, `dynamo_component`.
+    Component,
+    /// An endpoint: all three hierarchy labels.
+    Endpoint,
+}
+
+impl Level {
+    /// Every level, outermost first.
+    pub const ALL: [Level; 4] = [
+        Level::Runtime,
+        Level::Namespace,
+        Level::Component,
+        Level::Endpoint,
+    ];
+
+    /// The level's name in lower case, as the `level = ".."` attribute spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Runtime => "runtime",
+            Level::Namespace => "namespace",
+            Level::Component => "component",
+            Level::Endpoint => "endpoint",
+        }
+    }
+
+    /// The level named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+
+    /// The hierarchy labels a metric at this level carries, outermost first.
+    pub const fn labels(self) -> &'static [&'static str] {
+        match self {
+            Level::Runtime => &[],
+            Level::Namespace => &[NAMESPACE_LABEL],
+            Level::Component => &[NAMESPACE_LABEL, COMPONENT_LABEL],
+            Level::Endpoint => &HIERARCHY_LABELS,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a list of histogram bucket bounds was refused. `index` is the position of the
+/// offending bound in the list as given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BucketError {
+    /// No finite bound (`+Inf` alone, or nothing).
+    Empty,
+    /// More than [`MAX_BUCKETS`] bounds.
+    TooMany(usize),
+    /// A bound that is NaN or infinite (other than a trailing `+Inf`).
+    NotFinite {
+        /// Its position.
+        index: usize,
+        /// The bound.
+        bound: f64,
+    },
+    /// A bound equal to the one before it.
+    Duplicate {
+        /// Its position.
+        index: usize,
+        /// The bound.
+        bound: f64,
+    },
+    /// A bound below the one before it.
+    Decreasing {
+        /// Its position.
+        index: usize,
+        /// The bound.
+        bound: f64,
+        /// The bound before it.
+        previous: f64,
+    },
+}
+
+impl fmt::Display for BucketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BucketError::Empty => f.write_str("at least one finite bucket bound is required"),
+            BucketError::TooMany(n) => {
+                write!(
+                    f,
+                    "{n} bucket bounds; a histogram has at most {MAX_BUCKETS}"
+                )
+            }
+            BucketError::NotFinite { bound, .. } => write!(
+                f,
+                "bound {bound} is not a finite number; +Inf is always added"
+            ),
+            BucketError::Duplicate { bound, .. } => write!(f, "duplicate bucket bound {bound}"),
+            BucketError::Decreasing {
+                bound, previous, ..
+            } => write!(
+                f,
+                "bounds must be strictly increasing, but {previous} is followed by {bound}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BucketError {}
+
+/// Checks histogram bucket bounds: at least one, at most [`MAX_BUCKETS`], finite, strictly
+/// increasing; a trailing `+Inf` is allowed (it is always added). Returns every error, in
+/// order, so a macro can point at each bad bound.
+pub fn check_buckets(bounds: &[f64]) -> Vec<BucketError> {
+    let finite = match bounds.split_last() {
+        Some((last, rest)) if *last == f64::INFINITY => rest,
+        _ => bounds,
+    };
+    if finite.is_empty() {
+        return vec![BucketError::Empty];
+    }
+    let mut errors = Vec::new();
+    if finite.len() > MAX_BUCKETS {
+        errors.push(BucketError::TooMany(finite.len()));
+    }
+    for (index, &bound) in finite.iter().enumerate() {
+        let previous = index.checked_sub(1).map(|i| finite[i]);
+        if !bound.is_finite() {
+            errors.push(BucketError::NotFinite { index, bound });
+        } else if let Some(previous) = previous.filter(|p| p.is_finite()) {
+            if bound == previous {
+                errors.push(BucketError::Duplicate { index, bound });
+            } else if bound < previous {
+                errors.push(BucketError::Decreasing {
+                    index,
+                    bound,
+                    previous,
+                });
+            }
+        }
+    }
+    errors
+}
+
+/// Checks the prefix of the `<PREFIX>_MIN`, `<PREFIX>_MAX`, `<PREFIX>_COUNT` variables that
+/// replace a histogram's buckets: an upper-case word of `[A-Z0-9_]` starting with a letter.
+pub fn check_env_prefix(prefix: &str) -> Result<(), NameError> {
+    if prefix.is_empty() {
+        return Err(NameError::Empty);
+    }
+    match prefix
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_uppercase() || (*i > 0 && (c.is_ascii_digit() || *c == '_'))))
+    {
+        Some((index, ch)) => Err(NameError::InvalidEnvChar { ch, index }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_table() {
+        let inf = f64::INFINITY;
+        let cases: &[(&[f64], &[BucketError])] = &[
+            (&[0.1, 1.0, 10.0], &[]),
+            (&[1.0, inf], &[]),
+            (&[], &[BucketError::Empty]),
+            (&[inf], &[BucketError::Empty]),
+            (
+                &[1.0, 1.0],
+                &[BucketError::Duplicate {
+                    index: 1,
+                    bound: 1.0,
+                }],
+            ),
+            (
+                &[2.0, 1.0, 3.0],
+                &[BucketError::Decreasing {
+                    index: 1,
+                    bound: 1.0,
+                    previous: 2.0,
+                }],
+            ),
+            (
+                &[1.0, f64::NEG_INFINITY, 2.0],
+                &[BucketError::NotFinite {
+                    index: 1,
+                    bound: f64::NEG_INFINITY,
+                }],
+            ),
+        ];
+        for (bounds, want) in cases {
+            assert_eq!(check_buckets(bounds), *want, "{bounds:?}");
+        }
+        let many: Vec<f64> = (0..=MAX_BUCKETS).map(|i| i as f64).collect();
+        assert_eq!(
+            check_buckets(&many),
+            [BucketError::TooMany(MAX_BUCKETS + 1)]
+        );
+        assert!(check_buckets(&many[..MAX_BUCKETS]).is_empty());
+        assert!(
+            check_buckets(&[f64::NAN])[0]
+                .to_string()
+                .contains("not a finite number")
+        );
+    }
+
+    #[test]
+    fn hierarchy_error_type_and_env_prefix_tables() {
+        for ok in ["backend", "Back-End_2", "0", "-"] {
+            assert_eq!(check_hierarchy_name(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(check_hierarchy_name(""), Err(NameError::Empty));
+        assert_eq!(
+            check_hierarchy_name("a/b"),
+            Err(NameError::InvalidHierarchyChar { ch: '/', index: 1 })
+        );
+        assert_eq!(
+            check_hierarchy_name("é"),
+            Err(NameError::InvalidHierarchyChar { ch: 'é', index: 0 })
+        );
+        for ok in ["handler", "engine_overloaded", "e2"] {
+            assert_eq!(check_error_type(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            check_error_type("Timeout"),
+            Err(NameError::InvalidErrorTypeChar { ch: 'T', index: 0 })
+        );
+        assert_eq!(check_error_type(DEFAULT_ERROR_TYPE), Ok(()));
+        assert_eq!(check_error_type(PANIC_ERROR_TYPE), Ok(()));
+        assert_eq!(check_env_prefix("DYN_METRICS_TTFT"), Ok(()));
+        assert_eq!(
+            check_env_prefix("dyn"),
+            Err(NameError::InvalidEnvChar { ch: 'd', index: 0 })
+        );
+        assert_eq!(
+            check_env_prefix("_X"),
+            Err(NameError::InvalidEnvChar { ch: '_', index: 0 })
+        );
+    }
+
+    #[test]
+    fn levels() {
+        for l in Level::ALL {
+            assert_eq!(Level::from_name(l.as_str()), Some(l));
+        }
+        assert_eq!(Level::from_name("cluster"), None);
+        assert_eq!(
+            Level::Component.labels(),
+            [NAMESPACE_LABEL, COMPONENT_LABEL]
+        );
+        assert_eq!(Level::Runtime.labels().len(), 0);
+    }
 
     #[test]
     fn metric_name_table() {

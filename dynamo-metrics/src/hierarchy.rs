@@ -36,30 +36,7 @@ inventory::submit! {
     }
 }
 
-/// A level of the runtime hierarchy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Level {
-    /// The runtime itself: no hierarchy labels.
-    Runtime,
-    /// A namespace: `dynamo_namespace`.
-    Namespace,
-    /// A component: `dynamo_namespace`, `dynamo_component`.
-    Component,
-    /// An endpoint: all three hierarchy labels.
-    Endpoint,
-}
-
-impl Level {
-    /// The level's name in lower case.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Level::Runtime => "runtime",
-            Level::Namespace => "namespace",
-            Level::Component => "component",
-            Level::Endpoint => "endpoint",
-        }
-    }
-}
+pub use dynamo_metrics_naming::Level;
 
 /// Where metrics are created: the runtime's registry, the hierarchy labels of one level, and
 /// a subsystem. Every level of the hierarchy has one; [`MetricsRegistry::with_subsystem`]

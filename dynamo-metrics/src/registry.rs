@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use dynamo_metrics_naming::HIERARCHY_LABELS;
+use dynamo_metrics_naming::{HIERARCHY_LABELS, SERIES_SUFFIXES};
 use parking_lot::{Mutex, RwLock};
 use prometheus::core::Collector;
 use prometheus::proto::{self, MetricType};
@@ -13,8 +13,6 @@ use crate::error::{Error, Result};
 use crate::foreign;
 use crate::metrics::{AnyFamily, Cell, Family, Meta};
 use crate::text;
-
-const SERIES_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
 
 /// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
 /// level it was registered at.

@@ -15,7 +15,7 @@ use crate::metrics::{
 };
 
 /// The default cap on the number of series of a family with string labels.
-pub const DEFAULT_MAX_SERIES: usize = 1000;
+pub const DEFAULT_MAX_SERIES: usize = dynamo_metrics_naming::DEFAULT_MAX_SERIES;
 
 /// What a metric field of a derived struct is declared with.
 #[doc(hidden)]

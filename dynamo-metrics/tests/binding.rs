@@ -5,6 +5,9 @@
 //! The binding is process state, so the tests of this file take one lock each.
 
 #![cfg(feature = "metrics")]
+// The lock serialises the tests of this file, each on its own tokio runtime; holding it
+// across their awaits is the point.
+#![allow(clippy::await_holding_lock)]
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -70,31 +70,13 @@ fn invalid(family: &str, reason: impl Into<String>) -> Error {
 /// Checks bucket bounds: at least one finite bound, strictly increasing. A trailing `+Inf`
 /// is dropped, since every histogram has that bucket anyway.
 pub(crate) fn check_buckets(family: &str, buckets: &[f64]) -> Result<Arc<[f64]>> {
+    if let Some(first) = dynamo_metrics_naming::check_buckets(buckets).first() {
+        return Err(invalid(family, first.to_string()));
+    }
     let finite = match buckets.split_last() {
         Some((last, rest)) if *last == f64::INFINITY => rest,
         _ => buckets,
     };
-    if finite.is_empty() {
-        return Err(invalid(
-            family,
-            "at least one finite bucket bound is required",
-        ));
-    }
-    if let Some(bad) = finite.iter().find(|b| !b.is_finite()) {
-        return Err(invalid(
-            family,
-            format!("bound {bad} is not a finite number"),
-        ));
-    }
-    if let Some(pair) = finite.windows(2).find(|w| w[0] >= w[1]) {
-        return Err(invalid(
-            family,
-            format!(
-                "bounds must be strictly increasing, but {} is followed by {}",
-                pair[0], pair[1]
-            ),
-        ));
-    }
     Ok(finite.into())
 }
 
@@ -267,11 +249,19 @@ mod tests {
         );
         assert_eq!(
             msg(&[1.0, f64::NAN]),
-            "invalid buckets for \"h\": bound NaN is not a finite number"
+            "invalid buckets for \"h\": bound NaN is not a finite number; +Inf is always added"
         );
         assert_eq!(
             msg(&[1.0, 1.0]),
-            "invalid buckets for \"h\": bounds must be strictly increasing, but 1 is followed by 1"
+            "invalid buckets for \"h\": duplicate bucket bound 1"
+        );
+        // The rule the macros apply: at most MAX_BUCKETS bounds.
+        let many: Vec<f64> = (0..=dynamo_metrics_naming::MAX_BUCKETS)
+            .map(|i| i as f64)
+            .collect();
+        assert_eq!(
+            msg(&many),
+            "invalid buckets for \"h\": 1001 bucket bounds; a histogram has at most 1000"
         );
     }
 }
