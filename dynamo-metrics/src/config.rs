@@ -9,8 +9,10 @@ use dynamo_metrics_naming as naming;
 
 use crate::error::{Error, Result};
 
-/// Settings of the system status server (`/metrics`, `/health`, `/live`).
+/// Settings of the system status server (`/metrics`, `/health`, `/live`). It may gain fields:
+/// start from [`SystemServerConfig::at`] or `default()` and set the fields you need.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SystemServerConfig {
     /// Address to listen on; `DYN_SYSTEM_HOST`, default `0.0.0.0`.
     pub host: IpAddr,
@@ -43,14 +45,27 @@ impl Default for SystemServerConfig {
 }
 
 impl SystemServerConfig {
+    /// The default settings, listening on `addr`: `SystemServerConfig::at(([127, 0, 0, 1], 0))`
+    /// listens on a free loopback port.
+    pub fn at(addr: impl Into<SocketAddr>) -> Self {
+        let addr = addr.into();
+        SystemServerConfig {
+            host: addr.ip(),
+            port: addr.port(),
+            ..SystemServerConfig::default()
+        }
+    }
+
     /// The socket address to bind.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
     }
 }
 
-/// Settings of a [`DistributedRuntime`](crate::DistributedRuntime).
+/// Settings of a [`DistributedRuntime`](crate::DistributedRuntime). It may gain fields: start
+/// from `default()` or [`from_env`](Self::from_env) and set the fields you need.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuntimeConfig {
     /// The system status server to start, if any. From the environment: started when
     /// `DYN_SYSTEM_PORT` is set.

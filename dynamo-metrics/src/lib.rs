@@ -49,7 +49,8 @@
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let runtime = DistributedRuntime::new()?;
-//!     let server = SystemServerConfig { host: [127, 0, 0, 1].into(), port: 0, ..Default::default() };
+//!     let server = SystemServerConfig::at(([127, 0, 0, 1], 0));
+//!     # #[cfg(feature = "server")]
 //!     let addr = runtime.start_system_server(server).await?; // GET /metrics, /health, /live
 //!
 //!     let router = Router::register(&runtime)?;
@@ -71,7 +72,9 @@
 //!     ] {
 //!         assert!(text.lines().any(|l| l == line), "{line}");
 //!     }
-//!     # let _ = (answer, addr);
+//!     # let _ = answer;
+//!     # #[cfg(feature = "server")]
+//!     # let _ = addr;
 //!     runtime.shutdown().await;
 //!     Ok(())
 //! }
@@ -89,9 +92,13 @@
 //!   and runtime-level structs at zero when it starts.
 //! - [`DistributedRuntime::render`] writes the text format 0.0.4: every family once, sorted,
 //!   with series text rendered once at creation.
+//! - Every instrumented call is recorded by the runtime it runs under: see
+//!   [`DistributedRuntime::scope`] for the rules.
 //! - Features: `metrics` (default) records and exports; off, every metric type is a
 //!   zero-sized no-op with the same API and `#[instrument_endpoint]` leaves functions as
-//!   written. `derive` (default) re-exports the macros.
+//!   written. `derive` (default) re-exports the macros. `server` (default) is the status
+//!   server and [`DistributedRuntime::metrics_router`], the same routes to mount in an
+//!   application's own axum server; off, axum and hyper are not compiled.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 // With `metrics` off the recording machinery still checks declarations but records nothing.
@@ -115,6 +122,7 @@ mod metrics;
 mod registry;
 mod runtime;
 mod scoped;
+#[cfg(feature = "server")]
 mod server;
 mod text;
 mod typed;

@@ -7,18 +7,24 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "server")]
 use parking_lot::Mutex;
 
 use dynamo_metrics_naming::MetricKind;
 
 use crate::catalog::MetricDescriptor;
-use crate::config::{RuntimeConfig, SystemServerConfig};
-use crate::error::{Error, Result};
+use crate::config::RuntimeConfig;
+#[cfg(feature = "server")]
+use crate::config::SystemServerConfig;
+#[cfg(feature = "server")]
+use crate::error::Error;
+use crate::error::Result;
 use crate::hierarchy::{Level, MetricsRegistry, MetricsScope, Namespace, Namespaces, root_scope};
 use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::Gauge;
 use crate::registry::Registry;
+#[cfg(feature = "server")]
 use crate::server::{self, ServerHandle};
 
 const UPTIME_HELP: &str = "Total uptime of the DistributedRuntime in seconds";
@@ -60,6 +66,7 @@ pub(crate) struct RuntimeInner {
     ready: AtomicBool,
     /// Size of the last render, to allocate the next one at once.
     last_render: AtomicUsize,
+    #[cfg(feature = "server")]
     server: Mutex<Option<ServerHandle>>,
     /// The metrics of every instrumented function, for calls that run under this runtime.
     pub(crate) bound: Arc<Bound>,
@@ -116,6 +123,7 @@ impl DistributedRuntime {
                 uptime,
                 ready: AtomicBool::new(config.starting_ready),
                 last_render: AtomicUsize::new(4096),
+                #[cfg(feature = "server")]
                 server: Mutex::new(None),
                 bound: bound.clone(),
             }),
@@ -137,8 +145,16 @@ impl DistributedRuntime {
     /// [`Error::Bind`] when the server cannot listen (a port in use, for example).
     pub async fn from_config(config: RuntimeConfig) -> Result<Self> {
         let runtime = Self::with_config(&config)?;
+        #[cfg(feature = "server")]
         if let Some(server) = config.system_server {
             runtime.start_system_server(server).await?;
+        }
+        #[cfg(not(feature = "server"))]
+        if let Some(server) = config.system_server {
+            tracing::warn!(
+                addr = %server.addr(),
+                "a system status server is configured, but dynamo-metrics was built without its `server` feature: not started"
+            );
         }
         Ok(runtime)
     }
@@ -150,10 +166,6 @@ impl DistributedRuntime {
     /// [`Error::Env`] for an unusable variable, [`Error::Bind`] when the server cannot listen.
     pub async fn from_env() -> Result<Self> {
         Self::from_config(RuntimeConfig::from_env()?).await
-    }
-
-    pub(crate) fn from_weak(weak: &Weak<RuntimeInner>) -> Option<Self> {
-        weak.upgrade().map(Self::from_inner)
     }
 
     pub(crate) fn from_inner(inner: Arc<RuntimeInner>) -> Self {
@@ -186,18 +198,74 @@ impl DistributedRuntime {
     /// Appends the text exposition of every metric of the runtime to `out`: each family once,
     /// families sorted by name, foreign collectors merged in.
     pub fn render_into(&self, out: &mut String) {
-        self.inner.uptime.set(self.uptime().as_secs_f64());
-        self.inner.registry.render(out);
+        self.inner.render_into(out);
     }
 
     /// The text exposition (format 0.0.4) of every metric of the runtime.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(self.inner.last_render.load(Relaxed));
+        self.inner.render()
+    }
+
+    /// Where the system status server listens, if it runs.
+    pub fn system_server_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "server")]
+        return self.inner.server.lock().as_ref().map(ServerHandle::addr);
+        #[cfg(not(feature = "server"))]
+        None
+    }
+
+    /// Stops the system status server, if it runs: no new connections are accepted, and open
+    /// ones get the configured grace period to finish.
+    pub async fn shutdown(&self) {
+        #[cfg(feature = "server")]
+        {
+            let handle = self.inner.server.lock().take();
+            if let Some(handle) = handle {
+                handle.shutdown().await;
+            }
+        }
+    }
+}
+
+impl RuntimeInner {
+    fn render_into(&self, out: &mut String) {
+        self.uptime.set(self.started.elapsed().as_secs_f64());
+        self.registry.render(out);
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::with_capacity(self.last_render.load(Relaxed));
         self.render_into(&mut out);
-        self.inner
-            .last_render
-            .store(out.len() + out.len() / 8, Relaxed);
+        self.last_render.store(out.len() + out.len() / 8, Relaxed);
         out
+    }
+}
+
+#[cfg(feature = "server")]
+impl server::Source for RuntimeInner {
+    fn render(&self) -> String {
+        RuntimeInner::render(self)
+    }
+
+    fn health(&self) -> (bool, Duration) {
+        (self.ready.load(Relaxed), self.started.elapsed())
+    }
+}
+
+/// The status server and the mountable routes (feature `server`).
+#[cfg(feature = "server")]
+impl DistributedRuntime {
+    /// The routes `GET /metrics`, `/health` and `/live` of this runtime as an axum
+    /// [`Router`](axum::Router), for an application that runs its own HTTP server:
+    /// `app.merge(runtime.metrics_router())`, or `nest` it under a prefix. They answer as the
+    /// status server's do. The router holds the runtime weakly: once the runtime is dropped
+    /// they answer 503. A `Router` is a tower `Service`, so it mounts wherever one does.
+    pub fn metrics_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        server::routes(self.source(), None)
+    }
+
+    fn source(&self) -> Weak<dyn server::Source> {
+        Arc::downgrade(&self.inner) as Weak<dyn server::Source>
     }
 
     /// Starts the system status server: `GET /metrics`, `/health`, `/live`. Must be called
@@ -210,7 +278,7 @@ impl DistributedRuntime {
         if let Some(addr) = self.system_server_addr() {
             return Err(Error::ServerRunning { addr });
         }
-        let handle = server::start(Arc::downgrade(&self.inner), config).await?;
+        let handle = server::start(self.source(), config).await?;
         let addr = handle.addr();
         let mut slot = self.inner.server.lock();
         if let Some(running) = slot.as_ref() {
@@ -220,20 +288,6 @@ impl DistributedRuntime {
         }
         *slot = Some(handle);
         Ok(addr)
-    }
-
-    /// Where the system status server listens, if it runs.
-    pub fn system_server_addr(&self) -> Option<SocketAddr> {
-        self.inner.server.lock().as_ref().map(ServerHandle::addr)
-    }
-
-    /// Stops the system status server, if it runs: no new connections are accepted, and open
-    /// ones get the configured grace period to finish.
-    pub async fn shutdown(&self) {
-        let handle = self.inner.server.lock().take();
-        if let Some(handle) = handle {
-            handle.shutdown().await;
-        }
     }
 }
 

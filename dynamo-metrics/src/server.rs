@@ -1,5 +1,7 @@
 //! The system status server: `GET /metrics`, `/health`, `/live` over HTTP/1.1, with a cap
-//! on connections, header and request timeouts, and graceful shutdown.
+//! on connections, header and request timeouts, and graceful shutdown; and the same routes as
+//! a router to mount in an application's own axum server. It knows what it serves only through
+//! [`Source`].
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -21,8 +23,15 @@ use tokio::task::JoinHandle;
 
 use crate::config::SystemServerConfig;
 use crate::error::{Error, Result};
-use crate::runtime::{DistributedRuntime, RuntimeInner};
 use crate::text::CONTENT_TYPE;
+
+/// What the routes serve: the exposition and the readiness of one runtime.
+pub(crate) trait Source: Send + Sync + 'static {
+    /// The text exposition.
+    fn render(&self) -> String;
+    /// Whether the runtime reports ready, and how long it has been up.
+    fn health(&self) -> (bool, Duration);
+}
 
 /// A running server. Dropping it stops the server without waiting.
 pub(crate) struct ServerHandle {
@@ -45,7 +54,7 @@ impl ServerHandle {
 
 /// Binds `config`'s address and serves in a background task.
 pub(crate) async fn start(
-    runtime: Weak<RuntimeInner>,
+    source: Weak<dyn Source>,
     config: SystemServerConfig,
 ) -> Result<ServerHandle> {
     let wanted = config.addr();
@@ -60,7 +69,7 @@ pub(crate) async fn start(
         source,
     })?;
     let (stop, stopped) = watch::channel(false);
-    let app = router(runtime, config.request_timeout);
+    let app: Router = router(source, Some(config.request_timeout));
     let task = tokio::spawn(serve(listener, app, config, stopped));
     tracing::info!(%addr, "system status server listening");
     Ok(ServerHandle { addr, stop, task })
@@ -68,22 +77,22 @@ pub(crate) async fn start(
 
 #[derive(Clone)]
 struct AppState {
-    runtime: Weak<RuntimeInner>,
+    source: Weak<dyn Source>,
 }
 
-impl AppState {
-    fn runtime(&self) -> Option<DistributedRuntime> {
-        DistributedRuntime::from_weak(&self.runtime)
-    }
-}
-
-fn router(runtime: Weak<RuntimeInner>, timeout: Duration) -> Router {
-    Router::new()
+/// The routes `/metrics`, `/health` and `/live` of `source`, each answered within `timeout`
+/// (503 after it) when one is given. The status server adds a fallback 404 for other paths.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
+    source: Weak<dyn Source>,
+    timeout: Option<Duration>,
+) -> Router<S> {
+    let routes = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/live", get(health))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .layer(middleware::from_fn(
+        .with_state(AppState { source });
+    match timeout {
+        Some(timeout) => routes.layer(middleware::from_fn(
             move |req: Request, next: Next| async move {
                 match tokio::time::timeout(timeout, next.run(req)).await {
                     Ok(response) => response,
@@ -92,8 +101,13 @@ fn router(runtime: Weak<RuntimeInner>, timeout: Duration) -> Router {
                     }
                 }
             },
-        ))
-        .with_state(AppState { runtime })
+        )),
+        None => routes,
+    }
+}
+
+fn router(source: Weak<dyn Source>, timeout: Option<Duration>) -> Router {
+    routes(source, timeout).fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
 }
 
 fn gone() -> Response {
@@ -101,20 +115,20 @@ fn gone() -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    match state.runtime() {
-        Some(runtime) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], runtime.render()).into_response(),
+    match state.source.upgrade() {
+        Some(source) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], source.render()).into_response(),
         None => gone(),
     }
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let Some(runtime) = state.runtime() else {
+    let Some(source) = state.source.upgrade() else {
         return gone();
     };
-    let ready = runtime.is_ready();
+    let (ready, uptime) = source.health();
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "notready" },
-        "uptime_seconds": runtime.uptime().as_secs_f64(),
+        "uptime_seconds": uptime.as_secs_f64(),
     });
     let status = if ready {
         StatusCode::OK

@@ -193,16 +193,14 @@ fn calls_with_no_runtime_alive_move_into_the_next_one() {
 #[tokio::test]
 async fn a_renamed_component_labels_its_calls() {
     let _serial = serial();
-    let config = RuntimeConfig {
-        renames: BTreeMap::from([
-            ("backend".to_owned(), "prefill".to_owned()),
-            (
-                "backend/tokenize".to_owned(),
-                "frontend/tokenize".to_owned(),
-            ),
-        ]),
-        ..RuntimeConfig::default()
-    };
+    let mut config = RuntimeConfig::default();
+    config.renames = BTreeMap::from([
+        ("backend".to_owned(), "prefill".to_owned()),
+        (
+            "backend/tokenize".to_owned(),
+            "frontend/tokenize".to_owned(),
+        ),
+    ]);
     let rt = DistributedRuntime::with_config(&config).unwrap();
     // The series exist at zero under the names they will have, not the attribute's.
     assert_eq!(requests(&rt, "prefill", "generate"), Some(0));
@@ -223,10 +221,8 @@ async fn a_renamed_component_labels_its_calls() {
     assert_eq!(requests(&decode, "decode", "generate"), Some(1));
     assert_eq!(requests(&rt, "prefill", "generate"), Some(1));
 
-    let bad = RuntimeConfig {
-        renames: BTreeMap::from([("backend".to_owned(), "Back End".to_owned())]),
-        ..RuntimeConfig::default()
-    };
+    let mut bad = RuntimeConfig::default();
+    bad.renames = BTreeMap::from([("backend".to_owned(), "Back End".to_owned())]);
     assert_eq!(
         DistributedRuntime::with_config(&bad)
             .unwrap_err()

@@ -168,21 +168,23 @@ impl dynamo_metrics::GpuSource for FixedGpus {
                 index,
                 uuid: format!("GPU-{index}"),
                 model_name: "NVIDIA H100 80GB HBM3".into(),
-                readings: Ok(dynamo_metrics::GpuReadings {
-                    utilization_percent: Some(55.0),
-                    memory_utilization_percent: Some(20.0),
-                    memory_used_bytes: Some(4e9),
-                    memory_free_bytes: Some(7.6e10),
-                    memory_total_bytes: Some(8e10),
-                    temperature_celsius: Some(48.0),
-                    memory_temperature_celsius: Some(45.0),
-                    power_usage_watts: Some(310.25),
-                    power_limit_watts: Some(700.0),
-                    energy_consumed_joules: Some(1.5e6 + f64::from(index)),
-                    sm_clock_hertz: Some(1.98e9),
-                    memory_clock_hertz: Some(2.619e9),
-                    pcie_transmit_bytes_per_second: Some(1.2e6),
-                    pcie_receive_bytes_per_second: Some(3.4e6),
+                readings: Ok({
+                    let mut r = dynamo_metrics::GpuReadings::default();
+                    r.utilization_percent = Some(55.0);
+                    r.memory_utilization_percent = Some(20.0);
+                    r.memory_used_bytes = Some(4e9);
+                    r.memory_free_bytes = Some(7.6e10);
+                    r.memory_total_bytes = Some(8e10);
+                    r.temperature_celsius = Some(48.0);
+                    r.memory_temperature_celsius = Some(45.0);
+                    r.power_usage_watts = Some(310.25);
+                    r.power_limit_watts = Some(700.0);
+                    r.energy_consumed_joules = Some(1.5e6 + f64::from(index));
+                    r.sm_clock_hertz = Some(1.98e9);
+                    r.memory_clock_hertz = Some(2.619e9);
+                    r.pcie_transmit_bytes_per_second = Some(1.2e6);
+                    r.pcie_receive_bytes_per_second = Some(3.4e6);
+                    r
                 }),
             })
             .collect())

@@ -11,20 +11,14 @@ use dynamo_metrics_tests::{FixedGpus, promtool_check_metrics, request};
 #[tokio::test]
 async fn gpu_gauges_are_promtool_clean_and_carry_hierarchy_labels() {
     let rt = DistributedRuntime::new().unwrap();
-    let config = GpuConfig {
-        interval: Duration::from_millis(20),
-        dcgm_compat: false,
-        ..GpuConfig::default()
-    };
+    let mut config = GpuConfig::default();
+    config.interval = Duration::from_millis(20);
+    config.dcgm_compat = false;
     let worker = rt.namespace("dynamo").unwrap().component("worker").unwrap();
     worker
         .register_collector(Box::new(GpuCollector::start(FixedGpus, config)))
         .unwrap();
-    let server = SystemServerConfig {
-        host: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        ..SystemServerConfig::default()
-    };
+    let server = SystemServerConfig::at(([127, 0, 0, 1], 0));
     let addr = rt.start_system_server(server).await.unwrap();
     let mut body = String::new();
     for _ in 0..100 {

@@ -119,17 +119,16 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             prefill_per_token: Duration::ZERO,
             inter_token: Duration::from_millis(2),
         },
-        runtime: RuntimeConfig {
-            gpu: None,
-            ..RuntimeConfig::default()
+        runtime: {
+            let mut runtime = RuntimeConfig::default();
+            runtime.gpu = None;
+            runtime
         },
     };
     let demo = demo::start(config).await.unwrap();
-    let gpus = GpuConfig {
-        interval: Duration::from_millis(500),
-        dcgm_compat: true,
-        ..GpuConfig::default()
-    };
+    let mut gpus = GpuConfig::default();
+    gpus.interval = Duration::from_millis(500);
+    gpus.dcgm_compat = true;
     demo.worker_runtime
         .register_collector(Box::new(GpuCollector::start(FixedGpus, gpus)))
         .unwrap();

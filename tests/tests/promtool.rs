@@ -7,11 +7,7 @@ use dynamo_metrics_tests::{promtool_check_metrics, request};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_exposition_is_promtool_clean() {
     let rt = DistributedRuntime::new().unwrap();
-    let config = SystemServerConfig {
-        host: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        ..SystemServerConfig::default()
-    };
+    let config = SystemServerConfig::at(([127, 0, 0, 1], 0));
     let addr = rt.start_system_server(config).await.unwrap();
     let metrics = dynamo_examples::declare(&rt).unwrap();
     for n in 0..40 {

@@ -9,11 +9,7 @@ use dynamo_metrics::{
 use dynamo_metrics_tests::request;
 
 fn loopback(port: u16) -> SystemServerConfig {
-    SystemServerConfig {
-        host: "127.0.0.1".parse().unwrap(),
-        port,
-        ..SystemServerConfig::default()
-    }
+    SystemServerConfig::at(([127, 0, 0, 1], port))
 }
 
 async fn started() -> (DistributedRuntime, SocketAddr) {
@@ -125,11 +121,9 @@ async fn port_in_use_is_a_clear_error() {
 
 #[tokio::test]
 async fn from_config_starts_the_server_and_shutdown_stops_it() {
-    let config = RuntimeConfig {
-        system_server: Some(loopback(0)),
-        starting_ready: false,
-        ..RuntimeConfig::default()
-    };
+    let mut config = RuntimeConfig::default();
+    config.system_server = Some(loopback(0));
+    config.starting_ready = false;
     let rt = DistributedRuntime::from_config(config).await.unwrap();
     let addr = rt.system_server_addr().unwrap();
     assert_eq!(get(addr, "GET", "/health").await.status, 503);
@@ -143,11 +137,9 @@ async fn from_config_starts_the_server_and_shutdown_stops_it() {
 
 #[tokio::test]
 async fn a_slow_client_does_not_block_others() {
-    let config = SystemServerConfig {
-        max_connections: 2,
-        header_read_timeout: std::time::Duration::from_millis(300),
-        ..loopback(0)
-    };
+    let mut config = loopback(0);
+    config.max_connections = 2;
+    config.header_read_timeout = std::time::Duration::from_millis(300);
     let rt = DistributedRuntime::new().unwrap();
     let addr = rt.start_system_server(config).await.unwrap();
     // Two idle connections take every slot; the header timeout frees them.
@@ -156,4 +148,46 @@ async fn a_slow_client_does_not_block_others() {
     assert_eq!(r.status, 200);
     drop(idle);
     rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_router_mounts_in_an_application_router() {
+    let rt = DistributedRuntime::new().unwrap();
+    rt.create_intcounter("mounted_total", "Hits", &[])
+        .unwrap()
+        .inc_by(4);
+    // An application with its own routes and state, and ours merged in.
+    let app: axum::Router = axum::Router::new()
+        .route(
+            "/app",
+            axum::routing::get(
+                |axum::extract::State(greeting): axum::extract::State<&'static str>| async move {
+                    greeting
+                },
+            ),
+        )
+        .merge(rt.metrics_router())
+        .with_state("hello");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let r = get(addr, "GET", "/metrics").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(
+        r.body.contains("dynamo_component_mounted_total 4\n"),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(addr, "GET", "/app").await.body, "hello");
+    assert_eq!(get(addr, "GET", "/live").await.status, 200);
+    rt.set_ready(false);
+    assert_eq!(get(addr, "GET", "/health").await.status, 503);
+    // The routes hold the runtime weakly: dropped, they answer 503.
+    drop(rt);
+    assert_eq!(get(addr, "GET", "/metrics").await.status, 503);
+    server.abort();
 }

@@ -16,8 +16,10 @@ pub use nvml::NvmlSource;
 
 use crate::error::{Error, Result};
 
-/// What one GPU reported in one pass. Readings the device does not support are `None`.
+/// What one GPU reported in one pass. Readings the device does not support are `None`. It may
+/// gain fields: start from `default()` and set the readings you have.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GpuReadings {
     /// Percent of time a kernel ran (0-100).
     pub utilization_percent: Option<f64>,
@@ -72,8 +74,10 @@ pub trait GpuSource: Send + 'static {
     fn sample(&mut self) -> std::result::Result<Vec<GpuDevice>, String>;
 }
 
-/// Settings of the GPU collector.
+/// Settings of the GPU collector. It may gain fields: start from `default()` or
+/// [`from_lookup`](Self::from_lookup) and set the fields you need.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GpuConfig {
     /// Time between two NVML passes; `DYN_GPU_SAMPLE_INTERVAL_MS`, default 2 s.
     pub interval: Duration,

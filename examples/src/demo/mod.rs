@@ -63,25 +63,18 @@ impl Demo {
 /// # Errors
 /// When a port cannot be bound or a metric declaration is refused.
 pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error + Send + Sync>> {
-    let worker_config = RuntimeConfig {
-        system_server: Some(SystemServerConfig {
-            host: config.host,
-            port: config.system_port,
-            ..SystemServerConfig::default()
-        }),
-        ..config.runtime.clone()
-    };
+    let mut worker_config = config.runtime.clone();
+    worker_config.system_server = Some(SystemServerConfig::at((config.host, config.system_port)));
     let worker_runtime = DistributedRuntime::from_config(worker_config).await?;
     let system = worker_runtime
         .system_server_addr()
         .ok_or("the status server did not start")?;
     let (worker_listener, worker) = engine::bind_worker().await?;
 
-    let frontend_runtime = DistributedRuntime::with_config(&RuntimeConfig {
-        system_server: None,
-        gpu: None,
-        ..config.runtime.clone()
-    })?;
+    let mut frontend_config = config.runtime.clone();
+    frontend_config.system_server = None;
+    frontend_config.gpu = None;
+    let frontend_runtime = DistributedRuntime::with_config(&frontend_config)?;
     let frontend_metrics = FrontendMetrics::register(&frontend_runtime)?;
     let preprocessor = PreprocessorMetrics::register(&frontend_runtime)?;
     let models: Vec<String> = config.models.iter().map(|m| m.to_lowercase()).collect();

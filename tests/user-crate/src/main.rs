@@ -100,11 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(ours.collect().len(), 1);
 
     // The same page over HTTP from the status server, built with axum's and hyper's defaults.
-    let config = SystemServerConfig {
-        host: [127, 0, 0, 1].into(),
-        port: 0,
-        ..Default::default()
-    };
+    let config = SystemServerConfig::at(([127, 0, 0, 1], 0));
     let addr = runtime.start_system_server(config).await?;
     let page = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         let mut stream = std::net::TcpStream::connect(addr)?;
