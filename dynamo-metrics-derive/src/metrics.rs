@@ -577,13 +577,6 @@ fn generate(
         let l = level_tokens(l);
         quote! { ::dynamo_metrics::__private::check_level(&__scope, #l, #source)?; }
     });
-    let level_opt = match level {
-        Some(l) => {
-            let l = level_tokens(l);
-            quote!(::core::option::Option::Some(#l))
-        }
-        None => quote!(::core::option::Option::None),
-    };
     let runtime_registration = (level == Some(naming::Level::Runtime)).then(|| {
         quote! {
             ::dynamo_metrics::__private::inventory::submit! {
@@ -595,10 +588,14 @@ fn generate(
             }
         }
     });
+    let level_call = level.map(|l| {
+        let l = level_tokens(l);
+        quote!(.__level(#l))
+    });
     let mut inits = Vec::new();
     let mut checks = Vec::new();
     let mut descriptors = Vec::new();
-    for m in metrics {
+    for (i, m) in metrics.iter().enumerate() {
         let (field, ty) = (m.ident, &m.field.ty);
         let span = ty.span();
         let (short, full, help, max) = (&m.short_name, &m.full_name, &m.help, m.max_series);
@@ -611,20 +608,37 @@ fn generate(
             Some(v) => quote!(::core::option::Option::Some(#v)),
             None => quote!(::core::option::Option::None),
         };
-        let at = quote_spanned!(m.ident.span()=> ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!()));
+        let line = quote_spanned!(m.ident.span()=> ::core::line!());
+        let column = quote_spanned!(m.ident.span()=> ::core::column!());
+        // The one description of this field's metric: the catalog lists it, `register` creates
+        // the family from it.
+        let desc = format_ident!("__DYNAMO_METRIC_{i}");
+        descriptors.push(quote_spanned! {span=>
+            static #desc: ::dynamo_metrics::MetricDescriptor = ::dynamo_metrics::MetricDescriptor::__new(
+                #subsystem,
+                #short,
+                #full,
+                <#ty as ::dynamo_metrics::MetricField>::KIND,
+                <#ty as ::dynamo_metrics::MetricField>::VALUE_TYPE,
+                #help,
+            )
+            .__labels(<#ty as ::dynamo_metrics::MetricField>::LABELS)
+            .__const_labels(&[#((#cl_names, #cl_values)),*])
+            #level_call
+            .__buckets(#buckets, #buckets_env)
+            .__max_series(#max)
+            .__declared(
+                ::core::concat!(::core::module_path!(), "::", #source),
+                ::core::file!(),
+                #line,
+                #column,
+            );
+            ::dynamo_metrics::__private::inventory::submit! {
+                ::dynamo_metrics::__private::Declared(&#desc)
+            }
+        });
         inits.push(quote_spanned! {span=>
-            #field: <#ty as ::dynamo_metrics::MetricField>::register(
-                &__scope,
-                &::dynamo_metrics::__private::FieldSpec {
-                    name: #short,
-                    help: #help,
-                    const_labels: &[#((#cl_names, #cl_values)),*],
-                    buckets: #buckets,
-                    buckets_env: #buckets_env,
-                    max_series: #max,
-                    declared_at: #at,
-                },
-            )?
+            #field: <#ty as ::dynamo_metrics::MetricField>::register(&__scope, &#desc)?
         });
         let kind = kind_tokens(m.kind);
         let kind_msg = format!("field `{field}` is not a {}", m.kind);
@@ -650,30 +664,13 @@ fn generate(
                 ::core::assert!(!::dynamo_metrics::__private::contains(<#ty as ::dynamo_metrics::MetricField>::LABELS, #name), #msg);
             });
         }
-        let line = quote_spanned!(m.ident.span()=> ::core::line!());
-        descriptors.push(quote! {
-            ::dynamo_metrics::__private::inventory::submit! {
-                ::dynamo_metrics::MetricDescriptor {
-                    name: #full,
-                    kind: #kind,
-                    help: #help,
-                    labels: <#ty as ::dynamo_metrics::MetricField>::LABELS,
-                    const_labels: &[#((#cl_names, #cl_values)),*],
-                    subsystem: #subsystem,
-                    level: #level_opt,
-                    buckets: #buckets,
-                    source: ::core::concat!(::core::module_path!(), "::", #source),
-                    file: ::core::file!(),
-                    line: #line,
-                }
-            }
-        });
     }
     quote! {
         impl ::dynamo_metrics::DynamoMetrics for #ident {
             fn register<R: ::dynamo_metrics::MetricsRegistry + ?::core::marker::Sized>(
                 registry: &R,
             ) -> ::core::result::Result<Self, ::dynamo_metrics::Error> {
+                #(#descriptors)*
                 let __scope = ::dynamo_metrics::MetricsRegistry::with_subsystem(registry, #subsystem)?;
                 #level_check
                 ::core::result::Result::Ok(#ident { #(#inits,)* })
@@ -682,7 +679,6 @@ fn generate(
         const _: () = {
             #(#checks)*
         };
-        #(#descriptors)*
         #runtime_registration
     }
 }

@@ -10,31 +10,28 @@ use dynamo_metrics_naming::{self as naming, COMPONENT_LABEL, ENDPOINT_LABEL, NAM
 use parking_lot::Mutex;
 use prometheus::core::Collector;
 
+use crate::describe::{Declared, MetricDescriptor};
 use crate::error::{Error, Result};
 use crate::metrics::{
     Cell, Counter, CounterVec, Declaration, Family, Gauge, GaugeVec, Histogram, HistogramVec,
     IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Series, View, location,
 };
 use crate::registry::Registry;
-use crate::typed::FieldSpec;
 
-const OVERFLOW_HELP: &str = "Label combinations folded into a family's overflow series because the family reached its series cap";
+/// `dynamo_metrics_series_overflow_total{family}`, at runtime level.
+static OVERFLOW: MetricDescriptor = MetricDescriptor::__new(
+    "metrics",
+    "series_overflow_total",
+    "dynamo_metrics_series_overflow_total",
+    naming::MetricKind::Counter,
+    "u64",
+    "Label combinations folded into a family's overflow series because the family reached its series cap",
+)
+.__labels(&["family"])
+.__level(Level::Runtime)
+.__declared("dynamo_metrics::LabeledFamily", file!(), line!(), column!());
 
-inventory::submit! {
-    crate::catalog::MetricDescriptor {
-        name: "dynamo_metrics_series_overflow_total",
-        kind: dynamo_metrics_naming::MetricKind::Counter,
-        help: OVERFLOW_HELP,
-        labels: &["family"],
-        const_labels: &[],
-        subsystem: "metrics",
-        level: Some(Level::Runtime),
-        buckets: None,
-        source: "dynamo_metrics::LabeledFamily",
-        file: file!(),
-        line: line!(),
-    }
-}
+inventory::submit! { Declared(&OVERFLOW) }
 
 pub use dynamo_metrics_naming::Level;
 
@@ -90,26 +87,10 @@ impl MetricsScope {
     }
 
     /// Checks a declaration and returns its family (new or existing) and fixed label values.
-    fn family<C: Cell>(
-        &self,
-        name: &str,
-        help: &str,
-        variable_labels: &[&str],
-        const_labels: &[(&str, &str)],
-        buckets: Option<&[f64]>,
-        declared_at: &str,
-    ) -> Result<View<C>> {
+    fn family<C: Cell>(&self, declaration: Declaration<'_>) -> Result<View<C>> {
         let (meta, fixed) = Declaration {
-            kind: C::KIND,
-            value_type: C::VALUE,
-            short_name: name,
-            full_name: naming::full_name(&self.inner.subsystem, name),
-            help,
-            hierarchy: &self.inner.labels,
-            const_labels,
-            variable_labels,
-            buckets,
-            declared_at: format!("{declared_at} in scope {}", self.describe()),
+            declared_at: format!("{} in scope {}", declaration.declared_at, self.describe()),
+            ..declaration
         }
         .check()?;
         let family: Arc<Family<C>> = self.inner.registry.family(meta)?;
@@ -140,40 +121,39 @@ impl MetricsScope {
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
     ) -> Result<View<C>> {
-        let declared_at = location(Location::caller());
-        self.family(
-            name,
+        self.family(Declaration {
+            kind: C::KIND,
+            value_type: C::VALUE,
+            short_name: name,
+            full_name: naming::full_name(&self.inner.subsystem, name),
             help,
-            variable_labels,
+            hierarchy: &self.inner.labels,
             const_labels,
+            variable_labels,
             buckets,
-            &declared_at,
-        )
+            declared_at: location(Location::caller()),
+        })
     }
 
-    /// The family a field of a derived struct declares, with variable labels `labels`.
-    pub(crate) fn spec_family<C: Cell>(
-        &self,
-        spec: &FieldSpec,
-        labels: &[&str],
-    ) -> Result<View<C>> {
-        let from_env = match spec.buckets_env {
+    /// The family `desc` describes, at this scope's level (its subsystem is the
+    /// descriptor's). Buckets come from the descriptor's variables when they are set.
+    pub(crate) fn declared<C: Cell>(&self, desc: &MetricDescriptor) -> Result<View<C>> {
+        let from_env = match desc.buckets_env {
             Some(prefix) => crate::typed::env_buckets(prefix, |v| std::env::var(v).ok())?,
             None => None,
         };
-        self.family(
-            spec.name,
-            spec.help,
-            labels,
-            spec.const_labels,
-            from_env.as_deref().or(spec.buckets),
-            spec.declared_at,
-        )
-    }
-
-    /// The full name of metric `name` created here: `dynamo_<subsystem>_<name>`.
-    pub(crate) fn full_name(&self, name: &str) -> String {
-        naming::full_name(&self.inner.subsystem, name)
+        self.family(Declaration {
+            kind: C::KIND,
+            value_type: C::VALUE,
+            short_name: desc.short_name,
+            full_name: desc.name.to_owned(),
+            help: desc.help,
+            hierarchy: &self.inner.labels,
+            const_labels: desc.const_labels,
+            variable_labels: desc.labels,
+            buckets: from_env.as_deref().or(desc.buckets),
+            declared_at: format!("by {} at {}", desc.source, desc.location()),
+        })
     }
 
     /// The level this scope belongs to.
@@ -189,10 +169,8 @@ impl MetricsScope {
     /// The runtime-level counter of label combinations folded into overflow series, for
     /// the family `family`.
     pub(crate) fn overflow_counter(&self, family: &str) -> Result<IntCounter> {
-        let root =
-            MetricsScope::new(self.inner.registry.clone(), Vec::new()).with_subsystem("metrics")?;
-        root.create_intcountervec("series_overflow_total", OVERFLOW_HELP, &["family"], &[])?
-            .with_label_values(&[family])
+        let root = MetricsScope::new(self.inner.registry.clone(), Vec::new());
+        IntCounterVec::from_view(root.declared(&OVERFLOW)?).with_label_values(&[family])
     }
 }
 

@@ -109,8 +109,8 @@ extern crate self as dynamo_metrics;
 
 #[cfg(feature = "derive")]
 pub mod builtin;
-mod catalog;
 mod config;
+mod describe;
 mod error;
 mod foreign;
 #[cfg(feature = "gpu")]
@@ -127,8 +127,8 @@ mod server;
 mod text;
 mod typed;
 
-pub use catalog::{MetricDescriptor, catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
+pub use describe::{MetricDescriptor, catalog, check_catalog};
 pub use dynamo_metrics_naming as naming;
 pub use error::{Error, Result};
 /// The trait a streaming handler's `impl Stream<Item = ..>` return type names, re-exported so
@@ -163,14 +163,14 @@ pub use dynamo_metrics_derive::{
 /// What generated code names. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::catalog::RuntimeMetrics;
+    pub use crate::describe::{Declared, RuntimeMetrics};
     pub use crate::instrument::probe::{
         NoPayloadSize, NotAnError, Probe, ViaErrorType, ViaPayloadSize, ViaResult,
     };
     pub use crate::instrument::site::{EndpointSite, StaticEndpoint};
     pub use crate::instrument::stream::InstrumentedStream;
     pub use crate::labels::{cardinality, contains};
-    pub use crate::typed::{FieldSpec, check_level};
+    pub use crate::typed::check_level;
     pub use inventory;
 
     use dynamo_metrics_naming::MetricKind;

@@ -12,10 +12,10 @@ use parking_lot::Mutex;
 
 use dynamo_metrics_naming::MetricKind;
 
-use crate::catalog::MetricDescriptor;
 use crate::config::RuntimeConfig;
 #[cfg(feature = "server")]
 use crate::config::SystemServerConfig;
+use crate::describe::{Declared, MetricDescriptor};
 #[cfg(feature = "server")]
 use crate::error::Error;
 use crate::error::Result;
@@ -27,23 +27,24 @@ use crate::registry::Registry;
 #[cfg(feature = "server")]
 use crate::server::{self, ServerHandle};
 
-const UPTIME_HELP: &str = "Total uptime of the DistributedRuntime in seconds";
+/// `dynamo_component_uptime_seconds`, at runtime level.
+static UPTIME: MetricDescriptor = MetricDescriptor::__new(
+    "component",
+    "uptime_seconds",
+    "dynamo_component_uptime_seconds",
+    MetricKind::Gauge,
+    "f64",
+    "Total uptime of the DistributedRuntime in seconds",
+)
+.__level(Level::Runtime)
+.__declared(
+    "dynamo_metrics::DistributedRuntime",
+    file!(),
+    line!(),
+    column!(),
+);
 
-inventory::submit! {
-    MetricDescriptor {
-        name: "dynamo_component_uptime_seconds",
-        kind: MetricKind::Gauge,
-        help: UPTIME_HELP,
-        labels: &[],
-        const_labels: &[],
-        subsystem: "component",
-        level: Some(Level::Runtime),
-        buckets: None,
-        source: "dynamo_metrics::DistributedRuntime",
-        file: file!(),
-        line: line!(),
-    }
-}
+inventory::submit! { Declared(&UPTIME) }
 
 /// The root of the hierarchy and owner of every metric under it.
 ///
@@ -104,11 +105,11 @@ impl DistributedRuntime {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
-        crate::catalog::check_catalog()?;
+        crate::describe::check_catalog()?;
         let registry = Arc::new(Registry::default());
         let scope = root_scope(registry.clone());
-        let uptime = scope.create_gauge("uptime_seconds", UPTIME_HELP, &[])?;
-        crate::catalog::register_runtime_metrics(&scope)?;
+        let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
+        crate::describe::register_runtime_metrics(&scope)?;
         let namespaces = Namespaces::new();
         let bound = Arc::new(Bound::new(instrumented_endpoints(
             &namespaces.get(&scope, &config.namespace)?,

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use dynamo_metrics_naming::MetricKind;
 
+use crate::describe::MetricDescriptor;
 use crate::error::{Error, Result};
 use crate::hierarchy::{Level, MetricsRegistry, MetricsScope};
 use crate::labels::LabelSet;
@@ -17,32 +18,17 @@ use crate::metrics::{
 /// The default cap on the number of series of a family with string labels.
 pub const DEFAULT_MAX_SERIES: usize = dynamo_metrics_naming::DEFAULT_MAX_SERIES;
 
-/// What a metric field of a derived struct is declared with.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct FieldSpec {
-    /// The name after the subsystem (prefix and unit included).
-    pub name: &'static str,
-    pub help: &'static str,
-    pub const_labels: &'static [(&'static str, &'static str)],
-    pub buckets: Option<&'static [f64]>,
-    /// `PREFIX` of the `PREFIX_MIN`, `PREFIX_MAX`, `PREFIX_COUNT` variables that replace the
-    /// buckets with log-spaced ones.
-    pub buckets_env: Option<&'static str>,
-    pub max_series: usize,
-    /// `file:line:column` of the field.
-    pub declared_at: &'static str,
-}
-
 /// A type a field of a `#[derive(DynamoMetrics)]` struct may have.
 pub trait MetricField: Sized {
     /// The kind of metric it is.
     const KIND: MetricKind;
+    /// The Rust type of its values: `u64`, `i64` or `f64`.
+    const VALUE_TYPE: &'static str;
     /// Its variable label names.
     const LABELS: &'static [&'static str];
-    /// Creates it in `scope`.
+    /// Creates the family `desc` describes in `scope`.
     #[doc(hidden)]
-    fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self>;
+    fn register(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self>;
 }
 
 /// A struct of metrics registered together: derive it with
@@ -127,8 +113,11 @@ pub trait SeriesHandle: Clone + Send + Sync + 'static {
     /// The kind of metric it is.
     #[doc(hidden)]
     const KIND: MetricKind;
+    /// The Rust type of its values.
     #[doc(hidden)]
-    fn create_vec(scope: &MetricsScope, spec: &FieldSpec, labels: &[&str]) -> Result<Self::Vec>;
+    const VALUE_TYPE: &'static str;
+    #[doc(hidden)]
+    fn create_vec(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self::Vec>;
     #[doc(hidden)]
     fn lookup(vec: &Self::Vec, values: &[&str], cap: usize) -> (Self, bool);
     /// A handle that records nothing (the `metrics` feature is off).
@@ -138,12 +127,13 @@ pub trait SeriesHandle: Clone + Send + Sync + 'static {
 }
 
 macro_rules! series_handle {
-    ($handle:ident, $vec:ident, $kind:ident) => {
+    ($handle:ident, $vec:ident, $kind:ident, $value:literal) => {
         impl SeriesHandle for $handle {
             type Vec = $vec;
             const KIND: MetricKind = MetricKind::$kind;
-            fn create_vec(scope: &MetricsScope, spec: &FieldSpec, labels: &[&str]) -> Result<$vec> {
-                scope.spec_family(spec, labels).map($vec::from_view)
+            const VALUE_TYPE: &'static str = $value;
+            fn create_vec(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<$vec> {
+                scope.declared(desc).map($vec::from_view)
             }
             fn lookup(vec: &$vec, values: &[&str], cap: usize) -> (Self, bool) {
                 vec.with_label_values_capped(values, cap)
@@ -156,20 +146,21 @@ macro_rules! series_handle {
 
         impl MetricField for $handle {
             const KIND: MetricKind = MetricKind::$kind;
+            const VALUE_TYPE: &'static str = $value;
             const LABELS: &'static [&'static str] = &[];
-            fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
-                let vec = Self::create_vec(scope, spec, &[])?;
+            fn register(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self> {
+                let vec = Self::create_vec(scope, desc)?;
                 Ok(vec.with_label_values_capped(&[], usize::MAX).0)
             }
         }
     };
 }
 
-series_handle!(IntCounter, IntCounterVec, Counter);
-series_handle!(Counter, CounterVec, Counter);
-series_handle!(IntGauge, IntGaugeVec, Gauge);
-series_handle!(Gauge, GaugeVec, Gauge);
-series_handle!(Histogram, HistogramVec, Histogram);
+series_handle!(IntCounter, IntCounterVec, Counter, "u64");
+series_handle!(Counter, CounterVec, Counter, "f64");
+series_handle!(IntGauge, IntGaugeVec, Gauge, "i64");
+series_handle!(Gauge, GaugeVec, Gauge, "f64");
+series_handle!(Histogram, HistogramVec, Histogram, "f64");
 
 /// A family whose series are told apart by a typed [`LabelSet`] `L`.
 ///
@@ -247,29 +238,30 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
 
 impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
     const KIND: MetricKind = H::KIND;
+    const VALUE_TYPE: &'static str = H::VALUE_TYPE;
     const LABELS: &'static [&'static str] = L::NAMES;
 
     #[cfg(not(feature = "metrics"))]
-    fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
-        H::create_vec(scope, spec, L::NAMES)?;
+    fn register(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self> {
+        H::create_vec(scope, desc)?;
         Ok(LabeledFamily {
             _labels: PhantomData,
         })
     }
 
     #[cfg(feature = "metrics")]
-    fn register(scope: &MetricsScope, spec: &FieldSpec) -> Result<Self> {
-        let vec = H::create_vec(scope, spec, L::NAMES)?;
+    fn register(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self> {
+        let vec = H::create_vec(scope, desc)?;
         let fixed = match L::CARDINALITY {
             // Every combination up front, unless there are more than the family may hold.
-            Some(n) if n <= spec.max_series => (0..n)
+            Some(n) if n <= desc.max_series => (0..n)
                 .map(|i| H::lookup(&vec, &L::values_at(i), usize::MAX).0)
                 .collect(),
             _ => Box::default(),
         };
         let can_overflow = fixed.is_empty() && !L::NAMES.is_empty();
         let overflows = match can_overflow {
-            true => Some(scope.overflow_counter(&scope.full_name(spec.name))?),
+            true => Some(scope.overflow_counter(desc.name)?),
             false => None,
         };
         Ok(LabeledFamily {
@@ -277,7 +269,7 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
                 overflows,
                 vec,
                 fixed,
-                max_series: spec.max_series,
+                max_series: desc.max_series,
             }),
             _labels: PhantomData,
         })

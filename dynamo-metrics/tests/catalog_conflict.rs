@@ -41,20 +41,22 @@ fn conflicting_declarations_stop_the_runtime_with_both_locations() {
     };
     assert_eq!(family, "dynamo_component_handled_total");
     let file = file!();
-    let line_of = |needle: &str| {
-        include_str!("catalog_conflict.rs")
+    // `file:line:column` of a field's name.
+    let at = |field: &str| {
+        let (i, line) = include_str!("catalog_conflict.rs")
             .lines()
-            .position(|l| l.contains(needle))
-            .unwrap()
-            + 1
+            .enumerate()
+            .find(|(_, l)| l.contains(&format!("pub {field}:")))
+            .unwrap();
+        format!("{file}:{}:{}", i + 1, line.find(field).unwrap() + 1)
     };
     let a = format!(
-        "catalog_conflict::first::A counter with help \"Requests handled\" and labels [] at {file}:{}",
-        line_of("pub handled_total")
+        "counter of u64, help \"Requests handled\", labels [] (declared by catalog_conflict::first::A at {})",
+        at("handled_total")
     );
     let b = format!(
-        "catalog_conflict::second::B counter with help \"Requests handled, differently\" and labels [] at {file}:{}",
-        line_of("pub handled: super")
+        "counter of u64, help \"Requests handled, differently\", labels [] (declared by catalog_conflict::second::B at {})",
+        at("handled")
     );
     let both = [existing.as_str(), new.as_str()];
     assert!(both.contains(&a.as_str()), "{both:?}\n{a}");

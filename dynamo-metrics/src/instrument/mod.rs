@@ -18,10 +18,10 @@ use std::sync::Arc;
 use dynamo_metrics_naming::{self as naming, MetricKind};
 use quanta::Instant;
 
-use crate::catalog::MetricDescriptor;
+use crate::describe::MetricDescriptor;
 use crate::error::Result;
 use crate::hierarchy::{Level, MetricsRegistry, MetricsScope};
-use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge};
+use crate::metrics::{Cell, Histogram, IntCounter, IntCounterVec, IntGauge, Series};
 pub use error_type::ErrorType;
 pub use payload::PayloadSize;
 use site::StaticEndpoint;
@@ -38,103 +38,90 @@ pub const PANIC_ERROR_TYPE: &str = naming::PANIC_ERROR_TYPE;
 /// The `error_type` of an error whose type does not implement [`ErrorType`].
 pub const DEFAULT_ERROR_TYPE: &str = naming::DEFAULT_ERROR_TYPE;
 
-/// One family of the endpoint metrics: what it is created with and described by.
-pub(crate) struct Spec {
+/// One family of the endpoint metrics, declared by this crate.
+const fn family(
+    short_name: &'static str,
     name: &'static str,
-    full_name: &'static str,
-    help: &'static str,
     kind: MetricKind,
-    labels: &'static [&'static str],
-    buckets: Option<&'static [f64]>,
-}
-
-const fn spec(
-    name: &'static str,
-    full_name: &'static str,
+    value_type: &'static str,
     help: &'static str,
-    kind: MetricKind,
-) -> Spec {
-    Spec {
+) -> MetricDescriptor {
+    MetricDescriptor::__new(
+        naming::DEFAULT_SUBSYSTEM,
+        short_name,
         name,
-        full_name,
-        help,
         kind,
-        labels: &[],
-        buckets: None,
-    }
+        value_type,
+        help,
+    )
+    .__level(Level::Endpoint)
+    .__declared(
+        "dynamo_metrics::EndpointMetrics",
+        file!(),
+        line!(),
+        column!(),
+    )
 }
 
-/// The endpoint metric families, in the order [`EndpointMetrics::create`] takes them.
-pub(crate) const SPECS: [Spec; 7] = [
-    spec(
+/// The endpoint metric families, in the order of [`EndpointMetrics`]' fields. Adding one is
+/// a row here and a field there.
+pub(crate) const DESCRIPTORS: [MetricDescriptor; 7] = [
+    family(
         "requests_total",
         "dynamo_component_requests_total",
-        "Total number of requests processed by work handler",
         MetricKind::Counter,
+        "u64",
+        "Total number of requests processed by work handler",
     ),
-    Spec {
-        buckets: Some(REQUEST_DURATION_BUCKETS),
-        ..spec(
-            "request_duration_seconds",
-            "dynamo_component_request_duration_seconds",
-            "Time spent processing requests by work handler",
-            MetricKind::Histogram,
-        )
-    },
-    spec(
+    family(
+        "request_duration_seconds",
+        "dynamo_component_request_duration_seconds",
+        MetricKind::Histogram,
+        "f64",
+        "Time spent processing requests by work handler",
+    )
+    .__buckets(Some(REQUEST_DURATION_BUCKETS), None),
+    family(
         "inflight_requests",
         "dynamo_component_inflight_requests",
-        "Number of requests currently being processed by work handler",
         MetricKind::Gauge,
+        "i64",
+        "Number of requests currently being processed by work handler",
     ),
-    spec(
+    family(
         "request_bytes_total",
         "dynamo_component_request_bytes_total",
-        "Total number of bytes received in requests by work handler",
         MetricKind::Counter,
+        "u64",
+        "Total number of bytes received in requests by work handler",
     ),
-    spec(
+    family(
         "response_bytes_total",
         "dynamo_component_response_bytes_total",
-        "Total number of bytes sent in responses by work handler",
         MetricKind::Counter,
+        "u64",
+        "Total number of bytes sent in responses by work handler",
     ),
-    Spec {
-        labels: &["error_type"],
-        ..spec(
-            "errors_total",
-            "dynamo_component_errors_total",
-            "Total number of errors in work handler processing",
-            MetricKind::Counter,
-        )
-    },
-    spec(
+    family(
+        "errors_total",
+        "dynamo_component_errors_total",
+        MetricKind::Counter,
+        "u64",
+        "Total number of errors in work handler processing",
+    )
+    .__labels(&["error_type"]),
+    family(
         "cancellation_total",
         "dynamo_component_cancellation_total",
-        "Total number of requests cancelled by work handler",
         MetricKind::Counter,
+        "u64",
+        "Total number of requests cancelled by work handler",
     ),
 ];
 
-pub(crate) const fn descriptor(
-    spec: &Spec,
-    source: &'static str,
-    file: &'static str,
-    line: u32,
-) -> MetricDescriptor {
-    MetricDescriptor {
-        name: spec.full_name,
-        kind: spec.kind,
-        help: spec.help,
-        labels: spec.labels,
-        const_labels: &[],
-        subsystem: dynamo_metrics_naming::DEFAULT_SUBSYSTEM,
-        level: Some(Level::Endpoint),
-        buckets: spec.buckets,
-        source,
-        file,
-        line,
-    }
+/// The one series of the label-less family `desc` in `scope`.
+fn series<C: Cell>(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Arc<Series<C>>> {
+    scope.declared(desc)?.series(&[])
 }
 
 /// The request metrics of one endpoint: the `dynamo_component_*` families every endpoint
@@ -173,20 +160,20 @@ impl EndpointMetrics {
             response_bytes,
             errors,
             cancellations,
-        ] = &SPECS;
-        let error_overflows = r.overflow_counter(&r.full_name(errors.name))?;
-        let errors = r.create_intcountervec(errors.name, errors.help, errors.labels, &[])?;
+        ] = &DESCRIPTORS;
+        let error_overflows = r.overflow_counter(errors.name)?;
+        let errors = IntCounterVec::from_view(r.declared(errors)?);
         for t in [DEFAULT_ERROR_TYPE, PANIC_ERROR_TYPE] {
             errors.with_label_values(&[t])?;
         }
         Ok(EndpointMetrics {
-            requests: r.create_intcounter(requests.name, requests.help, &[])?,
-            duration: r.create_histogram(duration.name, duration.help, &[], duration.buckets)?,
-            inflight: r.create_intgauge(inflight.name, inflight.help, &[])?,
-            request_bytes: r.create_intcounter(request_bytes.name, request_bytes.help, &[])?,
-            response_bytes: r.create_intcounter(response_bytes.name, response_bytes.help, &[])?,
+            requests: IntCounter::from_series(series(r, requests)?),
+            duration: Histogram::from_series(series(r, duration)?),
+            inflight: IntGauge::from_series(series(r, inflight)?),
+            request_bytes: IntCounter::from_series(series(r, request_bytes)?),
+            response_bytes: IntCounter::from_series(series(r, response_bytes)?),
             errors,
-            cancellations: r.create_intcounter(cancellations.name, cancellations.help, &[])?,
+            cancellations: IntCounter::from_series(series(r, cancellations)?),
             error_overflows,
         })
     }

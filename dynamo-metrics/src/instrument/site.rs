@@ -4,8 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use super::binding;
-use super::{EndpointMetrics, Held, RequestGuard, SPECS, descriptor};
-use crate::catalog::MetricDescriptor;
+use super::{DESCRIPTORS, EndpointMetrics, Held, RequestGuard};
+use crate::describe::MetricDescriptor;
 use crate::hierarchy::root_scope;
 use crate::registry::Registry;
 
@@ -32,19 +32,16 @@ impl StaticEndpoint {
         file: &'static str,
         line: u32,
     ) -> Self {
-        let (s, f, l) = (source, file, line);
+        let mut descriptors = DESCRIPTORS;
+        let mut i = 0;
+        while i < descriptors.len() {
+            descriptors[i] = descriptors[i].__declared(source, file, line, 0);
+            i += 1;
+        }
         StaticEndpoint {
             component,
             endpoint,
-            descriptors: [
-                descriptor(&SPECS[0], s, f, l),
-                descriptor(&SPECS[1], s, f, l),
-                descriptor(&SPECS[2], s, f, l),
-                descriptor(&SPECS[3], s, f, l),
-                descriptor(&SPECS[4], s, f, l),
-                descriptor(&SPECS[5], s, f, l),
-                descriptor(&SPECS[6], s, f, l),
-            ],
+            descriptors,
             index: OnceLock::new(),
             pending: OnceLock::new(),
         }

@@ -92,6 +92,7 @@ impl Declaration<'_> {
             kind: self.kind,
             value_type: self.value_type,
             labels,
+            hierarchy: self.hierarchy.len(),
             buckets,
             declared_at: self.declared_at,
         };

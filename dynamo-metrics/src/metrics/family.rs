@@ -3,7 +3,6 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use dynamo_metrics_naming::MetricKind;
@@ -12,7 +11,7 @@ use prometheus::core::Desc;
 use prometheus::proto;
 
 use super::cell::Cell;
-use super::histogram::DEFAULT_BUCKETS;
+use crate::describe::Shape;
 use crate::text;
 
 /// The value of every variable label of the series that collects label combinations beyond
@@ -29,6 +28,8 @@ pub(crate) struct Meta {
     pub(crate) value_type: &'static str,
     /// Every label name, in series order: hierarchy labels, constant labels, variable labels.
     pub(crate) labels: Box<[String]>,
+    /// How many of `labels` are hierarchy labels.
+    pub(crate) hierarchy: usize,
     /// Histograms only; `None` means [`DEFAULT_BUCKETS`].
     pub(crate) buckets: Option<Arc<[f64]>>,
     /// Where the declaration was made, for error messages.
@@ -47,39 +48,22 @@ impl Meta {
             .zip(values.iter().map(String::as_str))
     }
 
-    fn bounds(&self) -> &[f64] {
-        self.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS)
-    }
-
-    /// Whether `other` declares the same family (where it was declared aside).
-    pub(crate) fn same_shape(&self, other: &Meta) -> bool {
-        self.name == other.name
-            && self.kind == other.kind
-            && self.value_type == other.value_type
-            && self.help == other.help
-            && self.labels == other.labels
-            && (self.kind != MetricKind::Histogram || self.bounds() == other.bounds())
-    }
-
-    /// The declaration in words: `counter, help "...", labels [a, b] at src/x.rs:3:9`.
-    pub(crate) fn describe(&self) -> String {
-        let mut s = format!(
-            "{} of {}, help {:?}, labels [{}]",
-            self.kind,
-            self.value_type,
-            self.help,
-            self.labels.join(", ")
-        );
-        if self.kind == MetricKind::Histogram {
-            let bounds: Vec<String> = self
-                .bounds()
-                .iter()
-                .map(|b| text::format_bound(*b))
-                .collect();
-            let _ = write!(s, ", buckets [{}]", bounds.join(", "));
+    /// What another declaration of this family must agree on.
+    pub(crate) fn shape(&self) -> Shape<'_> {
+        let (hierarchy, labels) = self.labels.split_at(self.hierarchy);
+        Shape {
+            kind: self.kind,
+            value_type: self.value_type,
+            help: &self.help,
+            hierarchy: Some(hierarchy.iter().map(String::as_str).collect()),
+            labels: labels.iter().map(String::as_str).collect(),
+            buckets: Shape::bounds(self.kind, self.buckets.as_deref()),
         }
-        let _ = write!(s, " (declared {})", self.declared_at);
-        s
+    }
+
+    /// The declaration in words: `counter of u64, help "...", labels [a, b] (declared at ..)`.
+    pub(crate) fn describe(&self) -> String {
+        format!("{} (declared {})", self.shape(), self.declared_at)
     }
 
     fn header(&self) -> Box<str> {
