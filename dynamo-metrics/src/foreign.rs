@@ -11,48 +11,99 @@
 use prometheus::proto::{self, MetricType};
 use prometheus::{Encoder as _, TextEncoder};
 
-/// One sample line of a foreign family.
+use crate::snapshot::{Kind, SeriesSnapshot, Snapshot, Value};
+
+/// One sample line of the `prometheus` text encoder.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Sample {
+struct Sample {
     /// What follows the family name in the sample name: `""`, `_bucket`, `_sum`, `_count`.
-    pub(crate) suffix: String,
-    /// The family's own labels, `le` or `quantile` last where the type has one.
-    pub(crate) labels: Vec<(String, String)>,
-    /// The sample value.
-    pub(crate) value: f64,
+    suffix: String,
+    /// The labels, `le` or `quantile` last where the type has one.
+    labels: Vec<(String, String)>,
+    value: f64,
 }
 
-/// Every sample of `family`, in the order the `prometheus` crate writes them. Timestamps are
-/// dropped, as the exposition of a live process should not carry them.
+/// `family` in our own model. Histograms and summaries are read through accessors both
+/// shapes share; counter and gauge values through the text encoder (one line per metric, in
+/// order); untyped values through `Debug`. Timestamps are dropped, as the exposition of a
+/// live process should not carry them.
 ///
 /// # Errors
 /// A sentence saying why the family cannot be read (it has no name, or the encoder refused it).
-pub(crate) fn samples(family: &proto::MetricFamily) -> Result<Vec<Sample>, String> {
+pub(crate) fn snapshot(family: &proto::MetricFamily) -> Result<Snapshot, String> {
     let name = family.name();
     if name.is_empty() {
         return Err("it has no name".to_owned());
     }
-    if family.get_metric().is_empty() {
-        return Ok(Vec::new());
-    }
-    if family.get_field_type() == MetricType::UNTYPED {
-        // The `prometheus` crate's text encoder panics on untyped families.
-        return family
-            .get_metric()
-            .iter()
-            .map(|m| {
-                let labels = m.get_label().iter();
-                Ok(Sample {
-                    suffix: String::new(),
-                    labels: labels
-                        .map(|p| (p.name().to_owned(), p.value().to_owned()))
-                        .collect(),
-                    value: untyped_value(&format!("{m:?}"))
-                        .ok_or("its untyped value cannot be read")?,
-                })
-            })
-            .collect();
-    }
+    let metrics = family.get_metric();
+    let kind = match family.get_field_type() {
+        MetricType::COUNTER => Kind::Counter,
+        MetricType::GAUGE => Kind::Gauge,
+        MetricType::HISTOGRAM => Kind::Histogram,
+        MetricType::SUMMARY => Kind::Summary,
+        MetricType::UNTYPED => Kind::Untyped,
+    };
+    let scalars = match kind {
+        Kind::Counter | Kind::Gauge if !metrics.is_empty() => scalar_values(family)?,
+        _ => Vec::new(),
+    };
+    let series = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let labels = m
+                .get_label()
+                .iter()
+                .map(|p| (p.name().to_owned(), p.value().to_owned()))
+                .collect();
+            let value = match kind {
+                Kind::Counter | Kind::Gauge => Value::Scalar(
+                    *scalars
+                        .get(i)
+                        .ok_or("the text encoder wrote fewer lines than metrics")?,
+                ),
+                Kind::Untyped => Value::Scalar(
+                    untyped_value(&format!("{m:?}")).ok_or("its untyped value cannot be read")?,
+                ),
+                Kind::Histogram => {
+                    let h = m.get_histogram();
+                    Value::Histogram {
+                        buckets: h
+                            .get_bucket()
+                            .iter()
+                            .map(|b| (b.upper_bound(), b.cumulative_count()))
+                            .collect(),
+                        sum: h.get_sample_sum(),
+                        count: h.get_sample_count(),
+                    }
+                }
+                Kind::Summary => {
+                    let s = m.get_summary();
+                    Value::Summary {
+                        quantiles: s
+                            .get_quantile()
+                            .iter()
+                            .map(|q| (q.quantile(), q.value()))
+                            .collect(),
+                        sum: s.sample_sum(),
+                        count: s.sample_count(),
+                    }
+                }
+            };
+            Ok(SeriesSnapshot { labels, value })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Snapshot {
+        name: name.to_owned(),
+        help: family.help().to_owned(),
+        kind,
+        series,
+    })
+}
+
+/// The value of every metric of a counter or gauge family, in order, as the `prometheus`
+/// text encoder writes them.
+fn scalar_values(family: &proto::MetricFamily) -> Result<Vec<f64>, String> {
     let mut text = Vec::new();
     TextEncoder::new()
         .encode(std::slice::from_ref(family), &mut text)
@@ -60,7 +111,11 @@ pub(crate) fn samples(family: &proto::MetricFamily) -> Result<Vec<Sample>, Strin
     let text = String::from_utf8(text).map_err(|_| "its text is not UTF-8".to_owned())?;
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|line| parse_sample(name, line).ok_or_else(|| format!("cannot read {line:?}")))
+        .map(|line| {
+            parse_sample(family.name(), line)
+                .map(|s| s.value)
+                .ok_or_else(|| format!("cannot read {line:?}"))
+        })
         .collect()
 }
 
@@ -210,22 +265,41 @@ mod tests {
         )
         .unwrap();
         h.with_label_values(&["a\"b"]).observe(0.7);
-        let family = &h.collect()[0];
+        let labels = vec![("route".to_owned(), "a\"b".to_owned())];
         assert_eq!(
-            samples(family).unwrap(),
-            vec![
-                sample("_bucket", &[("route", "a\"b"), ("le", "0.5")], 0.0),
-                sample("_bucket", &[("route", "a\"b"), ("le", "1")], 1.0),
-                sample("_bucket", &[("route", "a\"b"), ("le", "+Inf")], 1.0),
-                sample("_sum", &[("route", "a\"b")], 0.7),
-                sample("_count", &[("route", "a\"b")], 1.0),
-            ]
+            snapshot(&h.collect()[0]).unwrap(),
+            Snapshot {
+                name: "h".into(),
+                help: "help".into(),
+                kind: Kind::Histogram,
+                series: vec![SeriesSnapshot {
+                    labels,
+                    value: Value::Histogram {
+                        buckets: vec![(0.5, 0), (1.0, 1)],
+                        sum: 0.7,
+                        count: 1
+                    },
+                }],
+            }
         );
-        let c = prometheus::IntCounter::new("c_total", "help").unwrap();
-        c.inc_by(7);
+        let c = prometheus::IntCounterVec::new(prometheus::Opts::new("c_total", "help"), &["k"])
+            .unwrap();
+        c.with_label_values(&["x } y"]).inc_by(7);
+        c.with_label_values(&["z"]).inc_by(2);
+        // Each value stays with its labels, whatever order the crate collects them in.
+        let mut values: Vec<(String, Value)> = snapshot(&c.collect()[0])
+            .unwrap()
+            .series
+            .into_iter()
+            .map(|s| (s.labels[0].1.clone(), s.value))
+            .collect();
+        values.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
-            samples(&c.collect()[0]).unwrap(),
-            vec![sample("", &[], 7.0)]
+            values,
+            [
+                ("x } y".to_owned(), Value::Scalar(7.0)),
+                ("z".to_owned(), Value::Scalar(2.0))
+            ]
         );
     }
 }

@@ -124,6 +124,7 @@ mod runtime;
 mod scoped;
 #[cfg(feature = "server")]
 mod server;
+mod snapshot;
 mod text;
 mod typed;
 

@@ -1,18 +1,19 @@
 //! The store behind a runtime: every family by name, foreign collectors, and the render of
 //! all of them into one exposition. See [`Registry`] for details.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use dynamo_metrics_naming::{HIERARCHY_LABELS, SERIES_SUFFIXES};
 use parking_lot::{Mutex, RwLock};
 use prometheus::core::Collector;
-use prometheus::proto::{self, MetricType};
+use prometheus::proto;
 
 use crate::error::{Error, Result};
 use crate::foreign;
 use crate::metrics::{AnyFamily, Cell, Family, Meta};
-use crate::text;
+use crate::snapshot::{self, Snapshot};
 
 /// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
 /// level it was registered at.
@@ -148,40 +149,51 @@ impl Registry {
         }
     }
 
-    /// Collects every foreign collector and renders its families, merged by name.
+    /// Collects every foreign collector and renders its families, merged by name, each
+    /// series with the hierarchy labels of the level its collector was registered at.
     fn render_foreign(
         &self,
         families: &BTreeMap<String, Arc<dyn AnyFamily>>,
     ) -> BTreeMap<String, String> {
-        let mut rendered: BTreeMap<String, (MetricType, String)> = BTreeMap::new();
         let foreign = self.foreign.read();
-        if foreign.is_empty() {
-            return BTreeMap::new();
-        }
+        let mut merged: BTreeMap<String, Snapshot> = BTreeMap::new();
         for f in foreign.iter() {
             for family in f.collector.collect() {
                 let name = family.name();
-                let kind = family.get_field_type();
                 if families.contains_key(name) {
                     self.warn_once(name, "it has the name of one of this runtime's families");
                     continue;
                 }
-                let (first_kind, out) = rendered.entry(name.to_owned()).or_insert_with(|| {
-                    let mut out = String::new();
-                    text::write_header(&mut out, name, family.help(), type_name(kind));
-                    (kind, out)
-                });
-                if *first_kind != kind {
-                    self.warn_once(name, "collectors disagree on its type");
-                    continue;
+                let mut snap = match foreign::snapshot(&family) {
+                    Ok(snap) => snap,
+                    Err(why) => {
+                        self.warn_once(name, &why);
+                        continue;
+                    }
+                };
+                for series in &mut snap.series {
+                    let hierarchy = f.labels.iter().map(|(k, v)| ((*k).to_owned(), v.clone()));
+                    series.labels.splice(0..0, hierarchy);
                 }
-                match foreign::samples(&family) {
-                    Ok(samples) => write_foreign_samples(out, name, kind, &f.labels, &samples),
-                    Err(why) => self.warn_once(name, &why),
+                match merged.entry(snap.name.clone()) {
+                    Entry::Vacant(e) => {
+                        e.insert(snap);
+                    }
+                    Entry::Occupied(mut e) if e.get().kind == snap.kind => {
+                        e.get_mut().series.extend(snap.series);
+                    }
+                    Entry::Occupied(_) => self.warn_once(name, "collectors disagree on its type"),
                 }
             }
         }
-        rendered.into_iter().map(|(k, (_, v))| (k, v)).collect()
+        merged
+            .into_iter()
+            .map(|(name, snap)| {
+                let mut out = String::new();
+                snapshot::write_text(&mut out, &snap);
+                (name, out)
+            })
+            .collect()
     }
 
     fn warn_once(&self, name: &str, why: &str) {
@@ -215,50 +227,4 @@ fn sample_name_clashes(meta: &Meta) -> Vec<String> {
         }
     }
     names
-}
-
-fn type_name(kind: MetricType) -> &'static str {
-    match kind {
-        MetricType::COUNTER => "counter",
-        MetricType::GAUGE => "gauge",
-        MetricType::HISTOGRAM => "histogram",
-        MetricType::SUMMARY => "summary",
-        MetricType::UNTYPED => "untyped",
-    }
-}
-
-/// Renders the samples of one foreign family, hierarchy labels first. The bound of a bucket
-/// or quantile is written as our own bounds are (`1`, not `1.0`; `+Inf`), so the bytes do not
-/// depend on how the `prometheus` crate formats it.
-fn write_foreign_samples(
-    out: &mut String,
-    name: &str,
-    kind: MetricType,
-    hierarchy: &[(&'static str, String)],
-    samples: &[foreign::Sample],
-) {
-    for sample in samples {
-        let bound_label = match (kind, sample.suffix.as_str()) {
-            (MetricType::HISTOGRAM, "_bucket") => Some("le"),
-            (MetricType::SUMMARY, "") => Some("quantile"),
-            _ => None,
-        };
-        let mut labels = &sample.labels[..];
-        let mut extra = None;
-        if let (Some(bound), Some(((k, v), rest))) = (bound_label, labels.split_last())
-            && k == bound
-        {
-            let formatted = v.parse().map_or_else(|_| v.clone(), text::format_bound);
-            extra = Some((bound, formatted));
-            labels = rest;
-        }
-        let labels = hierarchy
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .chain(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let extra = extra.as_ref().map(|(k, v)| (*k, v.as_str()));
-        text::write_series_prefix(out, name, &sample.suffix, labels, extra);
-        text::write_f64(out, sample.value);
-        out.push('\n');
-    }
 }

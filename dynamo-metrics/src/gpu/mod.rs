@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{self, MetricType};
+use prometheus::proto;
+
+use crate::snapshot::{self, Kind, SeriesSnapshot, Snapshot, Value};
 
 pub use nvml::NvmlSource;
 
@@ -222,7 +224,7 @@ impl Shared {
 struct Family {
     name: &'static str,
     help: &'static str,
-    kind: MetricType,
+    kind: Kind,
     read: fn(&GpuReadings) -> Option<f64>,
 }
 
@@ -232,85 +234,85 @@ const NATIVE: &[Family] = &[
     Family {
         name: "dynamo_gpu_utilization_percent",
         help: "GPU utilisation: percent of time a kernel ran",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.utilization_percent,
     },
     Family {
         name: "dynamo_gpu_memory_utilization_percent",
         help: "Percent of time device memory was read or written",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_utilization_percent,
     },
     Family {
         name: "dynamo_gpu_memory_used_bytes",
         help: "Framebuffer memory in use, in bytes",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_used_bytes,
     },
     Family {
         name: "dynamo_gpu_memory_free_bytes",
         help: "Framebuffer memory free, in bytes",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_free_bytes,
     },
     Family {
         name: "dynamo_gpu_memory_total_bytes",
         help: "Framebuffer memory installed, in bytes",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_total_bytes,
     },
     Family {
         name: "dynamo_gpu_temperature_celsius",
         help: "GPU die temperature in degrees Celsius",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.temperature_celsius,
     },
     Family {
         name: "dynamo_gpu_memory_temperature_celsius",
         help: "GPU memory temperature in degrees Celsius",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_temperature_celsius,
     },
     Family {
         name: "dynamo_gpu_power_usage_watts",
         help: "GPU power draw in watts",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.power_usage_watts,
     },
     Family {
         name: "dynamo_gpu_power_limit_watts",
         help: "Enforced GPU power limit in watts",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.power_limit_watts,
     },
     Family {
         name: "dynamo_gpu_energy_consumed_joules_total",
         help: "Energy consumed by the GPU since the driver loaded, in joules",
-        kind: MetricType::COUNTER,
+        kind: Kind::Counter,
         read: |r| r.energy_consumed_joules,
     },
     Family {
         name: "dynamo_gpu_sm_clock_hertz",
         help: "GPU SM clock in hertz",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.sm_clock_hertz,
     },
     Family {
         name: "dynamo_gpu_memory_clock_hertz",
         help: "GPU memory clock in hertz",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_clock_hertz,
     },
     Family {
         name: "dynamo_gpu_pcie_transmit_bytes_per_second",
         help: "PCIe transmit throughput in bytes per second",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.pcie_transmit_bytes_per_second,
     },
     Family {
         name: "dynamo_gpu_pcie_receive_bytes_per_second",
         help: "PCIe receive throughput in bytes per second",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.pcie_receive_bytes_per_second,
     },
 ];
@@ -320,61 +322,61 @@ const DCGM: &[Family] = &[
     Family {
         name: "DCGM_FI_DEV_GPU_UTIL",
         help: "GPU utilization (in %).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.utilization_percent,
     },
     Family {
         name: "DCGM_FI_DEV_MEM_COPY_UTIL",
         help: "Memory utilization (in %).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_utilization_percent,
     },
     Family {
         name: "DCGM_FI_DEV_FB_USED",
         help: "Framebuffer memory used (in MiB).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_used_bytes.map(|b| b / MIB),
     },
     Family {
         name: "DCGM_FI_DEV_FB_FREE",
         help: "Framebuffer memory free (in MiB).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_free_bytes.map(|b| b / MIB),
     },
     Family {
         name: "DCGM_FI_DEV_GPU_TEMP",
         help: "GPU temperature (in C).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.temperature_celsius,
     },
     Family {
         name: "DCGM_FI_DEV_MEMORY_TEMP",
         help: "Memory temperature (in C).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_temperature_celsius,
     },
     Family {
         name: "DCGM_FI_DEV_POWER_USAGE",
         help: "Power draw (in W).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.power_usage_watts,
     },
     Family {
         name: "DCGM_FI_DEV_SM_CLOCK",
         help: "SM clock frequency (in MHz).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.sm_clock_hertz.map(|h| h / 1e6),
     },
     Family {
         name: "DCGM_FI_DEV_MEM_CLOCK",
         help: "Memory clock frequency (in MHz).",
-        kind: MetricType::GAUGE,
+        kind: Kind::Gauge,
         read: |r| r.memory_clock_hertz.map(|h| h / 1e6),
     },
     Family {
         name: "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
         help: "Total energy consumption since boot (in mJ).",
-        kind: MetricType::COUNTER,
+        kind: Kind::Counter,
         read: |r| r.energy_consumed_joules.map(|j| j * 1000.0),
     },
 ];
@@ -508,45 +510,28 @@ fn descs(config: &GpuConfig) -> Vec<Desc> {
         .collect()
 }
 
-fn labels(names: &[&str], values: &[&str]) -> Vec<proto::LabelPair> {
+fn labels(names: &[&str], values: &[&str]) -> Vec<(String, String)> {
     names
         .iter()
         .zip(values)
-        .map(|(n, v)| {
-            let mut pair = proto::LabelPair::default();
-            pair.set_name((*n).to_owned());
-            pair.set_value((*v).to_owned());
-            pair
-        })
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
         .collect()
 }
 
-fn metric(labels: Vec<proto::LabelPair>, kind: MetricType, v: f64) -> proto::Metric {
-    let mut m = proto::Metric::from_label(labels);
-    if kind == MetricType::COUNTER {
-        let mut c = proto::Counter::default();
-        c.set_value(v);
-        m.set_counter(c);
-    } else {
-        let mut g = proto::Gauge::default();
-        g.set_value(v);
-        m.set_gauge(g);
+fn scalar(labels: Vec<(String, String)>, v: f64) -> SeriesSnapshot {
+    SeriesSnapshot {
+        labels,
+        value: Value::Scalar(v),
     }
-    m
 }
 
-fn family(
-    name: &str,
-    help: &str,
-    kind: MetricType,
-    metrics: Vec<proto::Metric>,
-) -> proto::MetricFamily {
-    let mut f = proto::MetricFamily::default();
-    f.set_name(name.to_owned());
-    f.set_help(help.to_owned());
-    f.set_field_type(kind);
-    f.set_metric(metrics);
-    f
+fn family(name: &str, help: &str, kind: Kind, series: Vec<SeriesSnapshot>) -> Snapshot {
+    Snapshot {
+        name: name.to_owned(),
+        help: help.to_owned(),
+        kind,
+        series,
+    }
 }
 
 impl Collector for GpuCollector {
@@ -555,6 +540,13 @@ impl Collector for GpuCollector {
     }
 
     fn collect(&self) -> Vec<proto::MetricFamily> {
+        self.snapshots().iter().map(snapshot::to_proto).collect()
+    }
+}
+
+impl GpuCollector {
+    /// Every family of the latest pass, in our own model.
+    fn snapshots(&self) -> Vec<Snapshot> {
         let pass = self.shared.latest.lock().clone();
         let Some(pass) = pass else { return Vec::new() };
         let stale = pass.taken.elapsed() > self.config.stale_after;
@@ -600,40 +592,31 @@ impl Collector for GpuCollector {
             family(
                 INFO,
                 "GPU identity: 1 per GPU, labelled with its index, UUID and model",
-                MetricType::GAUGE,
+                Kind::Gauge,
                 (0..devices.len())
-                    .map(|k| metric(native_labels(k), MetricType::GAUGE, 1.0))
+                    .map(|k| scalar(native_labels(k), 1.0))
                     .collect(),
             ),
             family(
                 UP,
                 "1 when the GPU's latest readings are current, 0 when they failed or are stale",
-                MetricType::GAUGE,
+                Kind::Gauge,
                 devices
                     .iter()
                     .enumerate()
-                    .map(|(k, d)| {
-                        metric(
-                            native_labels(k),
-                            MetricType::GAUGE,
-                            if d.3.is_some() { 1.0 } else { 0.0 },
-                        )
-                    })
+                    .map(|(k, d)| scalar(native_labels(k), if d.3.is_some() { 1.0 } else { 0.0 }))
                     .collect(),
             ),
         ];
-        let mut emit = |families: &[Family], label_set: &dyn Fn(usize) -> Vec<proto::LabelPair>| {
+        let mut emit = |families: &[Family], label_set: &dyn Fn(usize) -> Vec<(String, String)>| {
             for f in families {
-                let metrics: Vec<proto::Metric> = devices
+                let series: Vec<SeriesSnapshot> = devices
                     .iter()
                     .enumerate()
-                    .filter_map(|(k, d)| {
-                        d.3.and_then(f.read)
-                            .map(|v| metric(label_set(k), f.kind, v))
-                    })
+                    .filter_map(|(k, d)| d.3.and_then(f.read).map(|v| scalar(label_set(k), v)))
                     .collect();
-                if !metrics.is_empty() {
-                    out.push(family(f.name, f.help, f.kind, metrics));
+                if !series.is_empty() {
+                    out.push(family(f.name, f.help, f.kind, series));
                 }
             }
         };

@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use dynamo_metrics_naming::MetricKind;
-use prometheus::proto;
 
 use super::family::Meta;
+use crate::snapshot::Value;
 use crate::text;
 
 /// The value of one series: an atomic, and how to render and export it.
@@ -20,7 +20,8 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     fn new(meta: &Meta) -> Self;
     fn text(meta: &Meta, values: &[String]) -> Self::Text;
     fn render(&self, text: &Self::Text, out: &mut String);
-    fn export(&self, meta: &Meta, metric: &mut proto::Metric);
+    /// The current value, for snapshots.
+    fn value(&self) -> Value;
     /// Moves everything recorded here into `other`, leaving this cell at zero.
     fn drain_into(&self, other: &Self);
 }
@@ -66,7 +67,7 @@ fn simple_text(meta: &Meta, values: &[String]) -> Box<str> {
 
 /// Defines a cell over one atomic, with its kind, render and export.
 macro_rules! simple_cell {
-    ($cell:ident, $atomic:ty, $value:literal, $kind:ident, $write:path, $export:ident) => {
+    ($cell:ident, $atomic:ty, $value:literal, $kind:ident, $write:path) => {
         #[derive(Debug, Default)]
         pub(crate) struct $cell(pub(crate) $atomic);
 
@@ -90,8 +91,8 @@ macro_rules! simple_cell {
                 out.push('\n');
             }
 
-            fn export(&self, _: &Meta, metric: &mut proto::Metric) {
-                $export(metric, self.0.get_value() as f64);
+            fn value(&self) -> Value {
+                Value::Scalar(self.0.get_value() as f64)
             }
 
             fn drain_into(&self, other: &Self) {
@@ -148,47 +149,7 @@ impl GetValue for AtomicF64 {
     }
 }
 
-fn export_counter(metric: &mut proto::Metric, v: f64) {
-    let mut c = proto::Counter::default();
-    c.set_value(v);
-    metric.set_counter(c);
-}
-
-fn export_gauge(metric: &mut proto::Metric, v: f64) {
-    let mut g = proto::Gauge::default();
-    g.set_value(v);
-    metric.set_gauge(g);
-}
-
-simple_cell!(
-    IntCounterCell,
-    AtomicU64,
-    "u64",
-    Counter,
-    text::write_u64,
-    export_counter
-);
-simple_cell!(
-    CounterCell,
-    AtomicF64,
-    "f64",
-    Counter,
-    text::write_f64,
-    export_counter
-);
-simple_cell!(
-    IntGaugeCell,
-    AtomicI64,
-    "i64",
-    Gauge,
-    text::write_i64,
-    export_gauge
-);
-simple_cell!(
-    GaugeCell,
-    AtomicF64,
-    "f64",
-    Gauge,
-    text::write_f64,
-    export_gauge
-);
+simple_cell!(IntCounterCell, AtomicU64, "u64", Counter, text::write_u64);
+simple_cell!(CounterCell, AtomicF64, "f64", Counter, text::write_f64);
+simple_cell!(IntGaugeCell, AtomicI64, "i64", Gauge, text::write_i64);
+simple_cell!(GaugeCell, AtomicF64, "f64", Gauge, text::write_f64);

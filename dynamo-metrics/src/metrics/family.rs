@@ -12,6 +12,7 @@ use prometheus::proto;
 
 use super::cell::Cell;
 use crate::describe::Shape;
+use crate::snapshot::{self, SeriesSnapshot, Snapshot};
 use crate::text;
 
 /// The value of every variable label of the series that collects label combinations beyond
@@ -72,17 +73,14 @@ impl Meta {
         out.into_boxed_str()
     }
 
-    fn new_family(&self, metrics: Vec<proto::Metric>) -> proto::MetricFamily {
-        let mut family = proto::MetricFamily::default();
-        family.set_name(self.name.clone());
-        family.set_help(self.help.clone());
-        family.set_field_type(match self.kind {
-            MetricKind::Counter => proto::MetricType::COUNTER,
-            MetricKind::Gauge => proto::MetricType::GAUGE,
-            MetricKind::Histogram => proto::MetricType::HISTOGRAM,
-        });
-        family.set_metric(metrics);
-        family
+    /// A `prometheus` family of `series`.
+    fn to_proto(&self, series: Vec<SeriesSnapshot>) -> proto::MetricFamily {
+        snapshot::to_proto(&Snapshot {
+            name: self.name.clone(),
+            help: self.help.clone(),
+            kind: self.kind.into(),
+            series,
+        })
     }
 
     /// A `prometheus` descriptor: the first `fixed.len()` labels constant, the rest variable.
@@ -113,20 +111,15 @@ struct Entry<C: Cell> {
 }
 
 impl<C: Cell> Series<C> {
-    fn export(&self) -> proto::Metric {
-        let labels = self
-            .meta
-            .pairs(&self.values)
-            .map(|(k, v)| {
-                let mut pair = proto::LabelPair::default();
-                pair.set_name(k.to_owned());
-                pair.set_value(v.to_owned());
-                pair
-            })
-            .collect();
-        let mut metric = proto::Metric::from_label(labels);
-        self.cell.export(&self.meta, &mut metric);
-        metric
+    fn snapshot(&self) -> SeriesSnapshot {
+        SeriesSnapshot {
+            labels: self
+                .meta
+                .pairs(&self.values)
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            value: self.cell.value(),
+        }
     }
 
     /// The `prometheus` descriptor of this series alone, every label constant.
@@ -139,7 +132,7 @@ impl<C: Cell> Series<C> {
 
     /// The series as a `prometheus` family of one.
     pub(crate) fn collect(&self) -> Vec<proto::MetricFamily> {
-        vec![self.meta.new_family(vec![self.export()])]
+        vec![self.meta.to_proto(vec![self.snapshot()])]
     }
 }
 
@@ -249,14 +242,14 @@ impl<C: Cell> Family<C> {
 
     /// The series whose values start with `fixed`, as one `prometheus` family.
     pub(crate) fn export(&self, fixed: &[String]) -> proto::MetricFamily {
-        let metrics = self
+        let series = self
             .series
             .read()
             .iter()
             .filter(|e| e.series.values.starts_with(fixed))
-            .map(|e| e.series.export())
+            .map(|e| e.series.snapshot())
             .collect();
-        self.meta.new_family(metrics)
+        self.meta.to_proto(series)
     }
 
     /// The `prometheus` descriptor with the first `fixed.len()` labels constant.

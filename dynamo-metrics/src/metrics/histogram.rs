@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::snapshot::Value;
 use dynamo_metrics_naming::MetricKind;
-use prometheus::proto;
 
 use super::cell::{AtomicF64, Cell};
 use super::family::Meta;
@@ -196,24 +196,21 @@ impl Cell for HistogramCell {
         other.sum.add(self.sum.take());
     }
 
-    fn export(&self, _: &Meta, metric: &mut proto::Metric) {
-        let mut h = proto::Histogram::default();
+    fn value(&self) -> Value {
         let mut cumulative = 0u64;
         let mut buckets = Vec::with_capacity(self.bounds.len());
         for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
             cumulative += count.load(Relaxed);
-            let mut b = proto::Bucket::default();
-            b.set_upper_bound(*bound);
-            b.set_cumulative_count(cumulative);
-            buckets.push(b);
+            buckets.push((*bound, cumulative));
         }
         if let Some(last) = self.counts.last() {
             cumulative += last.load(Relaxed);
         }
-        h.set_bucket(buckets);
-        h.set_sample_count(cumulative);
-        h.set_sample_sum(self.sum.get());
-        metric.set_histogram(h);
+        Value::Histogram {
+            buckets,
+            sum: self.sum.get(),
+            count: cumulative,
+        }
     }
 }
 
