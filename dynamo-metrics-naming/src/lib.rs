@@ -43,6 +43,12 @@ pub const SERIES_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
 /// into the family's overflow series.
 pub const DEFAULT_MAX_SERIES: usize = 1000;
 
+/// The default bucket bounds of histograms created without buckets, in seconds: the
+/// Prometheus client defaults, from 5 ms to 10 s.
+pub const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// The most bucket bounds a histogram may have.
 pub const MAX_BUCKETS: usize = 1000;
 

@@ -1,13 +1,11 @@
 //! The one description of a metric: [`MetricDescriptor`], built by generated code (and by
 //! this crate for its own metrics), read by the catalog, family creation, conflict checks and
-//! the instrumented endpoints; and [`catalog`], every description of the program.
+//! the instrumented endpoints, and [`Shape`], the one comparison of two declarations.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use dynamo_metrics_naming::{self as naming, Level, MetricKind};
 
-use crate::error::{Error, Result};
 use crate::text;
 
 /// A statically declared metric: what it is and where it was declared. Built by the macros
@@ -157,7 +155,7 @@ impl MetricDescriptor {
         format!("{}:{}:{}", self.file, self.line, self.column)
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} (declared by {} at {})",
             self.shape(),
@@ -187,7 +185,7 @@ impl<'a> Shape<'a> {
     /// The bounds a histogram declared with `buckets` has.
     pub(crate) fn bounds(kind: MetricKind, buckets: Option<&'a [f64]>) -> &'a [f64] {
         match kind {
-            MetricKind::Histogram => buckets.unwrap_or(crate::metrics::DEFAULT_BUCKETS),
+            MetricKind::Histogram => buckets.unwrap_or(naming::DEFAULT_BUCKETS),
             _ => &[],
         }
     }
@@ -244,62 +242,6 @@ pub struct Declared(pub &'static MetricDescriptor);
 
 inventory::collect!(Declared);
 
-/// A `#[derive(DynamoMetrics)]` struct declared for the runtime level: registered when a
-/// runtime starts, so its series exist at zero before first use.
-#[doc(hidden)]
-pub struct RuntimeMetrics {
-    /// Registers the struct on the runtime's scope and drops it.
-    pub register: fn(&crate::MetricsScope) -> Result<()>,
-}
-
-inventory::collect!(RuntimeMetrics);
-
-/// Registers every runtime-level struct on `scope`.
-pub(crate) fn register_runtime_metrics(scope: &crate::MetricsScope) -> Result<()> {
-    for m in inventory::iter::<RuntimeMetrics>() {
-        (m.register)(scope)?;
-    }
-    Ok(())
-}
-
-/// Every metric declared with the macros in this program, sorted by name, then file and line.
-pub fn catalog() -> Vec<&'static MetricDescriptor> {
-    let mut all: Vec<&'static MetricDescriptor> = inventory::iter::<Declared>()
-        .map(|d| d.0)
-        .chain(
-            crate::instrument::site::sites()
-                .iter()
-                .flat_map(|s| s.descriptors()),
-        )
-        .collect();
-    all.sort_by(|a, b| (a.name, a.file, a.line).cmp(&(b.name, b.file, b.line)));
-    all
-}
-
-/// Checks the catalog as a whole: a name declared twice must be declared the same way.
-///
-/// # Errors
-/// [`Error::Conflict`] naming both declarations and their source locations.
-pub fn check_catalog() -> Result<()> {
-    let mut first: BTreeMap<&str, &MetricDescriptor> = BTreeMap::new();
-    for d in catalog() {
-        match first.get(d.name) {
-            Some(f) if f.shape() != d.shape() => {
-                return Err(Error::Conflict {
-                    family: d.name.to_owned(),
-                    existing: f.describe(),
-                    new: d.describe(),
-                });
-            }
-            Some(_) => {}
-            None => {
-                first.insert(d.name, d);
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,7 +278,7 @@ mod tests {
         assert_ne!(a.shape(), a.__const_labels(&[("engine", "x")]).shape());
         // Absent buckets are the default buckets.
         let h = MetricDescriptor::__new("c", "d", "dynamo_c_d", MetricKind::Histogram, "f64", "D");
-        let defaults: &'static [f64] = crate::metrics::DEFAULT_BUCKETS;
+        let defaults: &'static [f64] = naming::DEFAULT_BUCKETS;
         assert_eq!(h.shape(), h.__buckets(Some(defaults), None).shape());
         assert_ne!(h.shape(), h.__buckets(Some(&[1.0]), None).shape());
         assert_eq!(

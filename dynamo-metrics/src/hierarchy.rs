@@ -16,7 +16,7 @@ use crate::metrics::{
     Cell, Counter, CounterVec, Declaration, Family, Gauge, GaugeVec, Histogram, HistogramVec,
     IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Series, View, location,
 };
-use crate::registry::Registry;
+use crate::store::Store;
 
 /// `dynamo_metrics_series_overflow_total{family}`, at runtime level.
 static OVERFLOW: MetricDescriptor = MetricDescriptor::__new(
@@ -44,7 +44,7 @@ pub struct MetricsScope {
 }
 
 struct ScopeInner {
-    registry: Arc<Registry>,
+    store: Arc<Store>,
     subsystem: String,
     labels: Vec<(&'static str, String)>,
 }
@@ -59,10 +59,10 @@ impl fmt::Debug for MetricsScope {
 }
 
 impl MetricsScope {
-    fn new(registry: Arc<Registry>, labels: Vec<(&'static str, String)>) -> Self {
+    fn new(store: Arc<Store>, labels: Vec<(&'static str, String)>) -> Self {
         MetricsScope {
             inner: Arc::new(ScopeInner {
-                registry,
+                store,
                 subsystem: naming::DEFAULT_SUBSYSTEM.to_owned(),
                 labels,
             }),
@@ -73,7 +73,7 @@ impl MetricsScope {
     fn child(&self, label: &'static str, value: &str) -> Self {
         let mut labels = self.inner.labels.clone();
         labels.push((label, value.to_owned()));
-        MetricsScope::new(self.inner.registry.clone(), labels)
+        MetricsScope::new(self.inner.store.clone(), labels)
     }
 
     fn describe(&self) -> String {
@@ -93,7 +93,7 @@ impl MetricsScope {
             ..declaration
         }
         .check()?;
-        let family: Arc<Family<C>> = self.inner.registry.family(meta)?;
+        let family: Arc<Family<C>> = self.inner.store.family(meta)?;
         Ok(View::new(family, fixed))
     }
 
@@ -139,7 +139,7 @@ impl MetricsScope {
     /// descriptor's). Buckets come from the descriptor's variables when they are set.
     pub(crate) fn declared<C: Cell>(&self, desc: &MetricDescriptor) -> Result<View<C>> {
         let from_env = match desc.buckets_env {
-            Some(prefix) => crate::typed::env_buckets(prefix, |v| std::env::var(v).ok())?,
+            Some(prefix) => crate::metrics::env_buckets(prefix, |v| std::env::var(v).ok())?,
             None => None,
         };
         self.family(Declaration {
@@ -169,7 +169,7 @@ impl MetricsScope {
     /// The runtime-level counter of label combinations folded into overflow series, for
     /// the family `family`.
     pub(crate) fn overflow_counter(&self, family: &str) -> Result<IntCounter> {
-        let root = MetricsScope::new(self.inner.registry.clone(), Vec::new());
+        let root = MetricsScope::new(self.inner.store.clone(), Vec::new());
         IntCounterVec::from_view(root.declared(&OVERFLOW)?).with_label_values(&[family])
     }
 }
@@ -224,7 +224,7 @@ pub trait MetricsRegistry {
         let inner = &self.metrics_scope().inner;
         Ok(MetricsScope {
             inner: Arc::new(ScopeInner {
-                registry: inner.registry.clone(),
+                store: inner.store.clone(),
                 subsystem: subsystem.to_owned(),
                 labels: inner.labels.clone(),
             }),
@@ -374,7 +374,7 @@ pub trait MetricsRegistry {
     fn register_collector(&self, collector: Box<dyn Collector>) -> Result<()> {
         let scope = &self.metrics_scope().inner;
         scope
-            .registry
+            .store
             .register_collector(collector, scope.labels.clone())
     }
 }
@@ -418,8 +418,8 @@ impl<T: Clone> Children<T> {
 }
 
 /// The root scope of a runtime: no hierarchy labels.
-pub(crate) fn root_scope(registry: Arc<Registry>) -> MetricsScope {
-    MetricsScope::new(registry, Vec::new())
+pub(crate) fn root_scope(store: Arc<Store>) -> MetricsScope {
+    MetricsScope::new(store, Vec::new())
 }
 
 /// The runtime's children, kept beside its root scope.

@@ -109,29 +109,33 @@ extern crate self as dynamo_metrics;
 
 #[cfg(feature = "derive")]
 pub mod builtin;
+mod catalog;
 mod config;
 mod describe;
 mod error;
+mod fields;
 mod foreign;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod hierarchy;
 mod instrument;
+mod labeled;
 mod labels;
 mod metrics;
-mod registry;
 mod runtime;
 mod scoped;
 #[cfg(feature = "server")]
 mod server;
 mod snapshot;
+mod store;
 mod text;
-mod typed;
 
+pub use catalog::{catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
-pub use describe::{MetricDescriptor, catalog, check_catalog};
+pub use describe::MetricDescriptor;
 pub use dynamo_metrics_naming as naming;
 pub use error::{Error, Result};
+pub use fields::{DynamoMetrics, MetricField};
 /// The trait a streaming handler's `impl Stream<Item = ..>` return type names, re-exported so
 /// `#[instrument_endpoint]` handlers need no dependency of their own for it.
 pub use futures_core::Stream;
@@ -142,19 +146,20 @@ pub use instrument::{
     DEFAULT_ERROR_TYPE, EndpointMetrics, ErrorType, PANIC_ERROR_TYPE, PayloadSize,
     REQUEST_DURATION_BUCKETS, RequestGuard,
 };
+pub use labeled::{
+    CounterFamily, DEFAULT_MAX_SERIES, GaugeFamily, HistogramFamily, IntCounterFamily,
+    IntGaugeFamily, LabeledFamily, SeriesHandle,
+};
 pub use labels::{LabelField, LabelSet, LabelValue};
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, OVERFLOW, exponential_buckets, linear_buckets,
+    log_buckets,
 };
 pub use prometheus;
 pub use runtime::DistributedRuntime;
 pub use scoped::{Scoped, spawn, spawn_blocking};
 pub use text::CONTENT_TYPE;
-pub use typed::{
-    CounterFamily, DEFAULT_MAX_SERIES, DynamoMetrics, GaugeFamily, HistogramFamily,
-    IntCounterFamily, IntGaugeFamily, LabeledFamily, MetricField, SeriesHandle, log_buckets,
-};
 
 #[cfg(feature = "derive")]
 pub use dynamo_metrics_derive::{
@@ -164,14 +169,15 @@ pub use dynamo_metrics_derive::{
 /// What generated code names. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::describe::{Declared, RuntimeMetrics};
+    pub use crate::catalog::RuntimeMetrics;
+    pub use crate::describe::Declared;
+    pub use crate::fields::check_level;
     pub use crate::instrument::probe::{
         NoPayloadSize, NotAnError, Probe, ViaErrorType, ViaPayloadSize, ViaResult,
     };
     pub use crate::instrument::site::{EndpointSite, StaticEndpoint};
     pub use crate::instrument::stream::InstrumentedStream;
     pub use crate::labels::{cardinality, contains};
-    pub use crate::typed::check_level;
     pub use inventory;
 
     use dynamo_metrics_naming::MetricKind;

@@ -1,4 +1,4 @@
-//! The root of the hierarchy: [`DistributedRuntime`] owns the registry, renders it, and runs
+//! The root of the hierarchy: [`DistributedRuntime`] owns the store of its families, renders it, and runs
 //! the system status server.
 
 use std::fmt;
@@ -23,9 +23,9 @@ use crate::hierarchy::{Level, MetricsRegistry, MetricsScope, Namespace, Namespac
 use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::Gauge;
-use crate::registry::Registry;
 #[cfg(feature = "server")]
 use crate::server::{self, ServerHandle};
+use crate::store::Store;
 
 /// `dynamo_component_uptime_seconds`, at runtime level.
 static UPTIME: MetricDescriptor = MetricDescriptor::__new(
@@ -60,7 +60,7 @@ pub struct DistributedRuntime {
 
 pub(crate) struct RuntimeInner {
     scope: MetricsScope,
-    registry: Arc<Registry>,
+    store: Arc<Store>,
     namespaces: Namespaces,
     started: Instant,
     uptime: Gauge,
@@ -105,11 +105,11 @@ impl DistributedRuntime {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
-        crate::describe::check_catalog()?;
-        let registry = Arc::new(Registry::default());
-        let scope = root_scope(registry.clone());
+        crate::catalog::check_catalog()?;
+        let store = Arc::new(Store::default());
+        let scope = root_scope(store.clone());
         let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
-        crate::describe::register_runtime_metrics(&scope)?;
+        crate::catalog::register_runtime_metrics(&scope)?;
         let namespaces = Namespaces::new();
         let bound = Arc::new(Bound::new(instrumented_endpoints(
             &namespaces.get(&scope, &config.namespace)?,
@@ -118,7 +118,7 @@ impl DistributedRuntime {
         let runtime = DistributedRuntime {
             inner: Arc::new(RuntimeInner {
                 scope,
-                registry,
+                store,
                 namespaces,
                 started: Instant::now(),
                 uptime,
@@ -231,7 +231,7 @@ impl DistributedRuntime {
 impl RuntimeInner {
     fn render_into(&self, out: &mut String) {
         self.uptime.set(self.started.elapsed().as_secs_f64());
-        self.registry.render(out);
+        self.store.render(out);
     }
 
     fn render(&self) -> String {

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::RwLock;
 
-use super::EndpointMetrics;
+use super::guard::EndpointMetrics;
 
 /// What a runtime offers to instrumented calls: the metrics of every instrumented function
 /// of the program, at the function's [`index`](super::site::StaticEndpoint::index).

@@ -4,10 +4,10 @@
 use std::sync::{Arc, OnceLock};
 
 use super::binding;
-use super::{DESCRIPTORS, EndpointMetrics, Held, RequestGuard};
+use super::guard::{DESCRIPTORS, EndpointMetrics, Held, RequestGuard, Settle};
 use crate::describe::MetricDescriptor;
 use crate::hierarchy::root_scope;
-use crate::registry::Registry;
+use crate::store::Store;
 
 /// The statics behind one `#[instrument_endpoint]` function: its default component and
 /// endpoint names, its catalog entries, its index in every runtime's table of instrumented
@@ -77,7 +77,7 @@ impl StaticEndpoint {
     fn pending(&'static self) -> Option<&'static EndpointMetrics> {
         self.pending
             .get_or_init(|| {
-                let scope = root_scope(Arc::new(Registry::default()));
+                let scope = root_scope(Arc::new(Store::default()));
                 EndpointMetrics::create(&scope).ok()
             })
             .as_ref()
@@ -96,11 +96,7 @@ impl StaticEndpoint {
     #[cold]
     fn start_pending(&'static self) -> RequestGuard<'static> {
         match self.pending() {
-            Some(m) => {
-                m.requests.inc();
-                m.inflight.inc();
-                RequestGuard::new(Held::Pending(self, m))
-            }
+            Some(m) => m.start_pending(self),
             None => RequestGuard::new(Held::Nothing),
         }
     }
@@ -111,10 +107,12 @@ impl StaticEndpoint {
             pending.drain_into(target);
         }
     }
+}
 
+impl Settle for StaticEndpoint {
     /// Moves pending records to the runtime current here, if one is alive. Called after every
     /// record into the pending cells, so none made while a runtime starts is left behind.
-    pub(crate) fn settle(&'static self) {
+    fn settle(&'static self) {
         if let Some(target) = binding::endpoint_metrics(self.index()) {
             self.drain_pending_into(&target);
         }

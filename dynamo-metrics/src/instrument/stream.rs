@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::RequestGuard;
+use super::guard::RequestGuard;
 
 /// A response stream whose items are counted as response bytes (and errors), and whose end
 /// finishes the request; dropped before its end, the request counts as cancelled.

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use dynamo_metrics_naming::MetricKind;
 
-use super::family::Meta;
+use super::meta::Meta;
 use crate::snapshot::Value;
 use crate::text;
 

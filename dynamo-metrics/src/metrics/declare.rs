@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use dynamo_metrics_naming::{self as naming, MetricKind};
 
-use super::family::Meta;
 use super::histogram::check_buckets;
+use super::meta::Meta;
 use crate::error::{Error, Result};
 
 /// Everything a caller says about a metric, before it is checked.

@@ -7,15 +7,13 @@ use crate::snapshot::Value;
 use dynamo_metrics_naming::MetricKind;
 
 use super::cell::{AtomicF64, Cell};
-use super::family::Meta;
+use super::meta::Meta;
 use crate::error::{Error, Result};
 use crate::text;
 
 /// The default bucket bounds of histograms created without buckets, in seconds: the
 /// Prometheus client defaults, from 5 ms to 10 s.
-pub const DEFAULT_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub const DEFAULT_BUCKETS: &[f64] = dynamo_metrics_naming::DEFAULT_BUCKETS;
 
 /// `count` bounds starting at `start`, each `factor` times the one before.
 ///
@@ -58,6 +56,54 @@ pub fn linear_buckets(start: f64, width: f64, count: usize) -> Result<Vec<f64>> 
     }
     #[allow(clippy::cast_precision_loss)]
     Ok((0..count).map(|i| start + width * i as f64).collect())
+}
+
+/// Log-spaced buckets as Dynamo builds them: `0`, then `count - 1` bounds from `min` to
+/// `max` evenly spaced in log scale, rounded to two significant digits, duplicates dropped.
+///
+/// # Errors
+/// [`Error::InvalidBuckets`] unless `0 < min < max` (finite) and `2 <= count <= 512`.
+pub fn log_buckets(min: f64, max: f64, count: usize) -> Result<Vec<f64>> {
+    dynamo_metrics_naming::log_buckets(min, max, count).ok_or_else(|| Error::InvalidBuckets {
+        family: "log_buckets".to_owned(),
+        reason: format!(
+            "need 0 < min < max and 2 <= count <= 512, got min {min}, max {max}, count {count}"
+        ),
+    })
+}
+
+/// The buckets `PREFIX_MIN`, `PREFIX_MAX` and `PREFIX_COUNT` ask for, if any is set.
+pub(crate) fn env_buckets(
+    prefix: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Vec<f64>>> {
+    let vars = ["MIN", "MAX", "COUNT"].map(|s| format!("{prefix}_{s}"));
+    let values = vars.clone().map(|v| lookup(&v));
+    if values.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let bad = |i: usize, reason: &str| Error::InvalidBuckets {
+        family: prefix.to_owned(),
+        reason: format!(
+            "{}={:?}: {reason}",
+            vars[i],
+            values[i].clone().unwrap_or_default()
+        ),
+    };
+    let num = |i: usize| -> Result<f64> {
+        values[i]
+            .as_deref()
+            .ok_or_else(|| bad(i, "set all three of _MIN, _MAX and _COUNT"))?
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| bad(i, "expected a number"))
+    };
+    let (min, max, count) = (num(0)?, num(1)?, num(2)?);
+    if count.fract() != 0.0 || count < 2.0 {
+        return Err(bad(2, "expected a whole number from 2 to 512"));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    log_buckets(min, max, count as usize).map(Some)
 }
 
 fn invalid(family: &str, reason: impl Into<String>) -> Error {
@@ -260,5 +306,38 @@ mod tests {
             msg(&many),
             "invalid buckets for \"h\": 1001 bucket bounds; a histogram has at most 1000"
         );
+    }
+
+    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn buckets_from_the_variables_dynamo_documents() {
+        assert_eq!(env_buckets("DYN_METRICS_TTFT", lookup(&[])).unwrap(), None);
+        let vars = &[
+            ("DYN_METRICS_TTFT_MIN", "0.001"),
+            ("DYN_METRICS_TTFT_MAX", "10"),
+            ("DYN_METRICS_TTFT_COUNT", "5"),
+        ];
+        assert_eq!(
+            env_buckets("DYN_METRICS_TTFT", lookup(vars)).unwrap(),
+            Some(vec![0.0, 0.01, 0.1, 1.0, 10.0])
+        );
+        let err =
+            env_buckets("DYN_METRICS_ITL", lookup(&[("DYN_METRICS_ITL_MIN", "1")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid buckets for \"DYN_METRICS_ITL\": DYN_METRICS_ITL_MAX=\"\": set all three of _MIN, _MAX and _COUNT"
+        );
+        let bad = &[("P_MIN", "5"), ("P_MAX", "1"), ("P_COUNT", "4")];
+        assert!(matches!(
+            env_buckets("P", lookup(bad)),
+            Err(Error::InvalidBuckets { .. })
+        ));
     }
 }

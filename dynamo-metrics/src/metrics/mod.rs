@@ -6,6 +6,7 @@ mod declare;
 mod family;
 mod handles;
 mod histogram;
+mod meta;
 
 pub(crate) use cell::Cell;
 pub(crate) use declare::Declaration;
@@ -16,4 +17,5 @@ pub use handles::{
     IntGauge, IntGaugeVec,
 };
 pub(crate) use handles::{View, location};
-pub use histogram::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets};
+pub(crate) use histogram::env_buckets;
+pub use histogram::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets, log_buckets};

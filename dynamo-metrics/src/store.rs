@@ -1,5 +1,5 @@
 //! The store behind a runtime: every family by name, foreign collectors, and the render of
-//! all of them into one exposition. See [`Registry`] for details.
+//! all of them into one exposition. See [`Store`] for details.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
@@ -25,14 +25,14 @@ struct Foreign {
 
 /// All families of one runtime, keyed and rendered by name.
 #[derive(Default)]
-pub(crate) struct Registry {
+pub(crate) struct Store {
     families: RwLock<BTreeMap<String, Arc<dyn AnyFamily>>>,
     foreign: RwLock<Vec<Foreign>>,
     /// Foreign family names already reported as unusable, so each is logged once.
     warned: Mutex<HashSet<String>>,
 }
 
-impl Registry {
+impl Store {
     /// The family `meta` describes: the existing one when it was declared before with the same
     /// shape, a new one otherwise.
     ///

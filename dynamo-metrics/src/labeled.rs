@@ -1,5 +1,4 @@
-//! Families typed by a [`LabelSet`], and the traits the `DynamoMetrics` derive builds on.
-//! See [`LabeledFamily`] and [`DynamoMetrics`] for details.
+//! Families typed by a [`LabelSet`]. See [`LabeledFamily`] for details.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -7,8 +6,9 @@ use std::marker::PhantomData;
 use dynamo_metrics_naming::MetricKind;
 
 use crate::describe::MetricDescriptor;
-use crate::error::{Error, Result};
-use crate::hierarchy::{Level, MetricsRegistry, MetricsScope};
+use crate::error::Result;
+use crate::fields::MetricField;
+use crate::hierarchy::MetricsScope;
 use crate::labels::LabelSet;
 use crate::metrics::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
@@ -17,93 +17,6 @@ use crate::metrics::{
 
 /// The default cap on the number of series of a family with string labels.
 pub const DEFAULT_MAX_SERIES: usize = dynamo_metrics_naming::DEFAULT_MAX_SERIES;
-
-/// A type a field of a `#[derive(DynamoMetrics)]` struct may have.
-pub trait MetricField: Sized {
-    /// The kind of metric it is.
-    const KIND: MetricKind;
-    /// The Rust type of its values: `u64`, `i64` or `f64`.
-    const VALUE_TYPE: &'static str;
-    /// Its variable label names.
-    const LABELS: &'static [&'static str];
-    /// Creates the family `desc` describes in `scope`.
-    #[doc(hidden)]
-    fn register(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self>;
-}
-
-/// A struct of metrics registered together: derive it with
-/// [`#[derive(DynamoMetrics)]`](macro@crate::DynamoMetrics).
-pub trait DynamoMetrics: Sized {
-    /// Creates every metric of the struct on `registry` (any level the struct allows) and
-    /// returns it; bounded label sets have all their series at zero from here on.
-    ///
-    /// # Errors
-    /// [`Error::WrongLevel`] when the struct names a level and `registry` is another, or any
-    /// error of the `create_*` methods of [`MetricsRegistry`].
-    fn register<R: MetricsRegistry + ?Sized>(registry: &R) -> Result<Self>;
-}
-
-/// Log-spaced buckets as Dynamo builds them: `0`, then `count - 1` bounds from `min` to
-/// `max` evenly spaced in log scale, rounded to two significant digits, duplicates dropped.
-///
-/// # Errors
-/// [`Error::InvalidBuckets`] unless `0 < min < max` (finite) and `2 <= count <= 512`.
-pub fn log_buckets(min: f64, max: f64, count: usize) -> Result<Vec<f64>> {
-    dynamo_metrics_naming::log_buckets(min, max, count).ok_or_else(|| Error::InvalidBuckets {
-        family: "log_buckets".to_owned(),
-        reason: format!(
-            "need 0 < min < max and 2 <= count <= 512, got min {min}, max {max}, count {count}"
-        ),
-    })
-}
-
-/// The buckets `PREFIX_MIN`, `PREFIX_MAX` and `PREFIX_COUNT` ask for, if any is set.
-pub(crate) fn env_buckets(
-    prefix: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Option<Vec<f64>>> {
-    let vars = ["MIN", "MAX", "COUNT"].map(|s| format!("{prefix}_{s}"));
-    let values = vars.clone().map(|v| lookup(&v));
-    if values.iter().all(Option::is_none) {
-        return Ok(None);
-    }
-    let bad = |i: usize, reason: &str| Error::InvalidBuckets {
-        family: prefix.to_owned(),
-        reason: format!(
-            "{}={:?}: {reason}",
-            vars[i],
-            values[i].clone().unwrap_or_default()
-        ),
-    };
-    let num = |i: usize| -> Result<f64> {
-        values[i]
-            .as_deref()
-            .ok_or_else(|| bad(i, "set all three of _MIN, _MAX and _COUNT"))?
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| bad(i, "expected a number"))
-    };
-    let (min, max, count) = (num(0)?, num(1)?, num(2)?);
-    if count.fract() != 0.0 || count < 2.0 {
-        return Err(bad(2, "expected a whole number from 2 to 512"));
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    log_buckets(min, max, count as usize).map(Some)
-}
-
-/// Checks that `scope` is at `level` (used by the derive).
-#[doc(hidden)]
-pub fn check_level(scope: &MetricsScope, level: Level, metrics: &'static str) -> Result<()> {
-    if scope.level() == level {
-        Ok(())
-    } else {
-        Err(Error::WrongLevel {
-            metrics,
-            expected: level,
-            got: scope.level(),
-        })
-    }
-}
 
 /// A single-series metric type, as used by [`LabeledFamily`].
 pub trait SeriesHandle: Clone + Send + Sync + 'static {
@@ -354,43 +267,5 @@ impl<L: LabelSet> LabeledFamily<L, Histogram> {
     #[inline]
     pub fn observe(&self, labels: &L, v: f64) {
         self.with(labels, |h| h.observe(v));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
-
-    #[test]
-    fn buckets_from_the_variables_dynamo_documents() {
-        assert_eq!(env_buckets("DYN_METRICS_TTFT", lookup(&[])).unwrap(), None);
-        let vars = &[
-            ("DYN_METRICS_TTFT_MIN", "0.001"),
-            ("DYN_METRICS_TTFT_MAX", "10"),
-            ("DYN_METRICS_TTFT_COUNT", "5"),
-        ];
-        assert_eq!(
-            env_buckets("DYN_METRICS_TTFT", lookup(vars)).unwrap(),
-            Some(vec![0.0, 0.01, 0.1, 1.0, 10.0])
-        );
-        let err =
-            env_buckets("DYN_METRICS_ITL", lookup(&[("DYN_METRICS_ITL_MIN", "1")])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid buckets for \"DYN_METRICS_ITL\": DYN_METRICS_ITL_MAX=\"\": set all three of _MIN, _MAX and _COUNT"
-        );
-        let bad = &[("P_MIN", "5"), ("P_MAX", "1"), ("P_COUNT", "4")];
-        assert!(matches!(
-            env_buckets("P", lookup(bad)),
-            Err(Error::InvalidBuckets { .. })
-        ));
     }
 }
