@@ -8,12 +8,12 @@ use dynamo_metrics_naming::MetricKind;
 use crate::describe::MetricDescriptor;
 use crate::error::Result;
 use crate::fields::MetricField;
-use crate::hierarchy::MetricsScope;
 use crate::labels::LabelSet;
 use crate::metrics::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec,
 };
+use crate::scope::MetricsScope;
 
 /// The default cap on the number of series of a family with string labels.
 pub const DEFAULT_MAX_SERIES: usize = dynamo_metrics_naming::DEFAULT_MAX_SERIES;

@@ -123,6 +123,7 @@ mod labeled;
 mod labels;
 mod metrics;
 mod runtime;
+mod scope;
 mod scoped;
 #[cfg(feature = "server")]
 mod server;
@@ -141,7 +142,7 @@ pub use fields::{DynamoMetrics, MetricField};
 pub use futures_core::Stream;
 #[cfg(feature = "gpu")]
 pub use gpu::{GpuCollector, GpuConfig, GpuDevice, GpuReadings, GpuSource, NvmlSource};
-pub use hierarchy::{Component, Endpoint, Level, MetricsRegistry, MetricsScope, Namespace};
+pub use hierarchy::{Component, Endpoint, Namespace};
 pub use instrument::{
     DEFAULT_ERROR_TYPE, EndpointMetrics, ErrorType, PANIC_ERROR_TYPE, PayloadSize,
     REQUEST_DURATION_BUCKETS, RequestGuard,
@@ -158,6 +159,7 @@ pub use metrics::{
 };
 pub use prometheus;
 pub use runtime::DistributedRuntime;
+pub use scope::{Level, MetricsRegistry, MetricsScope};
 pub use scoped::{Scoped, spawn, spawn_blocking};
 pub use text::CONTENT_TYPE;
 

@@ -19,10 +19,11 @@ use crate::describe::{Declared, MetricDescriptor};
 #[cfg(feature = "server")]
 use crate::error::Error;
 use crate::error::Result;
-use crate::hierarchy::{Level, MetricsRegistry, MetricsScope, Namespace, Namespaces, root_scope};
+use crate::hierarchy::{Namespace, Namespaces};
 use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::Gauge;
+use crate::scope::{Level, MetricsRegistry, MetricsScope, root_scope};
 #[cfg(feature = "server")]
 use crate::server::{self, ServerHandle};
 use crate::store::Store;

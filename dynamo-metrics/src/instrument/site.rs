@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use super::binding;
 use super::guard::{DESCRIPTORS, EndpointMetrics, Held, RequestGuard, Settle};
 use crate::describe::MetricDescriptor;
-use crate::hierarchy::root_scope;
+use crate::scope::root_scope;
 use crate::store::Store;
 
 /// The statics behind one `#[instrument_endpoint]` function: its default component and

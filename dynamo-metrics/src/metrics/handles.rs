@@ -2,127 +2,19 @@
 //! [`IntCounterVec`] for details.
 
 use std::fmt;
-use std::panic::Location;
+
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto;
 
-use super::cell::{Cell, CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
-use super::declare::Declaration;
-use super::family::{Family, OVERFLOW, Series};
+use super::cell::{CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
+use super::family::Series;
 use super::histogram::HistogramCell;
-use crate::error::{Error, Result};
-
-/// `at src/file.rs:12:5`: where a declaration was made, for conflict messages.
-pub(crate) fn location(caller: &Location<'_>) -> String {
-    format!("at {}:{}:{}", caller.file(), caller.line(), caller.column())
-}
-
-/// A family that belongs to no registry, for standalone metrics.
-#[track_caller]
-fn standalone<C: Cell>(
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: Option<&[f64]>,
-) -> Result<Arc<Family<C>>> {
-    let (meta, _) = Declaration {
-        kind: C::KIND,
-        value_type: C::VALUE,
-        short_name: name,
-        full_name: name.to_owned(),
-        help,
-        hierarchy: &[],
-        const_labels: &[],
-        variable_labels: labels,
-        buckets,
-        declared_at: location(Location::caller()),
-    }
-    .check()?;
-    Ok(Arc::new(Family::new(meta)))
-}
-
-/// A labelled family as seen from one place: the values of its fixed labels (hierarchy and
-/// constant labels) are bound, the variable ones are given per series.
-pub(crate) struct View<C: Cell> {
-    family: Arc<Family<C>>,
-    fixed: Box<[String]>,
-    desc: OnceLock<Option<Desc>>,
-}
-
-impl<C: Cell> View<C> {
-    pub(crate) fn new(family: Arc<Family<C>>, fixed: Box<[String]>) -> Self {
-        View {
-            family,
-            fixed,
-            desc: OnceLock::new(),
-        }
-    }
-
-    fn variable_labels(&self) -> &[String] {
-        &self.family.meta().labels[self.fixed.len()..]
-    }
-
-    fn check_count(&self, values: &[&str]) -> Result<()> {
-        let labels = self.variable_labels();
-        if values.len() == labels.len() {
-            Ok(())
-        } else {
-            Err(Error::LabelCount {
-                family: self.family.meta().name.clone(),
-                expected: labels.len(),
-                labels: labels.join(", "),
-                got: values.len(),
-            })
-        }
-    }
-
-    pub(crate) fn series(&self, values: &[&str]) -> Result<Arc<Series<C>>> {
-        self.check_count(values)?;
-        Ok(self.family.get_or_create(&self.fixed, values, usize::MAX).0)
-    }
-
-    /// The series with these values, or the overflow series (and `true`) when the family
-    /// has `cap` series already or the count of values is wrong.
-    pub(crate) fn series_capped(&self, values: &[&str], cap: usize) -> (Arc<Series<C>>, bool) {
-        match self.check_count(values) {
-            Ok(()) => self.family.get_or_create(&self.fixed, values, cap),
-            Err(_) => {
-                let overflow = vec![OVERFLOW; self.variable_labels().len()];
-                (self.family.get_or_create(&self.fixed, &overflow, 0).0, true)
-            }
-        }
-    }
-
-    /// Moves every series of this view into the series with the same variable label values
-    /// of `other`.
-    pub(crate) fn drain_into(&self, other: &View<C>) {
-        for (values, series) in self.family.series_after(&self.fixed) {
-            let values: Vec<&str> = values.iter().map(String::as_str).collect();
-            let (target, _) = other.series_capped(&values, usize::MAX);
-            series.cell.drain_into(&target.cell);
-        }
-    }
-
-    fn remove(&self, values: &[&str]) -> Result<bool> {
-        self.check_count(values)?;
-        Ok(self.family.remove(&self.fixed, values))
-    }
-
-    fn desc(&self) -> Vec<&Desc> {
-        self.desc
-            .get_or_init(|| self.family.desc(&self.fixed))
-            .iter()
-            .collect()
-    }
-
-    fn collect(&self) -> Vec<proto::MetricFamily> {
-        vec![self.family.export(&self.fixed)]
-    }
-}
+use super::view::{View, standalone};
+use crate::error::Result;
 
 /// Implements `prometheus::core::Collector` for a handle through its `$inner` field; with the
 /// `metrics` feature off it describes and collects nothing.
@@ -181,7 +73,7 @@ macro_rules! series_handle {
             /// Moves this series' value into `other`, leaving this one at zero.
             #[allow(dead_code)] // needed only by the types endpoint metrics hold
             pub(crate) fn drain_into(&self, other: &Self) {
-                self.series.cell.drain_into(&other.series.cell);
+                super::cell::Cell::drain_into(&self.series.cell, &other.series.cell);
             }
         }
 

@@ -7,6 +7,7 @@ mod family;
 mod handles;
 mod histogram;
 mod meta;
+mod view;
 
 pub(crate) use cell::Cell;
 pub(crate) use declare::Declaration;
@@ -16,6 +17,6 @@ pub use handles::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec,
 };
-pub(crate) use handles::{View, location};
 pub(crate) use histogram::env_buckets;
 pub use histogram::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets, log_buckets};
+pub(crate) use view::{View, location};
