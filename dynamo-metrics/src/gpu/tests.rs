@@ -3,6 +3,7 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::families::MIB;
 use super::*;
 
 /// Hands out the passes it is given, one per `sample`, and reports each one taken; when the
