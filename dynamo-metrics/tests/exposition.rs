@@ -321,3 +321,46 @@ fn uptime_is_served_at_runtime_level() {
     assert!(v >= 0.02, "{line}");
     assert!(text.contains("# TYPE dynamo_component_uptime_seconds gauge\n"));
 }
+
+#[cfg(feature = "metrics")]
+#[test]
+fn error_types_from_request_guards_are_capped() {
+    let rt = DistributedRuntime::new().unwrap();
+    let ep = rt
+        .namespace("n")
+        .unwrap()
+        .component("c")
+        .unwrap()
+        .endpoint("e")
+        .unwrap();
+    let metrics = dynamo_metrics::EndpointMetrics::register(&ep).unwrap();
+    let extra = 100;
+    for i in 0..dynamo_metrics::DEFAULT_MAX_SERIES + extra {
+        let request = metrics.start();
+        request.error(&format!("kind_{i}"));
+        request.finish();
+    }
+    let text = rt.render();
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("dynamo_component_errors_total{"))
+        .count();
+    // The cap counts the two error types created at zero (`handler`, `panic`) too.
+    assert_eq!(
+        series,
+        dynamo_metrics::DEFAULT_MAX_SERIES + 1,
+        "series plus overflow"
+    );
+    let overflow = "dynamo_component_errors_total{dynamo_namespace=\"n\",dynamo_component=\"c\",dynamo_endpoint=\"e\",error_type=\"__overflow__\"} ";
+    let folded: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(overflow))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(folded, extra as u64 + 2);
+    assert!(text.contains(&format!(
+        "dynamo_metrics_series_overflow_total{{family=\"dynamo_component_errors_total\"}} {}\n",
+        extra + 2
+    )));
+}

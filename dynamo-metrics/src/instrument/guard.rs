@@ -173,11 +173,12 @@ impl EndpointMetrics {
         RequestGuard::new(Held::Borrowed(self))
     }
 
-    /// As [`start`](Self::start), on the pending cells of `site`, which it tells when done.
+    /// As [`start`](Self::start), on the pending cells of `site` (these metrics), which it
+    /// tells when done.
     pub(crate) fn start_pending(&'static self, site: &'static dyn Settle) -> RequestGuard<'static> {
         self.requests.inc();
         self.inflight.inc();
-        RequestGuard::new(Held::Pending(site, self))
+        RequestGuard::new(Held::Pending(site))
     }
 
     /// As [`start`](Self::start), the guard sharing ownership of the metrics, so it may
@@ -214,6 +215,8 @@ pub struct RequestGuard<'a> {
 
 /// What owns pending cells: told when a guard that recorded into them is done.
 pub(crate) trait Settle: Sync + std::fmt::Debug {
+    /// The pending cells.
+    fn pending(&'static self) -> Option<&'static EndpointMetrics>;
     /// Moves the pending records to a live runtime, if there is one now.
     fn settle(&'static self);
 }
@@ -227,7 +230,7 @@ pub(crate) enum Held<'a> {
     Shared(Arc<EndpointMetrics>),
     /// The pending cells of an instrumented function, while no runtime is alive; the
     /// function moves them on when the guard is done.
-    Pending(&'static dyn Settle, &'static EndpointMetrics),
+    Pending(&'static dyn Settle),
 }
 
 impl<'a> RequestGuard<'a> {
@@ -243,7 +246,8 @@ impl<'a> RequestGuard<'a> {
     fn metrics(&self) -> Option<&EndpointMetrics> {
         match &self.metrics {
             Held::Nothing => None,
-            Held::Borrowed(m) | Held::Pending(_, m) => Some(m),
+            Held::Borrowed(m) => Some(m),
+            Held::Pending(site) => site.pending(),
             Held::Shared(m) => Some(m),
         }
     }
@@ -268,12 +272,18 @@ impl<'a> RequestGuard<'a> {
         }
     }
 
-    /// Counts an error of type `error_type`.
+    /// Counts an error of type `error_type`. The family holds at most
+    /// [`DEFAULT_MAX_SERIES`](crate::DEFAULT_MAX_SERIES) series; more error types fold into
+    /// its overflow series, counted by `dynamo_metrics_series_overflow_total`.
     pub fn error(&self, error_type: &str) {
-        if let Some(m) = self.metrics()
-            && let Ok(c) = m.errors.with_label_values(&[error_type])
-        {
-            c.inc();
+        if let Some(m) = self.metrics() {
+            let (counter, overflowed) = m
+                .errors
+                .with_label_values_capped(&[error_type], naming::DEFAULT_MAX_SERIES);
+            counter.inc();
+            if overflowed {
+                m.error_overflows.inc();
+            }
         }
     }
 
@@ -295,7 +305,7 @@ impl Drop for RequestGuard<'_> {
         }
         m.duration.observe_duration(self.started.elapsed());
         m.inflight.dec();
-        if let Held::Pending(site, _) = self.metrics {
+        if let Held::Pending(site) = self.metrics {
             site.settle();
         }
     }

@@ -74,15 +74,6 @@ impl StaticEndpoint {
         }
     }
 
-    fn pending(&'static self) -> Option<&'static EndpointMetrics> {
-        self.pending
-            .get_or_init(|| {
-                let scope = root_scope(Arc::new(Store::default()));
-                EndpointMetrics::create(&scope).ok()
-            })
-            .as_ref()
-    }
-
     /// Starts a request on the metrics of the runtime the call runs under (see
     /// [`binding`]), or on the pending cells while no runtime is alive.
     #[inline]
@@ -110,6 +101,15 @@ impl StaticEndpoint {
 }
 
 impl Settle for StaticEndpoint {
+    fn pending(&'static self) -> Option<&'static EndpointMetrics> {
+        self.pending
+            .get_or_init(|| {
+                let scope = root_scope(Arc::new(Store::default()));
+                EndpointMetrics::create(&scope).ok()
+            })
+            .as_ref()
+    }
+
     /// Moves pending records to the runtime current here, if one is alive. Called after every
     /// record into the pending cells, so none made while a runtime starts is left behind.
     fn settle(&'static self) {
