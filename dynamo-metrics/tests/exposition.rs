@@ -25,6 +25,16 @@ fn render(runtime: &DistributedRuntime) -> String {
     out
 }
 
+/// The endpoint `<namespace>/c/e` of `rt`.
+fn endpoint(rt: &DistributedRuntime, namespace: &str) -> dynamo_metrics::Endpoint {
+    rt.namespace(namespace)
+        .unwrap()
+        .component("c")
+        .unwrap()
+        .endpoint("e")
+        .unwrap()
+}
+
 #[test]
 fn one_metric_at_each_level() {
     let rt = DistributedRuntime::new().unwrap();
@@ -94,13 +104,7 @@ dynamo_component_requests_total{dynamo_namespace="ns",dynamo_component="worker",
 #[test]
 fn labelled_families_and_subsystems() {
     let rt = DistributedRuntime::new().unwrap();
-    let ep = rt
-        .namespace("ns")
-        .unwrap()
-        .component("c")
-        .unwrap()
-        .endpoint("e")
-        .unwrap();
+    let ep = endpoint(&rt, "ns");
     let errors = ep
         .create_intcountervec("errors_total", "Errors by type", &["error_type"], &[])
         .unwrap();
@@ -132,13 +136,7 @@ dynamo_frontend_inflight_requests{model="m2"} -1
 #[test]
 fn histograms_are_cumulative_with_count_equal_to_inf() {
     let rt = DistributedRuntime::new().unwrap();
-    let ep = rt
-        .namespace("ns")
-        .unwrap()
-        .component("c")
-        .unwrap()
-        .endpoint("e")
-        .unwrap();
+    let ep = endpoint(&rt, "ns");
     let h = ep
         .create_histogram(
             "duration_seconds",
@@ -210,13 +208,7 @@ fn label_values_and_help_are_escaped() {
 #[test]
 fn families_render_sorted_with_foreign_collectors_merged() {
     let rt = DistributedRuntime::new().unwrap();
-    let ep = rt
-        .namespace("ns")
-        .unwrap()
-        .component("c")
-        .unwrap()
-        .endpoint("e")
-        .unwrap();
+    let ep = endpoint(&rt, "ns");
     rt.create_intgauge("b_gauge", "B", &[]).unwrap().set(1);
     rt.create_intgauge("d_gauge", "D", &[]).unwrap().set(1);
     // Code that uses the prometheus crate directly.
@@ -286,13 +278,7 @@ plain_seconds_count{op="get"} 1
     );
     // A series handed out by a runtime family registers too, with its labels constant.
     let rt = DistributedRuntime::new().unwrap();
-    let ep = rt
-        .namespace("n")
-        .unwrap()
-        .component("c")
-        .unwrap()
-        .endpoint("e")
-        .unwrap();
+    let ep = endpoint(&rt, "n");
     let g = ep.create_gauge("temp_celsius", "Temperature", &[]).unwrap();
     g.set(41.5);
     let registry = prometheus::Registry::new();
@@ -326,13 +312,7 @@ fn uptime_is_served_at_runtime_level() {
 #[test]
 fn error_types_from_request_guards_are_capped() {
     let rt = DistributedRuntime::new().unwrap();
-    let ep = rt
-        .namespace("n")
-        .unwrap()
-        .component("c")
-        .unwrap()
-        .endpoint("e")
-        .unwrap();
+    let ep = endpoint(&rt, "n");
     let metrics = dynamo_metrics::EndpointMetrics::register(&ep).unwrap();
     let extra = 100;
     for i in 0..dynamo_metrics::DEFAULT_MAX_SERIES + extra {

@@ -28,6 +28,17 @@ async fn get(
         .unwrap()
 }
 
+/// `GET /metrics`, checked for status and content type.
+async fn get_metrics(addr: SocketAddr) -> dynamo_metrics_tests::Response {
+    let r = get(addr, "GET", "/metrics").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    r
+}
+
 #[tokio::test]
 async fn metrics_route_serves_the_render() {
     let (rt, addr) = started().await;
@@ -38,12 +49,7 @@ async fn metrics_route_serves_the_render() {
         .create_intcounter("hits_total", "Hits", &[])
         .unwrap()
         .inc_by(9);
-    let r = get(addr, "GET", "/metrics").await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
+    let r = get_metrics(addr).await;
     assert!(
         r.body
             .contains("dynamo_component_hits_total{dynamo_namespace=\"n\"} 9\n"),
@@ -171,12 +177,7 @@ async fn metrics_router_mounts_in_an_application_router() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let r = get(addr, "GET", "/metrics").await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
+    let r = get_metrics(addr).await;
     assert!(
         r.body.contains("dynamo_component_mounted_total 4\n"),
         "{}",

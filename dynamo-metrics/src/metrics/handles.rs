@@ -172,7 +172,7 @@ macro_rules! family_handle {
             /// one atomic operation, while this lookup takes a read lock and a binary search.
             ///
             /// # Errors
-            /// [`Error::LabelCount`] when the number of values does not match the labels.
+            /// [`Error::LabelCount`](crate::Error::LabelCount) when the number of values does not match the labels.
             pub fn with_label_values(&self, values: &[&str]) -> Result<$handle> {
                 self.view.series(values).map($handle::from_series)
             }
@@ -186,7 +186,7 @@ macro_rules! family_handle {
             /// Handles to it keep working but are no longer exported.
             ///
             /// # Errors
-            /// [`Error::LabelCount`] when the number of values does not match the labels.
+            /// [`Error::LabelCount`](crate::Error::LabelCount) when the number of values does not match the labels.
             pub fn remove_label_values(&self, values: &[&str]) -> Result<bool> {
                 self.view.remove(values)
             }
@@ -230,7 +230,7 @@ macro_rules! standalone_new {
             /// [`MetricsRegistry`](crate::MetricsRegistry) instead.
             ///
             /// # Errors
-            /// [`Error::InvalidName`] or [`Error::EmptyHelp`] when the rules are broken.
+            /// [`Error::InvalidName`](crate::Error::InvalidName) or [`Error::EmptyHelp`](crate::Error::EmptyHelp) when the rules are broken.
             #[track_caller]
             pub fn new(name: &str, help: &str) -> Result<Self> {
                 let family = standalone::<$cell>(name, help, &[], None)?;
@@ -244,7 +244,7 @@ macro_rules! standalone_new {
             /// A standalone labelled family named exactly `name`, outside any runtime.
             ///
             /// # Errors
-            /// [`Error::InvalidName`], [`Error::DuplicateLabel`] or [`Error::EmptyHelp`].
+            /// [`Error::InvalidName`](crate::Error::InvalidName), [`Error::DuplicateLabel`](crate::Error::DuplicateLabel) or [`Error::EmptyHelp`](crate::Error::EmptyHelp).
             #[track_caller]
             pub fn new(name: &str, help: &str, label_names: &[&str]) -> Result<Self> {
                 let family = standalone::<$cell>(name, help, label_names, None)?;
@@ -438,7 +438,7 @@ impl Histogram {
     /// [`DEFAULT_BUCKETS`](crate::DEFAULT_BUCKETS).
     ///
     /// # Errors
-    /// [`Error::InvalidName`], [`Error::EmptyHelp`] or [`Error::InvalidBuckets`].
+    /// [`Error::InvalidName`](crate::Error::InvalidName), [`Error::EmptyHelp`](crate::Error::EmptyHelp) or [`Error::InvalidBuckets`](crate::Error::InvalidBuckets).
     #[track_caller]
     pub fn new(name: &str, help: &str, buckets: Option<&[f64]>) -> Result<Self> {
         let family = standalone::<HistogramCell>(name, help, &[], buckets)?;
@@ -475,8 +475,8 @@ impl HistogramVec {
     /// A standalone labelled histogram family named exactly `name`, outside any runtime.
     ///
     /// # Errors
-    /// [`Error::InvalidName`], [`Error::DuplicateLabel`], [`Error::EmptyHelp`] or
-    /// [`Error::InvalidBuckets`].
+    /// [`Error::InvalidName`](crate::Error::InvalidName), [`Error::DuplicateLabel`](crate::Error::DuplicateLabel), [`Error::EmptyHelp`](crate::Error::EmptyHelp) or
+    /// [`Error::InvalidBuckets`](crate::Error::InvalidBuckets).
     #[track_caller]
     pub fn new(
         name: &str,
