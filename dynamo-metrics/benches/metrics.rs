@@ -123,6 +123,21 @@ fn increments(c: &mut Criterion) {
         b.iter(|| derived.requests_total.inc(black_box(&outcome)))
     });
 
+    let by_hand = rt
+        .create_intcountervec("by_hand_total", "Hits", &["model", "route", "tenant"], &[])
+        .unwrap();
+    by_hand
+        .with_label_values(&["llama", "chat", "acme"])
+        .unwrap();
+    g.bench_function("dynamo IntCounterVec with_label_values(3)+inc", |b| {
+        b.iter(|| {
+            black_box(&by_hand)
+                .with_label_values(&["llama", "chat", "acme"])
+                .unwrap()
+                .inc()
+        })
+    });
+
     let theirs = prometheus::IntCounterVec::new(
         prometheus::Opts::new("requests_total", "Requests"),
         &["dynamo_namespace", "dynamo_component", "dynamo_endpoint"],

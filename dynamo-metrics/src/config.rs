@@ -86,6 +86,10 @@ pub struct RuntimeConfig {
     /// wins over a component rename. `DYN_METRICS_RENAME`, as `from=to` pairs separated by
     /// commas: `backend=prefill,router/route=router-b/route`.
     pub renames: BTreeMap<String, String>,
+    /// How many series with variable labels all families of the runtime may hold together;
+    /// past it, new label combinations fold into their family's overflow series and are
+    /// counted. `DYN_METRICS_MAX_SERIES`, default 100,000.
+    pub max_series_total: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -97,6 +101,7 @@ impl Default for RuntimeConfig {
             gpu: Some(crate::GpuConfig::default()),
             starting_ready: true,
             renames: BTreeMap::new(),
+            max_series_total: naming::DEFAULT_SERIES_BUDGET,
         }
     }
 }
@@ -142,7 +147,7 @@ impl RuntimeConfig {
     }
 
     /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_STARTING_HEALTH_STATUS`,
-    /// `DYN_NAMESPACE` and `DYN_METRICS_RENAME`.
+    /// `DYN_NAMESPACE`, `DYN_METRICS_MAX_SERIES` and `DYN_METRICS_RENAME`.
     ///
     /// # Errors
     /// [`Error::Env`] naming the variable when a value cannot be used (a port outside
@@ -187,6 +192,13 @@ impl RuntimeConfig {
                 ));
             }
             config.namespace = value;
+        }
+        if let Some((var, value)) = env("DYN_METRICS_MAX_SERIES") {
+            config.max_series_total = value
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(var, value.clone(), "expected a whole number above 0"))?;
         }
         if let Some((var, value)) = env("DYN_METRICS_RENAME") {
             for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {

@@ -32,7 +32,9 @@ pub trait SeriesHandle: Clone + Send + Sync + 'static {
     #[doc(hidden)]
     fn create_vec(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self::Vec>;
     #[doc(hidden)]
-    fn lookup(vec: &Self::Vec, values: &[&str], cap: usize) -> (Self, bool);
+    fn lookup(vec: &Self::Vec, values: &[&str]) -> Self;
+    #[doc(hidden)]
+    fn count_overflows(vec: &Self::Vec, counter: IntCounter);
     /// A handle that records nothing (the `metrics` feature is off).
     #[doc(hidden)]
     #[cfg(not(feature = "metrics"))]
@@ -48,8 +50,11 @@ macro_rules! series_handle {
             fn create_vec(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<$vec> {
                 scope.declared(desc).map($vec::from_view)
             }
-            fn lookup(vec: &$vec, values: &[&str], cap: usize) -> (Self, bool) {
-                vec.with_label_values_capped(values, cap)
+            fn lookup(vec: &$vec, values: &[&str]) -> Self {
+                vec.lookup(values)
+            }
+            fn count_overflows(vec: &$vec, counter: IntCounter) {
+                vec.count_overflows_in(counter);
             }
             #[cfg(not(feature = "metrics"))]
             fn noop() -> Self {
@@ -63,7 +68,7 @@ macro_rules! series_handle {
             const LABELS: &'static [&'static str] = &[];
             fn register(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self> {
                 let vec = Self::create_vec(scope, desc)?;
-                Ok(vec.with_label_values_capped(&[], usize::MAX).0)
+                Ok(vec.lookup(&[]))
             }
         }
     };
@@ -92,10 +97,6 @@ pub struct LabeledFamily<L: LabelSet, H: SeriesHandle> {
 struct Inner<H: SeriesHandle> {
     vec: H::Vec,
     fixed: Box<[H]>,
-    max_series: usize,
-    /// Counts folded combinations; only families that can overflow (string labels, or more
-    /// enum combinations than the cap) have one.
-    overflows: Option<IntCounter>,
 }
 
 impl<L: LabelSet, H: SeriesHandle> Clone for LabeledFamily<L, H> {
@@ -140,12 +141,7 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
     #[cfg(feature = "metrics")]
     #[cold]
     fn lookup(&self, labels: &L) -> H {
-        let (series, overflowed) =
-            H::lookup(&self.inner.vec, &labels.values(), self.inner.max_series);
-        if overflowed && let Some(overflows) = &self.inner.overflows {
-            overflows.inc();
-        }
-        series
+        H::lookup(&self.inner.vec, &labels.values())
     }
 }
 
@@ -167,23 +163,18 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
         let vec = H::create_vec(scope, desc)?;
         let fixed = match L::CARDINALITY {
             // Every combination up front, unless there are more than the family may hold.
-            Some(n) if n <= desc.max_series => (0..n)
-                .map(|i| H::lookup(&vec, &L::values_at(i), usize::MAX).0)
-                .collect(),
+            Some(n) if n <= desc.max_series => {
+                (0..n).map(|i| H::lookup(&vec, &L::values_at(i))).collect()
+            }
             _ => Box::default(),
         };
-        let can_overflow = fixed.is_empty() && !L::NAMES.is_empty();
-        let overflows = match can_overflow {
-            true => Some(scope.overflow_counter(desc.name)?),
-            false => None,
-        };
+        // Only families that can overflow (string labels, or more enum combinations than the
+        // cap) count folds.
+        if fixed.is_empty() && !L::NAMES.is_empty() {
+            H::count_overflows(&vec, scope.overflow_counter(desc.name)?);
+        }
         Ok(LabeledFamily {
-            inner: std::sync::Arc::new(Inner {
-                overflows,
-                vec,
-                fixed,
-                max_series: desc.max_series,
-            }),
+            inner: std::sync::Arc::new(Inner { vec, fixed }),
             _labels: PhantomData,
         })
     }

@@ -107,7 +107,7 @@ impl DistributedRuntime {
     /// As [`new`](Self::new).
     pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
         crate::catalog::check_catalog()?;
-        let store = Arc::new(Store::default());
+        let store = Arc::new(Store::new(config.max_series_total));
         let scope = root_scope(store.clone());
         let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
         crate::catalog::register_runtime_metrics(&scope)?;

@@ -23,10 +23,12 @@ static OVERFLOW: MetricDescriptor = MetricDescriptor::__new(
     "dynamo_metrics_series_overflow_total",
     naming::MetricKind::Counter,
     "u64",
-    "Label combinations folded into a family's overflow series because the family reached its series cap",
+    "Label combinations folded into a family's overflow series: the family reached its series cap, a label value was too long, or the runtime's series budget was spent",
 )
 .__labels(&["family"])
 .__level(Level::Runtime)
+// One series per family that can overflow: bounded by the families, never folded.
+.__max_series(usize::MAX)
 .__declared("dynamo_metrics::LabeledFamily", file!(), line!(), column!());
 
 inventory::submit! { Declared(&OVERFLOW) }
@@ -119,18 +121,25 @@ impl MetricsScope {
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
     ) -> Result<View<C>> {
-        self.family(Declaration {
+        let full_name = naming::full_name(&self.inner.subsystem, name);
+        let view: View<C> = self.family(Declaration {
             kind: C::KIND,
             value_type: C::VALUE,
             short_name: name,
-            full_name: naming::full_name(&self.inner.subsystem, name),
+            full_name: full_name.clone(),
             help,
             hierarchy: &self.inner.labels,
             const_labels,
             variable_labels,
             buckets,
             declared_at: location(Location::caller()),
-        })
+        })?;
+        // Labels given by hand can take any value: count what folds into overflow.
+        if !variable_labels.is_empty() {
+            let overflows = self.overflow_counter(&full_name)?;
+            view.count_overflows(move || overflows.inc());
+        }
+        Ok(view)
     }
 
     /// The family `desc` describes, at this scope's level (its subsystem is the
@@ -152,6 +161,7 @@ impl MetricsScope {
             buckets: from_env.as_deref().or(desc.buckets),
             declared_at: format!("by {} at {}", desc.source, desc.location()),
         })
+        .inspect(|view: &View<C>| view.set_max_series(desc.max_series))
     }
 
     /// The level this scope belongs to.

@@ -12,7 +12,7 @@ use prometheus::proto;
 
 use crate::error::{Error, Result};
 use crate::foreign;
-use crate::metrics::{AnyFamily, Cell, Family, Meta};
+use crate::metrics::{AnyFamily, Budget, Cell, Family, Meta};
 use crate::snapshot::{self, Snapshot};
 
 /// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
@@ -24,15 +24,32 @@ struct Foreign {
 }
 
 /// All families of one runtime, keyed and rendered by name.
-#[derive(Default)]
 pub(crate) struct Store {
+    /// Series with variable labels that all families together may still create.
+    budget: Arc<Budget>,
     families: RwLock<BTreeMap<String, Arc<dyn AnyFamily>>>,
     foreign: RwLock<Vec<Foreign>>,
     /// Foreign family names already reported as unusable, so each is logged once.
     warned: Mutex<HashSet<String>>,
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(dynamo_metrics_naming::DEFAULT_SERIES_BUDGET)
+    }
+}
+
 impl Store {
+    /// A store whose families may create `budget` series with variable labels together.
+    pub(crate) fn new(budget: usize) -> Self {
+        Store {
+            budget: Arc::new(Budget::new(budget)),
+            families: RwLock::default(),
+            foreign: RwLock::default(),
+            warned: Mutex::default(),
+        }
+    }
+
     /// The family `meta` describes: the existing one when it was declared before with the same
     /// shape, a new one otherwise.
     ///
@@ -58,7 +75,7 @@ impl Store {
             let existing = "a foreign collector registered with the runtime".to_owned();
             return Err(conflict(&meta, existing));
         }
-        let family = Arc::new(Family::<C>::new(meta));
+        let family = Arc::new(Family::<C>::new(meta, Some(self.budget.clone())));
         families.insert(family.meta().name.clone(), family.clone());
         Ok(family)
     }

@@ -129,6 +129,10 @@ dynamo_component_errors_total{dynamo_namespace="ns",dynamo_component="c",dynamo_
 # TYPE dynamo_frontend_inflight_requests gauge
 dynamo_frontend_inflight_requests{model="m1"} 2
 dynamo_frontend_inflight_requests{model="m2"} -1
+# HELP dynamo_metrics_series_overflow_total Label combinations folded into a family's overflow series: the family reached its series cap, a label value was too long, or the runtime's series budget was spent
+# TYPE dynamo_metrics_series_overflow_total counter
+dynamo_metrics_series_overflow_total{family="dynamo_component_errors_total"} 0
+dynamo_metrics_series_overflow_total{family="dynamo_frontend_inflight_requests"} 0
 "#
     );
 }

@@ -120,8 +120,6 @@ pub struct EndpointMetrics {
     response_bytes: IntCounter,
     errors: IntCounterVec,
     cancellations: IntCounter,
-    /// Error types folded into the overflow series of `errors`.
-    error_overflows: IntCounter,
 }
 
 impl EndpointMetrics {
@@ -146,8 +144,9 @@ impl EndpointMetrics {
             errors,
             cancellations,
         ] = &DESCRIPTORS;
-        let error_overflows = r.overflow_counter(errors.name)?;
+        let overflows = r.overflow_counter(errors.name)?;
         let errors = IntCounterVec::from_view(r.declared(errors)?);
+        errors.count_overflows_in(overflows);
         for t in [DEFAULT_ERROR_TYPE, PANIC_ERROR_TYPE] {
             errors.with_label_values(&[t])?;
         }
@@ -159,7 +158,6 @@ impl EndpointMetrics {
             response_bytes: IntCounter::from_series(series(r, response_bytes)?),
             errors,
             cancellations: IntCounter::from_series(series(r, cancellations)?),
-            error_overflows,
         })
     }
 
@@ -197,7 +195,6 @@ impl EndpointMetrics {
         self.response_bytes.drain_into(&other.response_bytes);
         self.errors.drain_into(&other.errors);
         self.cancellations.drain_into(&other.cancellations);
-        self.error_overflows.drain_into(&other.error_overflows);
     }
 }
 
@@ -277,13 +274,7 @@ impl<'a> RequestGuard<'a> {
     /// its overflow series, counted by `dynamo_metrics_series_overflow_total`.
     pub fn error(&self, error_type: &str) {
         if let Some(m) = self.metrics() {
-            let (counter, overflowed) = m
-                .errors
-                .with_label_values_capped(&[error_type], naming::DEFAULT_MAX_SERIES);
-            counter.inc();
-            if overflowed {
-                m.error_overflows.inc();
-            }
+            m.errors.lookup(&[error_type]).inc();
         }
     }
 

@@ -2,6 +2,7 @@
 //! values. See [`Family`] for details.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
@@ -57,20 +58,72 @@ impl<C: Cell> Series<C> {
     }
 }
 
+/// How many series with variable labels the families of one runtime may create together.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Budget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes one series from the budget, if any is left.
+    fn take(&self) -> bool {
+        self.used
+            .fetch_update(Relaxed, Relaxed, |used| {
+                (used < self.limit).then_some(used + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives one series back.
+    fn give_back(&self) {
+        let _ = self
+            .used
+            .fetch_update(Relaxed, Relaxed, |used| used.checked_sub(1));
+    }
+}
+
 /// A family: its description and its series, sorted by label values so renders are stable.
 pub(crate) struct Family<C: Cell> {
     meta: Arc<Meta>,
     header: Box<str>,
     series: RwLock<Vec<Entry<C>>>,
+    /// The most series with one set of fixed label values (one level's view); more label
+    /// combinations fold into that view's overflow series.
+    max_series: AtomicUsize,
+    /// Shared by every family of a runtime; `None` for standalone families.
+    budget: Option<Arc<Budget>>,
 }
 
 impl<C: Cell> Family<C> {
-    pub(crate) fn new(meta: Meta) -> Self {
+    pub(crate) fn new(meta: Meta, budget: Option<Arc<Budget>>) -> Self {
         Family {
             header: meta.header(),
             meta: Arc::new(meta),
             series: RwLock::new(Vec::new()),
+            max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
+            budget,
         }
+    }
+
+    /// Sets the most series one view of the family holds.
+    pub(crate) fn set_max_series(&self, max_series: usize) {
+        self.max_series.store(max_series.max(1), Relaxed);
+    }
+
+    /// How many series have the fixed label values `fixed`.
+    fn count_with(series: &[Entry<C>], fixed: &[String]) -> usize {
+        let starts = |e: &Entry<C>| e.series.values[..fixed.len()].cmp(fixed);
+        let from = series.partition_point(|e| starts(e).is_lt());
+        let to = series.partition_point(|e| starts(e).is_le());
+        to - from
     }
 
     pub(crate) fn meta(&self) -> &Arc<Meta> {
@@ -89,32 +142,50 @@ impl<C: Cell> Family<C> {
     }
 
     /// The series with label values `fixed` followed by `values`, created at zero if new.
-    /// The caller has checked that the count matches the family's labels. When the family
-    /// already has `cap` series, a new combination gets the overflow series instead (every
-    /// variable label [`OVERFLOW`]), and the second value is `true`.
+    /// The caller has checked that the count matches the family's labels. A new combination
+    /// gets the overflow series instead (every variable label [`OVERFLOW`]), and the second
+    /// value is `true`, when a value is longer than [`MAX_LABEL_VALUE_LEN`] bytes, when the
+    /// view already holds its most series, or when the runtime's budget is spent.
+    ///
+    /// [`MAX_LABEL_VALUE_LEN`]: dynamo_metrics_naming::MAX_LABEL_VALUE_LEN
     pub(crate) fn get_or_create(
         &self,
         fixed: &[String],
         values: &[&str],
-        cap: usize,
     ) -> (Arc<Series<C>>, bool) {
-        {
+        let too_long = values
+            .iter()
+            .any(|v| v.len() > dynamo_metrics_naming::MAX_LABEL_VALUE_LEN);
+        if !too_long {
             let series = self.series.read();
             if let Ok(i) = Self::find(&series, fixed, values) {
                 return (series[i].series.clone(), false);
             }
         }
         let mut series = self.series.write();
-        let (i, values, overflowed) = match Self::find(&series, fixed, values) {
+        let found = if too_long {
+            Err(0)
+        } else {
+            Self::find(&series, fixed, values)
+        };
+        let (i, values, overflowed) = match found {
             Ok(i) => return (series[i].series.clone(), false),
-            Err(_) if series.len() >= cap => {
+            // Series without variable labels are bounded by the hierarchy, not by input.
+            Err(i) if values.is_empty() => (i, Vec::new(), false),
+            Err(i)
+                if !too_long
+                    && Self::count_with(&series, fixed) < self.max_series.load(Relaxed)
+                    && self.budget.as_ref().is_none_or(|b| b.take()) =>
+            {
+                (i, values.to_vec(), false)
+            }
+            Err(_) => {
                 let overflow = vec![OVERFLOW; values.len()];
                 match Self::find(&series, fixed, &overflow) {
                     Ok(i) => return (series[i].series.clone(), true),
                     Err(i) => (i, overflow, true),
                 }
             }
-            Err(i) => (i, values.to_vec(), false),
         };
         let values: Box<[String]> = fixed
             .iter()
@@ -150,11 +221,21 @@ impl<C: Cell> Family<C> {
     }
 
     /// Removes the series with label values `fixed` followed by `values`; whether it existed.
+    /// Its memory and pre-rendered text go with it (handles to it keep only the series), and
+    /// it goes back to the runtime's budget.
     pub(crate) fn remove(&self, fixed: &[String], values: &[&str]) -> bool {
         let mut series = self.series.write();
         match Self::find(&series, fixed, values) {
             Ok(i) => {
-                series.remove(i);
+                let removed = series.remove(i);
+                let variable = &removed.series.values[fixed.len()..];
+                let budgeted = !variable.is_empty() && variable.iter().any(|v| v != OVERFLOW);
+                if let (true, Some(budget)) = (budgeted, &self.budget) {
+                    budget.give_back();
+                }
+                if series.capacity() > 4 * series.len() + 16 {
+                    series.shrink_to_fit();
+                }
                 true
             }
             Err(_) => false,

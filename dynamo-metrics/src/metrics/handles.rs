@@ -135,9 +135,18 @@ macro_rules! family_handle {
             }
 
             #[allow(dead_code)]
-            pub(crate) fn with_label_values_capped(&self, _: &[&str], _: usize) -> ($handle, bool) {
-                ($handle {}, false)
+            pub(crate) fn lookup(&self, _: &[&str]) -> $handle {
+                $handle {}
             }
+
+            /// Sets nothing: the `metrics` feature is off.
+            #[must_use]
+            pub fn max_series(self, _: usize) -> Self {
+                self
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn count_overflows_in(&self, _: IntCounter) {}
 
             /// Removes nothing: the `metrics` feature is off.
             ///
@@ -177,9 +186,27 @@ macro_rules! family_handle {
                 self.view.series(values).map($handle::from_series)
             }
 
-            pub(crate) fn with_label_values_capped(&self, values: &[&str], cap: usize) -> ($handle, bool) {
-                let (series, overflowed) = self.view.series_capped(values, cap);
-                ($handle::from_series(series), overflowed)
+            /// The series of `values`, or the overflow series when the values would pass a
+            /// limit or their count is wrong.
+            pub(crate) fn lookup(&self, values: &[&str]) -> $handle {
+                $handle::from_series(self.view.lookup(values).0)
+            }
+
+            /// Sets the most series one level's view of this family holds (default
+            /// [`DEFAULT_MAX_SERIES`](crate::DEFAULT_MAX_SERIES)); further label
+            /// combinations fold into the overflow series, where every variable label is
+            /// [`OVERFLOW`](crate::OVERFLOW), counted by
+            /// `dynamo_metrics_series_overflow_total{family}`. The limit is the family's: it
+            /// applies to every handle of it.
+            #[must_use]
+            pub fn max_series(self, max_series: usize) -> Self {
+                self.view.set_max_series(max_series);
+                self
+            }
+
+            /// Counts folds into the overflow series in `counter`.
+            pub(crate) fn count_overflows_in(&self, counter: IntCounter) {
+                self.view.count_overflows(move || counter.inc());
             }
 
             /// Removes the series with these label values; returns whether it existed.
@@ -234,9 +261,7 @@ macro_rules! standalone_new {
             #[track_caller]
             pub fn new(name: &str, help: &str) -> Result<Self> {
                 let family = standalone::<$cell>(name, help, &[], None)?;
-                Ok(Self::from_series(
-                    family.get_or_create(&[], &[], usize::MAX).0,
-                ))
+                Ok(Self::from_series(family.get_or_create(&[], &[]).0))
             }
         }
 
@@ -442,9 +467,7 @@ impl Histogram {
     #[track_caller]
     pub fn new(name: &str, help: &str, buckets: Option<&[f64]>) -> Result<Self> {
         let family = standalone::<HistogramCell>(name, help, &[], buckets)?;
-        Ok(Self::from_series(
-            family.get_or_create(&[], &[], usize::MAX).0,
-        ))
+        Ok(Self::from_series(family.get_or_create(&[], &[]).0))
     }
 
     /// Counts `v` into its bucket and adds it to the sum: one atomic add and one

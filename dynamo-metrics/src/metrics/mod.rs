@@ -12,7 +12,7 @@ mod view;
 pub(crate) use cell::Cell;
 pub(crate) use declare::Declaration;
 pub use family::OVERFLOW;
-pub(crate) use family::{AnyFamily, Family, Meta, Series};
+pub(crate) use family::{AnyFamily, Budget, Family, Meta, Series};
 pub use handles::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec,

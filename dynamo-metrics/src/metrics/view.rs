@@ -38,7 +38,7 @@ pub(super) fn standalone<C: Cell>(
         declared_at: location(Location::caller()),
     }
     .check()?;
-    Ok(Arc::new(Family::new(meta)))
+    Ok(Arc::new(Family::new(meta, None)))
 }
 
 /// A labelled family as seen from one place: the values of its fixed labels (hierarchy and
@@ -47,6 +47,8 @@ pub(crate) struct View<C: Cell> {
     pub(super) family: Arc<Family<C>>,
     fixed: Box<[String]>,
     desc: OnceLock<Option<Desc>>,
+    /// Counts label combinations folded into the overflow series, where one is kept.
+    overflowed: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl<C: Cell> View<C> {
@@ -55,6 +57,24 @@ impl<C: Cell> View<C> {
             family,
             fixed,
             desc: OnceLock::new(),
+            overflowed: OnceLock::new(),
+        }
+    }
+
+    /// Counts every fold into the overflow series by calling `count` (the family's
+    /// `dynamo_metrics_series_overflow_total` series).
+    pub(crate) fn count_overflows(&self, count: impl Fn() + Send + Sync + 'static) {
+        let _ = self.overflowed.set(Box::new(count));
+    }
+
+    /// Sets the most series this view (and every view of the family) holds.
+    pub(crate) fn set_max_series(&self, max_series: usize) {
+        self.family.set_max_series(max_series);
+    }
+
+    fn folded(&self, overflowed: bool) {
+        if let (true, Some(count)) = (overflowed, self.overflowed.get()) {
+            count();
         }
     }
 
@@ -76,21 +96,27 @@ impl<C: Cell> View<C> {
         }
     }
 
+    /// The series with these values, created at zero if new, or the overflow series when
+    /// the family's limits say so (see [`Family::get_or_create`]); folds are counted.
     pub(crate) fn series(&self, values: &[&str]) -> Result<Arc<Series<C>>> {
         self.check_count(values)?;
-        Ok(self.family.get_or_create(&self.fixed, values, usize::MAX).0)
+        let (series, overflowed) = self.family.get_or_create(&self.fixed, values);
+        self.folded(overflowed);
+        Ok(series)
     }
 
-    /// The series with these values, or the overflow series (and `true`) when the family
-    /// has `cap` series already or the count of values is wrong.
-    pub(crate) fn series_capped(&self, values: &[&str], cap: usize) -> (Arc<Series<C>>, bool) {
-        match self.check_count(values) {
-            Ok(()) => self.family.get_or_create(&self.fixed, values, cap),
+    /// As [`series`](Self::series), with a wrong count of values folded into the overflow
+    /// series too; whether it folded.
+    pub(crate) fn lookup(&self, values: &[&str]) -> (Arc<Series<C>>, bool) {
+        let (series, overflowed) = match self.check_count(values) {
+            Ok(()) => self.family.get_or_create(&self.fixed, values),
             Err(_) => {
                 let overflow = vec![OVERFLOW; self.variable_labels().len()];
-                (self.family.get_or_create(&self.fixed, &overflow, 0).0, true)
+                (self.family.get_or_create(&self.fixed, &overflow).0, true)
             }
-        }
+        };
+        self.folded(overflowed);
+        (series, overflowed)
     }
 
     /// Moves every series of this view into the series with the same variable label values
@@ -98,7 +124,7 @@ impl<C: Cell> View<C> {
     pub(crate) fn drain_into(&self, other: &View<C>) {
         for (values, series) in self.family.series_after(&self.fixed) {
             let values: Vec<&str> = values.iter().map(String::as_str).collect();
-            let (target, _) = other.series_capped(&values, usize::MAX);
+            let (target, _) = other.lookup(&values);
             series.cell.drain_into(&target.cell);
         }
     }

@@ -1,0 +1,219 @@
+//! Every string-labelled family is bounded, the hand-made ones too: the per-family cap, the
+//! label value length limit, the runtime's series budget, the overflow series and its count,
+//! and removal that gives memory back.
+//!
+//! Resident memory is process state, so the tests of this file take one lock each.
+
+#![cfg(feature = "metrics")]
+
+use std::sync::Mutex;
+
+use dynamo_metrics::{
+    DEFAULT_MAX_SERIES, DistributedRuntime, MetricsRegistry, OVERFLOW, RuntimeConfig,
+    naming::MAX_LABEL_VALUE_LEN,
+};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Resident memory of this process, in bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split(' ').nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// Sample lines of family `name` (the first token is `name{` or `name `).
+fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .collect()
+}
+
+/// The render without the uptime sample, which moves between two renders.
+fn render_stable(rt: &DistributedRuntime) -> String {
+    rt.render()
+        .lines()
+        .filter(|l| !l.starts_with("dynamo_component_uptime_seconds "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn value(line: &str) -> u64 {
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+fn overflow_count(text: &str, family: &str) -> u64 {
+    let line = format!("dynamo_metrics_series_overflow_total{{family=\"{family}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+#[test]
+fn a_million_values_through_a_hand_made_vec_stay_bounded() {
+    let _serial = serial();
+    let rt = DistributedRuntime::new().unwrap();
+    let vec = rt
+        .namespace("ns")
+        .unwrap()
+        .create_intcountervec("by_user_total", "Requests by user", &["user"], &[])
+        .unwrap();
+    let before = rss();
+    let n = 1_000_000;
+    for i in 0..n {
+        vec.with_label_values(&[&format!("user-{i}")])
+            .unwrap()
+            .inc();
+    }
+    let grown = rss().saturating_sub(before);
+    let text = rt.render();
+    let lines = series(&text, "dynamo_component_by_user_total");
+    assert_eq!(
+        lines.len(),
+        DEFAULT_MAX_SERIES + 1,
+        "the cap plus one overflow series"
+    );
+    let overflow =
+        format!("dynamo_component_by_user_total{{dynamo_namespace=\"ns\",user=\"{OVERFLOW}\"}} ");
+    let folded = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&overflow))
+        .map(|v| v.parse::<u64>().unwrap())
+        .unwrap();
+    let expected = (n - DEFAULT_MAX_SERIES) as u64;
+    assert_eq!(folded, expected);
+    assert_eq!(
+        overflow_count(&text, "dynamo_component_by_user_total"),
+        expected
+    );
+    let total: u64 = lines.iter().map(|l| value(l)).sum();
+    assert_eq!(total, n as u64, "every increment counted once");
+    // 1,000 series of a few hundred bytes each; the bound leaves room for the allocator.
+    println!("resident memory grew by {} KiB", grown / 1024);
+    assert!(grown < 16 << 20, "grew by {grown} bytes");
+}
+
+#[test]
+fn over_long_values_fold_into_overflow() {
+    let _serial = serial();
+    let rt = DistributedRuntime::new().unwrap();
+    let vec = rt
+        .create_intcountervec("by_model_total", "Requests by model", &["model"], &[])
+        .unwrap();
+    let long = "m".repeat(MAX_LABEL_VALUE_LEN + 1);
+    let at_limit = "m".repeat(MAX_LABEL_VALUE_LEN);
+    vec.with_label_values(&[&long]).unwrap().inc_by(2);
+    vec.with_label_values(&[&at_limit]).unwrap().inc();
+    let text = rt.render();
+    assert!(text.contains(&format!(
+        "dynamo_component_by_model_total{{model=\"{OVERFLOW}\"}} 2\n"
+    )));
+    assert!(text.contains(&format!(
+        "dynamo_component_by_model_total{{model=\"{at_limit}\"}} 1\n"
+    )));
+    assert!(!text.contains(&long));
+    assert_eq!(overflow_count(&text, "dynamo_component_by_model_total"), 1);
+}
+
+#[test]
+fn the_runtime_budget_bounds_many_families_together() {
+    let _serial = serial();
+    let mut config = RuntimeConfig::default();
+    config.max_series_total = 500;
+    let rt = DistributedRuntime::with_config(&config).unwrap();
+    let families: Vec<_> = (0..10)
+        .map(|f| {
+            rt.create_intcountervec(&format!("f{f}_total"), "A family", &["v"], &[])
+                .unwrap()
+        })
+        .collect();
+    // Each family is far under its cap of 1,000; together they pass the budget.
+    for vec in &families {
+        for v in 0..100 {
+            vec.with_label_values(&[&v.to_string()]).unwrap().inc();
+        }
+    }
+    let text = rt.render();
+    let mut created = 0;
+    let mut folded = 0;
+    for f in 0..10 {
+        let name = format!("dynamo_component_f{f}_total");
+        let lines = series(&text, &name);
+        let overflow = format!("{name}{{v=\"{OVERFLOW}\"}}");
+        created += lines.iter().filter(|l| !l.starts_with(&overflow)).count();
+        folded += overflow_count(&text, &name);
+        assert_eq!(lines.iter().map(|l| value(l)).sum::<u64>(), 100, "{name}");
+    }
+    // The budget counts every series with variable labels: the values and the ten
+    // overflow counters (one per family, created with it).
+    assert_eq!(created, 500 - 10);
+    assert_eq!(folded, 1000 - created as u64);
+    // A removed series gives its place back.
+    assert!(families[0].remove_label_values(&["0"]).unwrap());
+    families[9].with_label_values(&["new"]).unwrap().inc();
+    assert!(
+        rt.render()
+            .contains("dynamo_component_f9_total{v=\"new\"} 1\n")
+    );
+}
+
+#[test]
+fn removed_series_give_their_memory_back() {
+    let _serial = serial();
+    let mut config = RuntimeConfig::default();
+    config.max_series_total = 1_000_000;
+    let rt = DistributedRuntime::with_config(&config).unwrap();
+    let vec = rt
+        .create_intcountervec("sessions_total", "Sessions by id", &["session"], &[])
+        .unwrap()
+        .max_series(200_000);
+    let empty = render_stable(&rt);
+    assert!(series(&empty, "dynamo_component_sessions_total").is_empty());
+    let n = 100_000;
+    let ids: Vec<String> = (0..n).map(|i| format!("session-{i:06}")).collect();
+    let cycle = || {
+        for id in &ids {
+            vec.with_label_values(&[id]).unwrap().inc();
+        }
+        let full = rss();
+        assert_eq!(
+            series(&rt.render(), "dynamo_component_sessions_total").len(),
+            n
+        );
+        for id in &ids {
+            assert!(vec.remove_label_values(&[id]).unwrap());
+        }
+        full
+    };
+    let start = rss();
+    let full = cycle();
+    let after_first = rss();
+    // The family renders as it did before its first series.
+    assert_eq!(render_stable(&rt), empty);
+    // Created and removed again: the memory freed the first time is reused, not added to.
+    let full_again = cycle();
+    let after_second = rss();
+    assert_eq!(render_stable(&rt), empty);
+    println!(
+        "resident memory: start {} KiB, 100,000 series {} KiB, removed {} KiB; again {} KiB, removed {} KiB",
+        start >> 10,
+        full >> 10,
+        after_first >> 10,
+        full_again >> 10,
+        after_second >> 10
+    );
+    assert!(full > start, "the series took memory");
+    // The allocator keeps freed pages for reuse, so resident memory does not fall back to
+    // where it started; what shows that removal frees is that the second 100,000 series fit
+    // in the memory the first ones left.
+    assert!(
+        full_again <= full + (4 << 20),
+        "a second cycle needed more memory: {full} then {full_again} bytes"
+    );
+}
