@@ -115,6 +115,7 @@ mod describe;
 mod error;
 mod fields;
 mod foreign;
+mod format;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod hierarchy;
@@ -137,6 +138,7 @@ pub use describe::MetricDescriptor;
 pub use dynamo_metrics_naming as naming;
 pub use error::{Error, Result};
 pub use fields::{DynamoMetrics, MetricField};
+pub use format::{Escaping, Format, Negotiated};
 /// The trait a streaming handler's `impl Stream<Item = ..>` return type names, re-exported so
 /// `#[instrument_endpoint]` handlers need no dependency of their own for it.
 pub use futures_core::Stream;

@@ -19,6 +19,7 @@ use crate::describe::{Declared, MetricDescriptor};
 #[cfg(feature = "server")]
 use crate::error::Error;
 use crate::error::Result;
+use crate::format::Format;
 use crate::hierarchy::{Namespace, Namespaces};
 use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
@@ -200,12 +201,19 @@ impl DistributedRuntime {
     /// Appends the text exposition of every metric of the runtime to `out`: each family once,
     /// families sorted by name, foreign collectors merged in.
     pub fn render_into(&self, out: &mut String) {
-        self.inner.render_into(out);
+        self.inner.render_into(out, Format::Text, &|_| true);
     }
 
     /// The text exposition (format 0.0.4) of every metric of the runtime.
     pub fn render(&self) -> String {
-        self.inner.render()
+        self.inner.render(Format::Text, None)
+    }
+
+    /// The exposition in `format`; with `names`, only the families named there (full names,
+    /// as in the text format: `dynamo_component_requests_total`), as `GET
+    /// /metrics?name[]=..` asks.
+    pub fn render_as(&self, format: Format, names: Option<&[&str]>) -> String {
+        self.inner.render(format, names)
     }
 
     /// Where the system status server listens, if it runs.
@@ -230,23 +238,31 @@ impl DistributedRuntime {
 }
 
 impl RuntimeInner {
-    fn render_into(&self, out: &mut String) {
+    fn render_into(&self, out: &mut String, format: Format, keep: &dyn Fn(&str) -> bool) {
         self.uptime.set(self.started.elapsed().as_secs_f64());
-        self.store.render(out);
+        self.store.render(out, format, keep);
+        if format == Format::OpenMetrics {
+            out.push_str(crate::text::OPENMETRICS_EOF);
+        }
     }
 
-    fn render(&self) -> String {
+    fn render(&self, format: Format, names: Option<&[&str]>) -> String {
         let mut out = String::with_capacity(self.last_render.load(Relaxed));
-        self.render_into(&mut out);
-        self.last_render.store(out.len() + out.len() / 8, Relaxed);
+        match names {
+            Some(names) => self.render_into(&mut out, format, &|n| names.contains(&n)),
+            None => {
+                self.render_into(&mut out, format, &|_| true);
+                self.last_render.store(out.len() + out.len() / 8, Relaxed);
+            }
+        }
         out
     }
 }
 
 #[cfg(feature = "server")]
 impl server::Source for RuntimeInner {
-    fn render(&self) -> String {
-        RuntimeInner::render(self)
+    fn render(&self, format: Format, names: Option<&[&str]>) -> String {
+        RuntimeInner::render(self, format, names)
     }
 
     fn health(&self) -> (bool, Duration) {

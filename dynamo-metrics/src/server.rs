@@ -8,8 +8,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,12 +24,12 @@ use tokio::task::JoinHandle;
 
 use crate::config::SystemServerConfig;
 use crate::error::{Error, Result};
-use crate::text::CONTENT_TYPE;
+use crate::format::Format;
 
 /// What the routes serve: the exposition and the readiness of one runtime.
 pub(crate) trait Source: Send + Sync + 'static {
-    /// The text exposition.
-    fn render(&self) -> String;
+    /// The exposition in `format`, only the families in `names` when given.
+    fn render(&self, format: Format, names: Option<&[&str]>) -> String;
     /// Whether the runtime reports ready, and how long it has been up.
     fn health(&self) -> (bool, Duration);
 }
@@ -114,11 +115,100 @@ fn gone() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "runtime shut down\n").into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    match state.source.upgrade() {
-        Some(source) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], source.render()).into_response(),
-        None => gone(),
+/// `GET /metrics`: the format the `Accept` header asks for, gzip when `Accept-Encoding`
+/// allows it, and only the families of `name[]` parameters when there are any.
+async fn metrics(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(source) = state.source.upgrade() else {
+        return gone();
+    };
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let negotiated = Format::negotiate(header(header::ACCEPT));
+    let names = query.as_deref().map(names_asked).unwrap_or_default();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let body = source.render(negotiated.format, (!names.is_empty()).then_some(&names[..]));
+    let mut response = Response::new(Body::empty());
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&negotiated.content_type()) {
+        h.insert(header::CONTENT_TYPE, v);
     }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    let body = match accepts_gzip(header(header::ACCEPT_ENCODING)) {
+        true => match gzip(body.as_bytes()) {
+            Ok(compressed) => {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                compressed
+            }
+            Err(_) => body.into_bytes(),
+        },
+        false => body.into_bytes(),
+    };
+    *response.body_mut() = Body::from(body);
+    response
+}
+
+/// The values of every `name[]` parameter of a query string, percent-decoded.
+fn names_asked(query: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| matches!(percent_decode(key).as_deref(), Some("name[]")))
+        .filter_map(|(_, value)| percent_decode(value))
+        .collect()
+}
+
+/// `%XX` and `+` decoded; `None` for malformed escapes or text that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(s.len());
+    let mut it = s.bytes();
+    while let Some(b) = it.next() {
+        bytes.push(match b {
+            b'%' => {
+                let hex = [it.next()?, it.next()?];
+                u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
+            }
+            b'+' => b' ',
+            b => b,
+        });
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// Whether `Accept-Encoding` allows gzip (with a q-value above 0, by name or by `*`).
+fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    let mut gzip = None;
+    let mut any = None;
+    for coding in accept_encoding.unwrap_or("").split(',') {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        match name.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "*" => any = Some(q),
+            _ => {}
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
+}
+
+/// `body` gzip-compressed at the fastest level: a scrape's CPU matters more than its bytes.
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(body)?;
+    encoder.finish()
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -190,5 +280,49 @@ async fn accept(
             tokio::time::sleep(Duration::from_millis(50)).await;
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_names() {
+        assert_eq!(
+            names_asked("name[]=a_total&x=1&name%5B%5D=b%3Ac&name[]=bad%ZZ&name=c"),
+            ["a_total", "b:c"]
+        );
+        assert!(names_asked("").is_empty());
+        assert_eq!(percent_decode("a+b%20c"), Some("a b c".to_owned()));
+        assert_eq!(percent_decode("%E2%9C%93"), Some("✓".to_owned()));
+        assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        for (header, want) in [
+            (Some("gzip"), true),
+            (Some("deflate, gzip;q=0.5"), true),
+            (Some("GZIP"), true),
+            (Some("gzip;q=0"), false),
+            (Some("*"), true),
+            (Some("*;q=0, gzip;q=0"), false),
+            (Some("identity"), false),
+            (Some("br, zstd"), false),
+            (None, false),
+        ] {
+            assert_eq!(accepts_gzip(header), want, "{header:?}");
+        }
+        let body = "x".repeat(10_000);
+        let compressed = gzip(body.as_bytes()).unwrap();
+        assert!(compressed.len() < 200, "{}", compressed.len());
+        let mut back = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&compressed[..]),
+            &mut back,
+        )
+        .unwrap();
+        assert_eq!(back, body);
     }
 }

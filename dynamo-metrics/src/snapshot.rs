@@ -8,6 +8,7 @@
 
 use prometheus::proto;
 
+use crate::format::Format;
 use crate::text;
 
 /// The type of a family, as the exposition formats name it.
@@ -79,9 +80,20 @@ pub(crate) enum Value {
     },
 }
 
-/// Appends `family` in the text format 0.0.4.
-pub(crate) fn write_text(out: &mut String, family: &Snapshot) {
-    text::write_header(out, &family.name, &family.help, family.kind.as_str());
+/// Appends `family` in a text format: 0.0.4, or OpenMetrics (whose counter samples end in
+/// `_total` whatever the family is named).
+pub(crate) fn write_text(out: &mut String, family: &Snapshot, format: Format) {
+    let openmetrics = format == Format::OpenMetrics;
+    let (kind, name) = (family.kind.as_str(), family.name.as_str());
+    if openmetrics {
+        text::write_openmetrics_header(out, name, &family.help, kind);
+    } else {
+        text::write_header(out, name, &family.help, kind);
+    }
+    let scalar_suffix = match (openmetrics, family.kind) {
+        (true, Kind::Counter) if !name.ends_with("_total") => "_total",
+        _ => "",
+    };
     for series in &family.series {
         let labels = || series.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let mut line = |suffix: &str, extra: Option<(&str, &str)>, v: f64| {
@@ -90,7 +102,7 @@ pub(crate) fn write_text(out: &mut String, family: &Snapshot) {
             out.push('\n');
         };
         match &series.value {
-            Value::Scalar(v) => line("", None, *v),
+            Value::Scalar(v) => line(scalar_suffix, None, *v),
             Value::Histogram {
                 buckets,
                 sum,

@@ -12,6 +12,7 @@ use prometheus::proto;
 
 use crate::error::{Error, Result};
 use crate::foreign;
+use crate::format::Format;
 use crate::metrics::{AnyFamily, Budget, Cell, Family, Meta};
 use crate::snapshot::{self, Snapshot};
 
@@ -135,18 +136,19 @@ impl Store {
         Ok(())
     }
 
-    /// Appends the whole exposition: every family once, sorted by name, ours and foreign.
-    pub(crate) fn render(&self, out: &mut String) {
+    /// Appends the exposition in a text format: every family that `keep` accepts once, sorted
+    /// by name, ours and foreign. (The caller ends an OpenMetrics exposition.)
+    pub(crate) fn render(&self, out: &mut String, format: Format, keep: &dyn Fn(&str) -> bool) {
         // Locks in one order everywhere: families, then foreign collectors.
         let families = self.families.read();
-        let foreign = self.render_foreign(&families);
+        let foreign = self.render_foreign(&families, format, keep);
         // With `metrics` off our families record nothing and are not exported.
         #[cfg(not(feature = "metrics"))]
         let families: BTreeMap<String, Arc<dyn AnyFamily>> = {
             drop(families);
             BTreeMap::new()
         };
-        let mut ours = families.iter().peekable();
+        let mut ours = families.iter().filter(|(name, _)| keep(name)).peekable();
         let mut theirs = foreign.iter().peekable();
         loop {
             match (ours.peek(), theirs.peek()) {
@@ -155,7 +157,7 @@ impl Store {
                 }
                 (Some(_), _) => {
                     if let Some((_, family)) = ours.next() {
-                        family.render(out);
+                        family.render(out, format);
                     }
                 }
                 (None, Some(_)) => {
@@ -171,12 +173,17 @@ impl Store {
     fn render_foreign(
         &self,
         families: &BTreeMap<String, Arc<dyn AnyFamily>>,
+        format: Format,
+        keep: &dyn Fn(&str) -> bool,
     ) -> BTreeMap<String, String> {
         let foreign = self.foreign.read();
         let mut merged: BTreeMap<String, Snapshot> = BTreeMap::new();
         for f in foreign.iter() {
             for family in f.collector.collect() {
                 let name = family.name();
+                if !keep(name) {
+                    continue;
+                }
                 if families.contains_key(name) {
                     self.warn_once(name, "it has the name of one of this runtime's families");
                     continue;
@@ -207,7 +214,7 @@ impl Store {
             .into_iter()
             .map(|(name, snap)| {
                 let mut out = String::new();
-                snapshot::write_text(&mut out, &snap);
+                snapshot::write_text(&mut out, &snap, format);
                 (name, out)
             })
             .collect()

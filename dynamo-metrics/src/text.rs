@@ -100,6 +100,28 @@ pub(crate) fn write_series_prefix<'a>(
     out.push(' ');
 }
 
+/// Appends the `# HELP` and `# TYPE` lines of a family in OpenMetrics: a counter's family name
+/// has no `_total` (its samples do), help escapes double quotes too, and untyped is `unknown`.
+pub(crate) fn write_openmetrics_header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let (name, kind) = match kind {
+        "counter" => (name.strip_suffix("_total").unwrap_or(name), kind),
+        "untyped" => (name, "unknown"),
+        _ => (name, kind),
+    };
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    write_escaped(out, help, true);
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+}
+
+/// The end of an OpenMetrics exposition.
+pub(crate) const OPENMETRICS_EOF: &str = "# EOF\n";
+
 /// Appends the `# HELP` and `# TYPE` lines of a family.
 pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
     out.push_str("# HELP ");

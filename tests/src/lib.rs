@@ -13,8 +13,10 @@ pub struct Response {
     pub status: u16,
     /// Header names (lower case) and values.
     pub headers: Vec<(String, String)>,
-    /// The body, `Transfer-Encoding: chunked` undone.
+    /// The body as text (lossy for binary bodies), `Transfer-Encoding: chunked` undone.
     pub body: String,
+    /// The body's bytes, `Transfer-Encoding: chunked` undone.
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -32,19 +34,40 @@ impl Response {
 /// # Panics
 /// When the connection or the response fails: this is test code.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    request_with(addr, method, path, &[])
+}
+
+/// As [`request`], with more request headers.
+///
+/// # Panics
+/// When the connection or the response fails: this is test code.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
     )
     .expect("write");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
-    let raw = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("header end");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = std::str::from_utf8(&raw[..split]).expect("utf-8 head");
+    let body = &raw[split + 4..];
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -58,26 +81,29 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
+    let bytes = if chunked {
         dechunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
     Response {
         status,
         headers,
-        body,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
     }
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..line_end]).expect("chunk size line");
         let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
         if size == 0 {
             break;
         }
-        out.push_str(&rest[..size]);
+        let rest = &body[line_end + 2..];
+        out.extend_from_slice(&rest[..size]);
         body = &rest[size + 2..];
     }
     out
@@ -138,6 +164,26 @@ for family in text_string_to_metric_families(text):
 print(json.dumps(samples))
 "#;
     python_json(SCRIPT, text, "the prometheus_client parser")
+}
+
+/// Parses `text` with Python's strict OpenMetrics parser
+/// (`prometheus_client.openmetrics.parser`) and returns every sample as
+/// `[name, {labels}, value]` in JSON.
+///
+/// # Panics
+/// When Python or the `prometheus_client` package is missing, or the parser refuses the text.
+pub fn python_parse_openmetrics(text: &str) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+text = sys.stdin.buffer.read().decode("utf-8")
+samples = []
+for family in text_string_to_metric_families(text):
+    for s in family.samples:
+        samples.append([s.name, s.labels, s.value])
+print(json.dumps(samples))
+"#;
+    python_json(SCRIPT, text, "the prometheus_client OpenMetrics parser")
 }
 
 /// Runs a Python `script` that reads `text` on stdin and prints JSON; `what` names it in the

@@ -1,8 +1,8 @@
 //! Label values with quotes, backslashes, newlines and non-ASCII text come back unchanged
 //! through an independent parser (Python's `prometheus_client`).
 
-use dynamo_metrics::{DistributedRuntime, MetricsRegistry};
-use dynamo_metrics_tests::python_parse;
+use dynamo_metrics::{DistributedRuntime, Format, MetricsRegistry};
+use dynamo_metrics_tests::{python_parse, python_parse_openmetrics};
 use serde_json::json;
 
 const ODD: &str = "name \"space\"\\\n✓";
@@ -106,16 +106,22 @@ fn generated_label_values_round_trip() {
         family.with_label_values(&[&a, &b]).unwrap().inc_by(i + 1);
         *expected.entry((a, b)).or_insert(0.0) += (i + 1) as f64;
     }
-    let parsed = python_parse(&rt.render());
-    let mut seen = std::collections::BTreeMap::new();
-    for s in parsed.as_array().unwrap() {
-        if s[0] == "dynamo_component_generated_total" {
-            let key = (
-                s[1]["a"].as_str().unwrap().to_owned(),
-                s[1]["b"].as_str().unwrap().to_owned(),
-            );
-            seen.insert(key, s[2].as_f64().unwrap());
+    // The same values through both formats and both of Python's parsers: the text one and
+    // the strict OpenMetrics one.
+    for parsed in [
+        python_parse(&rt.render()),
+        python_parse_openmetrics(&rt.render_as(Format::OpenMetrics, None)),
+    ] {
+        let mut seen = std::collections::BTreeMap::new();
+        for s in parsed.as_array().unwrap() {
+            if s[0] == "dynamo_component_generated_total" {
+                let key = (
+                    s[1]["a"].as_str().unwrap().to_owned(),
+                    s[1]["b"].as_str().unwrap().to_owned(),
+                );
+                seen.insert(key, s[2].as_f64().unwrap());
+            }
         }
+        assert_eq!(seen, expected);
     }
-    assert_eq!(seen, expected);
 }

@@ -11,6 +11,7 @@ use prometheus::proto;
 
 use super::cell::Cell;
 pub(crate) use super::meta::Meta;
+use crate::format::Format;
 use crate::snapshot::SeriesSnapshot;
 
 /// The value of every variable label of the series that collects label combinations beyond
@@ -94,6 +95,7 @@ impl Budget {
 pub(crate) struct Family<C: Cell> {
     meta: Arc<Meta>,
     header: Box<str>,
+    openmetrics_header: Box<str>,
     series: RwLock<Vec<Entry<C>>>,
     /// The most series with one set of fixed label values (one level's view); more label
     /// combinations fold into that view's overflow series.
@@ -106,6 +108,7 @@ impl<C: Cell> Family<C> {
     pub(crate) fn new(meta: Meta, budget: Option<Arc<Budget>>) -> Self {
         Family {
             header: meta.header(),
+            openmetrics_header: meta.openmetrics_header(),
             meta: Arc::new(meta),
             series: RwLock::new(Vec::new()),
             max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
@@ -264,7 +267,7 @@ impl<C: Cell> Family<C> {
 pub(crate) trait AnyFamily: Send + Sync {
     fn meta(&self) -> &Arc<Meta>;
     /// Appends the family's text; nothing when it has no series yet.
-    fn render(&self, out: &mut String);
+    fn render(&self, out: &mut String, format: Format);
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -273,12 +276,16 @@ impl<C: Cell> AnyFamily for Family<C> {
         &self.meta
     }
 
-    fn render(&self, out: &mut String) {
+    fn render(&self, out: &mut String, format: Format) {
         let series = self.series.read();
         if series.is_empty() {
             return;
         }
-        out.push_str(&self.header);
+        // Sample lines are the same in both text formats: our counters end in `_total`.
+        out.push_str(match format {
+            Format::OpenMetrics => &self.openmetrics_header,
+            _ => &self.header,
+        });
         for e in series.iter() {
             e.series.cell.render(&e.text, out);
         }

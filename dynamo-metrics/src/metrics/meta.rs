@@ -66,6 +66,13 @@ impl Meta {
         out.into_boxed_str()
     }
 
+    /// The family's metadata lines in OpenMetrics.
+    pub(crate) fn openmetrics_header(&self) -> Box<str> {
+        let mut out = String::new();
+        text::write_openmetrics_header(&mut out, &self.name, &self.help, self.kind.as_str());
+        out.into_boxed_str()
+    }
+
     /// A `prometheus` family of `series`.
     pub(crate) fn to_proto(&self, series: Vec<SeriesSnapshot>) -> proto::MetricFamily {
         snapshot::to_proto(&Snapshot {

@@ -16,11 +16,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use dynamo_metrics::DistributedRuntime;
 use dynamo_metrics::builtin::{
     FrontendEndpoint, FrontendErrorType, FrontendMetrics, ModelLabels, PreprocessorErrorLabels,
     PreprocessorErrorType, PreprocessorMetrics, RequestLabels, RequestType, Status,
 };
-use dynamo_metrics::{CONTENT_TYPE, DistributedRuntime};
 use futures_core::Stream;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -70,7 +70,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/models", get(models))
-        .route("/metrics", get(metrics))
+        // `/metrics` (negotiated format, gzip), `/health` and `/live` of the frontend's runtime.
+        .merge(app.runtime.metrics_router())
         .fallback(|| async {
             error_body(
                 StatusCode::NOT_FOUND,
@@ -80,10 +81,6 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .with_state(app)
-}
-
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], app.runtime.render()).into_response()
 }
 
 async fn models(State(app): State<Arc<App>>) -> Response {

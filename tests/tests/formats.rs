@@ -1,0 +1,232 @@
+//! Content negotiation over HTTP: every media type, q-values, unknown types, gzip on and off,
+//! `name[]` filters; and our OpenMetrics read back by Python's strict OpenMetrics parser.
+
+use std::io::Read;
+use std::net::SocketAddr;
+
+use dynamo_metrics::{DistributedRuntime, Format, MetricsRegistry, SystemServerConfig};
+use dynamo_metrics_tests::{python_parse_openmetrics, request_with};
+use serde_json::json;
+
+const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+const ODD: &str = "a \"quoted\" \\ value\nwith a newline, ünïcödé";
+
+/// A runtime with a counter family (an odd label value), a histogram, a gauge and a foreign
+/// counter whose name has no `_total`, serving on a free loopback port.
+async fn serve() -> (DistributedRuntime, SocketAddr) {
+    let rt = DistributedRuntime::new().unwrap();
+    let ep = rt
+        .namespace("ns")
+        .unwrap()
+        .component("c")
+        .unwrap()
+        .endpoint("e")
+        .unwrap();
+    let requests = ep
+        .create_intcountervec("requests_total", "Requests, \"quoted\"", &["model"], &[])
+        .unwrap();
+    requests.with_label_values(&[ODD]).unwrap().inc_by(3);
+    ep.create_histogram("latency_seconds", "Latency", &[], Some(&[0.5, 1.0]))
+        .unwrap()
+        .observe(0.7);
+    rt.create_intgauge("queue_depth", "Queue depth", &[])
+        .unwrap()
+        .set(-2);
+    let foreign = prometheus::IntCounter::new("legacy_jobs", "Jobs without a suffix").unwrap();
+    foreign.inc_by(5);
+    rt.register_collector(Box::new(foreign)).unwrap();
+    let addr = rt
+        .start_system_server(SystemServerConfig::at(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    (rt, addr)
+}
+
+async fn get(
+    addr: SocketAddr,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+) -> dynamo_metrics_tests::Response {
+    tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request_with(addr, "GET", path, &headers)
+    })
+    .await
+    .unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn every_negotiation_case_over_http() {
+    let (rt, addr) = serve().await;
+    // (Accept, Accept-Encoding, Content-Type, gzip)
+    let cases: &[(Option<&str>, Option<&str>, &str, bool)] = &[
+        (None, None, TEXT, false),
+        (Some("*/*"), None, TEXT, false),
+        (Some("text/plain;version=0.0.4"), Some("gzip"), TEXT, true),
+        (
+            Some("application/openmetrics-text; version=1.0.0"),
+            None,
+            OPENMETRICS,
+            false,
+        ),
+        (
+            Some("application/openmetrics-text; version=0.0.1"),
+            Some("gzip, deflate"),
+            OPENMETRICS,
+            true,
+        ),
+        (
+            Some(PROMETHEUS_3),
+            Some("gzip"),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            true,
+        ),
+        (
+            Some("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+            None,
+            TEXT,
+            false,
+        ),
+        (
+            Some("text/plain;q=0.5, application/openmetrics-text;q=0.9"),
+            Some("identity"),
+            OPENMETRICS,
+            false,
+        ),
+        (Some("application/json"), Some("gzip;q=0"), TEXT, false),
+        (
+            Some("application/openmetrics-text;version=9.9.9"),
+            None,
+            TEXT,
+            false,
+        ),
+        (Some(";;;=,,garbage"), Some("br"), TEXT, false),
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.9,*/*;q=0.1",
+            ),
+            None,
+            TEXT,
+            false,
+        ),
+    ];
+    for (accept, encoding, content_type, gzipped) in cases {
+        let mut headers = Vec::new();
+        if let Some(a) = accept {
+            headers.push(("Accept", (*a).to_owned()));
+        }
+        if let Some(e) = encoding {
+            headers.push(("Accept-Encoding", (*e).to_owned()));
+        }
+        let r = get(addr, "/metrics", headers).await;
+        let case = format!("Accept {accept:?}, Accept-Encoding {encoding:?}");
+        assert_eq!(r.status, 200, "{case}");
+        assert_eq!(r.header("content-type"), Some(*content_type), "{case}");
+        assert_eq!(
+            r.header("content-encoding") == Some("gzip"),
+            *gzipped,
+            "{case}"
+        );
+        assert_eq!(r.header("vary"), Some("Accept, Accept-Encoding"), "{case}");
+        let body = if *gzipped {
+            gunzip(&r.bytes)
+        } else {
+            r.body.clone()
+        };
+        let openmetrics = content_type.starts_with("application/openmetrics-text");
+        assert_eq!(body.ends_with("# EOF\n"), openmetrics, "{case}");
+        // The same bytes as the runtime renders, whatever the transfer.
+        let format = if openmetrics {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        };
+        let expected = rt.render_as(format, None);
+        let strip = |t: &str| -> String {
+            t.lines()
+                .filter(|l| !l.starts_with("dynamo_component_uptime_seconds "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&body), strip(&expected), "{case}");
+        if openmetrics {
+            assert!(
+                body.contains("# TYPE dynamo_component_requests counter\n"),
+                "{body}"
+            );
+            assert!(body.contains("# HELP dynamo_component_requests Requests, \\\"quoted\\\"\n"));
+            assert!(
+                body.contains("# TYPE legacy_jobs counter\nlegacy_jobs_total 5\n"),
+                "{body}"
+            );
+        } else {
+            assert!(body.contains("# TYPE dynamo_component_requests_total counter\n"));
+            assert!(body.contains("# TYPE legacy_jobs counter\nlegacy_jobs 5\n"));
+        }
+    }
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn name_parameters_filter_families() {
+    let (rt, addr) = serve().await;
+    let r = get(
+        addr,
+        "/metrics?name[]=dynamo_component_queue_depth&name%5B%5D=legacy_jobs&other=1",
+        vec![("Accept", "application/openmetrics-text".to_owned())],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body,
+        "# HELP dynamo_component_queue_depth Queue depth\n# TYPE dynamo_component_queue_depth gauge\ndynamo_component_queue_depth -2\n\
+         # HELP legacy_jobs Jobs without a suffix\n# TYPE legacy_jobs counter\nlegacy_jobs_total 5\n# EOF\n"
+    );
+    let none = get(addr, "/metrics?name[]=no_such_family", vec![]).await;
+    assert_eq!(none.status, 200);
+    assert_eq!(none.body, "");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn openmetrics_reads_back_through_the_strict_parser() {
+    let (rt, _) = serve().await;
+    let text = rt.render_as(Format::OpenMetrics, None);
+    // Values as floats: the parser gives integers for some.
+    let samples: Vec<serde_json::Value> = python_parse_openmetrics(&text)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!([s[0], s[1], s[2].as_f64().unwrap()]))
+        .collect();
+    let has = |want: serde_json::Value| {
+        assert!(samples.contains(&want), "missing {want} in {samples:#?}");
+    };
+    let ep = json!({"dynamo_namespace": "ns", "dynamo_component": "c", "dynamo_endpoint": "e"});
+    let mut odd = ep.clone();
+    odd["model"] = json!(ODD);
+    has(json!(["dynamo_component_requests_total", odd, 3.0]));
+    let mut bucket = ep.clone();
+    // Bounds are written as in the text format (`1`), so a series keeps its identity when a
+    // Prometheus 2 switches formats; Prometheus 3 normalises both spellings to `1.0`.
+    bucket["le"] = json!("1");
+    has(json!([
+        "dynamo_component_latency_seconds_bucket",
+        bucket,
+        1.0
+    ]));
+    has(json!(["dynamo_component_latency_seconds_count", ep, 1.0]));
+    has(json!(["dynamo_component_queue_depth", {}, -2.0]));
+    has(json!(["legacy_jobs_total", {}, 5.0]));
+    rt.shutdown().await;
+}
