@@ -80,20 +80,22 @@ pub(crate) enum Value {
     },
 }
 
-/// Appends `family` in a text format: 0.0.4, or OpenMetrics (whose counter samples end in
-/// `_total` whatever the family is named).
+/// Appends `family` in a text format: 0.0.4 or OpenMetrics. A foreign counter whose name does
+/// not end in `_total` is `unknown` in OpenMetrics: its samples would have to be renamed
+/// `<name>_total` otherwise, and every query of the name it has in the text format (a DCGM
+/// dashboard's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, say) would lose its series.
 pub(crate) fn write_text(out: &mut String, family: &Snapshot, format: Format) {
     let openmetrics = format == Format::OpenMetrics;
-    let (kind, name) = (family.kind.as_str(), family.name.as_str());
-    if openmetrics {
-        text::write_openmetrics_header(out, name, &family.help, kind);
-    } else {
-        text::write_header(out, name, &family.help, kind);
-    }
-    let scalar_suffix = match (openmetrics, family.kind) {
-        (true, Kind::Counter) if !name.ends_with("_total") => "_total",
-        _ => "",
+    let name = family.name.as_str();
+    let kind = match family.kind {
+        Kind::Counter if openmetrics && !name.ends_with("_total") => Kind::Untyped,
+        kind => kind,
     };
+    if openmetrics {
+        text::write_openmetrics_header(out, name, &family.help, kind.as_str());
+    } else {
+        text::write_header(out, name, &family.help, kind.as_str());
+    }
     for series in &family.series {
         let labels = || series.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let mut line = |suffix: &str, extra: Option<(&str, &str)>, v: f64| {
@@ -102,7 +104,7 @@ pub(crate) fn write_text(out: &mut String, family: &Snapshot, format: Format) {
             out.push('\n');
         };
         match &series.value {
-            Value::Scalar(v) => line(scalar_suffix, None, *v),
+            Value::Scalar(v) => line("", None, *v),
             Value::Histogram {
                 buckets,
                 sum,
