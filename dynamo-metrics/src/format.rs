@@ -10,6 +10,9 @@ pub enum Format {
     /// OpenMetrics 1.0.0 text: counters as `_total` samples of a family without the suffix,
     /// `# EOF` at the end.
     OpenMetrics,
+    /// Length-delimited `io.prometheus.client.MetricFamily` protobuf messages: what Prometheus
+    /// asks for first with native histograms on.
+    Protobuf,
 }
 
 impl Format {
@@ -18,13 +21,18 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
         }
     }
 
     /// The format an `Accept` header asks for, by media type and q-value (the first of equal
-    /// q-values wins): OpenMetrics 1.0.0 (or 0.0.1) for `application/openmetrics-text`, text
-    /// 0.0.4 for `text/plain`, `*/*`, a missing or malformed header, or only types we do not
-    /// serve. Never an error: a target answers every scrape.
+    /// q-values wins): protobuf for `application/vnd.google.protobuf` with
+    /// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited`, OpenMetrics 1.0.0
+    /// (or 0.0.1) for `application/openmetrics-text`, text 0.0.4 for `text/plain`, `*/*`, a
+    /// missing or malformed header, or only types we do not serve. Never an error: a target
+    /// answers every scrape.
     pub fn negotiate(accept: Option<&str>) -> Negotiated {
         let mut best: Option<(f32, Negotiated)> = None;
         for range in accept.unwrap_or("").split(',') {
@@ -33,6 +41,8 @@ impl Format {
             let mut q = 1.0f32;
             let mut version = None;
             let mut escaping = None;
+            let mut proto = None;
+            let mut encoding = None;
             for param in parts {
                 let Some((key, value)) = param.split_once('=') else {
                     continue;
@@ -42,6 +52,8 @@ impl Format {
                     "q" => q = value.parse().unwrap_or(0.0),
                     "version" => version = Some(value.to_owned()),
                     "escaping" => escaping = Escaping::from_param(value),
+                    "proto" => proto = Some(value.to_owned()),
+                    "encoding" => encoding = Some(value.to_owned()),
                     _ => {}
                 }
             }
@@ -50,6 +62,12 @@ impl Format {
                     Format::OpenMetrics
                 }
                 ("text/plain", None | Some("0.0.4" | "1.0.0")) | ("*/*", _) => Format::Text,
+                ("application/vnd.google.protobuf", _)
+                    if proto.as_deref() == Some("io.prometheus.client.MetricFamily")
+                        && encoding.as_deref() == Some("delimited") =>
+                {
+                    Format::Protobuf
+                }
                 _ => continue,
             };
             // NaN and q=0 (or below) refuse the type.
@@ -167,6 +185,15 @@ mod tests {
                 "APPLICATION/OpenMetrics-Text; Version=1.0.0; escaping=underscores",
                 (OpenMetrics, Some(Escaping::Underscores)),
             ),
+            (
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+                (Format::Protobuf, None),
+            ),
+            (
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+                (Text, None),
+            ),
+            ("application/vnd.google.protobuf", (Text, None)),
         ];
         for (accept, want) in cases {
             assert_eq!(pick(accept), *want, "{accept}");

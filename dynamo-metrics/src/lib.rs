@@ -123,6 +123,7 @@ mod instrument;
 mod labeled;
 mod labels;
 mod metrics;
+mod protobuf;
 mod runtime;
 mod scope;
 mod scoped;

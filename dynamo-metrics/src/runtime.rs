@@ -212,8 +212,8 @@ impl DistributedRuntime {
     /// The exposition in `format`; with `names`, only the families named there (full names,
     /// as in the text format: `dynamo_component_requests_total`), as `GET
     /// /metrics?name[]=..` asks.
-    pub fn render_as(&self, format: Format, names: Option<&[&str]>) -> String {
-        self.inner.render(format, names)
+    pub fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
+        self.inner.encode(format, names)
     }
 
     /// Where the system status server listens, if it runs.
@@ -257,12 +257,27 @@ impl RuntimeInner {
         }
         out
     }
+
+    fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
+        if format != Format::Protobuf {
+            return self.render(format, names).into_bytes();
+        }
+        self.uptime.set(self.started.elapsed().as_secs_f64());
+        let mut out = Vec::with_capacity(self.last_render.load(Relaxed));
+        match names {
+            Some(names) => self
+                .store
+                .encode_protobuf(&mut out, &|n| names.contains(&n)),
+            None => self.store.encode_protobuf(&mut out, &|_| true),
+        }
+        out
+    }
 }
 
 #[cfg(feature = "server")]
 impl server::Source for RuntimeInner {
-    fn render(&self, format: Format, names: Option<&[&str]>) -> String {
-        RuntimeInner::render(self, format, names)
+    fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
+        RuntimeInner::encode(self, format, names)
     }
 
     fn health(&self) -> (bool, Duration) {

@@ -29,7 +29,7 @@ use crate::format::Format;
 /// What the routes serve: the exposition and the readiness of one runtime.
 pub(crate) trait Source: Send + Sync + 'static {
     /// The exposition in `format`, only the families in `names` when given.
-    fn render(&self, format: Format, names: Option<&[&str]>) -> String;
+    fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8>;
     /// Whether the runtime reports ready, and how long it has been up.
     fn health(&self) -> (bool, Duration);
 }
@@ -129,7 +129,7 @@ async fn metrics(
     let negotiated = Format::negotiate(header(header::ACCEPT));
     let names = query.as_deref().map(names_asked).unwrap_or_default();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let body = source.render(negotiated.format, (!names.is_empty()).then_some(&names[..]));
+    let body = source.encode(negotiated.format, (!names.is_empty()).then_some(&names[..]));
     let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&negotiated.content_type()) {
@@ -140,14 +140,14 @@ async fn metrics(
         HeaderValue::from_static("Accept, Accept-Encoding"),
     );
     let body = match accepts_gzip(header(header::ACCEPT_ENCODING)) {
-        true => match gzip(body.as_bytes()) {
+        true => match gzip(&body) {
             Ok(compressed) => {
                 h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 compressed
             }
-            Err(_) => body.into_bytes(),
+            Err(_) => body,
         },
-        false => body.into_bytes(),
+        false => body,
     };
     *response.body_mut() = Body::from(body);
     response

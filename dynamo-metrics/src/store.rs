@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::foreign;
 use crate::format::Format;
 use crate::metrics::{AnyFamily, Budget, Cell, Family, Meta};
+use crate::protobuf;
 use crate::snapshot::{self, Snapshot};
 
 /// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
@@ -141,7 +142,15 @@ impl Store {
     pub(crate) fn render(&self, out: &mut String, format: Format, keep: &dyn Fn(&str) -> bool) {
         // Locks in one order everywhere: families, then foreign collectors.
         let families = self.families.read();
-        let foreign = self.render_foreign(&families, format, keep);
+        let foreign: BTreeMap<String, String> = self
+            .foreign_snapshots(&families, keep)
+            .into_iter()
+            .map(|(name, snap)| {
+                let mut text = String::new();
+                snapshot::write_text(&mut text, &snap, format);
+                (name, text)
+            })
+            .collect();
         // With `metrics` off our families record nothing and are not exported.
         #[cfg(not(feature = "metrics"))]
         let families: BTreeMap<String, Arc<dyn AnyFamily>> = {
@@ -168,14 +177,13 @@ impl Store {
         }
     }
 
-    /// Collects every foreign collector and renders its families, merged by name, each
-    /// series with the hierarchy labels of the level its collector was registered at.
-    fn render_foreign(
+    /// Collects every foreign collector's families, merged by name, each series with the
+    /// hierarchy labels of the level its collector was registered at.
+    fn foreign_snapshots(
         &self,
         families: &BTreeMap<String, Arc<dyn AnyFamily>>,
-        format: Format,
         keep: &dyn Fn(&str) -> bool,
-    ) -> BTreeMap<String, String> {
+    ) -> BTreeMap<String, Snapshot> {
         let foreign = self.foreign.read();
         let mut merged: BTreeMap<String, Snapshot> = BTreeMap::new();
         for f in foreign.iter() {
@@ -211,13 +219,22 @@ impl Store {
             }
         }
         merged
-            .into_iter()
-            .map(|(name, snap)| {
-                let mut out = String::new();
-                snapshot::write_text(&mut out, &snap, format);
-                (name, out)
-            })
-            .collect()
+    }
+
+    /// Appends the exposition as length-delimited protobuf `MetricFamily` messages: every
+    /// family that `keep` accepts once, sorted by name, ours and foreign.
+    pub(crate) fn encode_protobuf(&self, out: &mut Vec<u8>, keep: &dyn Fn(&str) -> bool) {
+        let families = self.families.read();
+        let mut all = self.foreign_snapshots(&families, keep);
+        #[cfg(feature = "metrics")]
+        for (name, family) in families.iter().filter(|(name, _)| keep(name)) {
+            if let Some(snap) = family.snapshot() {
+                all.insert(name.clone(), snap);
+            }
+        }
+        for snap in all.values() {
+            protobuf::write_family(out, snap);
+        }
     }
 
     fn warn_once(&self, name: &str, why: &str) {

@@ -262,3 +262,160 @@ pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
         other => vec![other],
     }
 }
+
+/// One field of a protobuf message as it is on the wire.
+#[derive(Debug, Clone)]
+enum Wire {
+    Varint(u64),
+    Fixed64(u64),
+    Bytes(Vec<u8>),
+}
+
+fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = bytes[*at];
+        *at += 1;
+        v |= u64::from(b & 0x7F) << shift;
+        if b < 0x80 {
+            return v;
+        }
+    }
+    panic!("varint too long");
+}
+
+/// The fields of one protobuf message, in order: a reader written from the wire format alone,
+/// independent of the encoder it checks.
+fn fields(bytes: &[u8]) -> Vec<(u64, Wire)> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let key = read_varint(bytes, &mut at);
+        let wire = match key & 7 {
+            0 => Wire::Varint(read_varint(bytes, &mut at)),
+            1 => {
+                let v = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+                at += 8;
+                Wire::Fixed64(v)
+            }
+            2 => {
+                let len = usize::try_from(read_varint(bytes, &mut at)).unwrap();
+                let b = bytes[at..at + len].to_vec();
+                at += len;
+                Wire::Bytes(b)
+            }
+            other => panic!("wire type {other} is not used by metrics.proto"),
+        };
+        out.push((key >> 3, wire));
+    }
+    out
+}
+
+fn unzigzag(v: u64) -> i64 {
+    #[allow(clippy::cast_possible_wrap)]
+    let r = ((v >> 1) as i64) ^ -((v & 1) as i64);
+    r
+}
+
+fn message_json(bytes: &[u8], schema: &[(u64, &str, &str)]) -> serde_json::Value {
+    let mut obj = serde_json::Map::new();
+    for (field, wire) in fields(bytes) {
+        let Some((_, name, kind)) = schema.iter().find(|(f, _, _)| *f == field) else {
+            continue;
+        };
+        let value = match (*kind, wire) {
+            ("string", Wire::Bytes(b)) => serde_json::json!(String::from_utf8(b).unwrap()),
+            ("uint", Wire::Varint(v)) => serde_json::json!(v),
+            ("sint", Wire::Varint(v)) => serde_json::json!(unzigzag(v)),
+            ("double", Wire::Fixed64(v)) => serde_json::json!(f64::from_bits(v)),
+            ("packed_sint", Wire::Bytes(b)) => {
+                let mut at = 0;
+                let mut values = Vec::new();
+                while at < b.len() {
+                    values.push(unzigzag(read_varint(&b, &mut at)));
+                }
+                serde_json::json!(values)
+            }
+            (message, Wire::Bytes(b)) => message_json(&b, schema_of(message)),
+            (kind, wire) => panic!("field {name}: {kind} on the wire as {wire:?}"),
+        };
+        let repeated = matches!(
+            *name,
+            "metric" | "label" | "bucket" | "quantile" | "positive_span" | "negative_span"
+        );
+        if repeated {
+            obj.entry(*name)
+                .or_insert_with(|| serde_json::json!([]))
+                .as_array_mut()
+                .unwrap()
+                .push(value);
+        } else {
+            obj.insert((*name).to_owned(), value);
+        }
+    }
+    serde_json::Value::Object(obj)
+}
+
+fn schema_of(message: &str) -> &'static [(u64, &'static str, &'static str)] {
+    match message {
+        "MetricFamily" => &[
+            (1, "name", "string"),
+            (2, "help", "string"),
+            (3, "type", "uint"),
+            (4, "metric", "Metric"),
+        ],
+        "Metric" => &[
+            (1, "label", "LabelPair"),
+            (2, "gauge", "Value"),
+            (3, "counter", "Value"),
+            (4, "summary", "Summary"),
+            (5, "untyped", "Value"),
+            (7, "histogram", "Histogram"),
+        ],
+        "LabelPair" => &[(1, "name", "string"), (2, "value", "string")],
+        "Value" => &[(1, "value", "double")],
+        "Summary" => &[
+            (1, "sample_count", "uint"),
+            (2, "sample_sum", "double"),
+            (3, "quantile", "Quantile"),
+        ],
+        "Quantile" => &[(1, "quantile", "double"), (2, "value", "double")],
+        "Histogram" => &[
+            (1, "sample_count", "uint"),
+            (2, "sample_sum", "double"),
+            (3, "bucket", "Bucket"),
+            (5, "schema", "sint"),
+            (6, "zero_threshold", "double"),
+            (7, "zero_count", "uint"),
+            (9, "negative_span", "Span"),
+            (10, "negative_delta", "packed_sint"),
+            (12, "positive_span", "Span"),
+            (13, "positive_delta", "packed_sint"),
+        ],
+        "Bucket" => &[
+            (1, "cumulative_count", "uint"),
+            (2, "upper_bound", "double"),
+        ],
+        "Span" => &[(1, "offset", "sint"), (2, "length", "uint")],
+        other => panic!("no schema for {other}"),
+    }
+}
+
+/// Reads length-delimited `io.prometheus.client.MetricFamily` messages into JSON objects
+/// named after the fields of `metrics.proto` (repeated fields as arrays).
+///
+/// # Panics
+/// When the bytes are not such messages: this is test code.
+pub fn decode_metric_families(mut bytes: &[u8]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let mut at = 0;
+        let len = usize::try_from(read_varint(bytes, &mut at)).unwrap();
+        out.push(message_json(
+            &bytes[at..at + len],
+            schema_of("MetricFamily"),
+        ));
+        bytes = &bytes[at + len..];
+    }
+    out
+}

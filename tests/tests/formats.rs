@@ -5,11 +5,13 @@ use std::io::Read;
 use std::net::SocketAddr;
 
 use dynamo_metrics::{DistributedRuntime, Format, MetricsRegistry, SystemServerConfig};
-use dynamo_metrics_tests::{python_parse_openmetrics, request_with};
+use dynamo_metrics_tests::{decode_metric_families, python_parse_openmetrics, request_with};
 use serde_json::json;
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROTOBUF: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 const ODD: &str = "a \"quoted\" \\ value\nwith a newline, ünïcödé";
 
@@ -116,6 +118,14 @@ async fn every_negotiation_case_over_http() {
                 "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.9,*/*;q=0.1",
             ),
             None,
+            PROTOBUF,
+            false,
+        ),
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+            ),
+            None,
             TEXT,
             false,
         ),
@@ -138,6 +148,10 @@ async fn every_negotiation_case_over_http() {
             "{case}"
         );
         assert_eq!(r.header("vary"), Some("Accept, Accept-Encoding"), "{case}");
+        if *content_type == PROTOBUF {
+            // Read back in `protobuf_is_served_and_reads_back`.
+            continue;
+        }
         let body = if *gzipped {
             gunzip(&r.bytes)
         } else {
@@ -151,7 +165,7 @@ async fn every_negotiation_case_over_http() {
         } else {
             Format::Text
         };
-        let expected = rt.render_as(format, None);
+        let expected = String::from_utf8(rt.encode(format, None)).unwrap();
         let strip = |t: &str| -> String {
             t.lines()
                 .filter(|l| !l.starts_with("dynamo_component_uptime_seconds "))
@@ -201,7 +215,7 @@ async fn name_parameters_filter_families() {
 #[tokio::test]
 async fn openmetrics_reads_back_through_the_strict_parser() {
     let (rt, _) = serve().await;
-    let text = rt.render_as(Format::OpenMetrics, None);
+    let text = String::from_utf8(rt.encode(Format::OpenMetrics, None)).unwrap();
     // Values as floats: the parser gives integers for some.
     let samples: Vec<serde_json::Value> = python_parse_openmetrics(&text)
         .as_array()
@@ -228,5 +242,70 @@ async fn openmetrics_reads_back_through_the_strict_parser() {
     has(json!(["dynamo_component_latency_seconds_count", ep, 1.0]));
     has(json!(["dynamo_component_queue_depth", {}, -2.0]));
     has(json!(["legacy_jobs", {}, 5.0]));
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn protobuf_is_served_and_reads_back() {
+    let (rt, addr) = serve().await;
+    let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1";
+    for gzip in [false, true] {
+        let mut headers = vec![("Accept", accept.to_owned())];
+        if gzip {
+            headers.push(("Accept-Encoding", "gzip".to_owned()));
+        }
+        let r = get(addr, "/metrics", headers).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some(PROTOBUF));
+        let bytes = if gzip {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&r.bytes[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        } else {
+            r.bytes.clone()
+        };
+        let families = decode_metric_families(&bytes);
+        let names: Vec<&str> = families
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted, "families in name order");
+        let family = |name: &str| {
+            families
+                .iter()
+                .find(|f| f["name"] == name)
+                .unwrap_or_else(|| panic!("no {name} in {families:#?}"))
+        };
+        let requests = family("dynamo_component_requests_total");
+        assert_eq!(requests["type"], 0);
+        assert_eq!(requests["help"], "Requests, \"quoted\"");
+        let metric = &requests["metric"][0];
+        assert_eq!(metric["counter"]["value"], 3.0);
+        assert_eq!(
+            metric["label"],
+            json!([
+                {"name": "dynamo_namespace", "value": "ns"},
+                {"name": "dynamo_component", "value": "c"},
+                {"name": "dynamo_endpoint", "value": "e"},
+                {"name": "model", "value": ODD},
+            ])
+        );
+        let latency = &family("dynamo_component_latency_seconds")["metric"][0]["histogram"];
+        assert_eq!(latency["sample_count"], 1);
+        assert_eq!(latency["sample_sum"], 0.7);
+        assert_eq!(
+            latency["bucket"],
+            json!([{"cumulative_count": 0, "upper_bound": 0.5}, {"cumulative_count": 1, "upper_bound": 1.0}])
+        );
+        assert_eq!(
+            family("dynamo_component_queue_depth")["metric"][0]["gauge"]["value"],
+            -2.0
+        );
+        assert_eq!(family("legacy_jobs")["metric"][0]["counter"]["value"], 5.0);
+    }
     rt.shutdown().await;
 }

@@ -110,7 +110,7 @@ fn generated_label_values_round_trip() {
     // the strict OpenMetrics one.
     for parsed in [
         python_parse(&rt.render()),
-        python_parse_openmetrics(&rt.render_as(Format::OpenMetrics, None)),
+        python_parse_openmetrics(&String::from_utf8(rt.encode(Format::OpenMetrics, None)).unwrap()),
     ] {
         let mut seen = std::collections::BTreeMap::new();
         for s in parsed.as_array().unwrap() {

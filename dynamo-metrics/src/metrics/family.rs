@@ -12,7 +12,7 @@ use prometheus::proto;
 use super::cell::Cell;
 pub(crate) use super::meta::Meta;
 use crate::format::Format;
-use crate::snapshot::SeriesSnapshot;
+use crate::snapshot::{SeriesSnapshot, Snapshot};
 
 /// The value of every variable label of the series that collects label combinations beyond
 /// a family's cap.
@@ -268,6 +268,8 @@ pub(crate) trait AnyFamily: Send + Sync {
     fn meta(&self) -> &Arc<Meta>;
     /// Appends the family's text; nothing when it has no series yet.
     fn render(&self, out: &mut String, format: Format);
+    /// The family's series now; `None` when it has none yet.
+    fn snapshot(&self) -> Option<Snapshot>;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -289,6 +291,19 @@ impl<C: Cell> AnyFamily for Family<C> {
         for e in series.iter() {
             e.series.cell.render(&e.text, out);
         }
+    }
+
+    fn snapshot(&self) -> Option<Snapshot> {
+        let series = self.series.read();
+        if series.is_empty() {
+            return None;
+        }
+        Some(Snapshot {
+            name: self.meta.name.clone(),
+            help: self.meta.help.clone(),
+            kind: self.meta.kind.into(),
+            series: series.iter().map(|e| e.series.snapshot()).collect(),
+        })
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {

@@ -1,0 +1,185 @@
+//! The protobuf exposition: `io.prometheus.client.MetricFamily` messages, each prefixed by its
+//! length (`encoding=delimited`), written by hand from [`Snapshot`]s. Field numbers follow
+//! `prometheus/client_model`'s `metrics.proto`.
+
+use crate::snapshot::{Kind, Snapshot, Value};
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        #[allow(clippy::cast_possible_truncation)] // the low seven bits
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    out.push(v as u8);
+}
+
+fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
+    varint(out, (u64::from(field) << 3) | u64::from(wire));
+}
+
+fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
+    key(out, field, VARINT);
+    varint(out, v);
+}
+
+/// A `sint32`/`sint64` field, zigzag-encoded.
+#[allow(dead_code)] // native histograms use it
+pub(crate) fn sint(out: &mut Vec<u8>, field: u32, v: i64) {
+    key(out, field, VARINT);
+    varint(out, zigzag(v));
+}
+
+#[allow(dead_code)] // native histograms use it
+fn zigzag(v: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss)]
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    z
+}
+
+fn double(out: &mut Vec<u8>, field: u32, v: f64) {
+    key(out, field, FIXED64);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    key(out, field, LEN);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// A nested message `field`, written by `write`.
+fn message(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
+    let mut inner = Vec::new();
+    write(&mut inner);
+    bytes(out, field, &inner);
+}
+
+/// Packed repeated `sint64` field.
+#[allow(dead_code)] // native histograms use it
+pub(crate) fn packed_sint(out: &mut Vec<u8>, field: u32, values: &[i64]) {
+    let mut inner = Vec::with_capacity(values.len());
+    for v in values {
+        varint(&mut inner, zigzag(*v));
+    }
+    bytes(out, field, &inner);
+}
+
+/// Appends `family` as one length-delimited `MetricFamily`.
+pub(crate) fn write_family(out: &mut Vec<u8>, family: &Snapshot) {
+    let mut encoded = Vec::with_capacity(64 + family.series.len() * 64);
+    bytes(&mut encoded, 1, family.name.as_bytes());
+    bytes(&mut encoded, 2, family.help.as_bytes());
+    let kind = match family.kind {
+        Kind::Counter => 0,
+        Kind::Gauge => 1,
+        Kind::Summary => 2,
+        Kind::Untyped => 3,
+        Kind::Histogram => 4,
+    };
+    uint(&mut encoded, 3, kind);
+    for series in &family.series {
+        message(&mut encoded, 4, |m| {
+            for (name, value) in &series.labels {
+                message(m, 1, |pair| {
+                    bytes(pair, 1, name.as_bytes());
+                    bytes(pair, 2, value.as_bytes());
+                });
+            }
+            write_value(m, family.kind, &series.value);
+        });
+    }
+    varint(out, encoded.len() as u64);
+    out.extend_from_slice(&encoded);
+}
+
+fn write_value(m: &mut Vec<u8>, kind: Kind, value: &Value) {
+    match (kind, value) {
+        (Kind::Counter, Value::Scalar(v)) => message(m, 3, |c| double(c, 1, *v)),
+        (Kind::Untyped, Value::Scalar(v)) => message(m, 5, |u| double(u, 1, *v)),
+        (_, Value::Scalar(v)) => message(m, 2, |g| double(g, 1, *v)),
+        (
+            _,
+            Value::Summary {
+                quantiles,
+                sum,
+                count,
+            },
+        ) => message(m, 4, |s| {
+            uint(s, 1, *count);
+            double(s, 2, *sum);
+            for (q, v) in quantiles {
+                message(s, 3, |quantile| {
+                    double(quantile, 1, *q);
+                    double(quantile, 2, *v);
+                });
+            }
+        }),
+        (
+            _,
+            Value::Histogram {
+                buckets,
+                sum,
+                count,
+            },
+        ) => message(m, 7, |h| {
+            uint(h, 1, *count);
+            double(h, 2, *sum);
+            for (bound, cumulative) in buckets {
+                message(h, 3, |b| {
+                    uint(b, 1, *cumulative);
+                    double(b, 2, *bound);
+                });
+            }
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::SeriesSnapshot;
+
+    #[test]
+    fn wire_encoding() {
+        let mut out = Vec::new();
+        varint(&mut out, 300);
+        assert_eq!(out, [0xAC, 0x02]);
+        assert_eq!(zigzag(0), 0);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+        assert_eq!(zigzag(-2), 3);
+        assert_eq!(zigzag(i64::MIN), u64::MAX);
+    }
+
+    #[test]
+    fn a_counter_family_byte_for_byte() {
+        let family = Snapshot {
+            name: "a_total".into(),
+            help: "h".into(),
+            kind: Kind::Counter,
+            series: vec![SeriesSnapshot {
+                labels: vec![("k".into(), "v".into())],
+                value: Value::Scalar(1.0),
+            }],
+        };
+        let mut out = Vec::new();
+        write_family(&mut out, &family);
+        let one = 1.0f64.to_le_bytes();
+        let mut want = vec![
+            0x0A, 7, b'a', b'_', b't', b'o', b't', b'a', b'l', // name
+            0x12, 1, b'h', // help
+            0x18, 0, // type COUNTER
+            0x22, 19, // metric
+            0x0A, 6, 0x0A, 1, b'k', 0x12, 1, b'v', // label
+            0x1A, 9, 0x09, // counter { value
+        ];
+        want.extend_from_slice(&one);
+        want.insert(0, (want.len()) as u8);
+        assert_eq!(out, want);
+    }
+}
