@@ -57,6 +57,39 @@ pub const MAX_LABEL_VALUE_LEN: usize = 1024;
 /// The default budget of series with variable labels across all families of one runtime.
 pub const DEFAULT_SERIES_BUDGET: usize = 100_000;
 
+/// Parameters of a native (sparse, exponential) histogram: its buckets grow by at most
+/// `factor` from one to the next, and at most `max_buckets` are exposed (beyond that, neighbours
+/// are merged, halving the resolution, until they fit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NativeParams {
+    /// The most one bucket's upper bound may exceed the previous one's, as a ratio (> 1).
+    pub factor: f64,
+    /// The most buckets exposed at once.
+    pub max_buckets: u32,
+}
+
+impl NativeParams {
+    /// A bucket factor of 1.1 (schema 3: buckets grow by 2^(1/8), about 9 %) and at most 160
+    /// buckets, as client_golang's documentation suggests.
+    pub const DEFAULT: NativeParams = NativeParams {
+        factor: 1.1,
+        max_buckets: 160,
+    };
+
+    /// The schema these parameters give: the largest resolution, from -4 to 8, whose bucket
+    /// growth `2^(2^-schema)` is at most `factor`. `None` unless `factor > 1` and
+    /// `max_buckets >= 1`.
+    pub fn schema(&self) -> Option<i8> {
+        if !(self.factor > 1.0 && self.factor.is_finite()) || self.max_buckets == 0 {
+            return None;
+        }
+        // growth(schema) = 2^(2^-schema) <= factor  <=>  schema >= -log2(log2(factor)).
+        let wanted = (-(self.factor.log2().log2())).ceil();
+        #[allow(clippy::cast_possible_truncation)]
+        Some(wanted.clamp(-4.0, 8.0) as i8)
+    }
+}
+
 /// The most bucket bounds a histogram may have.
 pub const MAX_BUCKETS: usize = 1000;
 
@@ -579,6 +612,35 @@ mod tests {
         assert_eq!(
             check_env_prefix("_X"),
             Err(NameError::InvalidEnvChar { ch: '_', index: 0 })
+        );
+    }
+
+    #[test]
+    fn native_schemas() {
+        let schema = |factor| {
+            NativeParams {
+                factor,
+                max_buckets: 10,
+            }
+            .schema()
+        };
+        assert_eq!(NativeParams::DEFAULT.schema(), Some(3));
+        assert_eq!(schema(2.0), Some(0));
+        assert_eq!(schema(4.0), Some(-1));
+        assert_eq!(schema(1.0906), Some(3)); // 2^(1/8) = 1.09051 fits
+        assert_eq!(schema(1.0905), Some(4)); // it does not
+        assert_eq!(schema(1.09), Some(4));
+        assert_eq!(schema(1.0001), Some(8));
+        assert_eq!(schema(1e300), Some(-4));
+        assert_eq!(schema(1.0), None);
+        assert_eq!(schema(f64::NAN), None);
+        assert_eq!(
+            NativeParams {
+                factor: 1.1,
+                max_buckets: 0
+            }
+            .schema(),
+            None
         );
     }
 

@@ -109,7 +109,8 @@ pub struct FrontendMetrics {
     #[metric(
         unit = "seconds",
         buckets = log(0.01, 600, 16),
-        buckets_env = "DYN_METRICS_REQUEST_DURATION"
+        buckets_env = "DYN_METRICS_REQUEST_DURATION",
+        native
     )]
     pub request_duration: HistogramFamily<ModelLabels>,
     /// Input sequence length in tokens
@@ -124,10 +125,20 @@ pub struct FrontendMetrics {
     #[metric(buckets = log(50, 128000, 12))]
     pub cached_tokens: HistogramFamily<ModelLabels>,
     /// Time to first token in seconds
-    #[metric(unit = "seconds", buckets = log(0.001, 480, 18), buckets_env = "DYN_METRICS_TTFT")]
+    #[metric(
+        unit = "seconds",
+        buckets = log(0.001, 480, 18),
+        buckets_env = "DYN_METRICS_TTFT",
+        native
+    )]
     pub time_to_first_token: HistogramFamily<ModelLabels>,
     /// Inter-token latency in seconds
-    #[metric(unit = "seconds", buckets = log(0.001, 80, 20), buckets_env = "DYN_METRICS_ITL")]
+    #[metric(
+        unit = "seconds",
+        buckets = log(0.001, 80, 20),
+        buckets_env = "DYN_METRICS_ITL",
+        native
+    )]
     pub inter_token_latency: HistogramFamily<ModelLabels>,
     /// Context length of the model in tokens
     pub model_context_length: IntGaugeFamily<ModelLabels>,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use dynamo_metrics_naming::{self as naming, Level, MetricKind};
+use dynamo_metrics_naming::{self as naming, Level, MetricKind, NativeParams};
 
 use crate::text;
 
@@ -34,6 +34,8 @@ pub struct MetricDescriptor {
     pub level: Option<Level>,
     /// Histogram bucket bounds; `None` for the defaults or other kinds.
     pub buckets: Option<&'static [f64]>,
+    /// A native histogram's parameters (classic buckets are kept beside); `None` otherwise.
+    pub native: Option<NativeParams>,
     /// `PREFIX` of the `PREFIX_MIN`, `PREFIX_MAX`, `PREFIX_COUNT` variables that replace the
     /// buckets with log-spaced ones, if any.
     pub buckets_env: Option<&'static str>,
@@ -72,6 +74,7 @@ impl MetricDescriptor {
             const_labels: &[],
             level: None,
             buckets: None,
+            native: None,
             buckets_env: None,
             max_series: naming::DEFAULT_MAX_SERIES,
             source: "",
@@ -107,6 +110,15 @@ impl MetricDescriptor {
     ) -> Self {
         self.buckets = buckets;
         self.buckets_env = env;
+        self
+    }
+
+    /// A native histogram with these parameters.
+    pub const fn __native(mut self, factor: f64, max_buckets: u32) -> Self {
+        self.native = Some(NativeParams {
+            factor,
+            max_buckets,
+        });
         self
     }
 
@@ -147,6 +159,7 @@ impl MetricDescriptor {
                 .chain(self.labels.iter().copied())
                 .collect(),
             buckets: Shape::bounds(self.kind, self.buckets),
+            native: self.native,
         }
     }
 
@@ -179,6 +192,8 @@ pub(crate) struct Shape<'a> {
     pub(crate) labels: Vec<&'a str>,
     /// The bucket bounds of a histogram (the defaults when none were given); empty otherwise.
     pub(crate) buckets: &'a [f64],
+    /// A native histogram's parameters.
+    pub(crate) native: Option<NativeParams>,
 }
 
 impl<'a> Shape<'a> {
@@ -203,6 +218,7 @@ impl PartialEq for Shape<'_> {
             && self.help == other.help
             && self.labels == other.labels
             && self.buckets == other.buckets
+            && self.native == other.native
     }
 }
 
@@ -230,6 +246,13 @@ impl std::fmt::Display for Shape<'_> {
                 .map(|b| text::format_bound(*b))
                 .collect();
             let _ = write!(s, ", buckets [{}]", bounds.join(", "));
+        }
+        if let Some(n) = self.native {
+            let _ = write!(
+                s,
+                ", native (factor {}, max {} buckets)",
+                n.factor, n.max_buckets
+            );
         }
         f.write_str(&s)
     }

@@ -75,6 +75,7 @@ pub(crate) fn snapshot(family: &proto::MetricFamily) -> Result<Snapshot, String>
                             .collect(),
                         sum: h.get_sample_sum(),
                         count: h.get_sample_count(),
+                        native: None,
                     }
                 }
                 Kind::Summary => {
@@ -277,7 +278,8 @@ mod tests {
                     value: Value::Histogram {
                         buckets: vec![(0.5, 0), (1.0, 1)],
                         sum: 0.7,
-                        count: 1
+                        count: 1,
+                        native: None
                     },
                 }],
             }

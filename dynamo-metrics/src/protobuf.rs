@@ -2,7 +2,7 @@
 //! length (`encoding=delimited`), written by hand from [`Snapshot`]s. Field numbers follow
 //! `prometheus/client_model`'s `metrics.proto`.
 
-use crate::snapshot::{Kind, Snapshot, Value};
+use crate::snapshot::{Kind, Native, Snapshot, Value};
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
@@ -28,13 +28,11 @@ fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
 }
 
 /// A `sint32`/`sint64` field, zigzag-encoded.
-#[allow(dead_code)] // native histograms use it
-pub(crate) fn sint(out: &mut Vec<u8>, field: u32, v: i64) {
+fn sint(out: &mut Vec<u8>, field: u32, v: i64) {
     key(out, field, VARINT);
     varint(out, zigzag(v));
 }
 
-#[allow(dead_code)] // native histograms use it
 fn zigzag(v: i64) -> u64 {
     #[allow(clippy::cast_sign_loss)]
     let z = ((v << 1) ^ (v >> 63)) as u64;
@@ -60,8 +58,7 @@ fn message(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// Packed repeated `sint64` field.
-#[allow(dead_code)] // native histograms use it
-pub(crate) fn packed_sint(out: &mut Vec<u8>, field: u32, values: &[i64]) {
+fn packed_sint(out: &mut Vec<u8>, field: u32, values: &[i64]) {
     let mut inner = Vec::with_capacity(values.len());
     for v in values {
         varint(&mut inner, zigzag(*v));
@@ -125,6 +122,7 @@ fn write_value(m: &mut Vec<u8>, kind: Kind, value: &Value) {
                 buckets,
                 sum,
                 count,
+                native,
             },
         ) => message(m, 7, |h| {
             uint(h, 1, *count);
@@ -135,7 +133,58 @@ fn write_value(m: &mut Vec<u8>, kind: Kind, value: &Value) {
                     double(b, 2, *bound);
                 });
             }
+            if let Some(native) = native {
+                write_native(h, native);
+            }
         }),
+    }
+}
+
+/// The native fields of a `Histogram`: schema, zero bucket, spans and deltas per sign.
+fn write_native(h: &mut Vec<u8>, native: &Native) {
+    sint(h, 5, i64::from(native.schema));
+    double(h, 6, native.zero_threshold);
+    uint(h, 7, native.zero_count);
+    for (buckets, span_field, delta_field) in
+        [(&native.negative, 9, 10), (&native.positive, 12, 13)]
+    {
+        let mut previous_key = None;
+        let mut spans: Vec<(i64, u32)> = Vec::new();
+        for (k, _) in buckets {
+            match (previous_key, spans.last_mut()) {
+                (Some(p), Some(last)) if *k == p + 1 => last.1 += 1,
+                (Some(p), _) => spans.push((i64::from(*k - p - 1), 1)),
+                (None, _) => spans.push((i64::from(*k), 1)),
+            }
+            previous_key = Some(*k);
+        }
+        // A native histogram without buckets needs a no-op span to read as native.
+        if spans.is_empty()
+            && span_field == 12
+            && native.positive.is_empty()
+            && native.negative.is_empty()
+        {
+            spans.push((0, 0));
+        }
+        for (offset, length) in spans {
+            message(h, span_field, |s| {
+                sint(s, 1, offset);
+                uint(s, 2, u64::from(length));
+            });
+        }
+        if !buckets.is_empty() {
+            let mut previous = 0i64;
+            let deltas: Vec<i64> = buckets
+                .iter()
+                .map(|(_, n)| {
+                    let n = i64::try_from(*n).unwrap_or(i64::MAX);
+                    let delta = n - previous;
+                    previous = n;
+                    delta
+                })
+                .collect();
+            packed_sint(h, delta_field, &deltas);
+        }
     }
 }
 

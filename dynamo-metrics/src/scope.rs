@@ -132,6 +132,7 @@ impl MetricsScope {
             const_labels,
             variable_labels,
             buckets,
+            native: None,
             declared_at: location(Location::caller()),
         })?;
         // Labels given by hand can take any value: count what folds into overflow.
@@ -159,6 +160,7 @@ impl MetricsScope {
             const_labels: desc.const_labels,
             variable_labels: desc.labels,
             buckets: from_env.as_deref().or(desc.buckets),
+            native: desc.native,
             declared_at: format!("by {} at {}", desc.source, desc.location()),
         })
         .inspect(|view: &View<C>| view.set_max_series(desc.max_series))

@@ -66,11 +66,13 @@ pub(crate) struct SeriesSnapshot {
 pub(crate) enum Value {
     /// Counters, gauges, untyped.
     Scalar(f64),
-    /// Cumulative counts per upper bound (`+Inf` may be left out), sum and count.
+    /// Cumulative counts per upper bound (`+Inf` may be left out), sum and count, and the
+    /// native buckets of a native histogram (protobuf only).
     Histogram {
         buckets: Vec<(f64, u64)>,
         sum: f64,
         count: u64,
+        native: Option<Box<Native>>,
     },
     /// Values per quantile, sum and count.
     Summary {
@@ -78,6 +80,40 @@ pub(crate) enum Value {
         sum: f64,
         count: u64,
     },
+}
+
+/// The native buckets of a histogram: bucket `k` holds `(2^((k-1)·2^-schema), 2^(k·2^-schema)]`
+/// (negated for the negative ones), keys sorted, empty buckets left out.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Native {
+    pub(crate) schema: i8,
+    pub(crate) zero_threshold: f64,
+    pub(crate) zero_count: u64,
+    pub(crate) positive: Vec<(i32, u64)>,
+    pub(crate) negative: Vec<(i32, u64)>,
+}
+
+impl Native {
+    /// Halves the resolution (merging neighbours) until at most `max_buckets` are left or
+    /// the schema is at its lowest, -4.
+    pub(crate) fn limit(&mut self, max_buckets: u32) {
+        let max = usize::try_from(max_buckets).unwrap_or(usize::MAX);
+        while self.positive.len() + self.negative.len() > max && self.schema > -4 {
+            self.schema -= 1;
+            for buckets in [&mut self.positive, &mut self.negative] {
+                let mut merged: Vec<(i32, u64)> = Vec::with_capacity(buckets.len());
+                for (k, n) in buckets.drain(..) {
+                    // Buckets 2j-1 and 2j become bucket j one schema down.
+                    let k = (k + 1) >> 1;
+                    match merged.last_mut() {
+                        Some((last, count)) if *last == k => *count += n,
+                        _ => merged.push((k, n)),
+                    }
+                }
+                *buckets = merged;
+            }
+        }
+    }
 }
 
 /// Appends `family` in a text format: 0.0.4 or OpenMetrics. A foreign counter whose name does
@@ -109,6 +145,7 @@ pub(crate) fn write_text(out: &mut String, family: &Snapshot, format: Format) {
                 buckets,
                 sum,
                 count,
+                ..
             } => {
                 for (bound, c) in buckets {
                     line(
@@ -169,9 +206,11 @@ pub(crate) fn to_proto(family: &Snapshot) -> proto::MetricFamily {
                     buckets,
                     sum,
                     count,
+                    ..
                 },
                 _,
             ) => {
+                // The `prometheus` crate's model has no native buckets: classic ones only.
                 let mut h = proto::Histogram::default();
                 h.set_bucket(
                     buckets

@@ -35,7 +35,7 @@ pub fn markdown() -> String {
             .map(|(k, v)| format!("{k}=\"{v}\""))
             .collect();
         labels.extend(d.labels.iter().map(|l| (*l).to_owned()));
-        let buckets = d.buckets.map_or_else(
+        let mut buckets = d.buckets.map_or_else(
             || {
                 if d.kind == dynamo_metrics::naming::MetricKind::Histogram {
                     "default".to_owned()
@@ -50,6 +50,13 @@ pub fn markdown() -> String {
                     .join(", ")
             },
         );
+        if let Some(native) = d.native {
+            // Native buckets beside the classic ones, in protobuf scrapes.
+            buckets.push_str(&format!(
+                "; native (factor {}, at most {} buckets)",
+                native.factor, native.max_buckets
+            ));
+        }
         let level = match d.level {
             Some(Level::Runtime) => "runtime",
             Some(Level::Namespace) => "namespace",

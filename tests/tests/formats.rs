@@ -309,3 +309,36 @@ async fn protobuf_is_served_and_reads_back() {
     }
     rt.shutdown().await;
 }
+
+#[tokio::test]
+async fn native_histograms_in_protobuf_and_classic_buckets_in_text() {
+    use dynamo_metrics::DynamoMetrics;
+    use dynamo_metrics::builtin::{FrontendMetrics, ModelLabels};
+    let rt = DistributedRuntime::new().unwrap();
+    let frontend = FrontendMetrics::register(&rt).unwrap();
+    let model = ModelLabels { model: "m".into() };
+    for v in [0.5, 1.0, 1.05, 1.05, 2.0] {
+        frontend.time_to_first_token.observe(&model, v);
+    }
+    let name = "dynamo_frontend_time_to_first_token_seconds";
+    let families = decode_metric_families(&rt.encode(Format::Protobuf, Some(&[name])));
+    let h = &families[0]["metric"][0]["histogram"];
+    assert_eq!(h["sample_count"], 5);
+    assert_eq!(h["schema"], 3, "a bucket factor of 1.1 is schema 3");
+    assert_eq!(h["zero_count"], 0);
+    // Keys: 0.5 is the top of bucket -8, 1 of bucket 0, 1.05 falls in bucket 1, 2 tops bucket 8.
+    assert_eq!(
+        h["positive_span"],
+        json!([{"offset": -8, "length": 1}, {"offset": 7, "length": 2}, {"offset": 6, "length": 1}])
+    );
+    // Counts 1, 1, 2, 1 as deltas.
+    assert_eq!(h["positive_delta"], json!([1, 0, 1, -1]));
+    // Classic buckets stay beside, and are all the text formats show.
+    assert!(h["bucket"].as_array().unwrap().len() > 10);
+    let text = rt.render();
+    assert!(
+        text.contains(&format!("{name}_bucket{{model=\"m\",le=\"+Inf\"}} 5\n")),
+        "{text}"
+    );
+    assert!(!text.contains("schema"));
+}

@@ -37,8 +37,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_prometheus(frontend: SocketAddr, worker: SocketAddr) -> Prometheus {
-    let dir = std::env::temp_dir().join(format!("dynamo-prometheus-{}", std::process::id()));
+fn start_prometheus(frontend: SocketAddr, worker: SocketAddr, flags: &[&str]) -> Prometheus {
+    let dir = std::env::temp_dir().join(format!(
+        "dynamo-prometheus-{}-{}",
+        std::process::id(),
+        frontend.port()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let config = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  \
@@ -57,6 +61,7 @@ fn start_prometheus(frontend: SocketAddr, worker: SocketAddr) -> Prometheus {
             dir.join("data").display()
         ))
         .arg(format!("--web.listen-address={addr}"))
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -107,9 +112,8 @@ fn result_count(prometheus: SocketAddr, query: &str) -> Result<usize, String> {
     Ok(body["data"]["result"].as_array().map_or(0, Vec::len))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
-    let config = DemoConfig {
+fn demo_config() -> DemoConfig {
+    DemoConfig {
         host: "127.0.0.1".parse().unwrap(),
         frontend_port: 0,
         system_port: 0,
@@ -124,8 +128,73 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             runtime.gpu = None;
             runtime
         },
-    };
-    let demo = demo::start(config).await.unwrap();
+    }
+}
+
+/// Drives the demo's load generator until `stop` is set.
+fn drive(frontend: SocketAddr, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            let summary = demo::load::run(frontend, "mock-llama".into(), 4, 40).await;
+            assert_eq!(summary.unexpected, 0, "{summary}");
+        }
+    })
+}
+
+/// The result of an instant query.
+fn query(prometheus: SocketAddr, q: &str) -> Value {
+    let path = format!("/api/v1/query?query={}", encode(q));
+    let r = request(prometheus, "GET", Box::leak(path.into_boxed_str()));
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["status"], "success", "{q}: {body}");
+    body["data"]["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_histograms_reach_a_prometheus_with_the_feature_on() {
+    let demo = demo::start(demo_config()).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = drive(demo.frontend, stop.clone());
+    let (frontend, system) = (demo.frontend, demo.system);
+    // With native histograms on, Prometheus asks for protobuf first.
+    let prometheus = tokio::task::spawn_blocking(move || {
+        start_prometheus(frontend, system, &["--enable-feature=native-histograms"])
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let addr = prometheus.addr;
+    let (p99, raw, duration) = tokio::task::spawn_blocking(move || {
+        (
+            query(
+                addr,
+                "histogram_quantile(0.99, rate(dynamo_frontend_time_to_first_token_seconds[1m]))",
+            ),
+            query(addr, "dynamo_frontend_time_to_first_token_seconds"),
+            query(
+                addr,
+                "sum(histogram_count(rate(dynamo_component_request_duration_seconds[1m])))",
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let _ = load.await;
+    drop(prometheus);
+    demo.shutdown().await;
+    // The series is a native histogram (a `histogram` sample, not a `value`), and its
+    // quantile is a real latency: the mock engine's first token takes about 5 ms.
+    assert!(raw[0]["histogram"].is_array(), "not native: {raw}");
+    let p99: f64 = p99[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(p99 > 0.001 && p99 < 10.0, "p99 TTFT {p99}");
+    let rate: f64 = duration[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(rate > 0.0, "worker request duration rate {rate}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
+    let demo = demo::start(demo_config()).await.unwrap();
     let mut gpus = GpuConfig::default();
     gpus.interval = Duration::from_millis(500);
     gpus.dcgm_compat = true;
@@ -135,17 +204,10 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let frontend = demo.frontend;
-    let load = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let summary = demo::load::run(frontend, "mock-llama".into(), 4, 40).await;
-                assert_eq!(summary.unexpected, 0, "{summary}");
-            }
-        })
-    };
+    let load = drive(frontend, stop.clone());
     let system = demo.system;
-    let prometheus = tokio::task::spawn_blocking(move || start_prometheus(frontend, system))
+    // No feature flags: Prometheus 2.42 asks for OpenMetrics first, and gets it.
+    let prometheus = tokio::task::spawn_blocking(move || start_prometheus(frontend, system, &[]))
         .await
         .unwrap();
     // Several scrapes at 1 s, so every rate() window holds samples.

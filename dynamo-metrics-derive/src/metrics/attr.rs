@@ -11,6 +11,13 @@ pub(super) struct StructAttrs {
     pub(super) prefix: Option<LitStr>,
 }
 
+/// `#[metric(native(..))]` as written.
+pub(super) struct NativeAttr {
+    pub(super) path: syn::Path,
+    pub(super) factor: Option<syn::Lit>,
+    pub(super) max_buckets: Option<syn::LitInt>,
+}
+
 #[derive(Default)]
 pub(super) struct FieldAttrs {
     pub(super) name: Option<LitStr>,
@@ -20,6 +27,9 @@ pub(super) struct FieldAttrs {
     pub(super) buckets_env: Option<LitStr>,
     pub(super) const_labels: Vec<(syn::Ident, LitStr)>,
     pub(super) max_series: Option<syn::LitInt>,
+    /// `native` or `native(factor = F, max_buckets = N)`: the path (for spans) and the
+    /// parameters given.
+    pub(super) native: Option<NativeAttr>,
 }
 
 /// Reads `key = "value"` pairs of one attribute into `set`, reporting unknown keys and keys
@@ -88,7 +98,7 @@ pub(super) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
             cx,
             &mut seen,
             attr,
-            "name, help, unit, buckets, buckets_env, const_labels, max_series",
+            "name, help, unit, buckets, buckets_env, const_labels, max_series, native",
             |cx, meta, key| {
                 match key {
                     "name" => attrs.name = Some(meta.value()?.parse()?),
@@ -97,6 +107,28 @@ pub(super) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
                     "buckets" => attrs.buckets = Some(meta.value()?.parse()?),
                     "buckets_env" => attrs.buckets_env = Some(meta.value()?.parse()?),
                     "max_series" => attrs.max_series = Some(meta.value()?.parse()?),
+                    "native" => {
+                        let mut native = NativeAttr {
+                            path: meta.path.clone(),
+                            factor: None,
+                            max_buckets: None,
+                        };
+                        if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                            meta.parse_nested_meta(|inner| {
+                                if inner.path.is_ident("factor") {
+                                    native.factor = Some(inner.value()?.parse()?);
+                                } else if inner.path.is_ident("max_buckets") {
+                                    native.max_buckets = Some(inner.value()?.parse()?);
+                                } else {
+                                    return Err(inner.error(
+                                        "unknown key; #[metric(native(factor = 1.1, max_buckets = 160))] takes factor and max_buckets",
+                                    ));
+                                }
+                                Ok(())
+                            })?;
+                        }
+                        attrs.native = Some(native);
+                    }
                     "const_labels" => {
                         meta.parse_nested_meta(|label| {
                             let Some(name) = label.path.get_ident() else {

@@ -60,6 +60,10 @@ pub(super) fn generate(
         let (field, ty) = (m.ident, &m.field.ty);
         let span = ty.span();
         let (short, full, help, max) = (&m.short_name, &m.full_name, &m.help, m.max_series);
+        let native = m.native.map(|n| {
+            let (factor, max_buckets) = (n.factor, n.max_buckets);
+            quote!(.__native(#factor, #max_buckets))
+        });
         let buckets = match &m.buckets {
             Some(b) => quote!(::core::option::Option::Some(&[#(#b),*])),
             None => quote!(::core::option::Option::None),
@@ -88,6 +92,7 @@ pub(super) fn generate(
             #level_call
             .__buckets(#buckets, #buckets_env)
             .__max_series(#max)
+            #native
             .__declared(
                 ::core::concat!(::core::module_path!(), "::", #source),
                 ::core::file!(),

@@ -33,6 +33,8 @@ pub(super) struct Metric<'a> {
     pub(super) buckets_env: Option<String>,
     pub(super) const_labels: Vec<(String, String)>,
     pub(super) max_series: usize,
+    /// A native histogram's parameters.
+    pub(super) native: Option<naming::NativeParams>,
 }
 
 pub(crate) fn derive(input: DeriveInput) -> TokenStream {

@@ -302,6 +302,38 @@ pub(super) fn validate<'a>(
         },
         None => naming::DEFAULT_MAX_SERIES,
     };
+    let native = attrs.native.as_ref().and_then(|native| {
+        if kind != MetricKind::Histogram {
+            cx.error(
+                &native.path,
+                format_args!("native is for histograms; this field is a {kind}"),
+            );
+            return None;
+        }
+        let mut params = naming::NativeParams::DEFAULT;
+        if let Some(lit) = &native.factor {
+            match lit {
+                syn::Lit::Float(f) => params.factor = f.base10_parse().unwrap_or(0.0),
+                syn::Lit::Int(i) => params.factor = i.base10_parse().unwrap_or(0.0),
+                _ => params.factor = 0.0,
+            }
+        }
+        if let Some(lit) = &native.max_buckets {
+            params.max_buckets = lit.base10_parse().unwrap_or(0);
+        }
+        if params.schema().is_some() {
+            return Some(params);
+        }
+        let message = "native(factor = F, max_buckets = N) needs a factor above 1, such as 1.1, and at least one bucket";
+        match (&native.factor, &native.max_buckets) {
+            (Some(f), _) if params.factor.partial_cmp(&1.0) != Some(std::cmp::Ordering::Greater) => {
+                cx.error(f, message);
+            }
+            (_, Some(m)) => cx.error(m, message),
+            _ => cx.error(&native.path, message),
+        }
+        None
+    });
     Some(Metric {
         field,
         ident,
@@ -313,5 +345,6 @@ pub(super) fn validate<'a>(
         buckets_env,
         const_labels,
         max_series,
+        native,
     })
 }

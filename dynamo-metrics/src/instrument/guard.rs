@@ -65,7 +65,11 @@ pub(crate) const DESCRIPTORS: [MetricDescriptor; 7] = [
         "f64",
         "Time spent processing requests by work handler",
     )
-    .__buckets(Some(REQUEST_DURATION_BUCKETS), None),
+    .__buckets(Some(REQUEST_DURATION_BUCKETS), None)
+    .__native(
+        naming::NativeParams::DEFAULT.factor,
+        naming::NativeParams::DEFAULT.max_buckets,
+    ),
     family(
         "inflight_requests",
         "dynamo_component_inflight_requests",

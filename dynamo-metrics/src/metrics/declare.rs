@@ -23,6 +23,8 @@ pub(crate) struct Declaration<'a> {
     pub(crate) const_labels: &'a [(&'a str, &'a str)],
     pub(crate) variable_labels: &'a [&'a str],
     pub(crate) buckets: Option<&'a [f64]>,
+    /// Native histograms only.
+    pub(crate) native: Option<dynamo_metrics_naming::NativeParams>,
     pub(crate) declared_at: String,
 }
 
@@ -72,6 +74,19 @@ impl Declaration<'_> {
             (MetricKind::Histogram, Some(b)) => Some(check_buckets(&self.full_name, b)?),
             _ => None,
         };
+        let native = match (self.kind, self.native) {
+            (MetricKind::Histogram, Some(params)) if params.schema().is_some() => Some(params),
+            (MetricKind::Histogram, Some(params)) => {
+                return Err(Error::InvalidBuckets {
+                    family: self.full_name,
+                    reason: format!(
+                        "native histograms need a bucket factor above 1 and at least one bucket, got factor {} and {} buckets",
+                        params.factor, params.max_buckets
+                    ),
+                });
+            }
+            _ => None,
+        };
         let fixed: Box<[String]> = self
             .hierarchy
             .iter()
@@ -94,6 +109,7 @@ impl Declaration<'_> {
             labels,
             hierarchy: self.hierarchy.len(),
             buckets,
+            native,
             declared_at: self.declared_at,
         };
         Ok((meta, fixed))

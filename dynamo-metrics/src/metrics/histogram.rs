@@ -8,6 +8,7 @@ use dynamo_metrics_naming::MetricKind;
 
 use super::cell::{AtomicF64, Cell};
 use super::meta::Meta;
+use super::native::NativeCell;
 use crate::error::{Error, Result};
 use crate::text;
 
@@ -135,6 +136,8 @@ pub(crate) struct HistogramCell {
     /// One per bound, then the `+Inf` bucket.
     counts: Box<[AtomicU64]>,
     sum: AtomicF64,
+    /// The native buckets of a native histogram, kept beside the classic ones.
+    native: Option<Box<NativeCell>>,
 }
 
 /// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
@@ -165,6 +168,9 @@ impl HistogramCell {
             .sum::<usize>();
         self.counts[i].fetch_add(1, Relaxed);
         self.sum.add(v);
+        if let Some(native) = &self.native {
+            native.observe(v);
+        }
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -190,6 +196,7 @@ impl Cell for HistogramCell {
             counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             bounds,
             sum: AtomicF64::default(),
+            native: meta.native.map(|params| Box::new(NativeCell::new(params))),
         }
     }
 
@@ -240,9 +247,14 @@ impl Cell for HistogramCell {
             theirs.fetch_add(mine.swap(0, Relaxed), Relaxed);
         }
         other.sum.add(self.sum.take());
+        if let (Some(mine), Some(theirs)) = (&self.native, &other.native) {
+            mine.drain_into(theirs);
+        }
     }
 
     fn value(&self) -> Value {
+        // Native buckets first: the classic count read after them is never below their sum.
+        let native = self.native.as_ref().map(|n| Box::new(n.snapshot()));
         let mut cumulative = 0u64;
         let mut buckets = Vec::with_capacity(self.bounds.len());
         for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
@@ -256,6 +268,7 @@ impl Cell for HistogramCell {
             buckets,
             sum: self.sum.get(),
             count: cumulative,
+            native,
         }
     }
 }

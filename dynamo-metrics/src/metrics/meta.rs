@@ -24,6 +24,8 @@ pub(crate) struct Meta {
     pub(crate) labels: Box<[String]>,
     /// How many of `labels` are hierarchy labels.
     pub(crate) hierarchy: usize,
+    /// Native histograms only: the parameters of the native buckets.
+    pub(crate) native: Option<dynamo_metrics_naming::NativeParams>,
     /// Histograms only; `None` means [`DEFAULT_BUCKETS`].
     pub(crate) buckets: Option<Arc<[f64]>>,
     /// Where the declaration was made, for error messages.
@@ -52,6 +54,7 @@ impl Meta {
             hierarchy: Some(hierarchy.iter().map(String::as_str).collect()),
             labels: labels.iter().map(String::as_str).collect(),
             buckets: Shape::bounds(self.kind, self.buckets.as_deref()),
+            native: self.native,
         }
     }
 

@@ -7,6 +7,7 @@ mod family;
 mod handles;
 mod histogram;
 mod meta;
+mod native;
 mod view;
 
 pub(crate) use cell::Cell;

@@ -35,6 +35,7 @@ pub(super) fn standalone<C: Cell>(
         const_labels: &[],
         variable_labels: labels,
         buckets,
+        native: None,
         declared_at: location(Location::caller()),
     }
     .check()?;

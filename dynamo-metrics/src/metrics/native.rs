@@ -1,0 +1,247 @@
+//! The buckets of a native histogram: exponential, sparse, at the resolution of a schema. See
+//! [`NativeCell`] for details.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dynamo_metrics_naming::NativeParams;
+use parking_lot::Mutex;
+
+use crate::snapshot::Native;
+
+/// The width of the zero bucket: observations whose magnitude is at most this count there.
+/// 2^-128, client_golang's default.
+pub(crate) const ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
+
+/// The most bucket counters a series holds in its array; other keys go to a locked map.
+const MAX_ARRAY: i32 = 1024;
+
+/// Native buckets of one histogram series. Bucket `k` at schema `s` holds observations in
+/// `(2^((k-1)·2^-s), 2^(k·2^-s)]`. Keys around the observations a latency histogram sees
+/// (about 2^-20 to 2^20 seconds, fewer at high schemas) are an array of atomics, so an
+/// observation there is one atomic add; negative values and keys outside the array go to a
+/// locked map, exact but slower.
+pub(crate) struct NativeCell {
+    schema: i8,
+    max_buckets: u32,
+    /// For schemas above 0: the fraction bounds of one power of two, `2^(i/2^s - 1)`.
+    bounds: Box<[f64]>,
+    first: i32,
+    counts: Box<[AtomicU64]>,
+    zero: AtomicU64,
+    positive_rest: Mutex<BTreeMap<i32, u64>>,
+    negative: Mutex<BTreeMap<i32, u64>>,
+}
+
+impl std::fmt::Debug for NativeCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeCell")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `v = frac · 2^exp` with `frac` in `[0.5, 1)`, for finite normal positive `v`.
+fn frexp(v: f64) -> (f64, i32) {
+    let bits = v.to_bits();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1022;
+    let frac = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | (1022 << 52));
+    (frac, exp)
+}
+
+/// The key of the bucket holding `v` (positive, above the zero threshold) at `schema`.
+pub(crate) fn key(v: f64, schema: i8, bounds: &[f64]) -> i32 {
+    let v = v.min(f64::MAX);
+    let (frac, exp) = frexp(v);
+    if schema > 0 {
+        let within = bounds.partition_point(|b| *b < frac);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+        let n = bounds.len() as i32;
+        within as i32 + (exp - 1) * n
+    } else {
+        let mut k = exp;
+        if frac == 0.5 {
+            k -= 1;
+        }
+        let shift = -i32::from(schema);
+        (k + (1 << shift) - 1) >> shift
+    }
+}
+
+impl NativeCell {
+    pub(crate) fn new(params: NativeParams) -> Self {
+        let schema = params.schema().unwrap_or(3);
+        let bounds: Box<[f64]> = if schema > 0 {
+            let n = 1u32 << schema;
+            (0..n)
+                .map(|i| 2f64.powf(f64::from(i) / f64::from(n) - 1.0))
+                .collect()
+        } else {
+            Box::default()
+        };
+        // Keys of 2^-20 .. 2^20: 20 powers of two each side of 1.
+        let per_power = if schema >= 0 { 1i32 << schema } else { 1 };
+        let powers = if schema >= 0 {
+            20
+        } else {
+            (20 >> -schema).max(1)
+        };
+        let half = (powers * per_power).min(MAX_ARRAY / 2);
+        NativeCell {
+            schema,
+            max_buckets: params.max_buckets,
+            bounds,
+            first: -half + 1,
+            counts: (0..2 * half).map(|_| AtomicU64::new(0)).collect(),
+            zero: AtomicU64::new(0),
+            positive_rest: Mutex::new(BTreeMap::new()),
+            negative: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Counts `v` (not NaN). Release ordering: a reader that sees this count also sees the
+    /// classic bucket counted before it, so the count it reads is never below the buckets'.
+    #[inline]
+    pub(crate) fn observe(&self, v: f64) {
+        if v.abs() <= ZERO_THRESHOLD {
+            self.zero.fetch_add(1, Ordering::Release);
+        } else if v > 0.0 {
+            let k = key(v, self.schema, &self.bounds);
+            match usize::try_from(k - self.first)
+                .ok()
+                .and_then(|i| self.counts.get(i))
+            {
+                Some(c) => {
+                    c.fetch_add(1, Ordering::Release);
+                }
+                None => *self.positive_rest.lock().entry(k).or_default() += 1,
+            }
+        } else {
+            let k = key(-v, self.schema, &self.bounds);
+            *self.negative.lock().entry(k).or_default() += 1;
+        }
+    }
+
+    fn positive(&self) -> BTreeMap<i32, u64> {
+        let mut all = self.positive_rest.lock().clone();
+        for (i, c) in self.counts.iter().enumerate() {
+            let n = c.load(Ordering::Acquire);
+            if n > 0 {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+                let k = self.first + i as i32;
+                *all.entry(k).or_default() += n;
+            }
+        }
+        all
+    }
+
+    /// The buckets now, at most `max_buckets` of them. Read before the classic count.
+    pub(crate) fn snapshot(&self) -> Native {
+        let mut native = Native {
+            schema: self.schema,
+            zero_threshold: ZERO_THRESHOLD,
+            zero_count: self.zero.load(Ordering::Acquire),
+            positive: self.positive().into_iter().collect(),
+            negative: self.negative.lock().clone().into_iter().collect(),
+        };
+        native.limit(self.max_buckets);
+        native
+    }
+
+    /// Moves every count into `other` (of the same parameters), leaving this one empty.
+    pub(crate) fn drain_into(&self, other: &NativeCell) {
+        other
+            .zero
+            .fetch_add(self.zero.swap(0, Ordering::AcqRel), Ordering::Release);
+        for (mine, theirs) in self.counts.iter().zip(other.counts.iter()) {
+            theirs.fetch_add(mine.swap(0, Ordering::AcqRel), Ordering::Release);
+        }
+        for (from, to) in [
+            (&self.positive_rest, &other.positive_rest),
+            (&self.negative, &other.negative),
+        ] {
+            let taken = std::mem::take(&mut *from.lock());
+            let mut to = to.lock();
+            for (k, n) in taken {
+                *to.entry(k).or_default() += n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(factor: f64, max_buckets: u32) -> NativeParams {
+        NativeParams {
+            factor,
+            max_buckets,
+        }
+    }
+
+    /// The upper bound of bucket `k` at `schema`.
+    fn upper(k: i32, schema: i8) -> f64 {
+        2f64.powf(f64::from(k) * 2f64.powi(-i32::from(schema)))
+    }
+
+    #[test]
+    fn keys_put_values_in_their_buckets() {
+        for schema in [-4i8, -1, 0, 1, 3, 8] {
+            let cell = NativeCell::new(params(2f64.powf(2f64.powi(-i32::from(schema))), 10));
+            assert_eq!(cell.schema, schema);
+            for v in [1e-9, 0.001, 0.3, 0.5, 1.0, 1.05, 2.0, 3.7, 1000.0, 1e12] {
+                let k = key(v, schema, &cell.bounds);
+                assert!(
+                    v <= upper(k, schema) * (1.0 + 1e-12),
+                    "{v} above bucket {k} at {schema}"
+                );
+                assert!(
+                    v > upper(k - 1, schema) * (1.0 - 1e-12),
+                    "{v} below bucket {k} at {schema}"
+                );
+            }
+            // Bounds are inclusive: a power of two is the top of its bucket.
+            assert_eq!(key(1.0, schema, &cell.bounds), 0);
+        }
+    }
+
+    #[test]
+    fn observations_and_limits() {
+        let cell = NativeCell::new(params(1.1, 4));
+        for v in [0.0, 1.0, 1.05, 1.05, 2.0, -1.0, 1e30] {
+            cell.observe(v);
+        }
+        let full = Native {
+            schema: 3,
+            zero_threshold: ZERO_THRESHOLD,
+            zero_count: 1,
+            positive: vec![(0, 1), (1, 2), (8, 1), (key(1e30, 3, &cell.bounds), 1)],
+            negative: vec![(0, 1)],
+        };
+        // Five buckets in all, at most four exposed: the resolution halves until they fit.
+        let mut limited = full.clone();
+        limited.limit(4);
+        assert!(
+            limited.positive.len() + limited.negative.len() <= 4,
+            "{limited:?}"
+        );
+        assert!(limited.schema < 3);
+        assert_eq!(
+            limited.positive.iter().map(|(_, n)| n).sum::<u64>(),
+            5,
+            "no count lost"
+        );
+        assert_eq!(cell.snapshot(), limited);
+        // Where it cannot fit, the lowest schema is the end.
+        let mut lowest = full.clone();
+        lowest.limit(1);
+        assert_eq!(lowest.schema, -4);
+        let unlimited = NativeCell::new(params(1.1, 100));
+        for v in [0.0, 1.0, 1.05, 1.05, 2.0, -1.0, 1e30] {
+            unlimited.observe(v);
+        }
+        assert_eq!(unlimited.snapshot(), full);
+    }
+}
