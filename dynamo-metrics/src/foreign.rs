@@ -91,7 +91,11 @@ pub(crate) fn snapshot(family: &proto::MetricFamily) -> Result<Snapshot, String>
                     }
                 }
             };
-            Ok(SeriesSnapshot { labels, value })
+            Ok(SeriesSnapshot {
+                labels,
+                value,
+                exemplars: Vec::new(),
+            })
         })
         .collect::<Result<_, String>>()?;
     Ok(Snapshot {
@@ -281,6 +285,7 @@ mod tests {
                         count: 1,
                         native: None
                     },
+                    exemplars: Vec::new(),
                 }],
             }
         );

@@ -203,6 +203,12 @@ impl<L: LabelSet> LabeledFamily<L, IntCounter> {
     pub fn inc_by(&self, labels: &L, v: u64) {
         self.with(labels, |c| c.inc_by(v));
     }
+
+    /// Adds `v` to the series of `labels` with an exemplar (see
+    /// [`IntCounter::inc_by_with_exemplar`]).
+    pub fn inc_by_with_exemplar(&self, labels: &L, v: u64, exemplar: &[(&str, &str)]) {
+        self.with(labels, |c| c.inc_by_with_exemplar(v, exemplar));
+    }
 }
 
 impl<L: LabelSet> LabeledFamily<L, Counter> {
@@ -258,5 +264,11 @@ impl<L: LabelSet> LabeledFamily<L, Histogram> {
     #[inline]
     pub fn observe(&self, labels: &L, v: f64) {
         self.with(labels, |h| h.observe(v));
+    }
+
+    /// Observes `v` in the series of `labels` with an exemplar (see
+    /// [`Histogram::observe_with_exemplar`]).
+    pub fn observe_with_exemplar(&self, labels: &L, v: f64, exemplar: &[(&str, &str)]) {
+        self.with(labels, |h| h.observe_with_exemplar(v, exemplar));
     }
 }

@@ -132,6 +132,7 @@ mod server;
 mod snapshot;
 mod store;
 mod text;
+pub mod trace;
 
 pub use catalog::{catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};
@@ -157,8 +158,8 @@ pub use labeled::{
 pub use labels::{LabelField, LabelSet, LabelValue};
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, IntGaugeVec, OVERFLOW, exponential_buckets, linear_buckets,
-    log_buckets,
+    IntCounterVec, IntGauge, IntGaugeVec, MAX_EXEMPLAR_LABEL_CHARS, OVERFLOW, exponential_buckets,
+    linear_buckets, log_buckets,
 };
 pub use prometheus;
 pub use runtime::DistributedRuntime;

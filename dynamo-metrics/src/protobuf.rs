@@ -2,6 +2,7 @@
 //! length (`encoding=delimited`), written by hand from [`Snapshot`]s. Field numbers follow
 //! `prometheus/client_model`'s `metrics.proto`.
 
+use crate::metrics::Exemplar;
 use crate::snapshot::{Kind, Native, Snapshot, Value};
 
 const VARINT: u8 = 0;
@@ -87,16 +88,44 @@ pub(crate) fn write_family(out: &mut Vec<u8>, family: &Snapshot) {
                     bytes(pair, 2, value.as_bytes());
                 });
             }
-            write_value(m, family.kind, &series.value);
+            write_value(m, family.kind, &series.value, &series.exemplars);
         });
     }
     varint(out, encoded.len() as u64);
     out.extend_from_slice(&encoded);
 }
 
-fn write_value(m: &mut Vec<u8>, kind: Kind, value: &Value) {
+/// An `Exemplar`: labels, value, and a `google.protobuf.Timestamp`.
+fn write_exemplar(out: &mut Vec<u8>, field: u32, e: &Exemplar) {
+    message(out, field, |x| {
+        for (name, value) in &e.labels {
+            message(x, 1, |pair| {
+                bytes(pair, 1, name.as_bytes());
+                bytes(pair, 2, value.as_bytes());
+            });
+        }
+        double(x, 2, e.value);
+        message(x, 3, |t| {
+            uint(t, 1, u64::try_from(e.timestamp.0).unwrap_or(0));
+            uint(t, 2, u64::from(e.timestamp.1));
+        });
+    });
+}
+
+fn write_value(m: &mut Vec<u8>, kind: Kind, value: &Value, exemplars: &[(usize, Exemplar)]) {
+    let exemplar = |i: usize| {
+        exemplars
+            .iter()
+            .find(|(slot, _)| *slot == i)
+            .map(|(_, e)| e)
+    };
     match (kind, value) {
-        (Kind::Counter, Value::Scalar(v)) => message(m, 3, |c| double(c, 1, *v)),
+        (Kind::Counter, Value::Scalar(v)) => message(m, 3, |c| {
+            double(c, 1, *v);
+            if let Some(e) = exemplar(0) {
+                write_exemplar(c, 2, e);
+            }
+        }),
         (Kind::Untyped, Value::Scalar(v)) => message(m, 5, |u| double(u, 1, *v)),
         (_, Value::Scalar(v)) => message(m, 2, |g| double(g, 1, *v)),
         (
@@ -127,14 +156,21 @@ fn write_value(m: &mut Vec<u8>, kind: Kind, value: &Value) {
         ) => message(m, 7, |h| {
             uint(h, 1, *count);
             double(h, 2, *sum);
-            for (bound, cumulative) in buckets {
+            for (i, (bound, cumulative)) in buckets.iter().enumerate() {
                 message(h, 3, |b| {
                     uint(b, 1, *cumulative);
                     double(b, 2, *bound);
+                    if let Some(e) = exemplar(i) {
+                        write_exemplar(b, 3, e);
+                    }
                 });
             }
             if let Some(native) = native {
                 write_native(h, native);
+                // A native histogram's exemplars, all with timestamps.
+                for (_, e) in exemplars {
+                    write_exemplar(h, 16, e);
+                }
             }
         }),
     }
@@ -214,6 +250,7 @@ mod tests {
             series: vec![SeriesSnapshot {
                 labels: vec![("k".into(), "v".into())],
                 value: Value::Scalar(1.0),
+                exemplars: Vec::new(),
             }],
         };
         let mut out = Vec::new();

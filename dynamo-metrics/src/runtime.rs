@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use crate::format::Format;
 use crate::hierarchy::{Namespace, Namespaces};
 use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
-use crate::metrics::Gauge;
+use crate::metrics::{Gauge, IntCounter};
 use crate::scope::{Level, MetricsRegistry, MetricsScope, root_scope};
 #[cfg(feature = "server")]
 use crate::server::{self, ServerHandle};
@@ -48,6 +48,20 @@ static UPTIME: MetricDescriptor = MetricDescriptor::__new(
 
 inventory::submit! { Declared(&UPTIME) }
 
+/// `dynamo_metrics_exemplars_dropped_total`, at runtime level.
+static EXEMPLARS_DROPPED: MetricDescriptor = MetricDescriptor::__new(
+    "metrics",
+    "exemplars_dropped_total",
+    "dynamo_metrics_exemplars_dropped_total",
+    MetricKind::Counter,
+    "u64",
+    "Exemplars refused in this process because their labels were invalid or longer than 128 characters",
+)
+.__level(Level::Runtime)
+.__declared("dynamo_metrics::DistributedRuntime", file!(), line!(), column!());
+
+inventory::submit! { Declared(&EXEMPLARS_DROPPED) }
+
 /// The root of the hierarchy and owner of every metric under it.
 ///
 /// Metrics created on the runtime itself carry no hierarchy labels; it creates one of its
@@ -66,6 +80,9 @@ pub(crate) struct RuntimeInner {
     namespaces: Namespaces,
     started: Instant,
     uptime: Gauge,
+    /// The process's count of dropped exemplars, and how much of it was added here.
+    exemplars_dropped: IntCounter,
+    exemplars_dropped_seen: AtomicU64,
     ready: AtomicBool,
     /// Size of the last render, to allocate the next one at once.
     last_render: AtomicUsize,
@@ -111,6 +128,8 @@ impl DistributedRuntime {
         let store = Arc::new(Store::new(config.max_series_total));
         let scope = root_scope(store.clone());
         let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
+        let exemplars_dropped =
+            IntCounter::from_series(scope.declared(&EXEMPLARS_DROPPED)?.series(&[])?);
         crate::catalog::register_runtime_metrics(&scope)?;
         let namespaces = Namespaces::new();
         let bound = Arc::new(Bound::new(instrumented_endpoints(
@@ -124,6 +143,8 @@ impl DistributedRuntime {
                 namespaces,
                 started: Instant::now(),
                 uptime,
+                exemplars_dropped,
+                exemplars_dropped_seen: AtomicU64::new(0),
                 ready: AtomicBool::new(config.starting_ready),
                 last_render: AtomicUsize::new(4096),
                 #[cfg(feature = "server")]
@@ -238,8 +259,16 @@ impl DistributedRuntime {
 }
 
 impl RuntimeInner {
-    fn render_into(&self, out: &mut String, format: Format, keep: &dyn Fn(&str) -> bool) {
+    /// Brings the metrics read at render up to date: uptime, dropped exemplars.
+    fn refresh(&self) {
         self.uptime.set(self.started.elapsed().as_secs_f64());
+        let dropped = crate::metrics::exemplars_dropped();
+        let seen = self.exemplars_dropped_seen.swap(dropped, Relaxed);
+        self.exemplars_dropped.inc_by(dropped.saturating_sub(seen));
+    }
+
+    fn render_into(&self, out: &mut String, format: Format, keep: &dyn Fn(&str) -> bool) {
+        self.refresh();
         self.store.render(out, format, keep);
         if format == Format::OpenMetrics {
             out.push_str(crate::text::OPENMETRICS_EOF);
@@ -262,7 +291,7 @@ impl RuntimeInner {
         if format != Format::Protobuf {
             return self.render(format, names).into_bytes();
         }
-        self.uptime.set(self.started.elapsed().as_secs_f64());
+        self.refresh();
         let mut out = Vec::with_capacity(self.last_render.load(Relaxed));
         match names {
             Some(names) => self

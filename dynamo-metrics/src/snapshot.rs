@@ -9,6 +9,7 @@
 use prometheus::proto;
 
 use crate::format::Format;
+use crate::metrics::Exemplar;
 use crate::text;
 
 /// The type of a family, as the exposition formats name it.
@@ -54,11 +55,13 @@ pub(crate) struct Snapshot {
     pub(crate) series: Vec<SeriesSnapshot>,
 }
 
-/// One series: its labels (in order) and value.
+/// One series: its labels (in order), value and exemplars (by slot: 0 for a counter, the
+/// classic bucket for a histogram).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct SeriesSnapshot {
     pub(crate) labels: Vec<(String, String)>,
     pub(crate) value: Value,
+    pub(crate) exemplars: Vec<(usize, Exemplar)>,
 }
 
 /// The value of one series.

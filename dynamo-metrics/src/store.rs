@@ -225,6 +225,7 @@ impl Store {
     /// family that `keep` accepts once, sorted by name, ours and foreign.
     pub(crate) fn encode_protobuf(&self, out: &mut Vec<u8>, keep: &dyn Fn(&str) -> bool) {
         let families = self.families.read();
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
         let mut all = self.foreign_snapshots(&families, keep);
         #[cfg(feature = "metrics")]
         for (name, family) in families.iter().filter(|(name, _)| keep(name)) {

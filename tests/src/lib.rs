@@ -168,7 +168,7 @@ print(json.dumps(samples))
 
 /// Parses `text` with Python's strict OpenMetrics parser
 /// (`prometheus_client.openmetrics.parser`) and returns every sample as
-/// `[name, {labels}, value]` in JSON.
+/// `[name, {labels}, value, exemplar]` in JSON, the exemplar `{labels, value}` or null.
 ///
 /// # Panics
 /// When Python or the `prometheus_client` package is missing, or the parser refuses the text.
@@ -180,7 +180,9 @@ text = sys.stdin.buffer.read().decode("utf-8")
 samples = []
 for family in text_string_to_metric_families(text):
     for s in family.samples:
-        samples.append([s.name, s.labels, s.value])
+        e = s.exemplar
+        exemplar = {"labels": e.labels, "value": e.value} if e else None
+        samples.append([s.name, s.labels, s.value, exemplar])
 print(json.dumps(samples))
 "#;
     python_json(SCRIPT, text, "the prometheus_client OpenMetrics parser")

@@ -342,3 +342,59 @@ async fn native_histograms_in_protobuf_and_classic_buckets_in_text() {
     );
     assert!(!text.contains("schema"));
 }
+
+#[tokio::test]
+async fn exemplars_in_openmetrics_and_protobuf_never_in_text() {
+    let rt = DistributedRuntime::new().unwrap();
+    let latency = rt
+        .create_histogram("exemplar_seconds", "Latency", &[], Some(&[0.5, 1.0]))
+        .unwrap();
+    let hits = rt
+        .create_intcounter("exemplar_hits_total", "Hits", &[])
+        .unwrap();
+    latency.observe_with_exemplar(0.7, &[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]);
+    hits.inc_by_with_exemplar(2, &[("trace_id", "abc")]);
+    // Too long: the observation counts, the exemplar is dropped and counted.
+    hits.inc_by_with_exemplar(1, &[("trace_id", &"x".repeat(200))]);
+    let openmetrics = String::from_utf8(rt.encode(Format::OpenMetrics, None)).unwrap();
+    let parsed = python_parse_openmetrics(&openmetrics);
+    let sample = |name: &str, le: Option<&str>| {
+        parsed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s[0] == name && le.is_none_or(|le| s[1]["le"] == le))
+            .unwrap_or_else(|| panic!("no {name} in {parsed:#}"))
+            .clone()
+    };
+    let bucket = sample("dynamo_component_exemplar_seconds_bucket", Some("1"));
+    assert_eq!(
+        bucket[3]["labels"]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(bucket[3]["value"], 0.7);
+    assert!(sample("dynamo_component_exemplar_seconds_bucket", Some("0.5"))[3].is_null());
+    let counter = sample("dynamo_component_exemplar_hits_total", None);
+    assert_eq!(counter[2], 3.0);
+    assert_eq!(counter[3]["labels"]["trace_id"], "abc");
+    assert!(openmetrics.contains("dynamo_metrics_exemplars_dropped_total "));
+    // Text 0.0.4 has no exemplars.
+    assert!(!rt.render().contains(" # {"));
+    // Protobuf: the counter's and the bucket's exemplars.
+    let families = decode_metric_families(&rt.encode(
+        Format::Protobuf,
+        Some(&[
+            "dynamo_component_exemplar_hits_total",
+            "dynamo_component_exemplar_seconds",
+        ]),
+    ));
+    let raw = rt.encode(
+        Format::Protobuf,
+        Some(&["dynamo_component_exemplar_hits_total"]),
+    );
+    assert!(
+        raw.windows(3).any(|w| w == b"abc"),
+        "exemplar label in the counter message"
+    );
+    assert_eq!(families.len(), 2);
+}

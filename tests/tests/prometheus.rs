@@ -192,6 +192,65 @@ async fn native_histograms_reach_a_prometheus_with_the_feature_on() {
     assert!(rate > 0.0, "worker request duration rate {rate}");
 }
 
+/// A unary chat request with a W3C `traceparent` header; the response status.
+fn traced_request(frontend: SocketAddr, trace_id: &str) -> u16 {
+    use std::io::{Read, Write};
+    let body = r#"{"model":"mock-llama","max_tokens":4,"messages":[{"role":"user","content":"hello there"}]}"#;
+    let mut stream = std::net::TcpStream::connect(frontend).unwrap();
+    write!(
+        stream,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exemplars_carry_the_trace_id_sent_in_traceparent() {
+    let demo = demo::start(demo_config()).await.unwrap();
+    let (frontend, system) = (demo.frontend, demo.system);
+    let prometheus = tokio::task::spawn_blocking(move || {
+        start_prometheus(frontend, system, &["--enable-feature=exemplar-storage"])
+    })
+    .await
+    .unwrap();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let addr = prometheus.addr;
+    let found = tokio::task::spawn_blocking(move || {
+        assert_eq!(traced_request(frontend, trace_id), 200);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let path = format!(
+                "/api/v1/query_exemplars?query={}&start={}&end={}",
+                encode("dynamo_component_request_duration_seconds_bucket"),
+                now - 60,
+                now + 60
+            );
+            let r = request(addr, "GET", Box::leak(path.into_boxed_str()));
+            if r.body.contains(trace_id) || Instant::now() > deadline {
+                return r.body;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
+    .await
+    .unwrap();
+    drop(prometheus);
+    demo.shutdown().await;
+    assert!(
+        found.contains(trace_id),
+        "no exemplar with the trace id: {found}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let demo = demo::start(demo_config()).await.unwrap();

@@ -358,6 +358,7 @@ fn scalar(labels: Vec<(String, String)>, v: f64) -> SeriesSnapshot {
     SeriesSnapshot {
         labels,
         value: Value::Scalar(v),
+        exemplars: Vec::new(),
     }
 }
 

@@ -298,7 +298,14 @@ impl Drop for RequestGuard<'_> {
                 m.cancellations.inc();
             }
         }
-        m.duration.observe_duration(self.started.elapsed());
+        let elapsed = self.started.elapsed().as_secs_f64();
+        // Within a trace (see `trace::with_trace_id`), the duration carries its id.
+        match crate::trace::current_trace_id() {
+            Some(trace) => m
+                .duration
+                .observe_with_exemplar(elapsed, &[("trace_id", &trace)]),
+            None => m.duration.observe(elapsed),
+        }
         m.inflight.dec();
         if let Held::Pending(site) = self.metrics {
             site.settle();

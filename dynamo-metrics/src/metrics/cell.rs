@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use dynamo_metrics_naming::MetricKind;
 
+use super::exemplar::{Exemplar, Slots};
 use super::meta::Meta;
 use crate::snapshot::Value;
 use crate::text;
@@ -20,6 +21,14 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     fn new(meta: &Meta) -> Self;
     fn text(meta: &Meta, values: &[String]) -> Self::Text;
     fn render(&self, text: &Self::Text, out: &mut String);
+    /// As [`render`](Self::render), in OpenMetrics: with exemplars where there are some.
+    fn render_openmetrics(&self, text: &Self::Text, out: &mut String) {
+        self.render(text, out);
+    }
+    /// The exemplars kept, by slot (0 for a counter, the bucket for a histogram).
+    fn exemplars(&self) -> Vec<(usize, Exemplar)> {
+        Vec::new()
+    }
     /// The current value, for snapshots.
     fn value(&self) -> Value;
     /// Moves everything recorded here into `other`, leaving this cell at zero.
@@ -69,7 +78,7 @@ fn simple_text(meta: &Meta, values: &[String]) -> Box<str> {
 macro_rules! simple_cell {
     ($cell:ident, $atomic:ty, $value:literal, $kind:ident, $write:path) => {
         #[derive(Debug, Default)]
-        pub(crate) struct $cell(pub(crate) $atomic);
+        pub(crate) struct $cell(pub(crate) $atomic, pub(crate) Slots);
 
         impl Cell for $cell {
             const KIND: MetricKind = MetricKind::$kind;
@@ -89,6 +98,19 @@ macro_rules! simple_cell {
                 out.push_str(text);
                 $write(out, self.0.get_value());
                 out.push('\n');
+            }
+
+            fn render_openmetrics(&self, text: &Box<str>, out: &mut String) {
+                out.push_str(text);
+                $write(out, self.0.get_value());
+                if let Some(e) = self.1.get(0) {
+                    e.write_openmetrics(out);
+                }
+                out.push('\n');
+            }
+
+            fn exemplars(&self) -> Vec<(usize, Exemplar)> {
+                self.1.all()
             }
 
             fn value(&self) -> Value {

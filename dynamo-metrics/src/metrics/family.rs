@@ -42,6 +42,7 @@ impl<C: Cell> Series<C> {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             value: self.cell.value(),
+            exemplars: self.cell.exemplars(),
         }
     }
 
@@ -288,8 +289,14 @@ impl<C: Cell> AnyFamily for Family<C> {
             Format::OpenMetrics => &self.openmetrics_header,
             _ => &self.header,
         });
-        for e in series.iter() {
-            e.series.cell.render(&e.text, out);
+        if format == Format::OpenMetrics {
+            for e in series.iter() {
+                e.series.cell.render_openmetrics(&e.text, out);
+            }
+        } else {
+            for e in series.iter() {
+                e.series.cell.render(&e.text, out);
+            }
         }
     }
 

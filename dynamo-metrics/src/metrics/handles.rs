@@ -11,6 +11,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto;
 
 use super::cell::{CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
+use super::exemplar::Exemplar;
 use super::family::Series;
 use super::histogram::HistogramCell;
 use super::view::{View, standalone};
@@ -305,6 +306,20 @@ impl IntCounter {
         self.with_cell(|c| c.0.fetch_add(v, Relaxed));
     }
 
+    /// Adds `v` and keeps an exemplar of it with `labels` (a trace id, say), shown in
+    /// OpenMetrics and protobuf scrapes. Labels longer than
+    /// [`MAX_EXEMPLAR_LABEL_CHARS`](crate::MAX_EXEMPLAR_LABEL_CHARS) in all drop the
+    /// exemplar (counted by `dynamo_metrics_exemplars_dropped_total`), never the increment.
+    pub fn inc_by_with_exemplar(&self, v: u64, labels: &[(&str, &str)]) {
+        self.inc_by(v);
+        #[allow(clippy::cast_precision_loss)]
+        self.with_cell(|c| {
+            if let Some(e) = Exemplar::new(labels, v as f64) {
+                c.1.set(1, 0, e);
+            }
+        });
+    }
+
     /// The current value.
     pub fn get(&self) -> u64 {
         self.with_cell(|c| c.0.load(Relaxed))
@@ -336,6 +351,19 @@ impl Counter {
     pub fn inc_by(&self, v: f64) {
         if v > 0.0 {
             self.with_cell(|c| c.0.add(v));
+        }
+    }
+
+    /// Adds `v` and keeps an exemplar of it with `labels`, as
+    /// [`IntCounter::inc_by_with_exemplar`] does.
+    pub fn inc_by_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
+        if v > 0.0 {
+            self.inc_by(v);
+            self.with_cell(|c| {
+                if let Some(e) = Exemplar::new(labels, v) {
+                    c.1.set(1, 0, e);
+                }
+            });
         }
     }
 
@@ -481,6 +509,17 @@ impl Histogram {
     #[inline]
     pub fn observe_duration(&self, d: Duration) {
         self.observe(d.as_secs_f64());
+    }
+
+    /// Observes `v` and keeps it as its bucket's exemplar with `labels` (a trace id, say),
+    /// shown in OpenMetrics and protobuf scrapes. Labels longer than
+    /// [`MAX_EXEMPLAR_LABEL_CHARS`](crate::MAX_EXEMPLAR_LABEL_CHARS) in all drop the
+    /// exemplar (counted by `dynamo_metrics_exemplars_dropped_total`), never the observation.
+    pub fn observe_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
+        self.with_cell(|c| match Exemplar::new(labels, v) {
+            Some(e) => c.observe_with_exemplar(v, e),
+            None => c.observe(v),
+        });
     }
 
     /// How many observations were made.

@@ -7,6 +7,7 @@ use crate::snapshot::Value;
 use dynamo_metrics_naming::MetricKind;
 
 use super::cell::{AtomicF64, Cell};
+use super::exemplar::{Exemplar, Slots};
 use super::meta::Meta;
 use super::native::NativeCell;
 use crate::error::{Error, Result};
@@ -138,6 +139,8 @@ pub(crate) struct HistogramCell {
     sum: AtomicF64,
     /// The native buckets of a native histogram, kept beside the classic ones.
     native: Option<Box<NativeCell>>,
+    /// The latest exemplar of each bucket.
+    exemplars: Slots,
 }
 
 /// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
@@ -154,23 +157,58 @@ impl HistogramText {
 }
 
 impl HistogramCell {
+    /// The classic bucket of `v`: bounds are sorted, so it is the number of bounds below
+    /// `v`; counting them has no data-dependent branch and vectorises.
+    #[inline]
+    fn bucket(&self, v: f64) -> usize {
+        self.bounds
+            .iter()
+            .map(|b| usize::from(*b < v))
+            .sum::<usize>()
+    }
+
+    /// Observes `v` and keeps `exemplar` as its bucket's latest.
+    pub(crate) fn observe_with_exemplar(&self, v: f64, exemplar: Exemplar) {
+        if v.is_nan() {
+            return;
+        }
+        self.observe(v);
+        self.exemplars
+            .set(self.counts.len(), self.bucket(v), exemplar);
+    }
+
     #[inline]
     pub(crate) fn observe(&self, v: f64) {
         if v.is_nan() {
             return;
         }
-        // Bounds are sorted, so the bucket index is the number of bounds below `v`; counting
-        // them has no data-dependent branch and vectorises.
-        let i = self
-            .bounds
-            .iter()
-            .map(|b| usize::from(*b < v))
-            .sum::<usize>();
+        let i = self.bucket(v);
         self.counts[i].fetch_add(1, Relaxed);
         self.sum.add(v);
         if let Some(native) = &self.native {
             native.observe(v);
         }
+    }
+
+    /// The sample lines, with each bucket's exemplar when `exemplars` (OpenMetrics).
+    fn render_with(&self, t: &HistogramText, out: &mut String, exemplars: bool) {
+        let mut cumulative = 0u64;
+        for (i, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Relaxed);
+            out.push_str(t.line(i));
+            text::write_u64(out, cumulative);
+            if exemplars && let Some(e) = self.exemplars.get(i) {
+                e.write_openmetrics(out);
+            }
+            out.push('\n');
+        }
+        let n = self.counts.len();
+        out.push_str(t.line(n));
+        text::write_f64(out, self.sum.get());
+        out.push('\n');
+        out.push_str(t.line(n + 1));
+        text::write_u64(out, cumulative);
+        out.push('\n');
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -197,6 +235,7 @@ impl Cell for HistogramCell {
             bounds,
             sum: AtomicF64::default(),
             native: meta.native.map(|params| Box::new(NativeCell::new(params))),
+            exemplars: Slots::default(),
         }
     }
 
@@ -226,20 +265,15 @@ impl Cell for HistogramCell {
     }
 
     fn render(&self, t: &HistogramText, out: &mut String) {
-        let mut cumulative = 0u64;
-        for (i, count) in self.counts.iter().enumerate() {
-            cumulative += count.load(Relaxed);
-            out.push_str(t.line(i));
-            text::write_u64(out, cumulative);
-            out.push('\n');
-        }
-        let n = self.counts.len();
-        out.push_str(t.line(n));
-        text::write_f64(out, self.sum.get());
-        out.push('\n');
-        out.push_str(t.line(n + 1));
-        text::write_u64(out, cumulative);
-        out.push('\n');
+        self.render_with(t, out, false);
+    }
+
+    fn render_openmetrics(&self, t: &HistogramText, out: &mut String) {
+        self.render_with(t, out, true);
+    }
+
+    fn exemplars(&self) -> Vec<(usize, Exemplar)> {
+        self.exemplars.all()
     }
 
     fn drain_into(&self, other: &Self) {

@@ -3,6 +3,7 @@
 
 mod cell;
 mod declare;
+mod exemplar;
 mod family;
 mod handles;
 mod histogram;
@@ -12,6 +13,8 @@ mod view;
 
 pub(crate) use cell::Cell;
 pub(crate) use declare::Declaration;
+pub use exemplar::MAX_EXEMPLAR_LABEL_CHARS;
+pub(crate) use exemplar::{Exemplar, exemplars_dropped};
 pub use family::OVERFLOW;
 pub(crate) use family::{AnyFamily, Budget, Family, Meta, Series};
 pub use handles::{

@@ -140,12 +140,26 @@ pub async fn serve_worker(listener: TcpListener, timings: EngineTimings) {
 }
 
 async fn handle(stream: TcpStream, timings: EngineTimings) {
-    let (read, mut write) = stream.into_split();
+    let (read, write) = stream.into_split();
     let mut line = String::new();
     if BufReader::new(read).read_line(&mut line).await.is_err() {
         return;
     }
-    let mut tokens = std::pin::pin!(generate(line.trim_end().to_owned(), timings).await);
+    let line = line.trim_end().to_owned();
+    // The frontend passes the request's trace on: the request's duration then keeps its id.
+    let trace = serde_json::from_str::<Value>(&line)
+        .ok()
+        .and_then(|v| v["trace_id"].as_str().map(str::to_owned));
+    let serve = answer(line, write, timings);
+    match trace {
+        Some(id) => dynamo_metrics::trace::with_trace_id(&id, serve).await,
+        None => serve.await,
+    }
+}
+
+/// Runs `generate` on one request line and writes its token lines back.
+async fn answer(line: String, mut write: tokio::net::tcp::OwnedWriteHalf, timings: EngineTimings) {
+    let mut tokens = std::pin::pin!(generate(line, timings).await);
     while let Some(item) = std::future::poll_fn(|cx| tokens.as_mut().poll_next(cx)).await {
         let out = match item {
             Ok(token) => token,

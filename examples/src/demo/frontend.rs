@@ -13,7 +13,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dynamo_metrics::DistributedRuntime;
@@ -92,12 +92,25 @@ async fn models(State(app): State<Arc<App>>) -> Response {
     axum::Json(json!({ "object": "list", "data": data })).into_response()
 }
 
-async fn chat(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    handle(app, FrontendEndpoint::ChatCompletions, body).await
+async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(
+        app,
+        FrontendEndpoint::ChatCompletions,
+        trace_id(&headers),
+        body,
+    )
+    .await
 }
 
-async fn completions(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    handle(app, FrontendEndpoint::Completions, body).await
+async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(app, FrontendEndpoint::Completions, trace_id(&headers), body).await
+}
+
+/// The trace id of a valid W3C `traceparent` header, carried to the worker so that its
+/// request duration keeps it as an exemplar.
+fn trace_id(headers: &HeaderMap) -> Option<String> {
+    let header = headers.get("traceparent")?.to_str().ok()?;
+    dynamo_metrics::trace::trace_id_from_traceparent(header).map(str::to_owned)
 }
 
 fn error_body(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
@@ -359,7 +372,12 @@ impl Drop for Tracker {
     }
 }
 
-async fn handle(app: Arc<App>, endpoint: FrontendEndpoint, body: Bytes) -> Response {
+async fn handle(
+    app: Arc<App>,
+    endpoint: FrontendEndpoint,
+    trace_id: Option<String>,
+    body: Bytes,
+) -> Response {
     let request = match parse(&app, endpoint, &body) {
         Ok(r) => r,
         Err((model, stream, refusal)) => {
@@ -399,7 +417,7 @@ async fn handle(app: Arc<App>, endpoint: FrontendEndpoint, body: Bytes) -> Respo
         app.frontend.cached_tokens.observe(&model, cached as f64);
     }
     let mut tracker = Tracker::new(app.clone(), &request, endpoint);
-    let lines = match open_worker(app.worker, &tokens, request.max_tokens).await {
+    let lines = match open_worker(app.worker, &tokens, request.max_tokens, trace_id).await {
         Ok(lines) => lines,
         Err(e) => {
             tracker.done(FrontendErrorType::Internal);
@@ -488,10 +506,15 @@ async fn open_worker(
     worker: SocketAddr,
     tokens: &[u64],
     max_tokens: u64,
+    trace_id: Option<String>,
 ) -> std::io::Result<Lines> {
     let stream = TcpStream::connect(worker).await?;
     let (read, mut write) = stream.into_split();
-    let line = json!({ "tokens": tokens, "max_tokens": max_tokens }).to_string();
+    let mut request = json!({ "tokens": tokens, "max_tokens": max_tokens });
+    if let Some(id) = trace_id {
+        request["trace_id"] = json!(id);
+    }
+    let line = request.to_string();
     write.write_all(format!("{line}\n").as_bytes()).await?;
     Ok(Lines {
         lines: BufReader::new(read).lines(),
