@@ -19,6 +19,16 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// The bytes `varint` takes for `v`.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The bytes a length-delimited field of `len` bytes takes, key (one byte) included.
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
 fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
     varint(out, (u64::from(field) << 3) | u64::from(wire));
 }
@@ -65,6 +75,56 @@ fn packed_sint(out: &mut Vec<u8>, field: u32, values: &[i64]) {
         varint(&mut inner, zigzag(*v));
     }
     bytes(out, field, &inner);
+}
+
+/// Appends a family of scalar series (counters or gauges without exemplars) straight from
+/// its label names and each series' label values and value, computing every length first:
+/// no allocation per series.
+pub(crate) fn write_scalar_family(
+    out: &mut Vec<u8>,
+    name: &str,
+    help: &str,
+    kind: Kind,
+    label_names: &[String],
+    series: &[(&[String], f64)],
+) {
+    // A label pair's content, and the value message: key, length 9, the double's key, 8 bytes.
+    let pair = |k: &str, v: &str| field_len(k.len()) + field_len(v.len());
+    const VALUE_LEN: usize = 11;
+    let metric_len = |values: &[String]| {
+        label_names
+            .iter()
+            .zip(values)
+            .map(|(k, v)| field_len(pair(k, v)))
+            .sum::<usize>()
+            + VALUE_LEN
+    };
+    let total = field_len(name.len())
+        + field_len(help.len())
+        + 2
+        + series
+            .iter()
+            .map(|(values, _)| field_len(metric_len(values)))
+            .sum::<usize>();
+    out.reserve(total + 10);
+    varint(out, total as u64);
+    bytes(out, 1, name.as_bytes());
+    bytes(out, 2, help.as_bytes());
+    uint(out, 3, if kind == Kind::Counter { 0 } else { 1 });
+    let value_field = if kind == Kind::Counter { 3 } else { 2 };
+    for (values, v) in series {
+        key(out, 4, LEN);
+        varint(out, metric_len(values) as u64);
+        for (k, value) in label_names.iter().zip(values.iter()) {
+            key(out, 1, LEN);
+            varint(out, pair(k, value) as u64);
+            bytes(out, 1, k.as_bytes());
+            bytes(out, 2, value.as_bytes());
+        }
+        key(out, value_field, LEN);
+        varint(out, 9);
+        double(out, 1, *v);
+    }
 }
 
 /// Appends `family` as one length-delimited `MetricFamily`.
@@ -239,6 +299,43 @@ mod tests {
         assert_eq!(zigzag(1), 2);
         assert_eq!(zigzag(-2), 3);
         assert_eq!(zigzag(i64::MIN), u64::MAX);
+    }
+
+    #[test]
+    fn the_scalar_path_writes_what_the_general_one_does() {
+        let names = vec!["k".to_owned(), "model".to_owned()];
+        let values: Vec<Vec<String>> = (0..300)
+            .map(|i| vec!["v".to_owned(), "m".repeat(i)])
+            .collect();
+        for kind in [Kind::Counter, Kind::Gauge] {
+            let series: Vec<(&[String], f64)> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (&v[..], i as f64 * 1.5))
+                .collect();
+            let mut fast = Vec::new();
+            write_scalar_family(&mut fast, "f", &"h".repeat(200), kind, &names, &series);
+            let family = Snapshot {
+                name: "f".into(),
+                help: "h".repeat(200),
+                kind,
+                series: series
+                    .iter()
+                    .map(|(v, x)| SeriesSnapshot {
+                        labels: names.iter().cloned().zip(v.iter().cloned()).collect(),
+                        value: Value::Scalar(*x),
+                        exemplars: Vec::new(),
+                    })
+                    .collect(),
+            };
+            let mut general = Vec::new();
+            write_family(&mut general, &family);
+            assert_eq!(fast, general, "{kind:?}");
+        }
+        assert_eq!(varint_len(0), 1);
+        assert_eq!(varint_len(127), 1);
+        assert_eq!(varint_len(128), 2);
+        assert_eq!(varint_len(u64::MAX), 10);
     }
 
     #[test]

@@ -225,16 +225,34 @@ impl Store {
     /// family that `keep` accepts once, sorted by name, ours and foreign.
     pub(crate) fn encode_protobuf(&self, out: &mut Vec<u8>, keep: &dyn Fn(&str) -> bool) {
         let families = self.families.read();
-        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
-        let mut all = self.foreign_snapshots(&families, keep);
-        #[cfg(feature = "metrics")]
-        for (name, family) in families.iter().filter(|(name, _)| keep(name)) {
-            if let Some(snap) = family.snapshot() {
-                all.insert(name.clone(), snap);
+        let foreign = self.foreign_snapshots(&families, keep);
+        // With `metrics` off our families record nothing and are not exported.
+        #[cfg(not(feature = "metrics"))]
+        let families: BTreeMap<String, Arc<dyn AnyFamily>> = {
+            drop(families);
+            BTreeMap::new()
+        };
+        let mut ours = families.iter().filter(|(name, _)| keep(name)).peekable();
+        let mut theirs = foreign.iter().peekable();
+        loop {
+            match (ours.peek(), theirs.peek()) {
+                (Some((a, _)), Some((b, _))) if *a > *b => {
+                    if let Some((_, snap)) = theirs.next() {
+                        protobuf::write_family(out, snap);
+                    }
+                }
+                (Some(_), _) => {
+                    if let Some((_, family)) = ours.next() {
+                        family.encode_protobuf(out);
+                    }
+                }
+                (None, Some(_)) => {
+                    if let Some((_, snap)) = theirs.next() {
+                        protobuf::write_family(out, snap);
+                    }
+                }
+                (None, None) => break,
             }
-        }
-        for snap in all.values() {
-            protobuf::write_family(out, snap);
         }
     }
 

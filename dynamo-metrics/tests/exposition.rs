@@ -5,8 +5,9 @@
 
 use dynamo_metrics::{DistributedRuntime, MetricsRegistry, prometheus};
 
-/// The render without the runtime's own gauges: uptime, whose value moves, and GPU gauges,
-/// present on machines with GPUs when the `gpu` feature is on.
+/// The render without the runtime's own metrics: uptime, whose value moves, the count of
+/// dropped exemplars, and GPU gauges, present on machines with GPUs when the `gpu` feature is
+/// on.
 fn render(runtime: &DistributedRuntime) -> String {
     let text = runtime.render();
     let mut out = String::new();
@@ -14,6 +15,7 @@ fn render(runtime: &DistributedRuntime) -> String {
     for line in text.lines() {
         if line.starts_with("# HELP ") {
             skip = line.starts_with("# HELP dynamo_component_uptime_seconds ")
+                || line.starts_with("# HELP dynamo_metrics_exemplars_dropped_total ")
                 || line.starts_with("# HELP dynamo_gpu_")
                 || line.starts_with("# HELP DCGM_");
         }

@@ -95,7 +95,7 @@ fn render(collector: GpuCollector) -> (String, crate::DistributedRuntime) {
     let text = rt.render();
     let kept: Vec<&str> = text
         .split_inclusive('\n')
-        .filter(|l| !l.contains("uptime_seconds"))
+        .filter(|l| !l.contains("uptime_seconds") && !l.contains("exemplars_dropped_total"))
         .collect();
     (kept.concat(), rt)
 }

@@ -25,6 +25,10 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     fn render_openmetrics(&self, text: &Self::Text, out: &mut String) {
         self.render(text, out);
     }
+    /// The value of a counter or gauge without exemplars; `None` for other cells.
+    fn scalar(&self) -> Option<f64> {
+        None
+    }
     /// The exemplars kept, by slot (0 for a counter, the bucket for a histogram).
     fn exemplars(&self) -> Vec<(usize, Exemplar)> {
         Vec::new()
@@ -111,6 +115,11 @@ macro_rules! simple_cell {
 
             fn exemplars(&self) -> Vec<(usize, Exemplar)> {
                 self.1.all()
+            }
+
+            #[inline]
+            fn scalar(&self) -> Option<f64> {
+                (!self.1.is_set()).then(|| self.0.get_value() as f64)
             }
 
             fn value(&self) -> Value {

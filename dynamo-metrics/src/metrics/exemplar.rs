@@ -98,6 +98,11 @@ impl Slots {
         }
     }
 
+    /// Whether any exemplar was ever kept here.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.get().is_some()
+    }
+
     /// The latest exemplar of slot `i`, if any.
     pub(crate) fn get(&self, i: usize) -> Option<Exemplar> {
         self.0.get()?.get(i)?.lock().clone()

@@ -12,6 +12,7 @@ use prometheus::proto;
 use super::cell::Cell;
 pub(crate) use super::meta::Meta;
 use crate::format::Format;
+use crate::protobuf;
 use crate::snapshot::{SeriesSnapshot, Snapshot};
 
 /// The value of every variable label of the series that collects label combinations beyond
@@ -271,6 +272,9 @@ pub(crate) trait AnyFamily: Send + Sync {
     fn render(&self, out: &mut String, format: Format);
     /// The family's series now; `None` when it has none yet.
     fn snapshot(&self) -> Option<Snapshot>;
+    /// Appends the family as a length-delimited protobuf `MetricFamily`; nothing when it has
+    /// no series yet.
+    fn encode_protobuf(&self, out: &mut Vec<u8>);
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -311,6 +315,34 @@ impl<C: Cell> AnyFamily for Family<C> {
             kind: self.meta.kind.into(),
             series: series.iter().map(|e| e.series.snapshot()).collect(),
         })
+    }
+
+    fn encode_protobuf(&self, out: &mut Vec<u8>) {
+        let series = self.series.read();
+        if series.is_empty() {
+            return;
+        }
+        // Counters and gauges without exemplars: straight from the label values.
+        let scalars: Option<Vec<(&[String], f64)>> = series
+            .iter()
+            .map(|e| e.series.cell.scalar().map(|v| (&e.series.values[..], v)))
+            .collect();
+        match scalars {
+            Some(scalars) => protobuf::write_scalar_family(
+                out,
+                &self.meta.name,
+                &self.meta.help,
+                self.meta.kind.into(),
+                &self.meta.labels,
+                &scalars,
+            ),
+            None => {
+                drop(series);
+                if let Some(snap) = self.snapshot() {
+                    protobuf::write_family(out, &snap);
+                }
+            }
+        }
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
