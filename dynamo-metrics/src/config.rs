@@ -22,11 +22,17 @@ pub struct SystemServerConfig {
     pub port: u16,
     /// The longest a request may take, from its headers to its response; slower ones get 503.
     pub request_timeout: Duration,
-    /// The longest a client may take to send a request's headers before the connection is
-    /// closed: slow clients cannot hold connections open.
+    /// The longest a client may take to send a request's headers, and the longest a kept-alive
+    /// connection may sit idle, before it is closed: slow and idle clients cannot hold
+    /// connections open.
     pub header_read_timeout: Duration,
-    /// How many connections are served at once; more wait to be accepted.
+    /// How many connections are open at once, at most a quarter of the process's open-file
+    /// limit (so one flooded listener leaves descriptors for the others); one more is answered
+    /// `503` with `Retry-After` at once. Idle and slow connections count, and are closed by
+    /// `header_read_timeout`.
     pub max_connections: usize,
+    /// How many requests are handled at once; more are answered `503` with `Retry-After`.
+    pub max_requests_in_flight: usize,
     /// How long a graceful shutdown waits for open connections to finish.
     pub shutdown_grace: Duration,
 }
@@ -38,7 +44,8 @@ impl Default for SystemServerConfig {
             port: 8081,
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(5),
-            max_connections: 128,
+            max_connections: 4096,
+            max_requests_in_flight: 64,
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -90,6 +97,10 @@ pub struct RuntimeConfig {
     /// past it, new label combinations fold into their family's overflow series and are
     /// counted. `DYN_METRICS_MAX_SERIES`, default 100,000.
     pub max_series_total: usize,
+    /// How long a graceful shutdown lets in-flight requests and streams finish;
+    /// `DYN_SHUTDOWN_TIMEOUT_SECS`, default 30. From the environment it is also the system
+    /// status server's `shutdown_grace`.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -102,6 +113,7 @@ impl Default for RuntimeConfig {
             starting_ready: true,
             renames: BTreeMap::new(),
             max_series_total: naming::DEFAULT_SERIES_BUDGET,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -192,6 +204,17 @@ impl RuntimeConfig {
                 ));
             }
             config.namespace = value;
+        }
+        if let Some((var, value)) = env("DYN_SHUTDOWN_TIMEOUT_SECS") {
+            let secs: f64 = value
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                .ok_or_else(|| bad(var, value.clone(), "expected seconds from 0 to 86400"))?;
+            config.shutdown_timeout = Duration::from_secs_f64(secs);
+        }
+        if let Some(server) = &mut config.system_server {
+            server.shutdown_grace = config.shutdown_timeout;
         }
         if let Some((var, value)) = env("DYN_METRICS_MAX_SERIES") {
             config.max_series_total = value

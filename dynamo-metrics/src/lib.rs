@@ -122,6 +122,8 @@ mod hierarchy;
 mod instrument;
 mod labeled;
 mod labels;
+#[cfg(feature = "server")]
+mod listener;
 mod metrics;
 mod protobuf;
 mod runtime;

@@ -88,6 +88,8 @@ pub(crate) struct RuntimeInner {
     last_render: AtomicUsize,
     #[cfg(feature = "server")]
     server: Mutex<Option<ServerHandle>>,
+    #[cfg(feature = "server")]
+    exporter: server::ExporterMetrics,
     /// The metrics of every instrumented function, for calls that run under this runtime.
     pub(crate) bound: Arc<Bound>,
 }
@@ -131,6 +133,8 @@ impl DistributedRuntime {
         let exemplars_dropped =
             IntCounter::from_series(scope.declared(&EXEMPLARS_DROPPED)?.series(&[])?);
         crate::catalog::register_runtime_metrics(&scope)?;
+        #[cfg(feature = "server")]
+        let exporter = server::ExporterMetrics::register(&scope)?;
         let namespaces = Namespaces::new();
         let bound = Arc::new(Bound::new(instrumented_endpoints(
             &namespaces.get(&scope, &config.namespace)?,
@@ -149,6 +153,8 @@ impl DistributedRuntime {
                 last_render: AtomicUsize::new(4096),
                 #[cfg(feature = "server")]
                 server: Mutex::new(None),
+                #[cfg(feature = "server")]
+                exporter,
                 bound: bound.clone(),
             }),
         };
@@ -237,6 +243,34 @@ impl DistributedRuntime {
         self.inner.encode(format, names)
     }
 
+    /// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere), then reports not ready at once
+    /// (`/health` and `/live` answer 503, so a load balancer stops sending work) and returns:
+    /// the caller drains its own work, then calls [`shutdown`](Self::shutdown).
+    pub async fn shutdown_signal(&self) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal: not ready, draining");
+        self.set_ready(false);
+    }
+
     /// Where the system status server listens, if it runs.
     pub fn system_server_addr(&self) -> Option<SocketAddr> {
         #[cfg(feature = "server")]
@@ -312,6 +346,10 @@ impl server::Source for RuntimeInner {
     fn health(&self) -> (bool, Duration) {
         (self.ready.load(Relaxed), self.started.elapsed())
     }
+
+    fn exporter(&self) -> &server::ExporterMetrics {
+        &self.exporter
+    }
 }
 
 /// The status server and the mountable routes (feature `server`).
@@ -323,7 +361,28 @@ impl DistributedRuntime {
     /// status server's do. The router holds the runtime weakly: once the runtime is dropped
     /// they answer 503. A `Router` is a tower `Service`, so it mounts wherever one does.
     pub fn metrics_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        server::routes(self.source(), None)
+        server::routes(self.source())
+    }
+
+    /// Serves `app` (an application's router, this runtime's [`metrics_router`] merged in or
+    /// not) on `listener` with the limits of `config` until `stop` resolves, then drains for
+    /// `config.shutdown_grace`: the status server's own loop, hardened against slow, idle and
+    /// flooding clients. Every request must send its headers within
+    /// `header_read_timeout` (idle kept-alive connections too) and is answered within
+    /// `request_timeout`. Connections over the cap (`max_connections`, at most a quarter of
+    /// the process's open-file limit) and requests over `max_requests_in_flight` get `503`
+    /// with `Retry-After` at once, counted by `dynamo_metrics_refused_total{what}`.
+    ///
+    /// [`metrics_router`]: Self::metrics_router
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+        config: &SystemServerConfig,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let refusals = self.inner.exporter.refusals();
+        crate::listener::serve(listener, app, config, refusals, stop).await;
     }
 
     fn source(&self) -> Weak<dyn server::Source> {

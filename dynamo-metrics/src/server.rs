@@ -4,27 +4,28 @@
 //! [`Source`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use dynamo_metrics_naming::{Level, MetricKind};
+
 use crate::config::SystemServerConfig;
+use crate::describe::{Declared, MetricDescriptor};
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::listener::{self, Refusals};
+use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge};
+use crate::scope::MetricsScope;
 
 /// What the routes serve: the exposition and the readiness of one runtime.
 pub(crate) trait Source: Send + Sync + 'static {
@@ -32,6 +33,112 @@ pub(crate) trait Source: Send + Sync + 'static {
     fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8>;
     /// Whether the runtime reports ready, and how long it has been up.
     fn health(&self) -> (bool, Duration);
+    /// The exporter's own metrics.
+    fn exporter(&self) -> &ExporterMetrics;
+}
+
+/// The exporter's own metrics, like client_golang's `promhttp_*`: scrapes served, their
+/// duration and bytes, scrapes in flight, and connections and requests refused by the limits
+/// of the listeners the runtime serves.
+#[derive(Clone, Debug)]
+pub(crate) struct ExporterMetrics {
+    scrapes: IntCounter,
+    duration: Histogram,
+    bytes: IntCounter,
+    in_flight: IntGauge,
+    refused: IntCounterVec,
+}
+
+/// A runtime-level family of the exporter.
+const fn exporter_family(
+    short_name: &'static str,
+    name: &'static str,
+    kind: MetricKind,
+    value_type: &'static str,
+    help: &'static str,
+) -> MetricDescriptor {
+    MetricDescriptor::__new("metrics", short_name, name, kind, value_type, help)
+        .__level(Level::Runtime)
+        .__declared(
+            "dynamo_metrics::DistributedRuntime",
+            file!(),
+            line!(),
+            column!(),
+        )
+}
+
+static SCRAPES: MetricDescriptor = exporter_family(
+    "scrapes_total",
+    "dynamo_metrics_scrapes_total",
+    MetricKind::Counter,
+    "u64",
+    "Scrapes of /metrics answered",
+);
+static SCRAPE_DURATION: MetricDescriptor = exporter_family(
+    "scrape_duration_seconds",
+    "dynamo_metrics_scrape_duration_seconds",
+    MetricKind::Histogram,
+    "f64",
+    "Time to render, encode and compress one scrape of /metrics",
+)
+.__buckets(
+    Some(&[
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+    ]),
+    None,
+);
+static SCRAPE_BYTES: MetricDescriptor = exporter_family(
+    "scrape_response_bytes_total",
+    "dynamo_metrics_scrape_response_bytes_total",
+    MetricKind::Counter,
+    "u64",
+    "Bytes of /metrics bodies sent, after compression",
+);
+static SCRAPES_IN_FLIGHT: MetricDescriptor = exporter_family(
+    "scrapes_in_flight",
+    "dynamo_metrics_scrapes_in_flight",
+    MetricKind::Gauge,
+    "i64",
+    "Scrapes of /metrics being answered",
+);
+static REFUSED: MetricDescriptor = exporter_family(
+    "refused_total",
+    "dynamo_metrics_refused_total",
+    MetricKind::Counter,
+    "u64",
+    "Connections and requests refused with 503 by the limits of the runtime's listeners",
+)
+.__labels(&["what"]);
+
+inventory::submit! { Declared(&SCRAPES) }
+inventory::submit! { Declared(&SCRAPE_DURATION) }
+inventory::submit! { Declared(&SCRAPE_BYTES) }
+inventory::submit! { Declared(&SCRAPES_IN_FLIGHT) }
+inventory::submit! { Declared(&REFUSED) }
+
+impl ExporterMetrics {
+    /// The exporter's families on the runtime's root scope, at zero.
+    pub(crate) fn register(scope: &MetricsScope) -> Result<Self> {
+        let refused = IntCounterVec::from_view(scope.declared(&REFUSED)?);
+        for what in ["connection", "request"] {
+            refused.with_label_values(&[what])?;
+        }
+        Ok(ExporterMetrics {
+            scrapes: IntCounter::from_series(scope.declared(&SCRAPES)?.series(&[])?),
+            duration: Histogram::from_series(scope.declared(&SCRAPE_DURATION)?.series(&[])?),
+            bytes: IntCounter::from_series(scope.declared(&SCRAPE_BYTES)?.series(&[])?),
+            in_flight: IntGauge::from_series(scope.declared(&SCRAPES_IN_FLIGHT)?.series(&[])?),
+            refused,
+        })
+    }
+
+    /// The counters a listener of this runtime refuses into.
+    pub(crate) fn refusals(&self) -> Refusals {
+        Refusals {
+            connections: self.refused.with_label_values(&["connection"]).ok(),
+            requests: self.refused.with_label_values(&["request"]).ok(),
+        }
+    }
 }
 
 /// A running server. Dropping it stops the server without waiting.
@@ -69,9 +176,18 @@ pub(crate) async fn start(
         addr: wanted,
         source,
     })?;
-    let (stop, stopped) = watch::channel(false);
-    let app: Router = router(source, Some(config.request_timeout));
-    let task = tokio::spawn(serve(listener, app, config, stopped));
+    let (stop, mut stopped) = watch::channel(false);
+    let refusals = source
+        .upgrade()
+        .map(|s| s.exporter().refusals())
+        .unwrap_or_default();
+    let app: Router = router(source);
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = stopped.changed().await;
+        };
+        listener::serve(listener, app, &config, refusals, stop).await;
+    });
     tracing::info!(%addr, "system status server listening");
     Ok(ServerHandle { addr, stop, task })
 }
@@ -81,34 +197,18 @@ struct AppState {
     source: Weak<dyn Source>,
 }
 
-/// The routes `/metrics`, `/health` and `/live` of `source`, each answered within `timeout`
-/// (503 after it) when one is given. The status server adds a fallback 404 for other paths.
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
-    source: Weak<dyn Source>,
-    timeout: Option<Duration>,
-) -> Router<S> {
-    let routes = Router::new()
+/// The routes `/metrics`, `/health` and `/live` of `source`. The status server adds a
+/// fallback 404 for other paths, and its listener the limits of [`listener::serve`].
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(source: Weak<dyn Source>) -> Router<S> {
+    Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/live", get(health))
-        .with_state(AppState { source });
-    match timeout {
-        Some(timeout) => routes.layer(middleware::from_fn(
-            move |req: Request, next: Next| async move {
-                match tokio::time::timeout(timeout, next.run(req)).await {
-                    Ok(response) => response,
-                    Err(_) => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response()
-                    }
-                }
-            },
-        )),
-        None => routes,
-    }
+        .with_state(AppState { source })
 }
 
-fn router(source: Weak<dyn Source>, timeout: Option<Duration>) -> Router {
-    routes(source, timeout).fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+fn router(source: Weak<dyn Source>) -> Router {
+    routes(source).fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
 }
 
 fn gone() -> Response {
@@ -125,6 +225,9 @@ async fn metrics(
     let Some(source) = state.source.upgrade() else {
         return gone();
     };
+    let exporter = source.exporter();
+    exporter.in_flight.inc();
+    let started = std::time::Instant::now();
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let negotiated = Format::negotiate(header(header::ACCEPT));
     let names = query.as_deref().map(names_asked).unwrap_or_default();
@@ -149,7 +252,11 @@ async fn metrics(
         },
         false => body,
     };
+    exporter.bytes.inc_by(body.len() as u64);
     *response.body_mut() = Body::from(body);
+    exporter.scrapes.inc();
+    exporter.duration.observe(started.elapsed().as_secs_f64());
+    exporter.in_flight.dec();
     response
 }
 
@@ -226,61 +333,6 @@ async fn health(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(body)).into_response()
-}
-
-/// The accept loop: one permit per connection, each connection served in its own task and
-/// watched for graceful shutdown.
-async fn serve(
-    listener: TcpListener,
-    app: Router,
-    config: SystemServerConfig,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout);
-    loop {
-        let accepted = tokio::select! {
-            _ = stopped.changed() => break,
-            accepted = accept(&listener, &permits) => accepted,
-        };
-        let Some((stream, permit)) = accepted else {
-            continue;
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            // Errors here are a client's (reset, timeout, bad request): nothing to report.
-            let _ = connection.await;
-            drop(permit);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("system status server: connections still open after the grace period");
-    }
-}
-
-async fn accept(
-    listener: &TcpListener,
-    permits: &Arc<Semaphore>,
-) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let permit = permits.clone().acquire_owned().await.ok()?;
-    match listener.accept().await {
-        Ok((stream, _)) => Some((stream, permit)),
-        Err(error) => {
-            // Out of file descriptors and the like: back off instead of spinning.
-            tracing::warn!(%error, "system status server: accept failed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -148,10 +148,22 @@ async fn a_slow_client_does_not_block_others() {
     config.header_read_timeout = std::time::Duration::from_millis(300);
     let rt = DistributedRuntime::new().unwrap();
     let addr = rt.start_system_server(config).await.unwrap();
-    // Two idle connections take every slot; the header timeout frees them.
+    // Two idle connections take every slot: one more is answered 503 at once, not queued.
     let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
     let r = get(addr, "GET", "/health").await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(started.elapsed() < std::time::Duration::from_millis(250));
+    // The header timeout closes the idle ones and frees their slots.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(get(addr, "GET", "/health").await.status, 200);
+    let text = rt.render();
+    assert!(
+        text.contains("dynamo_metrics_refused_total{what=\"connection\"} 1\n"),
+        "{text}"
+    );
     drop(idle);
     rt.shutdown().await;
 }

@@ -29,9 +29,11 @@ OPTIONS:
   --help                   this text
 
 Other variables: DYN_NAMESPACE, DYN_GPU_METRICS, DYN_GPU_DCGM_COMPAT, DYN_GPU_SAMPLE_INTERVAL_MS,
-DYN_METRICS_{REQUEST_DURATION,INPUT_SEQUENCE,OUTPUT_SEQUENCE,TTFT,ITL}_{MIN,MAX,COUNT}.
+DYN_METRICS_{REQUEST_DURATION,INPUT_SEQUENCE,OUTPUT_SEQUENCE,TTFT,ITL}_{MIN,MAX,COUNT},
+DYN_METRICS_MAX_SERIES, DYN_METRICS_RENAME, DYN_SHUTDOWN_TIMEOUT_SECS.
 The tokenizer is a deterministic whitespace tokenizer, not a real vocabulary.
-Ctrl-C stops.";
+SIGINT (Ctrl-C) or SIGTERM stops gracefully: /health turns 503 at once, requests and streams in
+flight finish within DYN_SHUTDOWN_TIMEOUT_SECS (default 30), then it exits 0.";
 
 struct Args {
     config: DemoConfig,
@@ -130,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let model = args.config.models.first().cloned().unwrap_or_default();
     let demo = demo::start(args.config).await?;
     tracing::info!(
-        "frontend http://{}/v1/chat/completions (metrics on /metrics); worker status http://{}/metrics; Ctrl-C stops",
+        "frontend http://{}/v1/chat/completions (metrics on /metrics); worker status http://{}/metrics; Ctrl-C or SIGTERM stops",
         demo.frontend,
         demo.system
     );
@@ -139,7 +141,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let summary = demo::load::run(target, model, concurrency, args.requests).await;
         println!("{summary}");
     }
-    tokio::signal::ctrl_c().await?;
+    // SIGINT or SIGTERM (what Kubernetes sends): not ready at once, drain, exit 0.
+    demo.frontend_runtime.shutdown_signal().await;
     demo.shutdown().await;
     tracing::info!("stopped");
     Ok(())

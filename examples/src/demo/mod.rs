@@ -44,15 +44,23 @@ pub struct Demo {
     pub worker_runtime: DistributedRuntime,
     /// The frontend's runtime.
     pub frontend_runtime: DistributedRuntime,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Tells the frontend's listener to stop accepting and drain.
+    stop_frontend: tokio::sync::watch::Sender<bool>,
+    frontend_task: tokio::task::JoinHandle<()>,
+    worker_task: tokio::task::JoinHandle<()>,
 }
 
 impl Demo {
-    /// Stops the servers.
+    /// Stops gracefully: both runtimes report not ready at once, the frontend stops accepting
+    /// and lets requests and streams in flight finish within the runtime's
+    /// `shutdown_timeout` (what is left then is cut, and counted as cancelled), then the
+    /// worker's status server drains and stops.
     pub async fn shutdown(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.frontend_runtime.set_ready(false);
+        self.worker_runtime.set_ready(false);
+        let _ = self.stop_frontend.send(true);
+        let _ = self.frontend_task.await;
+        self.worker_task.abort();
         self.worker_runtime.shutdown().await;
     }
 }
@@ -101,20 +109,28 @@ pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error
     let listener = TcpListener::bind(SocketAddr::new(config.host, config.frontend_port)).await?;
     let frontend_addr = listener.local_addr()?;
     let router = frontend::router(app);
-    let tasks = vec![
-        tokio::spawn(engine::serve_worker(worker_listener, config.timings)),
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "frontend stopped");
-            }
-        }),
-    ];
+    // The frontend's listener: the status server's limits, with room for long generations
+    // and many streams at once, and the runtime's shutdown timeout to drain.
+    let mut limits = SystemServerConfig::default();
+    limits.request_timeout = Duration::from_secs(600);
+    limits.max_requests_in_flight = 1024;
+    limits.shutdown_grace = config.runtime.shutdown_timeout;
+    let (stop_frontend, mut stopped) = tokio::sync::watch::channel(false);
+    let serving = frontend_runtime.clone();
+    let frontend_task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = stopped.changed().await;
+        };
+        serving.serve(listener, router, &limits, stop).await;
+    });
     Ok(Demo {
         frontend: frontend_addr,
         system,
         worker_runtime,
         frontend_runtime,
-        tasks,
+        stop_frontend,
+        frontend_task,
+        worker_task: tokio::spawn(engine::serve_worker(worker_listener, config.timings)),
     })
 }
 

@@ -1,0 +1,179 @@
+//! Serving a router on a TCP listener so that hostile clients cannot starve it: see
+//! [`serve`] for the rules.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::config::SystemServerConfig;
+use crate::metrics::IntCounter;
+
+/// The answer to a connection over the cap: written at once, then the connection is closed.
+const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
+
+/// The most connections a listener holds: the configured cap, but at most a quarter of the
+/// process's open-file limit, so that one listener flooded with connections leaves
+/// descriptors for the others (and for the work the process does).
+pub(crate) fn connection_cap(configured: usize) -> usize {
+    let quarter = open_file_limit().map_or(usize::MAX, |n| n / 4);
+    configured.min(quarter).max(1)
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux); `None` elsewhere.
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// What a listener counts: connections refused for being over the cap, requests refused for
+/// being over the in-flight limit.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Refusals {
+    pub(crate) connections: Option<IntCounter>,
+    pub(crate) requests: Option<IntCounter>,
+}
+
+/// Serves `app` on `listener` until `stop` resolves, then stops accepting and lets open
+/// connections finish for `config.shutdown_grace`:
+/// - every connection must send a request's headers within `config.header_read_timeout`,
+///   the first and every later one on a kept-alive connection (hyper starts the timer when it
+///   waits for a request), so idle and dripping connections are closed;
+/// - every request is answered within `config.request_timeout` (503 after it);
+/// - at most [`connection_cap`]`(config.max_connections)` connections are open; one more is
+///   accepted and answered `503` with `Retry-After: 1` at once, not left in the kernel's queue;
+/// - at most `config.max_requests_in_flight` requests are handled at once; more get `503` with
+///   `Retry-After: 1`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: &SystemServerConfig,
+    refusals: Refusals,
+    stop: impl Future<Output = ()>,
+) {
+    let app = limit_requests(app, config, refusals.requests.clone());
+    let cap = connection_cap(config.max_connections);
+    let permits = Arc::new(Semaphore::new(cap));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        // A client may close its side once its request is sent and still get the answer:
+        // its request is served (and counted), not dropped.
+        .half_close(true);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            if let Some(c) = &refusals.connections {
+                c.inc();
+            }
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Errors here are a client's (reset, timeout, bad request): nothing to report.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period");
+    }
+}
+
+/// Answers a connection over the cap with 503 and closes it, giving the client one second.
+/// What the client sent meanwhile is read and dropped before closing: closing with unread
+/// data would reset the connection, and the client could lose the answer.
+async fn refuse(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(OVER_CAPACITY).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        std::io::Result::Ok(())
+    })
+    .await;
+}
+
+/// `app` with the request timeout and the in-flight limit of `config`.
+fn limit_requests(app: Router, config: &SystemServerConfig, refused: Option<IntCounter>) -> Router {
+    let timeout = config.request_timeout;
+    let in_flight = Arc::new(Semaphore::new(config.max_requests_in_flight.max(1)));
+    app.layer(middleware::from_fn(move |req: Request, next: Next| {
+        let in_flight = in_flight.clone();
+        let refused = refused.clone();
+        async move {
+            let Ok(_permit) = in_flight.try_acquire_owned() else {
+                if let Some(c) = &refused {
+                    c.inc();
+                }
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many requests in flight\n",
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            };
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_follow_the_open_file_limit() {
+        let limit = open_file_limit();
+        assert!(limit.is_some(), "Linux has /proc/self/limits");
+        assert_eq!(connection_cap(1), 1);
+        assert_eq!(connection_cap(0), 1);
+        assert_eq!(connection_cap(usize::MAX), limit.unwrap() / 4);
+        let text = std::str::from_utf8(OVER_CAPACITY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{text}"
+        );
+    }
+}
