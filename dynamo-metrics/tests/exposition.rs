@@ -5,8 +5,8 @@
 
 use dynamo_metrics::{DistributedRuntime, MetricsRegistry, prometheus};
 
-/// The render without the runtime's own metrics: uptime, whose value moves, the count of
-/// dropped exemplars, and GPU gauges, present on machines with GPUs when the `gpu` feature is
+/// The render without the runtime's own metrics: uptime, whose value moves, the exporter's
+/// (dropped exemplars, scrapes, refusals), and GPU gauges, present on machines with GPUs when the `gpu` feature is
 /// on.
 fn render(runtime: &DistributedRuntime) -> String {
     let text = runtime.render();
@@ -16,6 +16,8 @@ fn render(runtime: &DistributedRuntime) -> String {
         if line.starts_with("# HELP ") {
             skip = line.starts_with("# HELP dynamo_component_uptime_seconds ")
                 || line.starts_with("# HELP dynamo_metrics_exemplars_dropped_total ")
+                || line.starts_with("# HELP dynamo_metrics_refused_total ")
+                || line.starts_with("# HELP dynamo_metrics_scrape")
                 || line.starts_with("# HELP dynamo_gpu_")
                 || line.starts_with("# HELP DCGM_");
         }

@@ -95,7 +95,8 @@ fn render(collector: GpuCollector) -> (String, crate::DistributedRuntime) {
     let text = rt.render();
     let kept: Vec<&str> = text
         .split_inclusive('\n')
-        .filter(|l| !l.contains("uptime_seconds") && !l.contains("exemplars_dropped_total"))
+        // The runtime's own metrics: uptime, and the exporter's.
+        .filter(|l| !l.contains("uptime_seconds") && !l.contains("dynamo_metrics_"))
         .collect();
     (kept.concat(), rt)
 }

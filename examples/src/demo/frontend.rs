@@ -162,6 +162,18 @@ enum Prompt {
     Text(String),
 }
 
+/// The `model` label of requests for models not served (and of requests too malformed to
+/// name one): one fixed value, so input cannot make series.
+const UNKNOWN_MODEL: &str = "unknown";
+
+/// At most 64 characters of `s`, for error messages that quote input.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        Some((end, _)) => format!("{}...", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
 fn parse(
     app: &App,
     endpoint: FrontendEndpoint,
@@ -169,30 +181,46 @@ fn parse(
 ) -> Result<Request, (String, bool, Refusal)> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         (
-            "unknown".to_owned(),
+            UNKNOWN_MODEL.to_owned(),
             false,
             invalid(format!("request body is not valid JSON: {e}")),
         )
     })?;
-    let stream = value["stream"].as_bool().unwrap_or(false);
+    let stream = match &value["stream"] {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        _ => {
+            return Err((
+                UNKNOWN_MODEL.to_owned(),
+                false,
+                invalid("`stream` must be true or false"),
+            ));
+        }
+    };
     let Some(model) = value["model"].as_str() else {
         return Err((
-            "unknown".to_owned(),
+            UNKNOWN_MODEL.to_owned(),
             stream,
             invalid("missing required field `model`"),
         ));
     };
     let model = model.to_lowercase();
-    let fail = |refusal: Refusal| (model.clone(), stream, refusal);
     if !app.models.contains(&model) {
-        return Err(fail(Refusal {
-            status: StatusCode::NOT_FOUND,
-            message: format!("the model `{model}` does not exist"),
-            error_type: FrontendErrorType::NotFound,
-            code: Some("model_not_found"),
-            preprocessing: None,
-        }));
+        // Labels only ever take the names of served models: any other name is counted under
+        // one fixed value, and the answer does not echo unbounded input back.
+        return Err((
+            UNKNOWN_MODEL.to_owned(),
+            stream,
+            Refusal {
+                status: StatusCode::NOT_FOUND,
+                message: format!("the model `{}` does not exist", excerpt(&model)),
+                error_type: FrontendErrorType::NotFound,
+                code: Some("model_not_found"),
+                preprocessing: None,
+            },
+        ));
     }
+    let fail = |refusal: Refusal| (model.clone(), stream, refusal);
     let max_tokens = match &value["max_tokens"] {
         Value::Null => 16,
         v => match v.as_u64() {
@@ -563,9 +591,11 @@ async fn relay(
                     tracker.token();
                     let delta = match endpoint {
                         FrontendEndpoint::ChatCompletions => {
-                            json!({ "index": 0, "delta": { "content": text } })
+                            json!({ "index": 0, "delta": { "content": text }, "finish_reason": null })
                         }
-                        FrontendEndpoint::Completions => json!({ "index": 0, "text": text }),
+                        FrontendEndpoint::Completions => {
+                            json!({ "index": 0, "text": text, "finish_reason": null })
+                        }
                     };
                     json!({ "id": "cmpl-demo", "object": "chunk", "model": model, "choices": [delta] }).to_string()
                 }
@@ -578,11 +608,26 @@ async fn relay(
                 }
             },
             Ok(None) => {
-                if tx
-                    .send(Bytes::from_static(b"data: [DONE]\n\n"))
+                // The last chunk says why generation stopped (the mock engine always stops at
+                // `max_tokens`), then the end of the stream.
+                let last = match endpoint {
+                    FrontendEndpoint::ChatCompletions => {
+                        json!({ "index": 0, "delta": {}, "finish_reason": "length" })
+                    }
+                    FrontendEndpoint::Completions => {
+                        json!({ "index": 0, "text": "", "finish_reason": "length" })
+                    }
+                };
+                let last = json!({ "id": "cmpl-demo", "object": "chunk", "model": model, "choices": [last] });
+                let sent = tx
+                    .send(Bytes::from(format!("data: {last}\n\n")))
                     .await
                     .is_ok()
-                {
+                    && tx
+                        .send(Bytes::from_static(b"data: [DONE]\n\n"))
+                        .await
+                        .is_ok();
+                if sent {
                     tracker.done(FrontendErrorType::None);
                 }
                 return;
