@@ -49,10 +49,11 @@ pub const DEFAULT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The longest label value, in bytes, a family with variable labels takes; a longer one folds
-/// into the family's overflow series. Prometheus sets no limit; one is needed so that input
-/// cannot make a single series arbitrarily large.
-pub const MAX_LABEL_VALUE_LEN: usize = 1024;
+/// The longest label value, in bytes, a family with variable labels takes unless it sets its
+/// own limit; a longer one folds into the family's overflow series and is never stored.
+/// Prometheus sets no limit; one is needed so that input cannot make a single series
+/// arbitrarily large.
+pub const DEFAULT_MAX_LABEL_LEN: usize = 256;
 
 /// The default budget of series with variable labels across all families of one runtime.
 pub const DEFAULT_SERIES_BUDGET: usize = 100_000;

@@ -41,6 +41,9 @@ pub struct MetricDescriptor {
     pub buckets_env: Option<&'static str>,
     /// The most series a family with string labels holds before folding into overflow.
     pub max_series: usize,
+    /// The longest value, in bytes, a variable label takes before the series folds into
+    /// overflow.
+    pub max_label_len: usize,
     /// The struct or function that declares it.
     pub source: &'static str,
     /// The file of the declaration.
@@ -77,6 +80,7 @@ impl MetricDescriptor {
             native: None,
             buckets_env: None,
             max_series: naming::DEFAULT_MAX_SERIES,
+            max_label_len: naming::DEFAULT_MAX_LABEL_LEN,
             source: "",
             file: "",
             line: 0,
@@ -125,6 +129,12 @@ impl MetricDescriptor {
     /// With a series cap.
     pub const fn __max_series(mut self, max_series: usize) -> Self {
         self.max_series = max_series;
+        self
+    }
+
+    /// With a label value length limit.
+    pub const fn __max_label_len(mut self, max_label_len: usize) -> Self {
+        self.max_label_len = max_label_len;
         self
     }
 

@@ -18,6 +18,10 @@ use crate::scope::MetricsScope;
 /// The default cap on the number of series of a family with string labels.
 pub const DEFAULT_MAX_SERIES: usize = dynamo_metrics_naming::DEFAULT_MAX_SERIES;
 
+/// The longest value, in bytes, a variable label takes unless its family sets another limit;
+/// a series with a longer value is counted under the overflow series and never stored.
+pub const DEFAULT_MAX_LABEL_LEN: usize = dynamo_metrics_naming::DEFAULT_MAX_LABEL_LEN;
+
 /// A single-series metric type, as used by [`LabeledFamily`].
 pub trait SeriesHandle: Clone + Send + Sync + 'static {
     /// The labelled family type it comes from.

@@ -154,8 +154,8 @@ pub use instrument::{
     REQUEST_DURATION_BUCKETS, RequestGuard,
 };
 pub use labeled::{
-    CounterFamily, DEFAULT_MAX_SERIES, GaugeFamily, HistogramFamily, IntCounterFamily,
-    IntGaugeFamily, LabeledFamily, SeriesHandle,
+    CounterFamily, DEFAULT_MAX_LABEL_LEN, DEFAULT_MAX_SERIES, GaugeFamily, HistogramFamily,
+    IntCounterFamily, IntGaugeFamily, LabeledFamily, SeriesHandle,
 };
 pub use labels::{LabelField, LabelSet, LabelValue};
 pub use metrics::{

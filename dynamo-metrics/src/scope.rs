@@ -163,7 +163,10 @@ impl MetricsScope {
             native: desc.native,
             declared_at: format!("by {} at {}", desc.source, desc.location()),
         })
-        .inspect(|view: &View<C>| view.set_max_series(desc.max_series))
+        .inspect(|view: &View<C>| {
+            view.set_max_series(desc.max_series);
+            view.set_max_label_len(desc.max_label_len);
+        })
     }
 
     /// The level this scope belongs to.

@@ -9,8 +9,8 @@
 use std::sync::Mutex;
 
 use dynamo_metrics::{
-    DEFAULT_MAX_SERIES, DistributedRuntime, MetricsRegistry, OVERFLOW, RuntimeConfig,
-    naming::MAX_LABEL_VALUE_LEN,
+    DEFAULT_MAX_LABEL_LEN, DEFAULT_MAX_SERIES, DistributedRuntime, MetricsRegistry, OVERFLOW,
+    RuntimeConfig,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -106,8 +106,9 @@ fn over_long_values_fold_into_overflow() {
     let vec = rt
         .create_intcountervec("by_model_total", "Requests by model", &["model"], &[])
         .unwrap();
-    let long = "m".repeat(MAX_LABEL_VALUE_LEN + 1);
-    let at_limit = "m".repeat(MAX_LABEL_VALUE_LEN);
+    assert_eq!(DEFAULT_MAX_LABEL_LEN, 256);
+    let long = "m".repeat(DEFAULT_MAX_LABEL_LEN + 1);
+    let at_limit = "m".repeat(DEFAULT_MAX_LABEL_LEN);
     vec.with_label_values(&[&long]).unwrap().inc_by(2);
     vec.with_label_values(&[&at_limit]).unwrap().inc();
     let text = rt.render();
@@ -119,6 +120,33 @@ fn over_long_values_fold_into_overflow() {
     )));
     assert!(!text.contains(&long));
     assert_eq!(overflow_count(&text, "dynamo_component_by_model_total"), 1);
+}
+
+#[test]
+fn a_family_sets_its_own_value_length() {
+    let _serial = serial();
+    let rt = DistributedRuntime::new().unwrap();
+    let routes = rt
+        .create_intcountervec("by_route_total", "Requests by route", &["route"], &[])
+        .unwrap()
+        .max_label_len(8);
+    routes.with_label_values(&["/metrics"]).unwrap().inc();
+    routes.with_label_values(&["/metrics/x"]).unwrap().inc();
+    let prompts = rt
+        .create_intcountervec("by_prompt_total", "Requests by prompt", &["p"], &[])
+        .unwrap()
+        .max_label_len(1000);
+    let long = "p".repeat(DEFAULT_MAX_LABEL_LEN * 2);
+    prompts.with_label_values(&[&long]).unwrap().inc();
+    let text = rt.render();
+    assert!(text.contains("dynamo_component_by_route_total{route=\"/metrics\"} 1\n"));
+    assert!(text.contains(&format!(
+        "dynamo_component_by_route_total{{route=\"{OVERFLOW}\"}} 1\n"
+    )));
+    assert!(!text.contains("/metrics/x"));
+    assert!(text.contains(&format!(
+        "dynamo_component_by_prompt_total{{p=\"{long}\"}} 1\n"
+    )));
 }
 
 #[test]

@@ -153,6 +153,27 @@ struct Capped {
     /// Requests per tenant
     #[metric(max_series = 2)]
     tenant_requests_total: IntCounterFamily<Tenant>,
+    /// Requests per tenant, short names only
+    #[metric(max_label_len = 3)]
+    short_tenant_requests_total: IntCounterFamily<Tenant>,
+}
+
+#[test]
+fn a_long_value_is_counted_under_overflow_and_never_stored() {
+    let rt = DistributedRuntime::new().unwrap();
+    let m = Capped::register(&rt).unwrap();
+    for t in ["abc", "abcd", "abc"] {
+        m.short_tenant_requests_total
+            .inc(&Tenant { tenant: t.into() });
+    }
+    let text = rt.render();
+    assert_eq!(
+        lines(&text, "dynamo_component_short_tenant_requests_total{"),
+        [
+            "dynamo_component_short_tenant_requests_total{tenant=\"__overflow__\"} 1",
+            "dynamo_component_short_tenant_requests_total{tenant=\"abc\"} 2",
+        ]
+    );
 }
 
 #[test]
@@ -220,6 +241,7 @@ fn catalog_lists_every_declared_metric_sorted() {
         names,
         [
             "dynamo_cache_hits_total",
+            "dynamo_component_short_tenant_requests_total",
             "dynamo_component_tenant_requests_total",
             "dynamo_component_worker_batches_total",
             "dynamo_web_disconnected_clients",
@@ -227,6 +249,11 @@ fn catalog_lists_every_declared_metric_sorted() {
             "dynamo_web_time_to_first_token_seconds",
         ]
     );
+    let short = catalog()
+        .iter()
+        .find(|d| d.name == "dynamo_component_short_tenant_requests_total")
+        .map(|d| d.max_label_len);
+    assert_eq!(short, Some(3));
     let ttft = catalog()
         .into_iter()
         .find(|d| d.name == "dynamo_web_time_to_first_token_seconds")

@@ -59,7 +59,8 @@ pub(super) fn generate(
     for (i, m) in metrics.iter().enumerate() {
         let (field, ty) = (m.ident, &m.field.ty);
         let span = ty.span();
-        let (short, full, help, max) = (&m.short_name, &m.full_name, &m.help, m.max_series);
+        let (short, full, help) = (&m.short_name, &m.full_name, &m.help);
+        let (max, max_len) = (m.max_series, m.max_label_len);
         let native = m.native.map(|n| {
             let (factor, max_buckets) = (n.factor, n.max_buckets);
             quote!(.__native(#factor, #max_buckets))
@@ -92,6 +93,7 @@ pub(super) fn generate(
             #level_call
             .__buckets(#buckets, #buckets_env)
             .__max_series(#max)
+            .__max_label_len(#max_len)
             #native
             .__declared(
                 ::core::concat!(::core::module_path!(), "::", #source),

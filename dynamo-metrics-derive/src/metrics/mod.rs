@@ -33,6 +33,7 @@ pub(super) struct Metric<'a> {
     pub(super) buckets_env: Option<String>,
     pub(super) const_labels: Vec<(String, String)>,
     pub(super) max_series: usize,
+    pub(super) max_label_len: usize,
     /// A native histogram's parameters.
     pub(super) native: Option<naming::NativeParams>,
 }

@@ -292,16 +292,22 @@ pub(super) fn validate<'a>(
         }
         const_labels.push((n, value.value()));
     }
-    let max_series = match &attrs.max_series {
+    let mut positive = |lit: &Option<syn::LitInt>, key: &str, default: usize| match lit {
         Some(lit) => match lit.base10_parse::<usize>() {
             Ok(n) if n > 0 => n,
             _ => {
-                cx.error(lit, "max_series must be a whole number above 0");
+                cx.error(lit, format_args!("{key} must be a whole number above 0"));
                 1
             }
         },
-        None => naming::DEFAULT_MAX_SERIES,
+        None => default,
     };
+    let max_series = positive(&attrs.max_series, "max_series", naming::DEFAULT_MAX_SERIES);
+    let max_label_len = positive(
+        &attrs.max_label_len,
+        "max_label_len",
+        naming::DEFAULT_MAX_LABEL_LEN,
+    );
     let native = attrs.native.as_ref().and_then(|native| {
         if kind != MetricKind::Histogram {
             cx.error(
@@ -345,6 +351,7 @@ pub(super) fn validate<'a>(
         buckets_env,
         const_labels,
         max_series,
+        max_label_len,
         native,
     })
 }

@@ -102,6 +102,7 @@ pub(crate) struct Family<C: Cell> {
     /// The most series with one set of fixed label values (one level's view); more label
     /// combinations fold into that view's overflow series.
     max_series: AtomicUsize,
+    max_label_len: AtomicUsize,
     /// Shared by every family of a runtime; `None` for standalone families.
     budget: Option<Arc<Budget>>,
 }
@@ -114,6 +115,7 @@ impl<C: Cell> Family<C> {
             meta: Arc::new(meta),
             series: RwLock::new(Vec::new()),
             max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
+            max_label_len: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_LABEL_LEN),
             budget,
         }
     }
@@ -121,6 +123,11 @@ impl<C: Cell> Family<C> {
     /// Sets the most series one view of the family holds.
     pub(crate) fn set_max_series(&self, max_series: usize) {
         self.max_series.store(max_series.max(1), Relaxed);
+    }
+
+    /// Sets the longest label value, in bytes, a series of the family takes.
+    pub(crate) fn set_max_label_len(&self, max_label_len: usize) {
+        self.max_label_len.store(max_label_len.max(1), Relaxed);
     }
 
     /// How many series have the fixed label values `fixed`.
@@ -149,18 +156,15 @@ impl<C: Cell> Family<C> {
     /// The series with label values `fixed` followed by `values`, created at zero if new.
     /// The caller has checked that the count matches the family's labels. A new combination
     /// gets the overflow series instead (every variable label [`OVERFLOW`]), and the second
-    /// value is `true`, when a value is longer than [`MAX_LABEL_VALUE_LEN`] bytes, when the
+    /// value is `true`, when a value is longer than the family's label length limit, when the
     /// view already holds its most series, or when the runtime's budget is spent.
-    ///
-    /// [`MAX_LABEL_VALUE_LEN`]: dynamo_metrics_naming::MAX_LABEL_VALUE_LEN
     pub(crate) fn get_or_create(
         &self,
         fixed: &[String],
         values: &[&str],
     ) -> (Arc<Series<C>>, bool) {
-        let too_long = values
-            .iter()
-            .any(|v| v.len() > dynamo_metrics_naming::MAX_LABEL_VALUE_LEN);
+        let max_len = self.max_label_len.load(Relaxed);
+        let too_long = values.iter().any(|v| v.len() > max_len);
         if !too_long {
             let series = self.series.read();
             if let Ok(i) = Self::find(&series, fixed, values) {

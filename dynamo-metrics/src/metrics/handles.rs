@@ -146,6 +146,12 @@ macro_rules! family_handle {
                 self
             }
 
+            /// Sets nothing: the `metrics` feature is off.
+            #[must_use]
+            pub fn max_label_len(self, _: usize) -> Self {
+                self
+            }
+
             #[allow(dead_code)]
             pub(crate) fn count_overflows_in(&self, _: IntCounter) {}
 
@@ -202,6 +208,16 @@ macro_rules! family_handle {
             #[must_use]
             pub fn max_series(self, max_series: usize) -> Self {
                 self.view.set_max_series(max_series);
+                self
+            }
+
+            /// Sets the longest value, in bytes, a variable label of this family takes
+            /// (default [`DEFAULT_MAX_LABEL_LEN`](crate::DEFAULT_MAX_LABEL_LEN)); a series
+            /// with a longer value is counted under the overflow series and the value is
+            /// never stored. The limit is the family's: it applies to every handle of it.
+            #[must_use]
+            pub fn max_label_len(self, max_label_len: usize) -> Self {
+                self.view.set_max_label_len(max_label_len);
                 self
             }
 

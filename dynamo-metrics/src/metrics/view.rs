@@ -73,6 +73,11 @@ impl<C: Cell> View<C> {
         self.family.set_max_series(max_series);
     }
 
+    /// Sets the longest label value this view (and every view of the family) takes.
+    pub(crate) fn set_max_label_len(&self, max_label_len: usize) {
+        self.family.set_max_label_len(max_label_len);
+    }
+
     fn folded(&self, overflowed: bool) {
         if let (true, Some(count)) = (overflowed, self.overflowed.get()) {
             count();
