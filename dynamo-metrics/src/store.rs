@@ -151,30 +151,10 @@ impl Store {
                 (name, text)
             })
             .collect();
-        // With `metrics` off our families record nothing and are not exported.
-        #[cfg(not(feature = "metrics"))]
-        let families: BTreeMap<String, Arc<dyn AnyFamily>> = {
-            drop(families);
-            BTreeMap::new()
-        };
-        let mut ours = families.iter().filter(|(name, _)| keep(name)).peekable();
-        let mut theirs = foreign.iter().peekable();
-        loop {
-            match (ours.peek(), theirs.peek()) {
-                (Some((a, _)), Some((b, _))) if *a > *b => {
-                    out.push_str(theirs.next().map_or("", |(_, t)| t));
-                }
-                (Some(_), _) => {
-                    if let Some((_, family)) = ours.next() {
-                        family.render(out, format);
-                    }
-                }
-                (None, Some(_)) => {
-                    out.push_str(theirs.next().map_or("", |(_, t)| t));
-                }
-                (None, None) => break,
-            }
-        }
+        in_name_order(&families, keep, &foreign, |next| match next {
+            Next::Ours(family) => family.render(out, format),
+            Next::Theirs(text) => out.push_str(text),
+        });
     }
 
     /// Collects every foreign collector's families, merged by name, each series with the
@@ -226,34 +206,10 @@ impl Store {
     pub(crate) fn encode_protobuf(&self, out: &mut Vec<u8>, keep: &dyn Fn(&str) -> bool) {
         let families = self.families.read();
         let foreign = self.foreign_snapshots(&families, keep);
-        // With `metrics` off our families record nothing and are not exported.
-        #[cfg(not(feature = "metrics"))]
-        let families: BTreeMap<String, Arc<dyn AnyFamily>> = {
-            drop(families);
-            BTreeMap::new()
-        };
-        let mut ours = families.iter().filter(|(name, _)| keep(name)).peekable();
-        let mut theirs = foreign.iter().peekable();
-        loop {
-            match (ours.peek(), theirs.peek()) {
-                (Some((a, _)), Some((b, _))) if *a > *b => {
-                    if let Some((_, snap)) = theirs.next() {
-                        protobuf::write_family(out, snap);
-                    }
-                }
-                (Some(_), _) => {
-                    if let Some((_, family)) = ours.next() {
-                        family.encode_protobuf(out);
-                    }
-                }
-                (None, Some(_)) => {
-                    if let Some((_, snap)) = theirs.next() {
-                        protobuf::write_family(out, snap);
-                    }
-                }
-                (None, None) => break,
-            }
-        }
+        in_name_order(&families, keep, &foreign, |next| match next {
+            Next::Ours(family) => family.encode_protobuf(out),
+            Next::Theirs(snap) => protobuf::write_family(out, snap),
+        });
     }
 
     fn warn_once(&self, name: &str, why: &str) {
@@ -262,6 +218,40 @@ impl Store {
                 family = name,
                 "foreign metric family left out of /metrics: {why}"
             );
+        }
+    }
+}
+
+/// One family of an exposition: ours, or a foreign collector's in some prepared form.
+enum Next<'a, T> {
+    Ours(&'a dyn AnyFamily),
+    Theirs(&'a T),
+}
+
+/// Calls `each` with every family of `ours` that `keep` accepts and every one of `theirs`,
+/// merged in name order (the names do not overlap: foreign families named like ours are left
+/// out before). With `metrics` off our families record nothing and are not exported.
+fn in_name_order<'a, T>(
+    ours: &'a BTreeMap<String, Arc<dyn AnyFamily>>,
+    keep: &dyn Fn(&str) -> bool,
+    theirs: &'a BTreeMap<String, T>,
+    mut each: impl FnMut(Next<'a, T>),
+) {
+    let mut ours = ours
+        .iter()
+        .filter(|(name, _)| cfg!(feature = "metrics") && keep(name))
+        .peekable();
+    let mut theirs = theirs.iter().peekable();
+    loop {
+        let next = match (ours.peek(), theirs.peek()) {
+            (Some((a, _)), Some((b, _))) if a > b => theirs.next().map(|(_, t)| Next::Theirs(t)),
+            (Some(_), _) => ours.next().map(|(_, f)| Next::Ours(&**f)),
+            (None, Some(_)) => theirs.next().map(|(_, t)| Next::Theirs(t)),
+            (None, None) => None,
+        };
+        match next {
+            Some(next) => each(next),
+            None => break,
         }
     }
 }

@@ -157,6 +157,11 @@ async def flood(port, clients, secs):
     return counts
 
 
+def check_rss(failed, name, before, after):
+    if after > before + RSS_SLACK:
+        failed.append(f"{name}: RSS grew by {(after - before) >> 20} MiB")
+
+
 def settle(pid, secs=3):
     """Lets closed connections drain, then reads resident memory."""
     time.sleep(secs)
@@ -215,8 +220,7 @@ def main():
                 )
                 if bad:
                     failed.append(f"{name}: {len(bad)} probes failed or were slower than 1 s")
-                if after > before + RSS_SLACK:
-                    failed.append(f"{name}: RSS grew by {(after - before) >> 20} MiB")
+                check_rss(failed, name, before, after)
         for target, port in ports.items():
             before = rss(demo.pid)
             ok, errors = asyncio.run(flood(port, args.flood_clients, args.flood))
@@ -228,12 +232,10 @@ def main():
             )
             if errors:
                 failed.append(f"{name}: {errors} errors")
-            if after > before + RSS_SLACK:
-                failed.append(f"{name}: RSS grew by {(after - before) >> 20} MiB")
+            check_rss(failed, name, before, after)
         end = rss(demo.pid)
         print(f"RSS at start {start / 2**20:.1f} MiB, at the end {end / 2**20:.1f} MiB")
-        if end > start + RSS_SLACK:
-            failed.append(f"RSS grew by {(end - start) >> 20} MiB over the whole run")
+        check_rss(failed, "the whole run", start, end)
         if demo.poll() is not None:
             failed.append(f"the demo exited with {demo.returncode}")
     finally:
