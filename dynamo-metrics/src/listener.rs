@@ -49,9 +49,10 @@ pub(crate) struct Refusals {
 
 /// Serves `app` on `listener` until `stop` resolves, then stops accepting and lets open
 /// connections finish for `config.shutdown_grace`:
-/// - every connection must send a request's headers within `config.header_read_timeout`,
-///   the first and every later one on a kept-alive connection (hyper starts the timer when it
-///   waits for a request), so idle and dripping connections are closed;
+/// - a new connection must send its first byte within `config.header_read_timeout` (until
+///   then it holds no HTTP state), and every request's headers, the first and every later one
+///   on a kept-alive connection, within `config.header_read_timeout` (hyper starts the timer
+///   when it waits for a request), so idle and dripping connections are closed;
 /// - every request is answered within `config.request_timeout` (503 after it);
 /// - at most [`connection_cap`]`(config.max_connections)` connections are open; one more is
 ///   accepted and answered `503` with `Retry-After: 1` at once, not left in the kernel's queue;
@@ -68,6 +69,8 @@ pub(crate) async fn serve(
     let cap = connection_cap(config.max_connections);
     let permits = Arc::new(Semaphore::new(cap));
     let graceful = GracefulShutdown::new();
+    // Tells connections still waiting for their first byte to close at shutdown.
+    let (stopping, stopped) = tokio::sync::watch::channel(());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -98,14 +101,31 @@ pub(crate) async fn serve(
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (first_byte, mut stopped) = (config.header_read_timeout, stopped.clone());
         tokio::spawn(async move {
+            // Until the client sends something, the connection is a socket, a permit and a
+            // small task: hyper's state and its two 8 KiB buffers come with the first byte,
+            // so idle connections cost little memory.
+            // (`peek` waits for data; `readable` may report a fresh socket ready at once.)
+            let mut byte = [0u8; 1];
+            let first = tokio::select! {
+                first = tokio::time::timeout(first_byte, stream.peek(&mut byte)) => first,
+                _ = stopped.changed() => return,
+            };
+            if !matches!(first, Ok(Ok(1..))) {
+                return;
+            }
+            // Boxed, so that the task of a connection still waiting stays small.
+            let connection =
+                Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service)));
             // Errors here are a client's (reset, timeout, bad request): nothing to report.
             let _ = connection.await;
             drop(permit);
         });
     }
     drop(listener);
+    stopping.send_replace(());
     if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
         .await
         .is_err()

@@ -128,12 +128,20 @@ async fn port_in_use_is_a_clear_error() {
 #[tokio::test]
 async fn from_config_starts_the_server_and_shutdown_stops_it() {
     let mut config = RuntimeConfig::default();
-    config.system_server = Some(loopback(0));
+    let mut server = loopback(0);
+    server.header_read_timeout = std::time::Duration::from_secs(60);
+    config.system_server = Some(server);
     config.starting_ready = false;
     let rt = DistributedRuntime::from_config(config).await.unwrap();
     let addr = rt.system_server_addr().unwrap();
     assert_eq!(get(addr, "GET", "/health").await.status, 503);
-    rt.shutdown().await;
+    // A connection that never sends a byte does not hold shutdown back until its timeout.
+    let idle = TcpStream::connect(addr).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // accepted meanwhile
+    tokio::time::timeout(std::time::Duration::from_secs(4), rt.shutdown())
+        .await
+        .expect("shutdown waited for an idle connection's header timeout");
+    drop(idle);
     assert_eq!(rt.system_server_addr(), None);
     assert!(
         TcpStream::connect(addr).is_err(),
