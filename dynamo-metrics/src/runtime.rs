@@ -360,6 +360,12 @@ impl DistributedRuntime {
     /// `app.merge(runtime.metrics_router())`, or `nest` it under a prefix. They answer as the
     /// status server's do. The router holds the runtime weakly: once the runtime is dropped
     /// they answer 503. A `Router` is a tower `Service`, so it mounts wherever one does.
+    ///
+    /// The application's server decides how hostile clients are handled. Serve it with
+    /// [`serve`](Self::serve) to get the status server's limits (header and request timeouts,
+    /// connection cap, in-flight limit, 503 with `Retry-After` when over); with another
+    /// server, set the same limits there, or an idle or dripping client holds a connection
+    /// for as long as it likes.
     pub fn metrics_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
         server::routes(self.source())
     }
