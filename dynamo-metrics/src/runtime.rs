@@ -66,7 +66,7 @@ inventory::submit! { Declared(&EXEMPLARS_DROPPED) }
 ///
 /// Metrics created on the runtime itself carry no hierarchy labels; it creates one of its
 /// own, `dynamo_component_uptime_seconds`, refreshed at every render. With the `gpu` feature
-/// it also exports GPU gauges from NVML ([`GpuCollector`](crate::GpuCollector)) unless the
+/// it also exports GPU gauges from NVML (`GpuCollector`, feature `gpu`) unless the
 /// configuration turns them off. Cloning is cheap and
 /// shares everything.
 #[derive(Clone)]
