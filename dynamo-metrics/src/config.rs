@@ -22,9 +22,9 @@ pub struct SystemServerConfig {
     pub port: u16,
     /// The longest a request may take, from its headers to its response; slower ones get 503.
     pub request_timeout: Duration,
-    /// The longest a client may take to send a request's headers, and the longest a kept-alive
-    /// connection may sit idle, before it is closed: slow and idle clients cannot hold
-    /// connections open.
+    /// The longest a new connection may wait before its first byte, a client may take to send
+    /// a request's headers, and a kept-alive connection may sit idle, before it is closed:
+    /// slow and idle clients cannot hold connections open.
     pub header_read_timeout: Duration,
     /// How many connections are open at once, at most a quarter of the process's open-file
     /// limit (so one flooded listener leaves descriptors for the others); one more is answered
@@ -33,7 +33,8 @@ pub struct SystemServerConfig {
     pub max_connections: usize,
     /// How many requests are handled at once; more are answered `503` with `Retry-After`.
     pub max_requests_in_flight: usize,
-    /// How long a graceful shutdown waits for open connections to finish.
+    /// How long a graceful shutdown waits for open connections to finish; what is still
+    /// running then is cancelled.
     pub shutdown_grace: Duration,
 }
 

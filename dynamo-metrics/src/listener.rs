@@ -47,8 +47,9 @@ pub(crate) struct Refusals {
     pub(crate) requests: Option<IntCounter>,
 }
 
-/// Serves `app` on `listener` until `stop` resolves, then stops accepting and lets open
-/// connections finish for `config.shutdown_grace`:
+/// Serves `app` on `listener` until `stop` resolves, then stops accepting, lets open
+/// connections finish for `config.shutdown_grace`, and cancels what is left (drops its
+/// futures) before returning:
 /// - a new connection must send its first byte within `config.header_read_timeout` (until
 ///   then it holds no HTTP state), and every request's headers, the first and every later one
 ///   on a kept-alive connection, within `config.header_read_timeout` (hyper starts the timer
@@ -69,6 +70,8 @@ pub(crate) async fn serve(
     let cap = connection_cap(config.max_connections);
     let permits = Arc::new(Semaphore::new(cap));
     let graceful = GracefulShutdown::new();
+    // Every connection's task, so that what outlives the grace period is cancelled.
+    let mut connections = tokio::task::JoinSet::new();
     // Tells connections still waiting for their first byte to close at shutdown.
     let (stopping, stopped) = tokio::sync::watch::channel(());
     let mut builder = http1::Builder::new();
@@ -103,7 +106,8 @@ pub(crate) async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         let (first_byte, mut stopped) = (config.header_read_timeout, stopped.clone());
-        tokio::spawn(async move {
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             // Until the client sends something, the connection is a socket, a permit and a
             // small task: hyper's state and its two 8 KiB buffers come with the first byte,
             // so idle connections cost little memory.
@@ -130,8 +134,12 @@ pub(crate) async fn serve(
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after the grace period");
+        tracing::warn!("connections still open after the grace period: cancelled");
     }
+    // Past the deadline what is left is cancelled: its futures are dropped (a request in
+    // flight sees its client go) before this returns.
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 /// Answers a connection over the cap with 503 and closes it, giving the client one second.

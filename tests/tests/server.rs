@@ -212,3 +212,53 @@ async fn metrics_router_mounts_in_an_application_router() {
     assert_eq!(get(addr, "GET", "/metrics").await.status, 503);
     server.abort();
 }
+
+#[tokio::test]
+async fn what_outlives_the_grace_period_is_cancelled() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Sets its flag when the handler's future is dropped.
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = dropped.clone();
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(move || {
+            let guard = Dropped(flag.clone());
+            async move {
+                std::future::pending::<()>().await;
+                drop(guard);
+            }
+        }),
+    );
+    let rt = DistributedRuntime::new().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = loopback(0);
+    config.shutdown_grace = std::time::Duration::from_millis(200);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = {
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            rt.serve(listener, app, &config, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        })
+    };
+    let client = tokio::task::spawn_blocking(move || request(addr, "GET", "/slow"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the request is in flight
+    assert!(!dropped.load(Ordering::SeqCst));
+    stop.send(()).unwrap();
+    serving.await.unwrap();
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the request was left running after serve returned"
+    );
+    let _ = client.await;
+}
