@@ -71,10 +71,12 @@ fn start() -> Demo {
 
 fn stops_gracefully_on(signal: &str) {
     let mut demo = start();
-    // A stream of 60 tokens at 20 ms each: it is still running when the signal comes.
+    // A stream of 100 tokens at 20 ms each. The signal is sent once its first chunk has
+    // arrived, so the stream is surely in flight whatever the machine's load.
     let frontend = demo.frontend;
+    let (started, first_chunk) = std::sync::mpsc::channel();
     let stream = std::thread::spawn(move || {
-        let body = r#"{"model":"mock-llama","stream":true,"max_tokens":60,"messages":[{"role":"user","content":"tell me"}]}"#;
+        let body = r#"{"model":"mock-llama","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"tell me"}]}"#;
         let mut s = TcpStream::connect(frontend).unwrap();
         write!(
             s,
@@ -82,11 +84,25 @@ fn stops_gracefully_on(signal: &str) {
             body.len()
         )
         .unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).unwrap();
-        response
+        let mut response = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut told = false;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&buf[..n]);
+            if !told && response.windows(6).any(|w| w == b"data: ") {
+                started.send(()).unwrap();
+                told = true;
+            }
+        }
+        String::from_utf8(response).unwrap()
     });
-    std::thread::sleep(Duration::from_millis(400));
+    first_chunk
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no first chunk");
     let pid = demo.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -97,12 +113,14 @@ fn stops_gracefully_on(signal: &str) {
     );
     // Not ready at once, while the stream drains: the worker's status server says so, and
     // the frontend accepts no new connection.
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        status(demo.system, "/health"),
-        Some(503),
-        "{signal}: still ready"
-    );
+    // (Polled for up to a second, so a loaded machine's slow signal delivery is no failure.)
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut ready = status(demo.system, "/health");
+    while ready != Some(503) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        ready = status(demo.system, "/health");
+    }
+    assert_eq!(ready, Some(503), "{signal}: still ready");
     assert_eq!(
         status(frontend, "/health"),
         None,
