@@ -36,6 +36,11 @@ pub struct SystemServerConfig {
     /// How long a graceful shutdown waits for open connections to finish; what is still
     /// running then is cancelled.
     pub shutdown_grace: Duration,
+    /// A web configuration file in the Prometheus exporter toolkit's format: TLS, client
+    /// certificates, basic auth and response headers (see the crate docs, "TLS and basic
+    /// auth"); `DYN_SYSTEM_WEB_CONFIG_FILE`. Needs the `tls` feature: without it, a file given
+    /// here is an error at start.
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SystemServerConfig {
@@ -48,6 +53,7 @@ impl Default for SystemServerConfig {
             max_connections: 4096,
             max_requests_in_flight: 64,
             shutdown_grace: Duration::from_secs(5),
+            web_config_file: None,
         }
     }
 }
@@ -159,7 +165,7 @@ impl RuntimeConfig {
         Ok(names)
     }
 
-    /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_STARTING_HEALTH_STATUS`,
+    /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_WEB_CONFIG_FILE`, `DYN_SYSTEM_STARTING_HEALTH_STATUS`,
     /// `DYN_NAMESPACE`, `DYN_METRICS_MAX_SERIES` and `DYN_METRICS_RENAME`.
     ///
     /// # Errors
@@ -189,6 +195,11 @@ impl RuntimeConfig {
                 server.host = value
                     .parse()
                     .map_err(|_| bad(var, value.clone(), "expected an IPv4 or IPv6 address"))?;
+            }
+            if let Some((_, file)) =
+                env("DYN_SYSTEM_WEB_CONFIG_FILE").filter(|(_, f)| !f.is_empty())
+            {
+                server.web_config_file = Some(file.into());
             }
             config.system_server = Some(server);
         }

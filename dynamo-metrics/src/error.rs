@@ -111,6 +111,17 @@ pub enum Error {
         /// The level it was registered at.
         got: crate::Level,
     },
+    /// The system status server's web configuration file cannot be used.
+    #[error("web configuration file {}: {}{reason}", path.display(), key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+    WebConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The key at fault, as a dotted path (`tls_server_config.cert_file`); `None` when the
+        /// file as a whole cannot be read or parsed.
+        key: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
     /// The system status server was started twice on one runtime.
     #[error("the system status server is already running on {addr}")]
     ServerRunning {

@@ -135,6 +135,8 @@ mod snapshot;
 mod store;
 mod text;
 pub mod trace;
+#[cfg(feature = "tls")]
+mod web;
 
 pub use catalog::{catalog, check_catalog};
 pub use config::{RuntimeConfig, SystemServerConfig};

@@ -39,13 +39,33 @@ fn open_file_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// The answer to plain HTTP on a TLS port (Go's words): written at once, then the connection
+/// is closed.
+#[cfg(feature = "tls")]
+const PLAIN_HTTP: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
 /// What a listener counts: connections refused for being over the cap, requests refused for
-/// being over the in-flight limit.
+/// being over the in-flight limit, connections whose TLS handshake failed.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Refusals {
     pub(crate) connections: Option<IntCounter>,
     pub(crate) requests: Option<IntCounter>,
+    pub(crate) tls: Option<IntCounter>,
 }
+
+fn count(counter: &Option<IntCounter>) {
+    if let Some(c) = counter {
+        c.inc();
+    }
+}
+
+#[cfg(feature = "tls")]
+pub(crate) use crate::web::Web;
+
+/// Without the `tls` feature there is no web configuration: a type without values.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug)]
+pub(crate) enum Web {}
 
 /// Serves `app` on `listener` until `stop` resolves, then stops accepting, lets open
 /// connections finish for `config.shutdown_grace`, and cancels what is left (drops its
@@ -58,12 +78,15 @@ pub(crate) struct Refusals {
 /// - at most [`connection_cap`]`(config.max_connections)` connections are open; one more is
 ///   accepted and answered `503` with `Retry-After: 1` at once, not left in the kernel's queue;
 /// - at most `config.max_requests_in_flight` requests are handled at once; more get `503` with
-///   `Retry-After: 1`.
+///   `Retry-After: 1`;
+/// - with TLS on (`web`), a connection must finish its handshake within
+///   `config.header_read_timeout` too, and one that speaks plain HTTP gets `400` at once.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     config: &SystemServerConfig,
     refusals: Refusals,
+    web: Option<Arc<Web>>,
     stop: impl Future<Output = ()>,
 ) {
     let app = limit_requests(app, config, refusals.requests.clone());
@@ -97,15 +120,15 @@ pub(crate) async fn serve(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            if let Some(c) = &refusals.connections {
-                c.inc();
-            }
-            tokio::spawn(refuse(stream));
+            count(&refusals.connections);
+            tokio::spawn(refuse(stream, OVER_CAPACITY));
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         let (first_byte, mut stopped) = (config.header_read_timeout, stopped.clone());
+        #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+        let (web, refused_tls) = (web.clone(), refusals.tls.clone());
         while connections.try_join_next().is_some() {}
         connections.spawn(async move {
             // Until the client sends something, the connection is a socket, a permit and a
@@ -120,11 +143,22 @@ pub(crate) async fn serve(
             if !matches!(first, Ok(Ok(1..))) {
                 return;
             }
-            // Boxed, so that the task of a connection still waiting stays small.
-            let connection =
-                Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service)));
-            // Errors here are a client's (reset, timeout, bad request): nothing to report.
-            let _ = connection.await;
+            #[cfg(feature = "tls")]
+            if let Some(tls) = web.and_then(|w| w.current().tls.clone()) {
+                // Every TLS connection starts with a handshake record (type 22).
+                if byte[0] != 0x16 {
+                    count(&refused_tls);
+                    return refuse(stream, PLAIN_HTTP).await;
+                }
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => http(stream, &builder, service, watcher).await,
+                    _ => count(&refused_tls),
+                }
+                drop(permit);
+                return;
+            }
+            http(stream, &builder, service, watcher).await;
             drop(permit);
         });
     }
@@ -142,12 +176,27 @@ pub(crate) async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-/// Answers a connection over the cap with 503 and closes it, giving the client one second.
-/// What the client sent meanwhile is read and dropped before closing: closing with unread
-/// data would reset the connection, and the client could lose the answer.
-async fn refuse(mut stream: TcpStream) {
+/// Serves HTTP/1.1 on `io` until the client is done or the server shuts down.
+async fn http<I>(
+    io: I,
+    builder: &http1::Builder,
+    service: TowerToHyperService<Router>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // Boxed, so that the task of a connection still waiting stays small.
+    let connection = Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(io), service)));
+    // Errors here are a client's (reset, timeout, bad request): nothing to report.
+    let _ = connection.await;
+}
+
+/// Writes `answer` to a connection and closes it, giving the client one second. What the
+/// client sent meanwhile is read and dropped before closing: closing with unread data would
+/// reset the connection, and the client could lose the answer.
+async fn refuse(mut stream: TcpStream, answer: &'static [u8]) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(OVER_CAPACITY).await?;
+        stream.write_all(answer).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 1024];
         while stream.read(&mut sink).await? > 0 {}
@@ -203,5 +252,11 @@ mod tests {
             head.contains(&format!("Content-Length: {}", body.len())),
             "{text}"
         );
+        #[cfg(feature = "tls")]
+        {
+            let text = std::str::from_utf8(PLAIN_HTTP).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        }
     }
 }

@@ -377,7 +377,12 @@ impl DistributedRuntime {
     /// `header_read_timeout` (idle kept-alive connections too) and is answered within
     /// `request_timeout`. Connections over the cap (`max_connections`, at most a quarter of
     /// the process's open-file limit) and requests over `max_requests_in_flight` get `503`
-    /// with `Retry-After` at once, counted by `dynamo_metrics_refused_total{what}`.
+    /// with `Retry-After` at once, counted by `dynamo_metrics_refused_total{what}`. A
+    /// `web_config_file` in `config` applies as on the status server (TLS, basic auth on every
+    /// route but `/health` and `/live`, headers).
+    ///
+    /// # Errors
+    /// [`Error::WebConfig`] when `config.web_config_file` cannot be used; nothing is served.
     ///
     /// [`metrics_router`]: Self::metrics_router
     pub async fn serve(
@@ -386,9 +391,11 @@ impl DistributedRuntime {
         app: axum::Router,
         config: &SystemServerConfig,
         stop: impl std::future::Future<Output = ()>,
-    ) {
-        let refusals = self.inner.exporter.refusals();
-        crate::listener::serve(listener, app, config, refusals, stop).await;
+    ) -> Result<()> {
+        let exporter = &self.inner.exporter;
+        let (app, web) = server::secure(app, config, Some(exporter))?;
+        crate::listener::serve(listener, app, config, exporter.refusals(), web, stop).await;
+        Ok(())
     }
 
     fn source(&self) -> Weak<dyn server::Source> {
@@ -400,7 +407,8 @@ impl DistributedRuntime {
     ///
     /// # Errors
     /// [`Error::Bind`] when the address cannot be bound, [`Error::ServerRunning`] when this
-    /// runtime already runs one.
+    /// runtime already runs one, [`Error::WebConfig`] when its web configuration file cannot
+    /// be used.
     pub async fn start_system_server(&self, config: SystemServerConfig) -> Result<SocketAddr> {
         if let Some(addr) = self.system_server_addr() {
             return Err(Error::ServerRunning { addr });

@@ -106,7 +106,7 @@ static REFUSED: MetricDescriptor = exporter_family(
     "dynamo_metrics_refused_total",
     MetricKind::Counter,
     "u64",
-    "Connections and requests refused with 503 by the limits of the runtime's listeners",
+    "Connections and requests refused by the runtime's listeners: over a limit (connection, request; answered 503), failing basic auth (auth; 401), failing the TLS handshake or speaking plain HTTP to TLS (tls)",
 )
 .__labels(&["what"]);
 
@@ -120,7 +120,7 @@ impl ExporterMetrics {
     /// The exporter's families on the runtime's root scope, at zero.
     pub(crate) fn register(scope: &MetricsScope) -> Result<Self> {
         let refused = IntCounterVec::from_view(scope.declared(&REFUSED)?);
-        for what in ["connection", "request"] {
+        for what in ["connection", "request", "auth", "tls"] {
             refused.with_label_values(&[what])?;
         }
         Ok(ExporterMetrics {
@@ -137,7 +137,72 @@ impl ExporterMetrics {
         Refusals {
             connections: self.refused.with_label_values(&["connection"]).ok(),
             requests: self.refused.with_label_values(&["request"]).ok(),
+            tls: self.refused.with_label_values(&["tls"]).ok(),
         }
+    }
+}
+
+/// `app` and the listener's TLS with the web configuration file of `config`, if any: basic
+/// auth on every route but `/health` and `/live` (probes carry no credentials; they tell
+/// readiness and uptime only), its headers on every response.
+///
+/// # Errors
+/// [`Error::WebConfig`] naming the key at fault, or the missing `tls` feature.
+pub(crate) fn secure(
+    app: Router,
+    config: &SystemServerConfig,
+    exporter: Option<&ExporterMetrics>,
+) -> Result<(Router, Option<std::sync::Arc<listener::Web>>)> {
+    let Some(path) = &config.web_config_file else {
+        return Ok((app, None));
+    };
+    #[cfg(feature = "tls")]
+    {
+        let web = std::sync::Arc::new(crate::web::Web::load(path)?);
+        let refused = exporter.and_then(|e| e.refused.with_label_values(&["auth"]).ok());
+        let guard = web.clone();
+        let app = app.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let (web, refused) = (guard.clone(), refused.clone());
+                async move {
+                    let settings = web.current();
+                    let open = matches!(request.uri().path(), "/health" | "/live");
+                    let mut response = if open
+                        || web
+                            .authorized(&settings, request.headers().get(header::AUTHORIZATION))
+                            .await
+                    {
+                        next.run(request).await
+                    } else {
+                        if let Some(c) = &refused {
+                            c.inc();
+                        }
+                        let mut response =
+                            (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
+                        response.headers_mut().insert(
+                            header::WWW_AUTHENTICATE,
+                            HeaderValue::from_static("Basic realm=\"metrics\", charset=\"UTF-8\""),
+                        );
+                        response
+                    };
+                    for (name, value) in &settings.headers {
+                        response.headers_mut().insert(name.clone(), value.clone());
+                    }
+                    response
+                }
+            },
+        ));
+        tracing::info!(path = %path.display(), tls = web.tls(), "web configuration loaded");
+        Ok((app, Some(web)))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (app, exporter);
+        Err(Error::WebConfig {
+            path: path.clone(),
+            key: None,
+            reason: "this build of dynamo-metrics has no `tls` feature: enable it to use a web configuration file".to_owned(),
+        })
     }
 }
 
@@ -177,16 +242,16 @@ pub(crate) async fn start(
         source,
     })?;
     let (stop, mut stopped) = watch::channel(false);
-    let refusals = source
-        .upgrade()
-        .map(|s| s.exporter().refusals())
-        .unwrap_or_default();
-    let app: Router = router(source);
+    let strong = source.upgrade();
+    let exporter = strong.as_ref().map(|s| s.exporter());
+    let refusals = exporter.map(ExporterMetrics::refusals).unwrap_or_default();
+    let (app, web) = secure(router(source), &config, exporter)?;
+    drop(strong);
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = stopped.changed().await;
         };
-        listener::serve(listener, app, &config, refusals, stop).await;
+        listener::serve(listener, app, &config, refusals, web, stop).await;
     });
     tracing::info!(%addr, "system status server listening");
     Ok(ServerHandle { addr, stop, task })

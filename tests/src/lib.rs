@@ -1,6 +1,8 @@
 //! Helpers of the end-to-end tests: a minimal HTTP/1.1 client over a real socket, and
 //! running `promtool` and Python's `prometheus_client` parser on exposition text.
 
+pub mod pki;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output, Stdio};
@@ -62,6 +64,14 @@ pub fn request_with(
     .expect("write");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
+    parse_response(&raw)
+}
+
+/// A whole HTTP/1.1 response parsed.
+///
+/// # Panics
+/// When it is not one: this is test code.
+pub fn parse_response(raw: &[u8]) -> Response {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -420,4 +430,69 @@ pub fn decode_metric_families(mut bytes: &[u8]) -> Vec<serde_json::Value> {
         bytes = &bytes[at + len..];
     }
     out
+}
+
+/// A Prometheus server (Debian's `prometheus`, which `.ci/run` installs) on a free loopback
+/// port, stopped (by its own PID) and its directory removed when dropped.
+pub struct Prometheus {
+    child: std::process::Child,
+    /// Its HTTP address.
+    pub addr: SocketAddr,
+    /// Its configuration and data directory.
+    pub dir: std::path::PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Prometheus {
+    /// Starts one with the configuration `config` (YAML) in a directory named after `tag`,
+    /// with more command-line `flags`, and waits until it is ready.
+    ///
+    /// # Panics
+    /// When it is not installed or does not become ready within 30 s: this is test code.
+    pub fn start(tag: &str, config: &str, flags: &[&str]) -> Self {
+        let dir = Self::dir(tag);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "the Prometheus server must be installed (apt-get install prometheus); .ci/run does it",
+            );
+        let server = Prometheus { child, addr, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(addr).is_ok() && request(addr, "GET", "/-/ready").status == 200 {
+                return server;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Prometheus did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The directory a server started with `tag` uses: write files its configuration names
+    /// there before starting it.
+    pub fn dir(tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("dynamo-prometheus-{}-{tag}", std::process::id()))
+    }
 }

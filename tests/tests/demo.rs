@@ -59,6 +59,7 @@ async fn demo_lights_every_builtin_metric() {
             inter_token: ITL,
         },
         runtime: RuntimeConfig::default(),
+        web_config_file: None,
     };
     let demo = demo::start(config).await.unwrap();
     let fe = demo.frontend;

@@ -58,6 +58,7 @@ async fn hostile_requests_are_bounded_and_counted() {
             inter_token: Duration::from_millis(1),
         },
         runtime,
+        web_config_file: None,
     };
     let demo = demo::start(config).await.unwrap();
     let fe = demo.frontend;

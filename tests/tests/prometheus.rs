@@ -3,82 +3,23 @@
 //! every query of every panel and variable of both shipped dashboards runs through its HTTP
 //! API and must return data.
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dynamo_examples::demo::{self, DemoConfig, EngineTimings};
 use dynamo_metrics::{GpuCollector, GpuConfig, MetricsRegistry, RuntimeConfig};
-use dynamo_metrics_tests::{FixedGpus, encode, request};
+use dynamo_metrics_tests::{FixedGpus, Prometheus, encode, request};
 use serde_json::Value;
 
-/// The Prometheus server, stopped (by its own PID) when dropped.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_prometheus(frontend: SocketAddr, worker: SocketAddr, flags: &[&str]) -> Prometheus {
-    let dir = std::env::temp_dir().join(format!(
-        "dynamo-prometheus-{}-{}",
-        std::process::id(),
-        frontend.port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
     let config = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  \
          - job_name: dynamo-frontend\n    static_configs:\n      - targets: [\"{frontend}\"]\n  \
          - job_name: dynamo-backend\n    static_configs:\n      - targets: [\"{worker}\"]\n"
     );
-    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .args(flags)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect(
-            "the Prometheus server must be installed (apt-get install prometheus); .ci/run does it",
-        );
-    let server = Prometheus { child, addr, dir };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::net::TcpStream::connect(addr).is_ok()
-            && request(addr, "GET", "/-/ready").status == 200
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "Prometheus did not become ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    Prometheus::start(&frontend.port().to_string(), &config, flags)
 }
 
 /// A dashboard query with the Grafana variables replaced: every variable as "All".
@@ -123,6 +64,7 @@ fn demo_config() -> DemoConfig {
             prefill_per_token: Duration::ZERO,
             inter_token: Duration::from_millis(2),
         },
+        web_config_file: None,
         runtime: {
             let mut runtime = RuntimeConfig::default();
             runtime.gpu = None;

@@ -248,7 +248,8 @@ async fn what_outlives_the_grace_period_is_cancelled() {
             rt.serve(listener, app, &config, async move {
                 let _ = stopped.await;
             })
-            .await;
+            .await
+            .unwrap();
         })
     };
     let client = tokio::task::spawn_blocking(move || request(addr, "GET", "/slow"));

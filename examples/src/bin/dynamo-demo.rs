@@ -20,6 +20,8 @@ OPTIONS:
   --port PORT              frontend port: /v1/chat/completions, /v1/completions, /v1/models, /metrics
                            [env DYN_HTTP_PORT, default 8080]
   --system-port PORT       worker status server: /metrics, /health, /live [env DYN_SYSTEM_PORT, default 8081]
+  --web-config-file PATH   TLS, client certificates and basic auth of the status server, in the
+                           Prometheus exporter toolkit's format [env DYN_SYSTEM_WEB_CONFIG_FILE]
   --models A,B             models served [env DYN_DEMO_MODELS, default mock-llama,mock-qwen]
   --prefill-ms MS          fixed prefill delay of the mock engine [default 20]
   --prefill-us-per-token US  prefill delay per input token [default 200]
@@ -59,6 +61,9 @@ fn parse() -> Result<Option<Args>, String> {
             .map(str::to_owned)
             .collect(),
         timings: demo::default_timings(),
+        web_config_file: env("DYN_SYSTEM_WEB_CONFIG_FILE")
+            .filter(|f| !f.is_empty())
+            .map(Into::into),
         runtime,
     };
     let (mut load, mut requests) = (None, 200);
@@ -90,6 +95,7 @@ fn parse() -> Result<Option<Args>, String> {
                     .parse()
                     .map_err(|_| format!("--system-port: expected a port, got {value:?}"))?
             }
+            "--web-config-file" => config.web_config_file = Some(value.into()),
             "--models" => config.models = value.split(',').map(str::to_owned).collect(),
             "--prefill-ms" => config.timings.prefill_base = Duration::from_millis(num(&value)?),
             "--prefill-us-per-token" => {
@@ -130,7 +136,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     };
     let model = args.config.models.first().cloned().unwrap_or_default();
-    let demo = demo::start(args.config).await?;
+    let demo = match demo::start(args.config).await {
+        Ok(demo) => demo,
+        Err(e) => {
+            eprintln!("dynamo-demo: {e}");
+            std::process::exit(1);
+        }
+    };
     tracing::info!(
         "frontend http://{}/v1/chat/completions (metrics on /metrics); worker status http://{}/metrics; Ctrl-C or SIGTERM stops",
         demo.frontend,

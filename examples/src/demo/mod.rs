@@ -32,6 +32,9 @@ pub struct DemoConfig {
     pub timings: EngineTimings,
     /// The worker runtime's settings from the environment (GPU gauges, namespace, ...).
     pub runtime: RuntimeConfig,
+    /// The web configuration file of the worker's status server: TLS, client certificates,
+    /// basic auth (see `SystemServerConfig::web_config_file`).
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 /// A running demo.
@@ -72,7 +75,9 @@ impl Demo {
 /// When a port cannot be bound or a metric declaration is refused.
 pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error + Send + Sync>> {
     let mut worker_config = config.runtime.clone();
-    worker_config.system_server = Some(SystemServerConfig::at((config.host, config.system_port)));
+    let mut system = SystemServerConfig::at((config.host, config.system_port));
+    system.web_config_file = config.web_config_file.clone();
+    worker_config.system_server = Some(system);
     let worker_runtime = DistributedRuntime::from_config(worker_config).await?;
     let system = worker_runtime
         .system_server_addr()
@@ -121,7 +126,9 @@ pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error
         let stop = async move {
             let _ = stopped.changed().await;
         };
-        serving.serve(listener, router, &limits, stop).await;
+        if let Err(error) = serving.serve(listener, router, &limits, stop).await {
+            tracing::error!(%error, "the frontend cannot serve");
+        }
     });
     Ok(Demo {
         frontend: frontend_addr,

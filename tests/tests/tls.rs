@@ -1,0 +1,357 @@
+//! The status server with a web configuration file (exporter-toolkit format): TLS, basic
+//! auth, client certificates, headers, reloads, and a real Prometheus scraping it over
+//! https. Certificates come from the `openssl` command line.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dynamo_metrics::{DistributedRuntime, Error, RuntimeConfig, SystemServerConfig};
+use dynamo_metrics_tests::pki::{Pki, https_get};
+use dynamo_metrics_tests::{Prometheus, encode, request};
+
+/// `user:password` in a Basic authorization header.
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    // Standard base64, written out: the tests need no base64 crate of their own.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in raw.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+fn hash(password: &str) -> String {
+    bcrypt::hash(password, 4).unwrap()
+}
+
+/// A runtime whose status server uses the web configuration `yaml`, written next to the
+/// certificates of `pki`.
+async fn serve(pki: &Pki, yaml: &str) -> Result<(DistributedRuntime, SocketAddr), Error> {
+    let file = pki.path("web.yml");
+    std::fs::write(&file, yaml).unwrap();
+    let mut server = SystemServerConfig::at(([127, 0, 0, 1], 0));
+    server.web_config_file = Some(file);
+    let mut config = RuntimeConfig::default();
+    config.system_server = Some(server);
+    config.gpu = None;
+    let rt = DistributedRuntime::from_config(config).await?;
+    let addr = rt.system_server_addr().unwrap();
+    Ok((rt, addr))
+}
+
+async fn get(
+    addr: SocketAddr,
+    client: std::sync::Arc<rustls::ClientConfig>,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+) -> std::io::Result<dynamo_metrics_tests::Response> {
+    tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        https_get(addr, client, path, &headers)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tls_with_basic_auth_and_headers() {
+    let pki = Pki::new("auth");
+    let yaml = format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n    \
+         Strict-Transport-Security: max-age=31536000\n\
+         basic_auth_users:\n  prometheus: {}\n",
+        hash("s3cret")
+    );
+    let (rt, addr) = serve(&pki, &yaml).await.unwrap();
+    let client = pki.client("ca", None);
+    let good = vec![("Authorization", basic("prometheus", "s3cret"))];
+
+    let ok = get(addr, client.clone(), "/metrics", good.clone())
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(
+        ok.body.contains("dynamo_metrics_scrapes_total 0\n"),
+        "{}",
+        ok.body
+    );
+    assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        ok.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+
+    // Wrong password, unknown user, no credentials, another scheme: 401 with a challenge,
+    // no metrics, and the headers still set.
+    for headers in [
+        vec![("Authorization", basic("prometheus", "wrong"))],
+        vec![("Authorization", basic("nobody", "s3cret"))],
+        vec![],
+        vec![("Authorization", "Bearer s3cret".to_owned())],
+    ] {
+        let r = get(addr, client.clone(), "/metrics", headers.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 401, "{headers:?}");
+        assert!(
+            r.header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Basic realm=")),
+            "{:?}",
+            r.headers
+        );
+        assert!(!r.body.contains("dynamo_"), "{}", r.body);
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+
+    // Probes carry no credentials: /health and /live answer without them.
+    let health = get(addr, client.clone(), "/health", vec![]).await.unwrap();
+    assert_eq!(health.status, 200);
+
+    // Plain HTTP to the TLS port: 400, nothing served.
+    let plain = tokio::task::spawn_blocking(move || request(addr, "GET", "/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(plain.status, 400);
+    assert!(
+        plain.body.contains("HTTP request to an HTTPS server"),
+        "{}",
+        plain.body
+    );
+
+    // A client that does not trust the server's CA: the handshake fails.
+    let stranger = pki.client("other-ca", None);
+    assert!(get(addr, stranger, "/metrics", good.clone()).await.is_err());
+
+    // Refusals are counted by kind.
+    let r = get(addr, client, "/metrics", good).await.unwrap();
+    assert!(
+        r.body
+            .contains("dynamo_metrics_refused_total{what=\"auth\"} 4\n"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("dynamo_metrics_refused_total{what=\"tls\"} 2\n"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("dynamo_metrics_scrapes_total 1\n"),
+        "{}",
+        r.body
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_certificates_are_required_and_verified() {
+    let pki = Pki::new("mtls");
+    let yaml = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+                client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  \
+                min_version: TLS13\n";
+    let (rt, addr) = serve(&pki, yaml).await.unwrap();
+    let with_cert = get(addr, pki.client("ca", Some("client")), "/metrics", vec![]).await;
+    assert_eq!(with_cert.unwrap().status, 200);
+    // No certificate, or one from a CA the server does not trust: refused.
+    let without = get(addr, pki.client("ca", None), "/metrics", vec![]).await;
+    assert!(without.is_err(), "{without:?}");
+    let stranger = get(addr, pki.client("ca", Some("stranger")), "/metrics", vec![]).await;
+    assert!(stranger.is_err(), "{stranger:?}");
+    rt.shutdown().await;
+}
+
+/// Waits for the reload check (once a second) and for `f` to hold.
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn certificates_and_users_reload_without_restart() {
+    let pki = Pki::new("reload");
+    let yaml = |password: &str| {
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  prometheus: {}\n",
+            hash(password)
+        )
+    };
+    let (rt, addr) = serve(&pki, &yaml("old")).await.unwrap();
+    let (old_ca, old) = (pki.client("ca", None), basic("prometheus", "old"));
+    let ok = get(
+        addr,
+        old_ca.clone(),
+        "/metrics",
+        vec![("Authorization", old.clone())],
+    );
+    assert_eq!(ok.await.unwrap().status, 200);
+
+    // A new password: the old one stops working, the new one works.
+    std::fs::write(pki.path("web.yml"), yaml("new")).unwrap();
+    let new = basic("prometheus", "new");
+    eventually("the new password works", || {
+        let (c, h) = (old_ca.clone(), new.clone());
+        async move {
+            get(addr, c, "/metrics", vec![("Authorization", h)])
+                .await
+                .is_ok_and(|r| r.status == 200)
+        }
+    })
+    .await;
+    let r = get(
+        addr,
+        old_ca.clone(),
+        "/metrics",
+        vec![("Authorization", old)],
+    )
+    .await;
+    assert_eq!(r.unwrap().status, 401);
+
+    // A rotated certificate from another CA: new connections get it.
+    pki.issue(
+        "server",
+        "other-ca",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    );
+    let new_ca = pki.client("other-ca", None);
+    eventually("the rotated certificate is served", || {
+        let (c, h) = (new_ca.clone(), new.clone());
+        async move {
+            get(addr, c, "/metrics", vec![("Authorization", h)])
+                .await
+                .is_ok_and(|r| r.status == 200)
+        }
+    })
+    .await;
+    assert!(get(addr, old_ca, "/health", vec![]).await.is_err());
+
+    // A broken file keeps the last good configuration.
+    std::fs::write(pki.path("web.yml"), "tls_server_config: [").unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = get(addr, new_ca, "/metrics", vec![("Authorization", new)]).await;
+    assert_eq!(r.unwrap().status, 200);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_file_is_a_startup_error_naming_the_key() {
+    let pki = Pki::new("bad");
+    for (yaml, key, reason) in [
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: Sometimes\n",
+            "tls_server_config.client_auth_type",
+            "RequireAndVerifyClientCert",
+        ),
+        (
+            "tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n",
+            "tls_server_config.cert_file",
+            "missing.crt",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n",
+            "tls_server_config.key_file",
+            "does not fit",
+        ),
+        (
+            "basic_auth_users:\n  prometheus: plaintext\n",
+            "basic_auth_users.prometheus",
+            "bcrypt",
+        ),
+        ("tls_server_confg: {}\n", "tls_server_confg", "unknown key"),
+    ] {
+        let error = serve(&pki, yaml).await.unwrap_err();
+        let Error::WebConfig {
+            path,
+            key: Some(got),
+            reason: why,
+        } = &error
+        else {
+            panic!("{error}");
+        };
+        assert_eq!(path, &pki.path("web.yml"));
+        assert_eq!(got, key, "{error}");
+        assert!(why.contains(reason), "{error}");
+        assert!(error.to_string().contains(key), "{error}");
+    }
+}
+
+/// Debian's Prometheus scrapes the status server over https with a client certificate and
+/// basic auth; a job with a wrong password is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_scrapes_over_https_with_basic_auth() {
+    let pki = Pki::new("prometheus");
+    let yaml = format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n\
+         basic_auth_users:\n  prometheus: {}\n",
+        hash("s3cret")
+    );
+    let (rt, addr) = serve(&pki, &yaml).await.unwrap();
+    let dir = Prometheus::dir("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["ca.crt", "client.crt", "client.key"] {
+        std::fs::copy(pki.path(file), dir.join(file)).unwrap();
+    }
+    let job = |name: &str, password: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: ca.crt\n      \
+             cert_file: client.crt\n      key_file: client.key\n      server_name: localhost\n    \
+             basic_auth:\n      username: prometheus\n      password: {password}\n    \
+             static_configs:\n      - targets: [\"{addr}\"]\n"
+        )
+    };
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n{}{}",
+        job("good", "s3cret"),
+        job("bad", "wrong")
+    );
+    let prometheus = tokio::task::spawn_blocking(move || Prometheus::start("tls", &config, &[]))
+        .await
+        .unwrap();
+    let query = |q: &str| {
+        let (addr, path) = (
+            prometheus.addr,
+            format!("/api/v1/query?query={}", encode(q)),
+        );
+        tokio::task::spawn_blocking(move || request(addr, "GET", &path).body)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let good =
+            query("up{job=\"good\"} == 1 and on() dynamo_metrics_scrapes_total{job=\"good\"} > 0");
+        let bad = query("up{job=\"bad\"} == 0");
+        let (good, bad) = (good.await.unwrap(), bad.await.unwrap());
+        if good.contains("\"job\":\"good\"") && bad.contains("\"job\":\"bad\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape over https: {good} / {bad}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(prometheus);
+    rt.shutdown().await;
+}
