@@ -36,10 +36,43 @@ pub struct SystemServerConfig {
     /// How long a graceful shutdown waits for open connections to finish; what is still
     /// running then is cancelled.
     pub shutdown_grace: Duration,
-    /// A web configuration file in the Prometheus exporter toolkit's format: TLS, client
-    /// certificates, basic auth and response headers (see the crate docs, "TLS and basic
-    /// auth"); `DYN_SYSTEM_WEB_CONFIG_FILE`. Needs the `tls` feature: without it, a file given
-    /// here is an error at start.
+    /// A web configuration file in the format of the Prometheus exporter toolkit (every
+    /// official exporter's `--web.config.file`): TLS, client certificates, basic auth and
+    /// response headers; `DYN_SYSTEM_WEB_CONFIG_FILE`. Needs the `tls` feature: without it, a
+    /// file given here is an error at start.
+    ///
+    /// ```yaml
+    /// tls_server_config:
+    ///   cert_file: server.crt          # or `cert:` with the PEM text; relative to this file
+    ///   key_file: server.key           # or `key:`
+    ///   client_auth_type: RequireAndVerifyClientCert   # default NoClientCert
+    ///   client_ca_file: clients-ca.crt # or `client_ca:`
+    ///   min_version: TLS12             # TLS12 (default) or TLS13; so is max_version
+    ///   cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]  # TLS 1.2 ones; Go's names
+    ///   curve_preferences: [X25519, CurveP256]
+    /// http_server_config:
+    ///   headers:                       # the toolkit's five: Strict-Transport-Security, ...
+    ///     X-Content-Type-Options: nosniff
+    /// basic_auth_users:
+    ///   prometheus: $2y$10$...         # bcrypt: htpasswd -nBC 10 "" | tr -d ':\n'
+    /// ```
+    ///
+    /// TLS is rustls with the ring provider (whatever provider the rest of the process
+    /// installs). Plain HTTP sent to the TLS port gets `400`. Basic auth guards every route but
+    /// `/health` and `/live`, which probes call without credentials and which tell readiness
+    /// and uptime only; a wrong or missing password gets `401` with `WWW-Authenticate`.
+    /// Verified credentials are remembered (as a digest) so that a scrape does not cost a
+    /// bcrypt check, and checks run one at a time. Refusals are counted in
+    /// `dynamo_metrics_refused_total{what="auth"|"tls"}`.
+    ///
+    /// The file and the files it names are checked for changes at most once a second: rotated
+    /// certificates, new users and headers apply to new connections and requests without a
+    /// restart; a change that does not load keeps the last good configuration and is logged.
+    /// Whether TLS is on is fixed at start. Keys this server cannot honour
+    /// (`client_allowed_sans`, `rate_limit`, TLS 1.0 and 1.1, ciphers rustls does not
+    /// implement) are errors, never ignored; `http_server_config.http2` is accepted and has no
+    /// effect (the server speaks HTTP/1.1). Any other mistake is an [`Error::WebConfig`] at
+    /// start naming the file and the key, such as `tls_server_config.client_auth_type`.
     pub web_config_file: Option<std::path::PathBuf>,
 }
 

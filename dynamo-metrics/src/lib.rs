@@ -98,7 +98,9 @@
 //!   zero-sized no-op with the same API and `#[instrument_endpoint]` leaves functions as
 //!   written. `derive` (default) re-exports the macros. `server` (default) is the status
 //!   server and [`DistributedRuntime::metrics_router`], the same routes to mount in an
-//!   application's own axum server; off, axum and hyper are not compiled.
+//!   application's own axum server; off, axum and hyper are not compiled. `tls` (off by
+//!   default) gives the status server TLS, client certificates and basic auth from a web
+//!   configuration file (see [`SystemServerConfig::web_config_file`]); `gpu` the NVML gauges.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 // With `metrics` off the recording machinery still checks declarations but records nothing.

@@ -2,7 +2,9 @@
 //! [`serve`] for the rules.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,7 +16,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -71,9 +74,11 @@ pub(crate) enum Web {}
 /// connections finish for `config.shutdown_grace`, and cancels what is left (drops its
 /// futures) before returning:
 /// - a new connection must send its first byte within `config.header_read_timeout` (until
-///   then it holds no HTTP state), and every request's headers, the first and every later one
-///   on a kept-alive connection, within `config.header_read_timeout` (hyper starts the timer
-///   when it waits for a request), so idle and dripping connections are closed;
+///   then it holds no buffer), the rest of its first request's head within
+///   `config.header_read_timeout` more (held in a buffer of its size, not hyper's 16 KiB), and
+///   every later request's headers on a kept-alive connection within
+///   `config.header_read_timeout` (hyper starts the timer when it waits for a request), so
+///   idle and dripping connections are closed;
 /// - every request is answered within `config.request_timeout` (503 after it);
 /// - at most [`connection_cap`]`(config.max_connections)` connections are open; one more is
 ///   accepted and answered `503` with `Retry-After: 1` at once, not left in the kernel's queue;
@@ -124,41 +129,29 @@ pub(crate) async fn serve(
             tokio::spawn(refuse(stream, OVER_CAPACITY));
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
-        let (first_byte, mut stopped) = (config.header_read_timeout, stopped.clone());
-        #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+        let serving = Serving {
+            builder: builder.clone(),
+            service: TowerToHyperService::new(app.clone()),
+            watcher: graceful.watcher(),
+            head_timeout: config.header_read_timeout,
+            stopped: stopped.clone(),
+        };
         let (web, refused_tls) = (web.clone(), refusals.tls.clone());
         while connections.try_join_next().is_some() {}
         connections.spawn(async move {
             // Until the client sends something, the connection is a socket, a permit and a
-            // small task: hyper's state and its two 8 KiB buffers come with the first byte,
-            // so idle connections cost little memory.
+            // small task: no buffer, no TLS or HTTP state.
             // (`peek` waits for data; `readable` may report a fresh socket ready at once.)
             let mut byte = [0u8; 1];
+            let mut stopped = serving.stopped.clone();
             let first = tokio::select! {
-                first = tokio::time::timeout(first_byte, stream.peek(&mut byte)) => first,
+                first = tokio::time::timeout(serving.head_timeout, stream.peek(&mut byte)) => first,
                 _ = stopped.changed() => return,
             };
-            if !matches!(first, Ok(Ok(1..))) {
-                return;
+            if matches!(first, Ok(Ok(1..))) {
+                // Boxed, so that the task of a connection still waiting stays small.
+                Box::pin(established(stream, byte[0], serving, web, refused_tls)).await;
             }
-            #[cfg(feature = "tls")]
-            if let Some(tls) = web.and_then(|w| w.current().tls.clone()) {
-                // Every TLS connection starts with a handshake record (type 22).
-                if byte[0] != 0x16 {
-                    count(&refused_tls);
-                    return refuse(stream, PLAIN_HTTP).await;
-                }
-                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => http(stream, &builder, service, watcher).await,
-                    _ => count(&refused_tls),
-                }
-                drop(permit);
-                return;
-            }
-            http(stream, &builder, service, watcher).await;
             drop(permit);
         });
     }
@@ -176,19 +169,171 @@ pub(crate) async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-/// Serves HTTP/1.1 on `io` until the client is done or the server shuts down.
-async fn http<I>(
-    io: I,
-    builder: &http1::Builder,
+/// What a connection needs once its first byte has come.
+struct Serving {
+    builder: http1::Builder,
     service: TowerToHyperService<Router>,
     watcher: hyper_util::server::graceful::Watcher,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    /// How long the TLS handshake and the first request's head may take.
+    head_timeout: Duration,
+    /// Changes when the server shuts down.
+    stopped: tokio::sync::watch::Receiver<()>,
+}
+
+/// Serves a connection whose first byte is `first`: over TLS when `web` says so (plain HTTP
+/// then gets `400`), else over plain HTTP.
+async fn established(
+    stream: TcpStream,
+    first: u8,
+    serving: Serving,
+    web: Option<Arc<Web>>,
+    refused_tls: Option<IntCounter>,
+) {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = web.and_then(|w| w.current().tls.clone()) {
+        // Every TLS connection starts with a handshake record (type 22).
+        if first != 0x16 {
+            count(&refused_tls);
+            tokio::spawn(refuse(stream, PLAIN_HTTP));
+            return;
+        }
+        if !serve_tls(tls, stream, serving.head_timeout, serving).await {
+            count(&refused_tls);
+        }
+        return;
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = (first, web, refused_tls);
+    http(stream, serving).await;
+}
+
+/// The TLS handshake on `stream` within `limit`, then HTTP over it; false when the handshake
+/// fails. Built and boxed outside any `async` body: rustls's state is kilobytes, and a
+/// connection's task would otherwise reserve room for it before its first byte, TLS or not.
+#[cfg(feature = "tls")]
+fn serve_tls(
+    tls: Arc<rustls::ServerConfig>,
+    stream: TcpStream,
+    limit: Duration,
+    serving: Serving,
+) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+    let accept = tokio::time::timeout(limit, tokio_rustls::TlsAcceptor::from(tls).accept(stream));
+    Box::pin(async move {
+        let Ok(Ok(stream)) = accept.await else {
+            return false;
+        };
+        http(stream, serving).await;
+        true
+    })
+}
+
+/// Serves HTTP/1.1 on `io` until the client is done or the server shuts down.
+///
+/// The first request's head is read first into a buffer only as large as what the client
+/// sent, within `head_timeout`; hyper, and its two 8 KiB buffers, get the connection once the
+/// head is complete. A client that drips its request a byte at a time holds a few bytes, not
+/// 16 KiB. A connection whose head is still incomplete at shutdown is closed at once.
+async fn http<I>(mut io: I, serving: Serving)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Boxed, so that the task of a connection still waiting stays small.
+    let Serving {
+        builder,
+        service,
+        watcher,
+        head_timeout,
+        mut stopped,
+    } = serving;
+    let head = tokio::select! {
+        head = tokio::time::timeout(head_timeout, read_head(&mut io)) => head,
+        _ = stopped.changed() => return,
+    };
+    let Ok(Ok(head)) = head else { return };
+    if head.is_empty() {
+        return;
+    }
+    let io = Rewind { head, read: 0, io };
+    // Boxed: hyper's state comes with a complete head, not with the first byte.
     let connection = Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(io), service)));
     // Errors here are a client's (reset, timeout, bad request): nothing to report.
     let _ = connection.await;
+}
+
+/// The longest first head read before hyper takes over (and applies its own limits).
+const HEAD_LIMIT: usize = 8 * 1024;
+
+/// Reads from `io` until a blank line ends a request head, `HEAD_LIMIT` bytes are read, or
+/// the client closes: what was read, body bytes that came with the head included.
+async fn read_head<I: AsyncRead + Unpin>(io: &mut I) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(128);
+    loop {
+        let searched = head.len().saturating_sub(3);
+        if io.read_buf(&mut head).await? == 0 {
+            return Ok(head);
+        }
+        let done = head[searched..].windows(4).any(|w| w == b"\r\n\r\n");
+        if done || head.len() >= HEAD_LIMIT {
+            return Ok(head);
+        }
+    }
+}
+
+/// `io` with `head` put back in front of what it reads next.
+struct Rewind<I> {
+    head: Vec<u8>,
+    read: usize,
+    io: I,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.read < this.head.len() {
+            let n = buf.remaining().min(this.head.len() - this.read);
+            buf.put_slice(&this.head[this.read..this.read + n]);
+            this.read += n;
+            if this.read == this.head.len() {
+                this.head = Vec::new();
+                this.read = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 /// Writes `answer` to a connection and closes it, giving the client one second. What the
@@ -238,6 +383,70 @@ fn limit_requests(app: Router, config: &SystemServerConfig, refused: Option<IntC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_first_head_is_read_small_and_put_back() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        let writer = tokio::spawn(async move {
+            // Dripped in pieces, with the start of a body after the head.
+            for piece in ["GET /metrics HTTP/1.1\r", "\nHost: x\r\n", "\r", "\nbody"] {
+                client.write_all(piece.as_bytes()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            client.write_all(b" more").await.unwrap();
+            client
+        });
+        let head = read_head(&mut server).await.unwrap();
+        assert!(head.starts_with(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(head.capacity() <= 256, "{}", head.capacity());
+        drop(writer.await.unwrap());
+        let mut all = Vec::new();
+        Rewind {
+            head,
+            read: 0,
+            io: server,
+        }
+        .read_to_end(&mut all)
+        .await
+        .unwrap();
+        assert_eq!(all, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nbody more");
+
+        // A client that closes early, or sends more than the limit without a blank line.
+        let (client, mut server) = tokio::io::duplex(64);
+        drop(client);
+        assert!(read_head(&mut server).await.unwrap().is_empty());
+        let (mut client, mut server) = tokio::io::duplex(HEAD_LIMIT * 2);
+        client
+            .write_all(&vec![b'a'; HEAD_LIMIT + 10])
+            .await
+            .unwrap();
+        assert!(read_head(&mut server).await.unwrap().len() >= HEAD_LIMIT);
+    }
+
+    /// What a connection holds while it drips its first request's head: hyper's and rustls's
+    /// state are boxed away until they are needed.
+    #[tokio::test]
+    async fn a_connection_waiting_for_its_head_is_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let (_stop, stopped) = tokio::sync::watch::channel(());
+        let serving = Serving {
+            builder: http1::Builder::new(),
+            service: TowerToHyperService::new(Router::new()),
+            watcher: GracefulShutdown::new().watcher(),
+            head_timeout: Duration::from_secs(1),
+            stopped,
+        };
+        let waiting = established(stream, b'G', serving, None, None);
+        assert!(
+            std::mem::size_of_val(&waiting) < 1024,
+            "{}",
+            std::mem::size_of_val(&waiting)
+        );
+    }
 
     #[test]
     fn caps_follow_the_open_file_limit() {

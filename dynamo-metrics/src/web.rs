@@ -1,32 +1,7 @@
-//! TLS, client certificates, basic auth and response headers for the system status server,
-//! from a web configuration file in the format of the Prometheus exporter toolkit
-//! (`--web.config.file` of every official exporter):
-//!
-//! ```yaml
-//! tls_server_config:
-//!   cert_file: server.crt          # or `cert:` with the PEM text
-//!   key_file: server.key           # or `key:`
-//!   client_auth_type: RequireAndVerifyClientCert
-//!   client_ca_file: clients-ca.crt # or `client_ca:`
-//!   min_version: TLS12             # TLS12 (default) or TLS13; so is max_version
-//!   cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]   # TLS 1.2 only
-//!   curve_preferences: [X25519, CurveP256]
-//!   prefer_server_cipher_suites: true
-//! http_server_config:
-//!   headers:
-//!     Strict-Transport-Security: max-age=31536000
-//! basic_auth_users:
-//!   prometheus: $2y$10$...         # bcrypt hash: `htpasswd -nBC 10 "" | tr -d ':\n'`
-//! ```
-//!
-//! Relative paths are relative to the file's directory. Keys this server cannot honour
-//! (`client_allowed_sans`, `rate_limit`, TLS 1.0 and 1.1, ciphers rustls does not implement)
-//! are errors, never silently ignored. `http_server_config.http2` is accepted and has no
-//! effect: the server speaks HTTP/1.1.
-//!
-//! The file and the files it names are checked for changes at most once a second: rotated
-//! certificates, new users and headers apply without a restart. A change that does not load
-//! keeps the last good configuration and is logged. Whether TLS is on is fixed at start.
+//! The web configuration file of the status server (exporter-toolkit format): parsing with
+//! errors that name the key, the rustls configuration, basic auth and reloading. The format
+//! and the rules are documented on
+//! [`SystemServerConfig::web_config_file`](crate::SystemServerConfig::web_config_file).
 
 use std::collections::HashMap;
 use std::fmt;
