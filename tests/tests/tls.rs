@@ -40,9 +40,17 @@ fn hash(password: &str) -> String {
 /// A runtime whose status server uses the web configuration `yaml`, written next to the
 /// certificates of `pki`.
 async fn serve(pki: &Pki, yaml: &str) -> Result<(DistributedRuntime, SocketAddr), Error> {
+    serve_with(pki, yaml, SystemServerConfig::at(([127, 0, 0, 1], 0))).await
+}
+
+/// As [`serve`], with the other settings of `server`.
+async fn serve_with(
+    pki: &Pki,
+    yaml: &str,
+    mut server: SystemServerConfig,
+) -> Result<(DistributedRuntime, SocketAddr), Error> {
     let file = pki.path("web.yml");
     std::fs::write(&file, yaml).unwrap();
-    let mut server = SystemServerConfig::at(([127, 0, 0, 1], 0));
     server.web_config_file = Some(file);
     let mut config = RuntimeConfig::default();
     config.system_server = Some(server);
@@ -172,6 +180,46 @@ async fn client_certificates_are_required_and_verified() {
     assert!(without.is_err(), "{without:?}");
     let stranger = get(addr, pki.client("ca", Some("stranger")), "/metrics", vec![]).await;
     assert!(stranger.is_err(), "{stranger:?}");
+    rt.shutdown().await;
+}
+
+/// Connections that start a handshake and stall are closed at the header timeout and
+/// counted; meanwhile scrapes are served.
+#[tokio::test]
+async fn stalled_handshakes_are_closed() {
+    use std::io::{Read, Write};
+    let pki = Pki::new("stall");
+    let mut server = SystemServerConfig::at(([127, 0, 0, 1], 0));
+    server.header_read_timeout = Duration::from_millis(300);
+    let yaml = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    let (rt, addr) = serve_with(&pki, yaml, server).await.unwrap();
+    let stalled: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            // A handshake record header, and nothing after it.
+            s.write_all(&[0x16, 0x03, 0x01]).unwrap();
+            s
+        })
+        .collect();
+    let ok = get(addr, pki.client("ca", None), "/metrics", vec![])
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for mut s in stalled {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)), "still open");
+    }
+    let r = get(addr, pki.client("ca", None), "/metrics", vec![])
+        .await
+        .unwrap();
+    assert!(
+        r.body
+            .contains("dynamo_metrics_refused_total{what=\"tls\"} 50\n"),
+        "{}",
+        r.body
+    );
     rt.shutdown().await;
 }
 
