@@ -107,6 +107,10 @@ fn set(input: &DeriveInput) -> syn::Result<TokenStream> {
             fn values(&self) -> ::std::vec::Vec<&str> {
                 ::std::vec![#(<#tys as ::dynamo_metrics::LabelField>::as_label(&self.#members)),*]
             }
+            #[inline]
+            fn with_values<__R>(&self, __f: impl ::core::ops::FnOnce(&[&str]) -> __R) -> __R {
+                __f(&[#(<#tys as ::dynamo_metrics::LabelField>::as_label(&self.#members)),*])
+            }
             fn values_at(index: usize) -> ::std::vec::Vec<&'static str> {
                 let mut __values = [""; #n];
                 let mut #var = index;

@@ -38,6 +38,8 @@ pub trait SeriesHandle: Clone + Send + Sync + 'static {
     #[doc(hidden)]
     fn lookup(vec: &Self::Vec, values: &[&str]) -> Self;
     #[doc(hidden)]
+    fn with_values<R>(vec: &Self::Vec, values: &[&str], f: impl FnOnce(&Self) -> R) -> R;
+    #[doc(hidden)]
     fn count_overflows(vec: &Self::Vec, counter: IntCounter);
     /// A handle that records nothing (the `metrics` feature is off).
     #[doc(hidden)]
@@ -56,6 +58,10 @@ macro_rules! series_handle {
             }
             fn lookup(vec: &$vec, values: &[&str]) -> Self {
                 vec.lookup(values)
+            }
+            #[inline]
+            fn with_values<R>(vec: &$vec, values: &[&str], f: impl FnOnce(&Self) -> R) -> R {
+                vec.with_lookup(values, f)
             }
             fn count_overflows(vec: &$vec, counter: IntCounter) {
                 vec.count_overflows_in(counter);
@@ -88,7 +94,9 @@ series_handle!(Histogram, HistogramVec, Histogram, "f64");
 ///
 /// When every label of `L` is a [`LabelValue`](crate::LabelValue) enum (and the combinations
 /// fit the cap), all series exist from registration and a lookup is an index computed from
-/// the enum values: an increment is that index plus one atomic operation. String labels are looked up under a read lock; the
+/// the enum values: an increment is that index plus one atomic operation. String labels are
+/// looked up in a cache of the calling thread (no lock, no allocation; the family's sorted
+/// list under a read lock on a miss); the
 /// family holds at most `max_series` series (default [`DEFAULT_MAX_SERIES`]), and further
 /// combinations fold into one series whose variable labels are all
 /// [`OVERFLOW`](crate::OVERFLOW), counted by `dynamo_metrics_series_overflow_total{family}`.
@@ -139,13 +147,7 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
         if let Some(series) = labels.index().and_then(|i| self.inner.fixed.get(i)) {
             return f(series);
         }
-        f(&self.lookup(labels))
-    }
-
-    #[cfg(feature = "metrics")]
-    #[cold]
-    fn lookup(&self, labels: &L) -> H {
-        H::lookup(&self.inner.vec, &labels.values())
+        labels.with_values(|values| H::with_values(&self.inner.vec, values, f))
     }
 }
 

@@ -61,6 +61,12 @@ pub trait LabelSet: Send + Sync + 'static {
     fn index(&self) -> Option<usize>;
     /// The label values, in field order.
     fn values(&self) -> Vec<&str>;
+    /// Runs `f` on the label values, in field order, without allocating (the derive passes
+    /// an array on the stack).
+    #[inline]
+    fn with_values<R>(&self, f: impl FnOnce(&[&str]) -> R) -> R {
+        f(&self.values())
+    }
     /// The values of combination `index` (bounded sets only).
     fn values_at(index: usize) -> Vec<&'static str>;
 }

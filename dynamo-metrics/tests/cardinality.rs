@@ -251,3 +251,45 @@ fn removed_series_give_their_memory_back() {
         "a second cycle needed more memory: {full} then {full_again} bytes"
     );
 }
+
+/// Lookups hit each thread's cache of series by label values; a removed series is never
+/// found there again, and folds are counted on every call, cached or not.
+#[test]
+fn cached_lookups_follow_removal_and_count_every_fold() {
+    let _serial = serial();
+    let rt = DistributedRuntime::new().unwrap();
+    let vec = rt
+        .namespace("cache")
+        .unwrap()
+        .create_intcountervec("hits_total", "Hits", &["route"], &[])
+        .unwrap()
+        .max_series(2);
+    for _ in 0..3 {
+        vec.with(&["a"], |c| c.inc()).unwrap();
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| vec.with(&["a"], |c| c.inc_by(10)).unwrap());
+    });
+    assert_eq!(vec.with_label_values(&["a"]).unwrap().get(), 13);
+    assert!(vec.remove_label_values(&["a"]).unwrap());
+    vec.with(&["a"], |c| c.inc()).unwrap();
+    let text = render_stable(&rt);
+    let lines = series(&text, "dynamo_component_hits_total");
+    assert_eq!(
+        lines,
+        [r#"dynamo_component_hits_total{dynamo_namespace="cache",route="a"} 1"#],
+        "{text}"
+    );
+    // Two series fill the cap; every call with a third value folds and is counted.
+    vec.with(&["b"], |c| c.inc()).unwrap();
+    for _ in 0..5 {
+        vec.with(&["c"], |c| c.inc()).unwrap();
+    }
+    let text = render_stable(&rt);
+    assert_eq!(
+        overflow_count(&text, "dynamo_component_hits_total"),
+        5,
+        "{text}"
+    );
+    assert!(vec.with(&["a", "b"], |c| c.inc()).is_err());
+}

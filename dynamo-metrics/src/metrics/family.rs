@@ -2,7 +2,7 @@
 //! values. See [`Family`] for details.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
@@ -35,6 +35,17 @@ struct Entry<C: Cell> {
 }
 
 impl<C: Cell> Series<C> {
+    /// Whether the variable label values (after the first `fixed`) are `values`.
+    #[inline]
+    pub(crate) fn has_values(&self, fixed: usize, values: &[&str]) -> bool {
+        let own = &self.values[fixed.min(self.values.len())..];
+        own.len() == values.len()
+            && own
+                .iter()
+                .zip(values)
+                .all(|(a, b)| super::local::same_str(a, b))
+    }
+
     fn snapshot(&self) -> SeriesSnapshot {
         SeriesSnapshot {
             labels: self
@@ -105,6 +116,9 @@ pub(crate) struct Family<C: Cell> {
     max_label_len: AtomicUsize,
     /// Shared by every family of a runtime; `None` for standalone families.
     budget: Option<Arc<Budget>>,
+    /// Changes whenever a series is removed: handles cached by label values before then are
+    /// not used after.
+    generation: AtomicU64,
 }
 
 impl<C: Cell> Family<C> {
@@ -117,6 +131,7 @@ impl<C: Cell> Family<C> {
             max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
             max_label_len: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_LABEL_LEN),
             budget,
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -140,6 +155,12 @@ impl<C: Cell> Family<C> {
 
     pub(crate) fn meta(&self) -> &Arc<Meta> {
         &self.meta
+    }
+
+    /// How many times a series was removed: see [`LocalCache`](super::local::LocalCache).
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
     }
 
     fn find(series: &[Entry<C>], fixed: &[String], values: &[&str]) -> Result<usize, usize> {
@@ -237,6 +258,7 @@ impl<C: Cell> Family<C> {
         match Self::find(&series, fixed, values) {
             Ok(i) => {
                 let removed = series.remove(i);
+                self.generation.fetch_add(1, Relaxed);
                 let variable = &removed.series.values[fixed.len()..];
                 let budgeted = !variable.is_empty() && variable.iter().any(|v| v != OVERFLOW);
                 if let (true, Some(budget)) = (budgeted, &self.budget) {

@@ -14,6 +14,8 @@ use super::cell::{CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
 use super::exemplar::Exemplar;
 use super::family::Series;
 use super::histogram::HistogramCell;
+#[cfg(feature = "metrics")]
+use super::local::{LocalCache, hash_values};
 use super::view::{View, standalone};
 use crate::error::Result;
 
@@ -118,6 +120,8 @@ macro_rules! family_handle {
         pub struct $name {
             #[cfg(feature = "metrics")]
             view: Arc<View<$cell>>,
+            #[cfg(feature = "metrics")]
+            cache: Arc<LocalCache<$handle>>,
         }
 
         #[cfg(not(feature = "metrics"))]
@@ -135,9 +139,23 @@ macro_rules! family_handle {
                 Ok($handle {})
             }
 
+            /// Runs `f` on a no-op handle: the `metrics` feature is off.
+            ///
+            /// # Errors
+            /// None with the `metrics` feature off.
+            #[inline]
+            pub fn with<R>(&self, _: &[&str], f: impl FnOnce(&$handle) -> R) -> Result<R> {
+                Ok(f(&$handle {}))
+            }
+
             #[allow(dead_code)]
             pub(crate) fn lookup(&self, _: &[&str]) -> $handle {
                 $handle {}
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn with_lookup<R>(&self, _: &[&str], f: impl FnOnce(&$handle) -> R) -> R {
+                f(&$handle {})
             }
 
             /// Sets nothing: the `metrics` feature is off.
@@ -180,23 +198,71 @@ macro_rules! family_handle {
         #[cfg(feature = "metrics")]
         impl $name {
             pub(crate) fn from_view(view: View<$cell>) -> Self {
-                $name { view: Arc::new(view) }
+                $name {
+                    view: Arc::new(view),
+                    cache: Arc::default(),
+                }
             }
 
             /// The series with these values of the variable labels, in the order the labels
-            /// were declared; created at zero on first use. Keep the handle: incrementing it is
-            /// one atomic operation, while this lookup takes a read lock and a binary search.
+            /// were declared; created at zero on first use. Keep the handle when you can:
+            /// incrementing it is one atomic operation. To look up and record in one step,
+            /// [`with`](Self::with) is faster: it does not clone the handle.
             ///
             /// # Errors
             /// [`Error::LabelCount`](crate::Error::LabelCount) when the number of values does not match the labels.
+            #[inline]
             pub fn with_label_values(&self, values: &[&str]) -> Result<$handle> {
-                self.view.series(values).map($handle::from_series)
+                self.with(values, $handle::clone)
+            }
+
+            /// Runs `f` on the series of these label values (created at zero on first use,
+            /// or the overflow series, as [`with_label_values`](Self::with_label_values)),
+            /// without cloning its handle: `requests.with(&[model, route], |c| c.inc())?`.
+            /// A thread that saw these values before finds their series in its own cache,
+            /// without a lock or an allocation.
+            ///
+            /// # Errors
+            /// [`Error::LabelCount`](crate::Error::LabelCount) when the number of values does not match the labels.
+            #[inline]
+            pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> Result<R> {
+                self.view.check_count(values)?;
+                Ok(self.with_counted(values, f))
             }
 
             /// The series of `values`, or the overflow series when the values would pass a
             /// limit or their count is wrong.
             pub(crate) fn lookup(&self, values: &[&str]) -> $handle {
-                $handle::from_series(self.view.lookup(values).0)
+                self.with_lookup(values, $handle::clone)
+            }
+
+            /// [`with`](Self::with), a wrong count of values folded into the overflow series.
+            #[inline]
+            pub(crate) fn with_lookup<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> R {
+                match self.view.check_count(values) {
+                    Ok(()) => self.with_counted(values, f),
+                    Err(_) => f(&$handle::from_series(self.view.lookup(values).0)),
+                }
+            }
+
+            /// [`with`](Self::with) once the count of values is checked.
+            #[inline]
+            fn with_counted<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> R {
+                let hash = hash_values(values);
+                let generation = self.view.generation();
+                let fixed = self.view.fixed_len();
+                let same = |h: &$handle| h.series.has_values(fixed, values);
+                match self.cache.with(hash, generation, same, f) {
+                    Ok(r) => r,
+                    Err(f) => {
+                        let (series, folded) = self.view.lookup(values);
+                        let handle = $handle::from_series(series);
+                        if !folded {
+                            self.cache.insert(hash, generation, handle.clone());
+                        }
+                        f(&handle)
+                    }
+                }
             }
 
             /// Sets the most series one level's view of this family holds (default

@@ -7,6 +7,7 @@ mod exemplar;
 mod family;
 mod handles;
 mod histogram;
+mod local;
 mod meta;
 mod native;
 mod view;

@@ -88,7 +88,19 @@ impl<C: Cell> View<C> {
         &self.family.meta().labels[self.fixed.len()..]
     }
 
-    fn check_count(&self, values: &[&str]) -> Result<()> {
+    /// How many fixed labels come before the variable ones.
+    #[inline]
+    pub(crate) fn fixed_len(&self) -> usize {
+        self.fixed.len()
+    }
+
+    /// See [`Family::generation`].
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.family.generation()
+    }
+
+    pub(crate) fn check_count(&self, values: &[&str]) -> Result<()> {
         let labels = self.variable_labels();
         if values.len() == labels.len() {
             Ok(())
