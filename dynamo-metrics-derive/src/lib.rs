@@ -23,7 +23,9 @@ use proc_macro::TokenStream;
 ///   `buckets = [0.1, 1, 10]` or `exponential(start, factor, count)`,
 ///   `linear(start, width, count)`, `log(min, max, count)`, `const_labels(key = "value")`,
 ///   `max_series = N` (string label sets; default 1000), `max_label_len = N` (the longest
-///   string label value in bytes; default 256, longer values count under the overflow series).
+///   string label value in bytes; default 256, longer values count under the overflow series),
+///   `striped` (integer counters and gauges that many threads update at once: one atomic per
+///   CPU on its own cache line, summed on render).
 ///
 /// Counters must end in `_total` (nothing is added for you). Every rule of the name table is
 /// checked at compile time, at the token that breaks it, and all errors of a struct are

@@ -205,8 +205,28 @@ fn contention(c: &mut Criterion) {
         .create_intcounter("contended_total", "Contended", &[])
         .unwrap();
     let theirs = prometheus::IntCounter::new("contended_total", "Contended").unwrap();
+    let striped = rt
+        .create_intcountervec("striped_total", "Striped", &[], &[])
+        .unwrap()
+        .striped()
+        .with_label_values(&[])
+        .unwrap();
+    let raw = AtomicU64::new(0);
+    g.bench_function("raw AtomicU64::fetch_add, per thread", |b| {
+        b.iter_custom(|iters| {
+            contended(iters, &|| {
+                black_box(&raw).fetch_add(1, Ordering::Relaxed);
+            })
+        })
+    });
     g.bench_function("dynamo IntCounter inc, per thread", |b| {
         b.iter_custom(|iters| contended(iters, &|| black_box(&ours).inc()))
+    });
+    g.bench_function("dynamo striped IntCounter inc, per thread", |b| {
+        b.iter_custom(|iters| contended(iters, &|| black_box(&striped).inc()))
+    });
+    g.bench_function("dynamo striped IntCounter inc, one thread", |b| {
+        b.iter(|| black_box(&striped).inc())
     });
     g.bench_function("prometheus IntCounter inc, per thread", |b| {
         b.iter_custom(|iters| contended(iters, &|| black_box(&theirs).inc()))

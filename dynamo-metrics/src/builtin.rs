@@ -98,8 +98,10 @@ impl ModelLabels {
 #[metrics(subsystem = "frontend")]
 pub struct FrontendMetrics {
     /// Total number of LLM requests processed
+    #[metric(striped)]
     pub requests_total: IntCounterFamily<RequestLabels>,
     /// Number of requests in flight
+    #[metric(striped)]
     pub inflight_requests: IntGaugeFamily<ModelLabels>,
     /// Number of requests waiting for their first token
     pub queued_requests: IntGaugeFamily<ModelLabels>,
@@ -120,6 +122,7 @@ pub struct FrontendMetrics {
     #[metric(buckets = log(50, 32000, 10), buckets_env = "DYN_METRICS_OUTPUT_SEQUENCE")]
     pub output_sequence_tokens: HistogramFamily<ModelLabels>,
     /// Total number of output tokens generated
+    #[metric(striped)]
     pub output_tokens_total: IntCounterFamily<ModelLabels>,
     /// Prompt tokens served from the KV cache per request
     #[metric(buckets = log(50, 128000, 12))]

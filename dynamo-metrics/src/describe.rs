@@ -44,6 +44,8 @@ pub struct MetricDescriptor {
     /// The longest value, in bytes, a variable label takes before the series folds into
     /// overflow.
     pub max_label_len: usize,
+    /// Whether its integer series are striped across cache lines (`#[metric(striped)]`).
+    pub striped: bool,
     /// The struct or function that declares it.
     pub source: &'static str,
     /// The file of the declaration.
@@ -81,6 +83,7 @@ impl MetricDescriptor {
             buckets_env: None,
             max_series: naming::DEFAULT_MAX_SERIES,
             max_label_len: naming::DEFAULT_MAX_LABEL_LEN,
+            striped: false,
             source: "",
             file: "",
             line: 0,
@@ -135,6 +138,12 @@ impl MetricDescriptor {
     /// With a label value length limit.
     pub const fn __max_label_len(mut self, max_label_len: usize) -> Self {
         self.max_label_len = max_label_len;
+        self
+    }
+
+    /// With integer series striped across cache lines.
+    pub const fn __striped(mut self) -> Self {
+        self.striped = true;
         self
     }
 

@@ -166,6 +166,7 @@ impl MetricsScope {
         .inspect(|view: &View<C>| {
             view.set_max_series(desc.max_series);
             view.set_max_label_len(desc.max_label_len);
+            view.set_striped(desc.striped);
         })
     }
 

@@ -244,6 +244,8 @@ fn catalog_lists_every_declared_metric_sorted() {
             "dynamo_component_short_tenant_requests_total",
             "dynamo_component_tenant_requests_total",
             "dynamo_component_worker_batches_total",
+            "dynamo_hot_inflight",
+            "dynamo_hot_requests_total",
             "dynamo_web_disconnected_clients",
             "dynamo_web_requests_total",
             "dynamo_web_time_to_first_token_seconds",
@@ -254,6 +256,9 @@ fn catalog_lists_every_declared_metric_sorted() {
         .find(|d| d.name == "dynamo_component_short_tenant_requests_total")
         .map(|d| d.max_label_len);
     assert_eq!(short, Some(3));
+    let striped = |name: &str| catalog().iter().find(|d| d.name == name).map(|d| d.striped);
+    assert_eq!(striped("dynamo_hot_requests_total"), Some(true));
+    assert_eq!(striped("dynamo_web_requests_total"), Some(false));
     let ttft = catalog()
         .into_iter()
         .find(|d| d.name == "dynamo_web_time_to_first_token_seconds")
@@ -316,4 +321,47 @@ fn a_struct_at_each_level_carries_that_levels_labels() {
         let text = rt.render();
         assert_eq!(lines(&text, "dynamo_cache_hits_total"), [want]);
     }
+}
+
+/// Counters and gauges that many threads update, striped across cache lines.
+#[derive(DynamoMetrics)]
+#[metrics(subsystem = "hot", level = "runtime")]
+struct Hot {
+    /// Requests
+    #[metric(striped)]
+    requests_total: IntCounterFamily<ByModel>,
+    /// In flight
+    #[metric(striped)]
+    inflight: IntGauge,
+}
+
+#[test]
+fn striped_metrics_count_exactly_across_threads() {
+    let rt = DistributedRuntime::new().unwrap();
+    let hot = Hot::register(&rt).unwrap();
+    let llama = ByModel {
+        model: "llama".into(),
+    };
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..5_000 {
+                    hot.requests_total.inc(&llama);
+                    hot.inflight.inc();
+                }
+                for _ in 0..2_000 {
+                    hot.inflight.dec();
+                }
+            });
+        }
+    });
+    let text = rt.render();
+    assert!(
+        text.contains("dynamo_hot_requests_total{model=\"llama\"} 40000\n"),
+        "{text}"
+    );
+    assert!(text.contains("dynamo_hot_inflight 24000\n"), "{text}");
+    assert_eq!(hot.inflight.get(), 24_000);
+    hot.inflight.set(3);
+    assert_eq!(hot.inflight.get(), 3);
 }

@@ -28,6 +28,8 @@ pub(super) struct FieldAttrs {
     pub(super) const_labels: Vec<(syn::Ident, LitStr)>,
     pub(super) max_series: Option<syn::LitInt>,
     pub(super) max_label_len: Option<syn::LitInt>,
+    /// `striped`: the path, for spans.
+    pub(super) striped: Option<syn::Path>,
     /// `native` or `native(factor = F, max_buckets = N)`: the path (for spans) and the
     /// parameters given.
     pub(super) native: Option<NativeAttr>,
@@ -99,7 +101,7 @@ pub(super) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
             cx,
             &mut seen,
             attr,
-            "name, help, unit, buckets, buckets_env, const_labels, max_series, max_label_len, native",
+            "name, help, unit, buckets, buckets_env, const_labels, max_series, max_label_len, native, striped",
             |cx, meta, key| {
                 match key {
                     "name" => attrs.name = Some(meta.value()?.parse()?),
@@ -109,6 +111,7 @@ pub(super) fn field_attrs(cx: &mut Ctxt, field: &syn::Field) -> FieldAttrs {
                     "buckets_env" => attrs.buckets_env = Some(meta.value()?.parse()?),
                     "max_series" => attrs.max_series = Some(meta.value()?.parse()?),
                     "max_label_len" => attrs.max_label_len = Some(meta.value()?.parse()?),
+                    "striped" => attrs.striped = Some(meta.path.clone()),
                     "native" => {
                         let mut native = NativeAttr {
                             path: meta.path.clone(),

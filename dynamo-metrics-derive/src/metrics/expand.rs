@@ -61,6 +61,7 @@ pub(super) fn generate(
         let span = ty.span();
         let (short, full, help) = (&m.short_name, &m.full_name, &m.help);
         let (max, max_len) = (m.max_series, m.max_label_len);
+        let striped = m.striped.then(|| quote!(.__striped()));
         let native = m.native.map(|n| {
             let (factor, max_buckets) = (n.factor, n.max_buckets);
             quote!(.__native(#factor, #max_buckets))
@@ -94,6 +95,7 @@ pub(super) fn generate(
             .__buckets(#buckets, #buckets_env)
             .__max_series(#max)
             .__max_label_len(#max_len)
+            #striped
             #native
             .__declared(
                 ::core::concat!(::core::module_path!(), "::", #source),

@@ -34,6 +34,8 @@ pub(super) struct Metric<'a> {
     pub(super) const_labels: Vec<(String, String)>,
     pub(super) max_series: usize,
     pub(super) max_label_len: usize,
+    /// Integer series striped across cache lines.
+    pub(super) striped: bool,
     /// A native histogram's parameters.
     pub(super) native: Option<naming::NativeParams>,
 }

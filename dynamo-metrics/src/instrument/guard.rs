@@ -57,7 +57,8 @@ pub(crate) const DESCRIPTORS: [MetricDescriptor; 7] = [
         MetricKind::Counter,
         "u64",
         "Total number of requests processed by work handler",
-    ),
+    )
+    .__striped(),
     family(
         "request_duration_seconds",
         "dynamo_component_request_duration_seconds",
@@ -76,21 +77,24 @@ pub(crate) const DESCRIPTORS: [MetricDescriptor; 7] = [
         MetricKind::Gauge,
         "i64",
         "Number of requests currently being processed by work handler",
-    ),
+    )
+    .__striped(),
     family(
         "request_bytes_total",
         "dynamo_component_request_bytes_total",
         MetricKind::Counter,
         "u64",
         "Total number of bytes received in requests by work handler",
-    ),
+    )
+    .__striped(),
     family(
         "response_bytes_total",
         "dynamo_component_response_bytes_total",
         MetricKind::Counter,
         "u64",
         "Total number of bytes sent in responses by work handler",
-    ),
+    )
+    .__striped(),
     family(
         "errors_total",
         "dynamo_component_errors_total",

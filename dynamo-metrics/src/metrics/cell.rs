@@ -6,6 +6,7 @@ use dynamo_metrics_naming::MetricKind;
 
 use super::exemplar::{Exemplar, Slots};
 use super::meta::Meta;
+use super::striped::{Striped, Word};
 use crate::snapshot::Value;
 use crate::text;
 
@@ -18,7 +19,9 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     /// The series text rendered once at creation: everything of a sample line but the value.
     type Text: Send + Sync;
 
-    fn new(meta: &Meta) -> Self;
+    /// A cell at zero; `striped` asks for an integer value striped across cache lines (see
+    /// [`Striped`]), which other cells ignore.
+    fn new(meta: &Meta, striped: bool) -> Self;
     fn text(meta: &Meta, values: &[String]) -> Self::Text;
     fn render(&self, text: &Self::Text, out: &mut String);
     /// As [`render`](Self::render), in OpenMetrics: with exemplars where there are some.
@@ -80,7 +83,7 @@ fn simple_text(meta: &Meta, values: &[String]) -> Box<str> {
 
 /// Defines a cell over one atomic, with its kind, render and export.
 macro_rules! simple_cell {
-    ($cell:ident, $atomic:ty, $value:literal, $kind:ident, $write:path) => {
+    ($cell:ident, $atomic:ty, $value:literal, $kind:ident, $write:path, $new:expr) => {
         #[derive(Debug, Default)]
         pub(crate) struct $cell(pub(crate) $atomic, pub(crate) Slots);
 
@@ -89,8 +92,8 @@ macro_rules! simple_cell {
             const VALUE: &'static str = $value;
             type Text = Box<str>;
 
-            fn new(_: &Meta) -> Self {
-                Self::default()
+            fn new(_: &Meta, striped: bool) -> Self {
+                $cell($new(striped), Slots::default())
             }
 
             fn text(meta: &Meta, values: &[String]) -> Box<str> {
@@ -141,28 +144,15 @@ pub(crate) trait GetValue {
     fn add_value(&self, v: Self::Value);
 }
 
-impl GetValue for AtomicU64 {
-    type Value = u64;
-    fn get_value(&self) -> u64 {
+impl<A: Word> GetValue for Striped<A> {
+    type Value = A::Value;
+    fn get_value(&self) -> A::Value {
         self.load(Relaxed)
     }
-    fn take_value(&self) -> u64 {
-        self.swap(0, Relaxed)
+    fn take_value(&self) -> A::Value {
+        self.swap_zero(Relaxed)
     }
-    fn add_value(&self, v: u64) {
-        self.fetch_add(v, Relaxed);
-    }
-}
-
-impl GetValue for AtomicI64 {
-    type Value = i64;
-    fn get_value(&self) -> i64 {
-        self.load(Relaxed)
-    }
-    fn take_value(&self) -> i64 {
-        self.swap(0, Relaxed)
-    }
-    fn add_value(&self, v: i64) {
+    fn add_value(&self, v: A::Value) {
         self.fetch_add(v, Relaxed);
     }
 }
@@ -180,7 +170,30 @@ impl GetValue for AtomicF64 {
     }
 }
 
-simple_cell!(IntCounterCell, AtomicU64, "u64", Counter, text::write_u64);
-simple_cell!(CounterCell, AtomicF64, "f64", Counter, text::write_f64);
-simple_cell!(IntGaugeCell, AtomicI64, "i64", Gauge, text::write_i64);
-simple_cell!(GaugeCell, AtomicF64, "f64", Gauge, text::write_f64);
+simple_cell!(
+    IntCounterCell,
+    Striped<AtomicU64>,
+    "u64",
+    Counter,
+    text::write_u64,
+    Striped::new
+);
+simple_cell!(
+    CounterCell,
+    AtomicF64,
+    "f64",
+    Counter,
+    text::write_f64,
+    |_| AtomicF64::default()
+);
+simple_cell!(
+    IntGaugeCell,
+    Striped<AtomicI64>,
+    "i64",
+    Gauge,
+    text::write_i64,
+    Striped::new
+);
+simple_cell!(GaugeCell, AtomicF64, "f64", Gauge, text::write_f64, |_| {
+    AtomicF64::default()
+});

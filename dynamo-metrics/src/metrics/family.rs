@@ -2,7 +2,7 @@
 //! values. See [`Family`] for details.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
@@ -116,6 +116,8 @@ pub(crate) struct Family<C: Cell> {
     max_label_len: AtomicUsize,
     /// Shared by every family of a runtime; `None` for standalone families.
     budget: Option<Arc<Budget>>,
+    /// Whether new integer series are striped across cache lines.
+    striped: AtomicBool,
     /// Changes whenever a series is removed: handles cached by label values before then are
     /// not used after.
     generation: AtomicU64,
@@ -132,12 +134,18 @@ impl<C: Cell> Family<C> {
             max_label_len: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_LABEL_LEN),
             budget,
             generation: AtomicU64::new(0),
+            striped: AtomicBool::new(false),
         }
     }
 
     /// Sets the most series one view of the family holds.
     pub(crate) fn set_max_series(&self, max_series: usize) {
         self.max_series.store(max_series.max(1), Relaxed);
+    }
+
+    /// Stripes the integer series created from now on across cache lines.
+    pub(crate) fn set_striped(&self, striped: bool) {
+        self.striped.store(striped, Relaxed);
     }
 
     /// Sets the longest label value, in bytes, a series of the family takes.
@@ -224,7 +232,7 @@ impl<C: Cell> Family<C> {
             .collect();
         let text = C::text(&self.meta, &values);
         let created = Arc::new(Series {
-            cell: C::new(&self.meta),
+            cell: C::new(&self.meta, self.striped.load(Relaxed)),
             meta: self.meta.clone(),
             values,
             desc: OnceLock::new(),

@@ -173,6 +173,12 @@ macro_rules! family_handle {
             #[allow(dead_code)]
             pub(crate) fn count_overflows_in(&self, _: IntCounter) {}
 
+            /// Stripes nothing: the `metrics` feature is off.
+            #[must_use]
+            pub fn striped(self) -> Self {
+                self
+            }
+
             /// Removes nothing: the `metrics` feature is off.
             ///
             /// # Errors
@@ -284,6 +290,19 @@ macro_rules! family_handle {
             #[must_use]
             pub fn max_label_len(self, max_label_len: usize) -> Self {
                 self.view.set_max_label_len(max_label_len);
+                self
+            }
+
+            /// Stripes the series this family creates from now on across cache lines, one
+            /// stripe per CPU up to 16: threads that update one series at once no longer take
+            /// its cache line from each other, and a read sums the stripes (exact). It costs
+            /// 128 bytes per stripe and series, and reading every stripe on render; integer
+            /// counters and gauges only (others ignore it), and gauges that are only added to
+            /// (`set` is exact only when nothing adds at the same time). Also
+            /// `#[metric(striped)]` in a `DynamoMetrics` struct.
+            #[must_use]
+            pub fn striped(self) -> Self {
+                self.view.set_striped(true);
                 self
             }
 

@@ -225,7 +225,7 @@ impl Cell for HistogramCell {
     const VALUE: &'static str = "f64";
     type Text = HistogramText;
 
-    fn new(meta: &Meta) -> Self {
+    fn new(meta: &Meta, _striped: bool) -> Self {
         let bounds = meta
             .buckets
             .clone()

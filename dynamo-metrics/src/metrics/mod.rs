@@ -10,6 +10,7 @@ mod histogram;
 mod local;
 mod meta;
 mod native;
+mod striped;
 mod view;
 
 pub(crate) use cell::Cell;

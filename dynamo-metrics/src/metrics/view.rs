@@ -73,6 +73,11 @@ impl<C: Cell> View<C> {
         self.family.set_max_series(max_series);
     }
 
+    /// Stripes the integer series the family creates from now on.
+    pub(crate) fn set_striped(&self, striped: bool) {
+        self.family.set_striped(striped);
+    }
+
     /// Sets the longest label value this view (and every view of the family) takes.
     pub(crate) fn set_max_label_len(&self, max_label_len: usize) {
         self.family.set_max_label_len(max_label_len);

@@ -1,0 +1,179 @@
+//! Integer atomics striped across cache lines, for counters and gauges that many threads
+//! update at once. See [`Striped`] for details.
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+/// How many stripes a striped value has: the machine's parallelism rounded up to a power of
+/// two, at most 16; 1 (no striping) on one CPU.
+fn stripes() -> usize {
+    static STRIPES: OnceLock<usize> = OnceLock::new();
+    *STRIPES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .next_power_of_two()
+            .min(16)
+    })
+}
+
+/// This thread's stripe: threads take numbers in turn when they first update a striped
+/// value, so the threads of a pool land on different stripes.
+#[inline]
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|s| {
+        let mut i = s.get();
+        if i == usize::MAX {
+            i = NEXT.fetch_add(1, Ordering::Relaxed);
+            s.set(i);
+        }
+        i
+    })
+}
+
+/// One atomic alone on its cache line (two lines: adjacent-line prefetch pairs them).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<A>(A);
+
+/// The integer atomics a [`Striped`] value is made of.
+pub(crate) trait Word: Default + Send + Sync + 'static {
+    type Value: Copy + Default + std::ops::Add<Output = Self::Value>;
+    fn fetch_add(&self, v: Self::Value, order: Ordering) -> Self::Value;
+    fn load(&self, order: Ordering) -> Self::Value;
+    fn store(&self, v: Self::Value, order: Ordering);
+    fn swap(&self, v: Self::Value, order: Ordering) -> Self::Value;
+}
+
+macro_rules! word {
+    ($atomic:ty, $value:ty) => {
+        impl Word for $atomic {
+            type Value = $value;
+            #[inline]
+            fn fetch_add(&self, v: $value, order: Ordering) -> $value {
+                <$atomic>::fetch_add(self, v, order)
+            }
+            #[inline]
+            fn load(&self, order: Ordering) -> $value {
+                <$atomic>::load(self, order)
+            }
+            #[inline]
+            fn store(&self, v: $value, order: Ordering) {
+                <$atomic>::store(self, v, order)
+            }
+            #[inline]
+            fn swap(&self, v: $value, order: Ordering) -> $value {
+                <$atomic>::swap(self, v, order)
+            }
+        }
+    };
+}
+
+word!(AtomicU64, u64);
+word!(AtomicI64, i64);
+
+/// An integer counted in one atomic, or, when striped, in one atomic per stripe on its own
+/// cache line: each thread adds to its stripe, so threads on different CPUs do not take the
+/// same line from each other; a read sums the stripes (exact: every addition lands in one
+/// stripe). Unstriped, it is one atomic and one predictable branch.
+///
+/// Striping costs 128 bytes per stripe and series (256 B on 2 CPUs, 2 KiB from 16 on), and a
+/// render reads every stripe. `store` writes the first stripe and zeroes the others: exact
+/// when no addition runs at the same time, so gauges that are `set` should not be striped.
+#[derive(Debug, Default)]
+pub(crate) struct Striped<A: Word> {
+    base: A,
+    stripes: Option<Box<[Padded<A>]>>,
+}
+
+impl<A: Word> Striped<A> {
+    /// A value at zero, striped when `striped` and the machine has more than one CPU.
+    pub(crate) fn new(striped: bool) -> Self {
+        let n = if striped { stripes() } else { 1 };
+        Striped {
+            base: A::default(),
+            stripes: (n > 1).then(|| (0..n).map(|_| Padded::default()).collect()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn fetch_add(&self, v: A::Value, order: Ordering) {
+        match &self.stripes {
+            None => {
+                self.base.fetch_add(v, order);
+            }
+            Some(s) => {
+                s[stripe() & (s.len() - 1)].0.fetch_add(v, order);
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn load(&self, order: Ordering) -> A::Value {
+        let base = self.base.load(order);
+        match &self.stripes {
+            None => base,
+            Some(s) => s.iter().fold(base, |sum, p| sum + p.0.load(order)),
+        }
+    }
+
+    pub(crate) fn store(&self, v: A::Value, order: Ordering) {
+        self.base.store(v, order);
+        for p in self.stripes.iter().flatten() {
+            p.0.store(A::Value::default(), order);
+        }
+    }
+
+    /// Takes the value, leaving zero.
+    pub(crate) fn swap_zero(&self, order: Ordering) -> A::Value {
+        let base = self.base.swap(A::Value::default(), order);
+        self.stripes
+            .iter()
+            .flatten()
+            .fold(base, |sum, p| sum + p.0.swap(A::Value::default(), order))
+    }
+
+    /// Whether this value is striped.
+    #[cfg(test)]
+    pub(crate) fn is_striped(&self) -> bool {
+        self.stripes.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    #[test]
+    fn striped_sums_are_exact() {
+        for striped in [false, true] {
+            let v = Striped::<AtomicU64>::new(striped);
+            assert_eq!(v.is_striped(), striped && stripes() > 1);
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| {
+                        for _ in 0..10_000 {
+                            v.fetch_add(1, Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(v.load(Relaxed), 80_000);
+            v.store(5, Relaxed);
+            assert_eq!(v.load(Relaxed), 5);
+            assert_eq!(v.swap_zero(Relaxed), 5);
+            assert_eq!(v.load(Relaxed), 0);
+        }
+        let g = Striped::<AtomicI64>::new(true);
+        std::thread::scope(|s| {
+            s.spawn(|| g.fetch_add(3, Relaxed));
+            s.spawn(|| g.fetch_add(-1, Relaxed));
+        });
+        assert_eq!(g.load(Relaxed), 2);
+    }
+}
