@@ -271,6 +271,14 @@ fn instrumentation(c: &mut Criterion) {
         b.iter(std::time::Instant::now)
     });
     g.bench_function("quanta::Instant::now", |b| b.iter(quanta::Instant::now));
+    // The floor of a measured call: what the request guard reads, twice, and scales once.
+    let clock = quanta::Clock::new();
+    g.bench_function("floor: two raw TSC reads + delta", |b| {
+        b.iter(|| {
+            let start = clock.raw();
+            clock.delta_as_nanos(black_box(start), clock.raw())
+        })
+    });
     g.bench_function("plain fn", |b| b.iter(|| plain_sync(black_box(1))));
     g.bench_function("instrumented fn", |b| {
         b.iter(|| instrumented_sync(black_box(1)))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dynamo_metrics_naming::{self as naming, MetricKind};
-use quanta::Instant;
+use std::sync::OnceLock;
 
 use crate::describe::MetricDescriptor;
 use crate::error::Result;
@@ -210,12 +210,19 @@ impl EndpointMetrics {
 ///
 /// Durations are measured with a TSC-based clock (`quanta`), about a third of the cost of
 /// `std::time::Instant::now` per read; it falls back to the OS clock where the TSC is not
-/// reliable.
+/// reliable. The start is a raw counter reading; only the difference is scaled to time.
 #[derive(Debug)]
 pub struct RequestGuard<'a> {
     metrics: Held<'a>,
-    started: Instant,
+    started: u64,
     finished: bool,
+}
+
+/// The process's clock for request durations.
+#[inline]
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// What owns pending cells: told when a guard that recorded into them is done.
@@ -242,7 +249,7 @@ impl<'a> RequestGuard<'a> {
     pub(crate) fn new(metrics: Held<'a>) -> Self {
         RequestGuard {
             metrics,
-            started: Instant::now(),
+            started: clock().raw(),
             finished: false,
         }
     }
@@ -302,7 +309,9 @@ impl Drop for RequestGuard<'_> {
                 m.cancellations.inc();
             }
         }
-        let elapsed = self.started.elapsed().as_secs_f64();
+        let clock = clock();
+        #[allow(clippy::cast_precision_loss)] // durations below 2^53 ns, 104 days, are exact
+        let elapsed = clock.delta_as_nanos(self.started, clock.raw()) as f64 * 1e-9;
         // Within a trace (see `trace::with_trace_id`), the duration carries its id.
         match crate::trace::current_trace_id() {
             Some(trace) => m

@@ -81,20 +81,24 @@ impl NativeCell {
         } else {
             Box::default()
         };
-        // Keys of 2^-20 .. 2^20: 20 powers of two each side of 1.
+        // Keys of 2^-30 .. 2^20 without a lock: in seconds, from a nanosecond (fast handlers)
+        // to twelve days; as counts, up to a million.
         let per_power = if schema >= 0 { 1i32 << schema } else { 1 };
-        let powers = if schema >= 0 {
-            20
-        } else {
-            (20 >> -schema).max(1)
+        let powers = |n: i32| {
+            if schema >= 0 {
+                n
+            } else {
+                (n >> -schema).max(1)
+            }
         };
-        let half = (powers * per_power).min(MAX_ARRAY / 2);
+        let below = (powers(30) * per_power).min(MAX_ARRAY / 2);
+        let above = (powers(20) * per_power).min(MAX_ARRAY / 2);
         NativeCell {
             schema,
             max_buckets: params.max_buckets,
             bounds,
-            first: -half + 1,
-            counts: (0..2 * half).map(|_| AtomicU64::new(0)).collect(),
+            first: -below + 1,
+            counts: (0..below + above).map(|_| AtomicU64::new(0)).collect(),
             zero: AtomicU64::new(0),
             positive_rest: Mutex::new(BTreeMap::new()),
             negative: Mutex::new(BTreeMap::new()),
