@@ -4,6 +4,12 @@
 //!
 //! `--quick`: one round, for CI (it proves the harness runs; its times mean nothing).
 
+mod hot;
+mod mem;
+
+#[global_allocator]
+static ALLOCATOR: mem::Counting = mem::Counting;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -210,4 +216,9 @@ fn main() {
             case.bytes
         );
     }
+
+    let mut hot = hot::cases(ENDPOINTS * IDS);
+    hot::run(&mut hot, if quick { 1 } else { 31 }, if quick { 1_000 } else { 200_000 });
+    hot::print(&hot, quick);
+    mem::print();
 }

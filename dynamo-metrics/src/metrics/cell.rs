@@ -38,6 +38,10 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     }
     /// The current value, for snapshots.
     fn value(&self) -> Value;
+    /// Whether the value is striped across cache lines.
+    fn striped(&self) -> bool {
+        false
+    }
     /// Moves everything recorded here into `other`, leaving this cell at zero.
     fn drain_into(&self, other: &Self);
 }
@@ -129,6 +133,10 @@ macro_rules! simple_cell {
                 Value::Scalar(self.0.get_value() as f64)
             }
 
+            fn striped(&self) -> bool {
+                self.0.striped()
+            }
+
             fn drain_into(&self, other: &Self) {
                 other.0.add_value(self.0.take_value());
             }
@@ -142,6 +150,9 @@ pub(crate) trait GetValue {
     fn get_value(&self) -> Self::Value;
     fn take_value(&self) -> Self::Value;
     fn add_value(&self, v: Self::Value);
+    fn striped(&self) -> bool {
+        false
+    }
 }
 
 impl<A: Word> GetValue for Striped<A> {
@@ -153,7 +164,10 @@ impl<A: Word> GetValue for Striped<A> {
         self.swap_zero(Relaxed)
     }
     fn add_value(&self, v: A::Value) {
-        self.fetch_add(v, Relaxed);
+        self.add(v, Relaxed, self.is_striped());
+    }
+    fn striped(&self) -> bool {
+        self.is_striped()
     }
 }
 

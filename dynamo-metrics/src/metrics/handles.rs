@@ -55,17 +55,29 @@ macro_rules! series_handle {
         pub struct $name {
             #[cfg(feature = "metrics")]
             series: Arc<Series<$cell>>,
+            /// Whether the series is striped, kept here so an unstriped update reads nothing
+            /// of the series but its atomic.
+            #[cfg(feature = "metrics")]
+            striped: bool,
         }
 
         #[cfg(feature = "metrics")]
         impl $name {
             pub(crate) fn from_series(series: Arc<Series<$cell>>) -> Self {
-                $name { series }
+                let striped = super::cell::Cell::striped(&series.cell);
+                $name { series, striped }
             }
 
             #[inline]
             fn with_cell<R: Default>(&self, f: impl FnOnce(&$cell) -> R) -> R {
                 f(&self.series.cell)
+            }
+
+            /// As `with_cell`, with whether the series is striped.
+            #[inline]
+            #[allow(dead_code)] // integer handles only
+            fn with_striped<R: Default>(&self, f: impl FnOnce(&$cell, bool) -> R) -> R {
+                f(&self.series.cell, self.striped)
             }
 
             /// The full metric name (empty with the `metrics` feature off).
@@ -88,6 +100,12 @@ macro_rules! series_handle {
 
             #[inline]
             fn with_cell<R: Default>(&self, _: impl FnOnce(&$cell) -> R) -> R {
+                R::default()
+            }
+
+            #[inline]
+            #[allow(dead_code)]
+            fn with_striped<R: Default>(&self, _: impl FnOnce(&$cell, bool) -> R) -> R {
                 R::default()
             }
 
@@ -404,7 +422,7 @@ impl IntCounter {
     /// Adds `v`: a single atomic add.
     #[inline]
     pub fn inc_by(&self, v: u64) {
-        self.with_cell(|c| c.0.fetch_add(v, Relaxed));
+        self.with_striped(|c, striped| c.0.add(v, Relaxed, striped));
     }
 
     /// Adds `v` and keeps an exemplar of it with `labels` (a trace id, say), shown in
@@ -503,7 +521,7 @@ impl IntGauge {
     /// Adds `v` (which may be negative): a single atomic add.
     #[inline]
     pub fn add(&self, v: i64) {
-        self.with_cell(|c| c.0.fetch_add(v, Relaxed));
+        self.with_striped(|c, striped| c.0.add(v, Relaxed, striped));
     }
 
     /// Subtracts `v`.

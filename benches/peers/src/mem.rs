@@ -1,0 +1,189 @@
+//! Memory per series: the bytes the allocator holds after creating 10,000 counter series (two
+//! labels) and 1,000 histogram series (one label, 11 buckets), per series, for each library.
+//! Counted by a global allocator that tracks live bytes; the structures stay alive while
+//! counted.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use dynamo_metrics::{DistributedRuntime, MetricsRegistry};
+
+/// The system allocator, counting live bytes.
+pub struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only a counter is kept.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Bytes per item that `make` keeps allocated for `n` items.
+fn per<T>(n: usize, make: impl FnOnce() -> T) -> f64 {
+    let before = LIVE.load(Ordering::Relaxed);
+    let kept = make();
+    let after = LIVE.load(Ordering::Relaxed);
+    drop(kept);
+    (after - before) as f64 / n as f64
+}
+
+const COUNTERS: usize = 10_000;
+const HISTOGRAMS: usize = 1_000;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct Two {
+    endpoint: String,
+    id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct One {
+    id: String,
+}
+
+fn key(i: usize) -> (String, String) {
+    (format!("ep{}", i / 100), (i % 100).to_string())
+}
+
+/// Prints the table.
+pub fn print() {
+    let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    // The runtime exists before counting: only the families and their series are counted.
+    let rt = DistributedRuntime::new().expect("runtime");
+    let rows: Vec<(&str, f64, Option<f64>)> = vec![
+        (
+            "dynamo-metrics",
+            per(COUNTERS, || {
+                let vec = rt
+                    .create_intcountervec("mem_total", "Memory", &["endpoint", "id"], &[])
+                    .expect("vec")
+                    .max_series(COUNTERS);
+                for i in 0..COUNTERS {
+                    let (e, id) = key(i);
+                    vec.with_label_values(&[&e, &id]).expect("series").inc();
+                }
+                vec
+            }),
+            Some(per(HISTOGRAMS, || {
+                let vec = rt
+                    .create_histogramvec("mem_seconds", "Memory", &["id"], &[], Some(&buckets))
+                    .expect("vec")
+                    .max_series(HISTOGRAMS);
+                for i in 0..HISTOGRAMS {
+                    vec.with_label_values(&[&i.to_string()]).expect("series").observe(0.1);
+                }
+                vec
+            })),
+        ),
+        (
+            "prometheus",
+            per(COUNTERS, || {
+                let vec = prometheus::IntCounterVec::new(
+                    prometheus::Opts::new("mem_total", "Memory"),
+                    &["endpoint", "id"],
+                )
+                .expect("vec");
+                for i in 0..COUNTERS {
+                    let (e, id) = key(i);
+                    vec.with_label_values(&[&e, &id]).inc();
+                }
+                vec
+            }),
+            Some(per(HISTOGRAMS, || {
+                let vec = prometheus::HistogramVec::new(
+                    prometheus::HistogramOpts::new("mem_seconds", "Memory").buckets(buckets.to_vec()),
+                    &["id"],
+                )
+                .expect("vec");
+                for i in 0..HISTOGRAMS {
+                    vec.with_label_values(&[&i.to_string()]).observe(0.1);
+                }
+                vec
+            })),
+        ),
+        (
+            "prometheus-client",
+            per(COUNTERS, || {
+                let family = prometheus_client::metrics::family::Family::<
+                    Two,
+                    prometheus_client::metrics::counter::Counter,
+                >::default();
+                for i in 0..COUNTERS {
+                    let (endpoint, id) = key(i);
+                    family.get_or_create(&Two { endpoint, id }).inc();
+                }
+                family
+            }),
+            Some(per(HISTOGRAMS, || {
+                let family = prometheus_client::metrics::family::Family::<
+                    One,
+                    prometheus_client::metrics::histogram::Histogram,
+                    _,
+                >::new_with_constructor(move || {
+                    prometheus_client::metrics::histogram::Histogram::new(buckets)
+                });
+                for i in 0..HISTOGRAMS {
+                    family.get_or_create(&One { id: i.to_string() }).observe(0.1);
+                }
+                family
+            })),
+        ),
+        (
+            "measured (ParaCord labels)",
+            per(COUNTERS, || {
+                let vec = measured::CounterVec::with_label_set(crate::hot::MeasuredTwoSet {
+                    endpoint: paracord::ParaCord::default(),
+                    id: paracord::ParaCord::default(),
+                });
+                for i in 0..COUNTERS {
+                    let (e, id) = key(i);
+                    vec.inc(crate::hot::MeasuredTwo {
+                        endpoint: &e,
+                        id: &id,
+                    });
+                }
+                vec
+            }),
+            None,
+        ),
+        (
+            "metrics + metrics-exporter-prometheus",
+            per(COUNTERS, || {
+                let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+                metrics::with_local_recorder(&recorder, || {
+                    for i in 0..COUNTERS {
+                        let (e, id) = key(i);
+                        metrics::counter!("mem_total", "endpoint" => e, "id" => id).increment(1);
+                    }
+                });
+                recorder
+            }),
+            None,
+        ),
+    ];
+    println!();
+    println!("| memory per series (live heap bytes) | 10,000 counters, 2 labels | 1,000 histograms, 11 buckets |");
+    println!("|---|---:|---:|");
+    for (name, counters, histograms) in rows {
+        let h = histograms.map_or("not measured".to_owned(), |h| format!("{h:.0} B"));
+        println!("| {name} | {counters:.0} B | {h} |");
+    }
+}
