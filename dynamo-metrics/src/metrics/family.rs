@@ -24,7 +24,9 @@ pub(crate) struct Series<C: Cell> {
     pub(crate) cell: C,
     pub(crate) meta: Arc<Meta>,
     values: Box<[String]>,
-    desc: OnceLock<Option<Desc>>,
+    /// Boxed: it is made only when the series is used as a `prometheus` collector, and
+    /// inline it would be most of the series' size.
+    desc: OnceLock<Option<Box<Desc>>>,
 }
 
 /// A series in its family's sorted list, with its pre-rendered text beside the pointer: a
@@ -61,8 +63,9 @@ impl<C: Cell> Series<C> {
     /// The `prometheus` descriptor of this series alone, every label constant.
     pub(crate) fn desc(&self) -> Vec<&Desc> {
         self.desc
-            .get_or_init(|| self.meta.desc(&self.values))
+            .get_or_init(|| self.meta.desc(&self.values).map(Box::new))
             .iter()
+            .map(|d| &**d)
             .collect()
     }
 
