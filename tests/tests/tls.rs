@@ -223,6 +223,22 @@ async fn stalled_handshakes_are_closed() {
     rt.shutdown().await;
 }
 
+/// Whether `GET /metrics` with `authorization` answers 200 to `client`.
+async fn scrapes(
+    addr: SocketAddr,
+    client: std::sync::Arc<rustls::ClientConfig>,
+    authorization: String,
+) -> bool {
+    get(
+        addr,
+        client,
+        "/metrics",
+        vec![("Authorization", authorization)],
+    )
+    .await
+    .is_ok_and(|r| r.status == 200)
+}
+
 /// Waits for the reload check (once a second) and for `f` to hold.
 async fn eventually<F, Fut>(what: &str, mut f: F)
 where
@@ -260,12 +276,7 @@ async fn certificates_and_users_reload_without_restart() {
     std::fs::write(pki.path("web.yml"), yaml("new")).unwrap();
     let new = basic("prometheus", "new");
     eventually("the new password works", || {
-        let (c, h) = (old_ca.clone(), new.clone());
-        async move {
-            get(addr, c, "/metrics", vec![("Authorization", h)])
-                .await
-                .is_ok_and(|r| r.status == 200)
-        }
+        scrapes(addr, old_ca.clone(), new.clone())
     })
     .await;
     let r = get(
@@ -285,12 +296,7 @@ async fn certificates_and_users_reload_without_restart() {
     );
     let new_ca = pki.client("other-ca", None);
     eventually("the rotated certificate is served", || {
-        let (c, h) = (new_ca.clone(), new.clone());
-        async move {
-            get(addr, c, "/metrics", vec![("Authorization", h)])
-                .await
-                .is_ok_and(|r| r.status == 200)
-        }
+        scrapes(addr, new_ca.clone(), new.clone())
     })
     .await;
     assert!(get(addr, old_ca, "/health", vec![]).await.is_err());

@@ -198,7 +198,13 @@ pub fn cases(series: usize) -> Vec<Case> {
     let mut cases = Vec::new();
 
     // Three string labels, looked up from owned strings (the frontend's `model`) each time.
-    let values = || black_box(["llama-3-70b".to_owned(), "chat".to_owned(), "acme".to_owned()]);
+    let values = || {
+        black_box([
+            "llama-3-70b".to_owned(),
+            "chat".to_owned(),
+            "acme".to_owned(),
+        ])
+    };
     let g = "3 string labels: look up + inc";
     {
         let (ours, v) = (ours.clone(), values());
@@ -207,19 +213,33 @@ pub fn cases(series: usize) -> Vec<Case> {
             route: v[1].clone(),
             tenant: v[2].clone(),
         };
-        cases.push(case(g, "dynamo IntCounterFamily<L>::inc", Some("prometheus with_label_values + inc"), move || {
-            ours.routed_total.inc(black_box(&route))
-        }));
+        cases.push(case(
+            g,
+            "dynamo IntCounterFamily<L>::inc",
+            Some("prometheus with_label_values + inc"),
+            move || ours.routed_total.inc(black_box(&route)),
+        ));
     }
     {
         let vec = rt
-            .create_intcountervec("by_hand_total", "By hand", &["model", "route", "tenant"], &[])
+            .create_intcountervec(
+                "by_hand_total",
+                "By hand",
+                &["model", "route", "tenant"],
+                &[],
+            )
             .expect("vec");
         let v = values();
-        cases.push(case(g, "dynamo IntCounterVec::with(&[..], inc)", Some("prometheus with_label_values + inc"), move || {
-            let v = black_box(&v);
-            vec.with(&[&v[0], &v[1], &v[2]], IntCounter::inc).expect("count");
-        }));
+        cases.push(case(
+            g,
+            "dynamo IntCounterVec::with(&[..], inc)",
+            Some("prometheus with_label_values + inc"),
+            move || {
+                let v = black_box(&v);
+                vec.with(&[&v[0], &v[1], &v[2]], IntCounter::inc)
+                    .expect("count");
+            },
+        ));
     }
     {
         let theirs = prometheus::IntCounterVec::new(
@@ -228,10 +248,15 @@ pub fn cases(series: usize) -> Vec<Case> {
         )
         .expect("vec");
         let v = values();
-        cases.push(case(g, "prometheus with_label_values + inc", None, move || {
-            let v = black_box(&v);
-            theirs.with_label_values(&[&v[0], &v[1], &v[2]]).inc();
-        }));
+        cases.push(case(
+            g,
+            "prometheus with_label_values + inc",
+            None,
+            move || {
+                let v = black_box(&v);
+                theirs.with_label_values(&[&v[0], &v[1], &v[2]]).inc();
+            },
+        ));
     }
     {
         let family = prometheus_client::metrics::family::Family::<
@@ -244,9 +269,14 @@ pub fn cases(series: usize) -> Vec<Case> {
             route: v[1].clone(),
             tenant: v[2].clone(),
         };
-        cases.push(case(g, "prometheus-client get_or_create + inc", Some("prometheus with_label_values + inc"), move || {
-            family.get_or_create(black_box(&labels)).inc();
-        }));
+        cases.push(case(
+            g,
+            "prometheus-client get_or_create + inc",
+            Some("prometheus with_label_values + inc"),
+            move || {
+                family.get_or_create(black_box(&labels)).inc();
+            },
+        ));
     }
     {
         let vec = measured::CounterVec::with_label_set(MeasuredRouteSet {
@@ -255,14 +285,19 @@ pub fn cases(series: usize) -> Vec<Case> {
             tenant: ParaCord::default(),
         });
         let v = values();
-        cases.push(case(g, "measured CounterVec (ParaCord) inc", Some("prometheus with_label_values + inc"), move || {
-            let v = black_box(&v);
-            vec.inc(MeasuredRoute {
-                model: &v[0],
-                route: &v[1],
-                tenant: &v[2],
-            });
-        }));
+        cases.push(case(
+            g,
+            "measured CounterVec (ParaCord) inc",
+            Some("prometheus with_label_values + inc"),
+            move || {
+                let v = black_box(&v);
+                vec.inc(MeasuredRoute {
+                    model: &v[0],
+                    route: &v[1],
+                    tenant: &v[2],
+                });
+            },
+        ));
     }
     {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -285,9 +320,12 @@ pub fn cases(series: usize) -> Vec<Case> {
     };
     {
         let ours = ours.clone();
-        cases.push(case(g, "dynamo IntCounterFamily<enums>::inc", Some("measured fixed-cardinality CounterVec inc"), move || {
-            ours.outcomes_total.inc(black_box(&outcome))
-        }));
+        cases.push(case(
+            g,
+            "dynamo IntCounterFamily<enums>::inc",
+            Some("measured fixed-cardinality CounterVec inc"),
+            move || ours.outcomes_total.inc(black_box(&outcome)),
+        ));
     }
     {
         let vec = measured::CounterVec::with_label_set(MeasuredOutcomeSet {
@@ -295,28 +333,44 @@ pub fn cases(series: usize) -> Vec<Case> {
             kind: StaticLabelSet::new(),
             status: StaticLabelSet::new(),
         });
-        cases.push(case(g, "measured fixed-cardinality CounterVec inc", None, move || {
-            vec.inc(black_box(MeasuredOutcome {
-                api: Api::Chat,
-                kind: Kind::Unary,
-                status: Status::Success,
-            }))
-        }));
+        cases.push(case(
+            g,
+            "measured fixed-cardinality CounterVec inc",
+            None,
+            move || {
+                vec.inc(black_box(MeasuredOutcome {
+                    api: Api::Chat,
+                    kind: Kind::Unary,
+                    status: Status::Success,
+                }))
+            },
+        ));
     }
 
     // A histogram with the 11 default buckets.
     let g = "histogram observe, 11 buckets";
     let samples: Vec<f64> = (0..64).map(|i| 0.001 * f64::from(i * 37 % 500)).collect();
     {
-        let h: Histogram = rt.create_histogram("observed_seconds", "Observed", &[], None).expect("h");
+        let h: Histogram = rt
+            .create_histogram("observed_seconds", "Observed", &[], None)
+            .expect("h");
         let (s, mut i) = (samples.clone(), 0usize);
-        cases.push(case(g, "dynamo Histogram::observe", Some("prometheus Histogram::observe"), move || {
-            i = (i + 1) & 63;
-            h.observe(black_box(s[i]));
-        }));
+        cases.push(case(
+            g,
+            "dynamo Histogram::observe",
+            Some("prometheus Histogram::observe"),
+            move || {
+                i = (i + 1) & 63;
+                h.observe(black_box(s[i]));
+            },
+        ));
     }
     {
-        let h = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("observed_seconds", "Observed")).expect("h");
+        let h = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
+            "observed_seconds",
+            "Observed",
+        ))
+        .expect("h");
         let (s, mut i) = (samples.clone(), 0usize);
         cases.push(case(g, "prometheus Histogram::observe", None, move || {
             i = (i + 1) & 63;
@@ -324,14 +378,19 @@ pub fn cases(series: usize) -> Vec<Case> {
         }));
     }
     {
-        let h = prometheus_client::metrics::histogram::Histogram::new(
-            [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-        );
+        let h = prometheus_client::metrics::histogram::Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
         let (s, mut i) = (samples.clone(), 0usize);
-        cases.push(case(g, "prometheus-client Histogram::observe", Some("prometheus Histogram::observe"), move || {
-            i = (i + 1) & 63;
-            h.observe(black_box(s[i]));
-        }));
+        cases.push(case(
+            g,
+            "prometheus-client Histogram::observe",
+            Some("prometheus Histogram::observe"),
+            move || {
+                i = (i + 1) & 63;
+                h.observe(black_box(s[i]));
+            },
+        ));
     }
 
     // One counter, two threads.
@@ -342,7 +401,9 @@ pub fn cases(series: usize) -> Vec<Case> {
         .striped()
         .with_label_values(&[])
         .expect("series");
-    let plain_counter = rt.create_intcounter("plain_total", "Plain", &[]).expect("counter");
+    let plain_counter = rt
+        .create_intcounter("plain_total", "Plain", &[])
+        .expect("counter");
     let theirs = prometheus::IntCounter::new("contended_total", "Contended").expect("counter");
     let raw = std::sync::Arc::new(AtomicU64::new(0));
     let contended = |name, peer, op: Box<dyn Fn() + Sync + Send>| Case {
@@ -381,13 +442,23 @@ pub fn cases(series: usize) -> Vec<Case> {
         black_box(plain(black_box(1)));
     }));
     let clock = quanta::Clock::new();
-    cases.push(case(g, "floor: two raw TSC reads + delta", None, move || {
-        let start = clock.raw();
-        black_box(clock.delta_as_nanos(black_box(start), clock.raw()));
-    }));
-    cases.push(case(g, "dynamo #[instrument_endpoint]", Some("autometrics #[autometrics]"), || {
-        black_box(ours_instrumented(black_box(1)));
-    }));
+    cases.push(case(
+        g,
+        "floor: two raw TSC reads + delta",
+        None,
+        move || {
+            let start = clock.raw();
+            black_box(clock.delta_as_nanos(black_box(start), clock.raw()));
+        },
+    ));
+    cases.push(case(
+        g,
+        "dynamo #[instrument_endpoint]",
+        Some("autometrics #[autometrics]"),
+        || {
+            black_box(ours_instrumented(black_box(1)));
+        },
+    ));
     cases.push(case(g, "autometrics #[autometrics]", None, || {
         black_box(autometrics_instrumented(black_box(1)));
     }));
@@ -400,7 +471,11 @@ pub fn cases(series: usize) -> Vec<Case> {
 fn render_cases(rt: &DistributedRuntime, series: usize, cases: &mut Vec<Case>) {
     let g = "render 10,000 counter series (per render)";
     let ids = series / 100;
-    let comp = rt.namespace("ns").expect("ns").component("comp").expect("comp");
+    let comp = rt
+        .namespace("ns")
+        .expect("ns")
+        .component("comp")
+        .expect("comp");
     let measured_metrics = MeasuredRender {
         dynamo_component_peers_render_total: CounterVec::with_label_set(MeasuredSeriesSet {
             dynamo_endpoint: ParaCord::default(),
@@ -436,27 +511,44 @@ fn render_cases(rt: &DistributedRuntime, series: usize, cases: &mut Vec<Case>) {
     }
     let rt = rt.clone();
     let mut buf = String::new();
-    cases.push(bytes_case(g, "dynamo render_into (reused buffer)", Some("measured BufferedTextEncoder"), move || {
-        buf.clear();
-        rt.render_into(&mut buf);
-        buf.len()
-    }));
+    cases.push(bytes_case(
+        g,
+        "dynamo render_into (reused buffer)",
+        Some("measured BufferedTextEncoder"),
+        move || {
+            buf.clear();
+            rt.render_into(&mut buf);
+            buf.len()
+        },
+    ));
     let mut enc = measured::text::BufferedTextEncoder::new();
-    cases.push(bytes_case(g, "measured BufferedTextEncoder", None, move || {
-        measured_metrics.collect_group_into(&mut enc).expect("encode");
-        enc.finish().len()
-    }));
+    cases.push(bytes_case(
+        g,
+        "measured BufferedTextEncoder",
+        None,
+        move || {
+            measured_metrics
+                .collect_group_into(&mut enc)
+                .expect("encode");
+            enc.finish().len()
+        },
+    ));
     let mut out = String::new();
-    cases.push(bytes_case(g, "floor: the same lines pre-rendered + itoa", Some("measured BufferedTextEncoder"), move || {
-        out.clear();
-        let mut itoa = itoa::Buffer::new();
-        for (prefix, n) in &floor_lines {
-            out.push_str(prefix);
-            out.push_str(itoa.format(*n));
-            out.push('\n');
-        }
-        out.len()
-    }));
+    cases.push(bytes_case(
+        g,
+        "floor: the same lines pre-rendered + itoa",
+        Some("measured BufferedTextEncoder"),
+        move || {
+            out.clear();
+            let mut itoa = itoa::Buffer::new();
+            for (prefix, n) in &floor_lines {
+                out.push_str(prefix);
+                out.push_str(itoa.format(*n));
+                out.push('\n');
+            }
+            out.len()
+        },
+    ));
 }
 
 /// A render case: `op` returns the bytes it wrote, kept for the per-byte ratio.
@@ -467,21 +559,10 @@ fn bytes_case(
     mut op: impl FnMut() -> usize + 'static,
 ) -> Case {
     let bytes = std::sync::Arc::new(AtomicU64::new(0));
-    let seen = bytes.clone();
-    BYTES.with(|b| b.borrow_mut().push((name, seen)));
-    Case {
-        group,
-        name,
-        peer_of,
-        run: Box::new(move |ops| {
-            let start = Instant::now();
-            for _ in 0..ops {
-                bytes.store(black_box(op()) as u64, Ordering::Relaxed);
-            }
-            start.elapsed()
-        }),
-        times: Vec::new(),
-    }
+    BYTES.with(|b| b.borrow_mut().push((name, bytes.clone())));
+    case(group, name, peer_of, move || {
+        bytes.store(black_box(op()) as u64, Ordering::Relaxed);
+    })
 }
 
 thread_local! {
@@ -505,7 +586,11 @@ pub fn bytes_of(name: &str) -> Option<u64> {
 pub fn run(cases: &mut [Case], rounds: usize, ops: u64) {
     for round in 0..=rounds {
         for c in cases.iter_mut() {
-            let n = if c.group.starts_with("render") { (ops / 10_000).max(1) } else { ops };
+            let n = if c.group.starts_with("render") {
+                (ops / 10_000).max(1)
+            } else {
+                ops
+            };
             let t = (c.run)(n);
             if round > 0 {
                 c.times.push(t.as_secs_f64() * 1e9 / n as f64);
@@ -526,13 +611,24 @@ pub fn print(cases: &[Case], quick: bool) {
     println!();
     println!(
         "| hot path{} | case | median | vs | ratio |",
-        if quick { " (quick: times mean nothing)" } else { "" }
+        if quick {
+            " (quick: times mean nothing)"
+        } else {
+            ""
+        }
     );
     println!("|---|---|---:|---|---:|");
-    let plain = cases.iter().find(|c| c.name == "plain fn").map(|c| median(&c.times));
+    let plain = cases
+        .iter()
+        .find(|c| c.name == "plain fn")
+        .map(|c| median(&c.times));
     for c in cases {
         let t = median(&c.times);
-        let unit = if c.group.starts_with("render") { "us" } else { "ns" };
+        let unit = if c.group.starts_with("render") {
+            "us"
+        } else {
+            "ns"
+        };
         let shown = if unit == "us" { t / 1000.0 } else { t };
         let (vs, ratio) = match c.peer_of.and_then(|p| cases.iter().find(|x| x.name == p)) {
             Some(peer) => {
@@ -557,6 +653,9 @@ pub fn print(cases: &[Case], quick: bool) {
             }
             None => (String::new(), String::new()),
         };
-        println!("| {} | {} | {shown:.2} {unit} | {vs} | {ratio} |", c.group, c.name);
+        println!(
+            "| {} | {} | {shown:.2} {unit} | {vs} | {ratio} |",
+            c.group, c.name
+        );
     }
 }

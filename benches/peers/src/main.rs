@@ -218,7 +218,11 @@ fn main() {
     }
 
     let mut hot = hot::cases(ENDPOINTS * IDS);
-    hot::run(&mut hot, if quick { 1 } else { 31 }, if quick { 1_000 } else { 200_000 });
+    hot::run(
+        &mut hot,
+        if quick { 1 } else { 31 },
+        if quick { 1_000 } else { 200_000 },
+    );
     hot::print(&hot, quick);
     mem::print();
 }

@@ -31,7 +31,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -65,7 +68,9 @@ fn key(i: usize) -> (String, String) {
 
 /// Prints the table.
 pub fn print() {
-    let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let buckets = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
     // The runtime exists before counting: only the families and their series are counted.
     let rt = DistributedRuntime::new().expect("runtime");
     let rows: Vec<(&str, f64, Option<f64>)> = vec![
@@ -88,7 +93,9 @@ pub fn print() {
                     .expect("vec")
                     .max_series(HISTOGRAMS);
                 for i in 0..HISTOGRAMS {
-                    vec.with_label_values(&[&i.to_string()]).expect("series").observe(0.1);
+                    vec.with_label_values(&[&i.to_string()])
+                        .expect("series")
+                        .observe(0.1);
                 }
                 vec
             })),
@@ -109,7 +116,8 @@ pub fn print() {
             }),
             Some(per(HISTOGRAMS, || {
                 let vec = prometheus::HistogramVec::new(
-                    prometheus::HistogramOpts::new("mem_seconds", "Memory").buckets(buckets.to_vec()),
+                    prometheus::HistogramOpts::new("mem_seconds", "Memory")
+                        .buckets(buckets.to_vec()),
                     &["id"],
                 )
                 .expect("vec");
@@ -141,7 +149,9 @@ pub fn print() {
                     prometheus_client::metrics::histogram::Histogram::new(buckets)
                 });
                 for i in 0..HISTOGRAMS {
-                    family.get_or_create(&One { id: i.to_string() }).observe(0.1);
+                    family
+                        .get_or_create(&One { id: i.to_string() })
+                        .observe(0.1);
                 }
                 family
             })),
@@ -167,7 +177,8 @@ pub fn print() {
         (
             "metrics + metrics-exporter-prometheus",
             per(COUNTERS, || {
-                let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+                let recorder =
+                    metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
                 metrics::with_local_recorder(&recorder, || {
                     for i in 0..COUNTERS {
                         let (e, id) = key(i);
@@ -180,7 +191,9 @@ pub fn print() {
         ),
     ];
     println!();
-    println!("| memory per series (live heap bytes) | 10,000 counters, 2 labels | 1,000 histograms, 11 buckets |");
+    println!(
+        "| memory per series (live heap bytes) | 10,000 counters, 2 labels | 1,000 histograms, 11 buckets |"
+    );
     println!("|---|---:|---:|");
     for (name, counters, histograms) in rows {
         let h = histograms.map_or("not measured".to_owned(), |h| format!("{h:.0} B"));
