@@ -372,11 +372,35 @@ fn renders(c: &mut Criterion) {
     g.finish();
 }
 
+/// 1,000 histogram series with the 11 default buckets, rendered.
+fn render_histograms(c: &mut Criterion) {
+    let mut g = c.benchmark_group("render_1k_histograms");
+    let rt = DistributedRuntime::new().unwrap();
+    let vec = rt
+        .create_histogramvec("latency_seconds", "Latency", &["id"], &[], None)
+        .unwrap()
+        .max_series(1_000);
+    for i in 0..1_000u32 {
+        vec.with_label_values(&[&i.to_string()])
+            .unwrap()
+            .observe(f64::from(i) * 0.001);
+    }
+    let mut buf = String::new();
+    g.bench_function("dynamo render_into (reused buffer)", |b| {
+        b.iter(|| {
+            buf.clear();
+            rt.render_into(&mut buf);
+            black_box(buf.len())
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = increments, contention, observes, instrumentation, renders
+    targets = increments, contention, observes, instrumentation, renders, render_histograms
 }
 criterion_main!(benches);

@@ -69,6 +69,22 @@ pub(crate) fn format_bound(bound: f64) -> String {
     out
 }
 
+/// Appends `k="v"` pairs separated by commas, values escaped.
+pub(crate) fn write_label_pairs<'a>(
+    out: &mut String,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    for (i, (k, v)) in labels.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        write_label_value(out, v);
+        out.push('"');
+    }
+}
+
 /// Appends `name{l1="v1",...,extra="x"} `: the part of a sample line before its value.
 pub(crate) fn write_series_prefix<'a>(
     out: &mut String,

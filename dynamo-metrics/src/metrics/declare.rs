@@ -111,6 +111,7 @@ impl Declaration<'_> {
             buckets,
             native,
             declared_at: self.declared_at,
+            histogram_lines: std::sync::OnceLock::new(),
         };
         Ok((meta, fixed))
     }

@@ -144,15 +144,63 @@ pub(crate) struct HistogramCell {
 }
 
 /// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
+/// A histogram series' text: the start of its bucket lines, once; the `le` parts are the
+/// family's.
 pub(crate) struct HistogramText {
-    buf: Box<str>,
-    ends: Box<[usize]>,
+    /// `name_bucket{k="v",k2="v2",`, escaped; `name_bucket{` for a series without labels.
+    bucket: Box<str>,
+    shared: Arc<HistogramLines>,
+}
+
+/// The parts of a histogram family's sample lines that every series shares.
+pub(crate) struct HistogramLines {
+    /// The length of `name_bucket{`.
+    bucket: usize,
+    /// `le="0.005"} ` for each bound, then `le="+Inf"} `.
+    les: Box<[Box<str>]>,
+    /// `name_sum`.
+    sum: Box<str>,
+    /// `name_count`.
+    count: Box<str>,
+}
+
+impl HistogramLines {
+    fn new(meta: &Meta) -> Self {
+        let bounds = meta.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS);
+        let les = bounds
+            .iter()
+            .map(|b| text::format_bound(*b))
+            .chain(["+Inf".to_owned()])
+            .map(|le| format!("le=\"{le}\"}} ").into_boxed_str())
+            .collect();
+        HistogramLines {
+            bucket: meta.name.len() + "_bucket{".len(),
+            les,
+            sum: format!("{}_sum", meta.name).into_boxed_str(),
+            count: format!("{}_count", meta.name).into_boxed_str(),
+        }
+    }
 }
 
 impl HistogramText {
-    fn line(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.buf[start..self.ends[i]]
+    /// Appends the start of bucket line `i`, up to the value.
+    #[inline]
+    fn bucket(&self, out: &mut String, i: usize) {
+        out.push_str(&self.bucket);
+        out.push_str(&self.shared.les[i]);
+    }
+
+    /// Appends the start of the `_sum` or `_count` line, up to the value.
+    #[inline]
+    fn total(&self, out: &mut String, name: &str) {
+        out.push_str(name);
+        let labels = &self.bucket[self.shared.bucket..];
+        if let Some(labels) = labels.strip_suffix(',') {
+            out.push('{');
+            out.push_str(labels);
+            out.push('}');
+        }
+        out.push(' ');
     }
 }
 
@@ -195,18 +243,17 @@ impl HistogramCell {
         let mut cumulative = 0u64;
         for (i, count) in self.counts.iter().enumerate() {
             cumulative += count.load(Relaxed);
-            out.push_str(t.line(i));
+            t.bucket(out, i);
             text::write_u64(out, cumulative);
             if exemplars && let Some(e) = self.exemplars.get(i) {
                 e.write_openmetrics(out);
             }
             out.push('\n');
         }
-        let n = self.counts.len();
-        out.push_str(t.line(n));
+        t.total(out, &t.shared.sum);
         text::write_f64(out, self.sum.get());
         out.push('\n');
-        out.push_str(t.line(n + 1));
+        t.total(out, &t.shared.count);
         text::write_u64(out, cumulative);
         out.push('\n');
     }
@@ -240,27 +287,18 @@ impl Cell for HistogramCell {
     }
 
     fn text(meta: &Meta, values: &[String]) -> HistogramText {
-        let mut buf = String::new();
-        let mut ends = Vec::new();
-        let bounds = meta.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS);
-        let les = bounds.iter().map(|b| text::format_bound(*b));
-        for le in les.chain(["+Inf".to_owned()]) {
-            text::write_series_prefix(
-                &mut buf,
-                &meta.name,
-                "_bucket",
-                meta.pairs(values),
-                Some(("le", &le)),
-            );
-            ends.push(buf.len());
-        }
-        for suffix in ["_sum", "_count"] {
-            text::write_series_prefix(&mut buf, &meta.name, suffix, meta.pairs(values), None);
-            ends.push(buf.len());
+        let mut bucket = format!("{}_bucket{{", meta.name);
+        let before = bucket.len();
+        text::write_label_pairs(&mut bucket, meta.pairs(values));
+        if bucket.len() > before {
+            bucket.push(',');
         }
         HistogramText {
-            buf: buf.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
+            bucket: bucket.into_boxed_str(),
+            shared: meta
+                .histogram_lines
+                .get_or_init(|| Arc::new(HistogramLines::new(meta)))
+                .clone(),
         }
     }
 
