@@ -55,7 +55,8 @@ pub(crate) struct Refusals {
     pub(crate) tls: Option<IntCounter>,
 }
 
-fn count(counter: &Option<IntCounter>) {
+/// Counts one refusal, where there is a counter.
+pub(crate) fn count(counter: &Option<IntCounter>) {
     if let Some(c) = counter {
         c.inc();
     }
@@ -358,9 +359,7 @@ fn limit_requests(app: Router, config: &SystemServerConfig, refused: Option<IntC
         let refused = refused.clone();
         async move {
             let Ok(_permit) = in_flight.try_acquire_owned() else {
-                if let Some(c) = &refused {
-                    c.inc();
-                }
+                count(&refused);
                 let mut response = (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too many requests in flight\n",

@@ -174,9 +174,7 @@ pub(crate) fn secure(
                     {
                         next.run(request).await
                     } else {
-                        if let Some(c) = &refused {
-                            c.inc();
-                        }
+                        listener::count(&refused);
                         let mut response =
                             (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
                         response.headers_mut().insert(

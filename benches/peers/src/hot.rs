@@ -469,7 +469,7 @@ pub fn cases(series: usize) -> Vec<Case> {
 }
 
 fn render_cases(rt: &DistributedRuntime, series: usize, cases: &mut Vec<Case>) {
-    let g = "render 10,000 counter series (per render)";
+    let g = "render 10,000 series, text vs measured";
     let ids = series / 100;
     let comp = rt
         .namespace("ns")
@@ -552,7 +552,7 @@ fn render_cases(rt: &DistributedRuntime, series: usize, cases: &mut Vec<Case>) {
 }
 
 /// A render case: `op` returns the bytes it wrote, kept for the per-byte ratio.
-fn bytes_case(
+pub fn bytes_case(
     group: &'static str,
     name: &'static str,
     peer_of: Option<&'static str>,

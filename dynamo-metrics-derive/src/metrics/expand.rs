@@ -118,6 +118,17 @@ pub(super) fn generate(
                 #kind_msg
             );
         });
+        if m.striped {
+            let msg = format!(
+                "`{full}` is striped, which is for integer counters and gauges (IntCounter, IntGauge and their families): use one of those or remove `striped`"
+            );
+            checks.push(quote_spanned! {span=>
+                ::core::assert!(
+                    ::dynamo_metrics::__private::contains(&["u64", "i64"], <#ty as ::dynamo_metrics::MetricField>::VALUE_TYPE),
+                    #msg
+                );
+            });
+        }
         if m.kind == MetricKind::Histogram {
             let msg = format!(
                 "the label set of histogram `{full}` has a label `le`, which is reserved for bucket bounds: rename it"

@@ -22,11 +22,15 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     /// A cell at zero; `striped` asks for an integer value striped across cache lines (see
     /// [`Striped`]), which other cells ignore.
     fn new(meta: &Meta, striped: bool) -> Self;
+    /// The text every series of a family shares, made once with the family.
+    type Shared: Send + Sync;
+
+    fn shared(meta: &Meta) -> Self::Shared;
     fn text(meta: &Meta, values: &[String]) -> Self::Text;
-    fn render(&self, text: &Self::Text, out: &mut String);
+    fn render(&self, shared: &Self::Shared, text: &Self::Text, out: &mut String);
     /// As [`render`](Self::render), in OpenMetrics: with exemplars where there are some.
-    fn render_openmetrics(&self, text: &Self::Text, out: &mut String) {
-        self.render(text, out);
+    fn render_openmetrics(&self, shared: &Self::Shared, text: &Self::Text, out: &mut String) {
+        self.render(shared, text, out);
     }
     /// The value of a counter or gauge without exemplars; `None` for other cells.
     fn scalar(&self) -> Option<f64> {
@@ -95,23 +99,26 @@ macro_rules! simple_cell {
             const KIND: MetricKind = MetricKind::$kind;
             const VALUE: &'static str = $value;
             type Text = Box<str>;
+            type Shared = ();
 
             fn new(_: &Meta, striped: bool) -> Self {
                 $cell($new(striped), Slots::default())
             }
+
+            fn shared(_: &Meta) {}
 
             fn text(meta: &Meta, values: &[String]) -> Box<str> {
                 simple_text(meta, values)
             }
 
             #[inline]
-            fn render(&self, text: &Box<str>, out: &mut String) {
+            fn render(&self, _: &(), text: &Box<str>, out: &mut String) {
                 out.push_str(text);
                 $write(out, self.0.get_value());
                 out.push('\n');
             }
 
-            fn render_openmetrics(&self, text: &Box<str>, out: &mut String) {
+            fn render_openmetrics(&self, _: &(), text: &Box<str>, out: &mut String) {
                 out.push_str(text);
                 $write(out, self.0.get_value());
                 if let Some(e) = self.1.get(0) {

@@ -111,7 +111,6 @@ impl Declaration<'_> {
             buckets,
             native,
             declared_at: self.declared_at,
-            histogram_lines: std::sync::OnceLock::new(),
         };
         Ok((meta, fixed))
     }

@@ -110,6 +110,8 @@ impl Budget {
 /// A family: its description and its series, sorted by label values so renders are stable.
 pub(crate) struct Family<C: Cell> {
     meta: Arc<Meta>,
+    /// The text all its series share.
+    shared: C::Shared,
     header: Box<str>,
     openmetrics_header: Box<str>,
     series: RwLock<Vec<Entry<C>>>,
@@ -131,6 +133,7 @@ impl<C: Cell> Family<C> {
         Family {
             header: meta.header(),
             openmetrics_header: meta.openmetrics_header(),
+            shared: C::shared(&meta),
             meta: Arc::new(meta),
             series: RwLock::new(Vec::new()),
             max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
@@ -332,11 +335,11 @@ impl<C: Cell> AnyFamily for Family<C> {
         });
         if format == Format::OpenMetrics {
             for e in series.iter() {
-                e.series.cell.render_openmetrics(&e.text, out);
+                e.series.cell.render_openmetrics(&self.shared, &e.text, out);
             }
         } else {
             for e in series.iter() {
-                e.series.cell.render(&e.text, out);
+                e.series.cell.render(&self.shared, &e.text, out);
             }
         }
     }

@@ -191,11 +191,6 @@ macro_rules! family_handle {
             #[allow(dead_code)]
             pub(crate) fn count_overflows_in(&self, _: IntCounter) {}
 
-            /// Stripes nothing: the `metrics` feature is off.
-            #[must_use]
-            pub fn striped(self) -> Self {
-                self
-            }
 
             /// Removes nothing: the `metrics` feature is off.
             ///
@@ -311,18 +306,6 @@ macro_rules! family_handle {
                 self
             }
 
-            /// Stripes the series this family creates from now on across cache lines, one
-            /// stripe per CPU up to 16: threads that update one series at once no longer take
-            /// its cache line from each other, and a read sums the stripes (exact). It costs
-            /// 128 bytes per stripe and series, and reading every stripe on render; integer
-            /// counters and gauges only (others ignore it), and gauges that are only added to
-            /// (`set` is exact only when nothing adds at the same time). Also
-            /// `#[metric(striped)]` in a `DynamoMetrics` struct.
-            #[must_use]
-            pub fn striped(self) -> Self {
-                self.view.set_striped(true);
-                self
-            }
 
             /// Counts folds into the overflow series in `counter`.
             pub(crate) fn count_overflows_in(&self, counter: IntCounter) {
@@ -411,6 +394,29 @@ family_handle!(
     IntCounterCell
 );
 standalone_new!(IntCounter, IntCounterVec, IntCounterCell);
+
+/// Defines `striped()` on a family of integers (floats and histograms have no stripes).
+macro_rules! striped {
+    ($vec:ident) => {
+        impl $vec {
+            /// Stripes the series this family creates from now on across cache lines, one
+            /// stripe per CPU up to 16: threads that update one series at once no longer take
+            /// its cache line from each other, and a read sums the stripes (exact). It costs
+            /// 128 bytes per stripe and series, and reading every stripe on render. For gauges
+            /// that are only added to: `set` is exact only when nothing adds at the same time.
+            /// Also `#[metric(striped)]` in a `DynamoMetrics` struct.
+            #[must_use]
+            pub fn striped(self) -> Self {
+                #[cfg(feature = "metrics")]
+                self.view.set_striped(true);
+                self
+            }
+        }
+    };
+}
+
+striped!(IntCounterVec);
+striped!(IntGaugeVec);
 
 impl IntCounter {
     /// Adds one: a single atomic add.

@@ -144,12 +144,10 @@ pub(crate) struct HistogramCell {
 }
 
 /// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
-/// A histogram series' text: the start of its bucket lines, once; the `le` parts are the
-/// family's.
+/// A histogram series' text: the start of its bucket lines, `name_bucket{k="v",k2="v2",`
+/// (escaped; `name_bucket{` without labels). The rest is the family's [`HistogramLines`].
 pub(crate) struct HistogramText {
-    /// `name_bucket{k="v",k2="v2",`, escaped; `name_bucket{` for a series without labels.
     bucket: Box<str>,
-    shared: Arc<HistogramLines>,
 }
 
 /// The parts of a histogram family's sample lines that every series shares.
@@ -185,17 +183,16 @@ impl HistogramLines {
 impl HistogramText {
     /// Appends the start of bucket line `i`, up to the value.
     #[inline]
-    fn bucket(&self, out: &mut String, i: usize) {
+    fn bucket(&self, lines: &HistogramLines, out: &mut String, i: usize) {
         out.push_str(&self.bucket);
-        out.push_str(&self.shared.les[i]);
+        out.push_str(&lines.les[i]);
     }
 
-    /// Appends the start of the `_sum` or `_count` line, up to the value.
+    /// Appends the start of the `_sum` or `_count` line named `name`, up to the value.
     #[inline]
-    fn total(&self, out: &mut String, name: &str) {
+    fn total(&self, lines: &HistogramLines, out: &mut String, name: &str) {
         out.push_str(name);
-        let labels = &self.bucket[self.shared.bucket..];
-        if let Some(labels) = labels.strip_suffix(',') {
+        if let Some(labels) = self.bucket[lines.bucket..].strip_suffix(',') {
             out.push('{');
             out.push_str(labels);
             out.push('}');
@@ -217,18 +214,21 @@ impl HistogramCell {
 
     /// Observes `v` and keeps `exemplar` as its bucket's latest.
     pub(crate) fn observe_with_exemplar(&self, v: f64, exemplar: Exemplar) {
-        if v.is_nan() {
-            return;
+        if let Some(i) = self.observe_at(v) {
+            self.exemplars.set(self.counts.len(), i, exemplar);
         }
-        self.observe(v);
-        self.exemplars
-            .set(self.counts.len(), self.bucket(v), exemplar);
     }
 
     #[inline]
     pub(crate) fn observe(&self, v: f64) {
+        self.observe_at(v);
+    }
+
+    /// Observes `v` (not NaN); the classic bucket it went to.
+    #[inline]
+    fn observe_at(&self, v: f64) -> Option<usize> {
         if v.is_nan() {
-            return;
+            return None;
         }
         let i = self.bucket(v);
         self.counts[i].fetch_add(1, Relaxed);
@@ -236,24 +236,31 @@ impl HistogramCell {
         if let Some(native) = &self.native {
             native.observe(v);
         }
+        Some(i)
     }
 
     /// The sample lines, with each bucket's exemplar when `exemplars` (OpenMetrics).
-    fn render_with(&self, t: &HistogramText, out: &mut String, exemplars: bool) {
+    fn render_with(
+        &self,
+        lines: &HistogramLines,
+        t: &HistogramText,
+        out: &mut String,
+        exemplars: bool,
+    ) {
         let mut cumulative = 0u64;
         for (i, count) in self.counts.iter().enumerate() {
             cumulative += count.load(Relaxed);
-            t.bucket(out, i);
+            t.bucket(lines, out, i);
             text::write_u64(out, cumulative);
             if exemplars && let Some(e) = self.exemplars.get(i) {
                 e.write_openmetrics(out);
             }
             out.push('\n');
         }
-        t.total(out, &t.shared.sum);
+        t.total(lines, out, &lines.sum);
         text::write_f64(out, self.sum.get());
         out.push('\n');
-        t.total(out, &t.shared.count);
+        t.total(lines, out, &lines.count);
         text::write_u64(out, cumulative);
         out.push('\n');
     }
@@ -271,6 +278,7 @@ impl Cell for HistogramCell {
     const KIND: MetricKind = MetricKind::Histogram;
     const VALUE: &'static str = "f64";
     type Text = HistogramText;
+    type Shared = HistogramLines;
 
     fn new(meta: &Meta, _striped: bool) -> Self {
         let bounds = meta
@@ -286,6 +294,10 @@ impl Cell for HistogramCell {
         }
     }
 
+    fn shared(meta: &Meta) -> HistogramLines {
+        HistogramLines::new(meta)
+    }
+
     fn text(meta: &Meta, values: &[String]) -> HistogramText {
         let mut bucket = format!("{}_bucket{{", meta.name);
         let before = bucket.len();
@@ -295,19 +307,15 @@ impl Cell for HistogramCell {
         }
         HistogramText {
             bucket: bucket.into_boxed_str(),
-            shared: meta
-                .histogram_lines
-                .get_or_init(|| Arc::new(HistogramLines::new(meta)))
-                .clone(),
         }
     }
 
-    fn render(&self, t: &HistogramText, out: &mut String) {
-        self.render_with(t, out, false);
+    fn render(&self, lines: &HistogramLines, t: &HistogramText, out: &mut String) {
+        self.render_with(lines, t, out, false);
     }
 
-    fn render_openmetrics(&self, t: &HistogramText, out: &mut String) {
-        self.render_with(t, out, true);
+    fn render_openmetrics(&self, lines: &HistogramLines, t: &HistogramText, out: &mut String) {
+        self.render_with(lines, t, out, true);
     }
 
     fn exemplars(&self) -> Vec<(usize, Exemplar)> {

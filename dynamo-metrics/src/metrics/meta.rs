@@ -30,8 +30,6 @@ pub(crate) struct Meta {
     pub(crate) buckets: Option<Arc<[f64]>>,
     /// Where the declaration was made, for error messages.
     pub(crate) declared_at: String,
-    /// Histograms only: the text every series' sample lines share, made with the first.
-    pub(crate) histogram_lines: std::sync::OnceLock<Arc<super::histogram::HistogramLines>>,
 }
 
 impl Meta {
