@@ -25,7 +25,8 @@ use proc_macro::TokenStream;
 ///   `max_series = N` (string label sets; default 1000), `max_label_len = N` (the longest
 ///   string label value in bytes; default 256, longer values count under the overflow series),
 ///   `striped` (integer counters and gauges that many threads update at once: one atomic per
-///   CPU on its own cache line, summed on render).
+///   CPU on its own cache line, summed on render; histograms: one set of counts per thread
+///   that observes, written without locked instructions, summed on render).
 ///
 /// Counters must end in `_total` (nothing is added for you). Every rule of the name table is
 /// checked at compile time, at the token that breaks it, and all errors of a struct are

@@ -140,7 +140,8 @@ pub struct FrontendMetrics {
         unit = "seconds",
         buckets = log(0.001, 80, 20),
         buckets_env = "DYN_METRICS_ITL",
-        native
+        native,
+        striped
     )]
     pub inter_token_latency: HistogramFamily<ModelLabels>,
     /// Context length of the model in tokens

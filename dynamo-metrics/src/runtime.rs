@@ -431,7 +431,7 @@ impl DistributedRuntime {
 fn instrumented_endpoints(
     namespace: &Namespace,
     config: &RuntimeConfig,
-) -> Result<Box<[Arc<EndpointMetrics>]>> {
+) -> Result<Box<[EndpointMetrics]>> {
     site::sites()
         .iter()
         .map(|site| {
@@ -440,7 +440,7 @@ fn instrumented_endpoints(
             let endpoint = namespace.component(component)?.endpoint(endpoint)?;
             let metrics = EndpointMetrics::register(&endpoint)?;
             site.drain_pending_into(&metrics);
-            Ok(Arc::new(metrics))
+            Ok(metrics)
         })
         .collect()
 }

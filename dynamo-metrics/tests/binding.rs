@@ -230,3 +230,62 @@ async fn a_renamed_component_labels_its_calls() {
         "invalid component name \"Back End\": character ' ' at byte 4 is not allowed; namespace, component and endpoint names use letters, digits, `_` and `-`"
     );
 }
+
+/// The value of the sample `name{backend/generate labels}` in `rt`.
+fn generate_sample(rt: &DistributedRuntime, name: &str) -> Option<f64> {
+    let series = format!(
+        "{name}{{dynamo_namespace=\"dynamo\",dynamo_component=\"backend\",dynamo_endpoint=\"generate\"}} "
+    );
+    rt.render()
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map(|v| v.parse().unwrap())
+}
+
+#[test]
+fn a_call_ends_in_the_runtime_it_started_in_wherever_it_ends() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let _serial = serial();
+    let a = DistributedRuntime::new().unwrap();
+    let b = DistributedRuntime::new().unwrap();
+    b.set_default();
+    let poll_once = |call: &mut std::pin::Pin<Box<dyn Future<Output = String> + Send>>| {
+        call.as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+    };
+    // Started under `a` (the handler yields once), finished on another thread outside any
+    // scope, where `b` is the default: `a` records the whole call.
+    let mut call: std::pin::Pin<Box<dyn Future<Output = String> + Send>> =
+        Box::pin(generate("x".into()));
+    assert!(a.in_scope(|| poll_once(&mut call)));
+    assert_eq!(
+        generate_sample(&a, "dynamo_component_inflight_requests"),
+        Some(1.0)
+    );
+    std::thread::spawn(move || while poll_once(&mut call) {})
+        .join()
+        .unwrap();
+    for (rt, count) in [(&a, 1.0), (&b, 0.0)] {
+        assert_eq!(
+            generate_sample(rt, "dynamo_component_inflight_requests"),
+            Some(0.0)
+        );
+        assert_eq!(
+            generate_sample(rt, "dynamo_component_request_duration_seconds_count"),
+            Some(count)
+        );
+    }
+    // A call whose runtime is dropped before it ends records nothing more, anywhere.
+    let mut call: std::pin::Pin<Box<dyn Future<Output = String> + Send>> =
+        Box::pin(generate("y".into()));
+    assert!(a.in_scope(|| poll_once(&mut call)));
+    drop(a);
+    while poll_once(&mut call) {}
+    assert_eq!(
+        generate_sample(&b, "dynamo_component_request_duration_seconds_count"),
+        Some(0.0)
+    );
+    assert_eq!(requests(&b, "backend", "generate"), Some(0));
+}

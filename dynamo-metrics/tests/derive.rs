@@ -4,8 +4,8 @@
 #![cfg(feature = "metrics")]
 
 use dynamo_metrics::{
-    DistributedRuntime, DynamoMetrics, Error, HistogramFamily, IntCounter, IntCounterFamily,
-    IntGauge, LabelSet, LabelValue, Level, catalog,
+    DistributedRuntime, DynamoMetrics, Error, Histogram, HistogramFamily, IntCounter,
+    IntCounterFamily, IntGauge, LabelSet, LabelValue, Level, catalog,
 };
 
 #[derive(LabelValue, Clone, Copy)]
@@ -245,6 +245,7 @@ fn catalog_lists_every_declared_metric_sorted() {
             "dynamo_component_tenant_requests_total",
             "dynamo_component_worker_batches_total",
             "dynamo_hot_inflight",
+            "dynamo_hot_latency_seconds",
             "dynamo_hot_requests_total",
             "dynamo_web_disconnected_clients",
             "dynamo_web_requests_total",
@@ -258,6 +259,7 @@ fn catalog_lists_every_declared_metric_sorted() {
     assert_eq!(short, Some(3));
     let striped = |name: &str| catalog().iter().find(|d| d.name == name).map(|d| d.striped);
     assert_eq!(striped("dynamo_hot_requests_total"), Some(true));
+    assert_eq!(striped("dynamo_hot_latency_seconds"), Some(true));
     assert_eq!(striped("dynamo_web_requests_total"), Some(false));
     let ttft = catalog()
         .into_iter()
@@ -323,7 +325,7 @@ fn a_struct_at_each_level_carries_that_levels_labels() {
     }
 }
 
-/// Counters and gauges that many threads update, striped across cache lines.
+/// Counters, gauges and histograms that many threads update, striped.
 #[derive(DynamoMetrics)]
 #[metrics(subsystem = "hot", level = "runtime")]
 struct Hot {
@@ -333,6 +335,9 @@ struct Hot {
     /// In flight
     #[metric(striped)]
     inflight: IntGauge,
+    /// Latency
+    #[metric(striped, native, buckets = [0.5, 1.0])]
+    latency_seconds: Histogram,
 }
 
 #[test]
@@ -352,10 +357,22 @@ fn striped_metrics_count_exactly_across_threads() {
                 for _ in 0..2_000 {
                     hot.inflight.dec();
                 }
+                for v in [0.25, 0.75, 2.0, 0.0, -1.0] {
+                    hot.latency_seconds.observe(v);
+                }
             });
         }
     });
     let text = rt.render();
+    for line in [
+        "dynamo_hot_latency_seconds_bucket{le=\"0.5\"} 24\n",
+        "dynamo_hot_latency_seconds_bucket{le=\"1\"} 32\n",
+        "dynamo_hot_latency_seconds_bucket{le=\"+Inf\"} 40\n",
+        "dynamo_hot_latency_seconds_sum 16\n",
+        "dynamo_hot_latency_seconds_count 40\n",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
     assert!(
         text.contains("dynamo_hot_requests_total{model=\"llama\"} 40000\n"),
         "{text}"

@@ -118,9 +118,9 @@ pub(super) fn generate(
                 #kind_msg
             );
         });
-        if m.striped {
+        if m.striped && m.kind != MetricKind::Histogram {
             let msg = format!(
-                "`{full}` is striped, which is for integer counters and gauges (IntCounter, IntGauge and their families): use one of those or remove `striped`"
+                "`{full}` is striped, which is for integer counters and gauges (IntCounter, IntGauge and their families) and histograms: use one of those or remove `striped`"
             );
             checks.push(quote_spanned! {span=>
                 ::core::assert!(

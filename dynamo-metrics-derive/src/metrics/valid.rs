@@ -308,17 +308,7 @@ pub(super) fn validate<'a>(
         "max_label_len",
         naming::DEFAULT_MAX_LABEL_LEN,
     );
-    let striped = match &attrs.striped {
-        Some(path) if kind == MetricKind::Histogram => {
-            cx.error(
-                path,
-                "striped is for integer counters and gauges; this field is a histogram",
-            );
-            false
-        }
-        Some(_) => true,
-        None => false,
-    };
+    let striped = attrs.striped.is_some();
     let native = attrs.native.as_ref().and_then(|native| {
         if kind != MetricKind::Histogram {
             cx.error(

@@ -19,19 +19,19 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::RwLock;
 
-use super::guard::EndpointMetrics;
+use super::endpoint::EndpointMetrics;
 
 /// What a runtime offers to instrumented calls: the metrics of every instrumented function
 /// of the program, at the function's [`index`](super::site::StaticEndpoint::index).
 pub(crate) struct Bound {
     id: u64,
-    endpoints: Box<[Arc<EndpointMetrics>]>,
+    endpoints: Box<[EndpointMetrics]>,
     owner: OnceLock<Weak<dyn Any + Send + Sync>>,
 }
 
 impl Bound {
     /// A table for the runtime `owner` (set once it exists).
-    pub(crate) fn new(endpoints: Box<[Arc<EndpointMetrics>]>) -> Self {
+    pub(crate) fn new(endpoints: Box<[EndpointMetrics]>) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Bound {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -158,10 +158,40 @@ fn with_current<R>(f: impl Fn(Option<&Bound>) -> R) -> R {
         .unwrap_or_else(|_| f(resolve_global().0.as_deref()))
 }
 
-/// The metrics of instrumented function `index` in the runtime a call made here runs under.
+/// Runs `f` with the id of the runtime a call made here runs under and its metrics of
+/// instrumented function `index`; `None` without such a runtime.
 #[inline]
-pub(crate) fn endpoint_metrics(index: usize) -> Option<Arc<EndpointMetrics>> {
-    with_current(|bound| bound?.endpoints.get(index).cloned())
+pub(crate) fn with_endpoint<R>(index: usize, f: impl Fn(u64, &EndpointMetrics) -> R) -> Option<R> {
+    with_current(|bound| {
+        let bound = bound?;
+        bound.endpoints.get(index).map(|m| f(bound.id, m))
+    })
+}
+
+/// Runs `f` with the metrics of instrumented function `index` in the runtime numbered
+/// `runtime`, if it is still alive: from this thread's cache when that runtime is current
+/// here (the common case: a call ends where it started), else from the list of live runtimes.
+#[inline]
+pub(crate) fn with_endpoint_of<R>(
+    runtime: u64,
+    index: usize,
+    f: impl Fn(&EndpointMetrics) -> R,
+) -> Option<R> {
+    let here = with_current(|bound| match bound {
+        Some(bound) if bound.id == runtime => Some(bound.endpoints.get(index).map(&f)),
+        _ => None,
+    });
+    match here {
+        Some(done) => done,
+        None => with_live(runtime, index, f),
+    }
+}
+
+#[cold]
+fn with_live<R>(runtime: u64, index: usize, f: impl Fn(&EndpointMetrics) -> R) -> Option<R> {
+    let global = GLOBAL.read();
+    let live = global.live.iter().find(|l| l.bound.id == runtime)?;
+    live.bound.endpoints.get(index).map(f)
 }
 
 /// The runtime a call made here now runs under, as its owner handle.

@@ -1,208 +1,22 @@
-//! The request metrics of one endpoint and the guard of one request: [`EndpointMetrics`],
-//! [`RequestGuard`], and the table of the endpoint families.
+//! The guard of one request, [`RequestGuard`], and the cells that record an instrumented
+//! function's calls while no runtime is alive.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use dynamo_metrics_naming::{self as naming, MetricKind};
-use std::sync::OnceLock;
-
-use crate::describe::MetricDescriptor;
-use crate::error::Result;
-use crate::metrics::{Cell, Histogram, IntCounter, IntCounterVec, IntGauge, Series};
-use crate::scope::{Level, MetricsRegistry, MetricsScope};
-
-/// Bucket bounds of `dynamo_component_request_duration_seconds`, in seconds: from 5 ms to
-/// 10 minutes, so long generations are not clipped at the top bucket.
-pub const REQUEST_DURATION_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
-    600.0,
-];
-
-/// The `error_type` of a handler that panicked.
-pub const PANIC_ERROR_TYPE: &str = naming::PANIC_ERROR_TYPE;
-/// The `error_type` of an error whose type does not implement [`ErrorType`](crate::ErrorType).
-pub const DEFAULT_ERROR_TYPE: &str = naming::DEFAULT_ERROR_TYPE;
-
-/// One family of the endpoint metrics, declared by this crate.
-const fn family(
-    short_name: &'static str,
-    name: &'static str,
-    kind: MetricKind,
-    value_type: &'static str,
-    help: &'static str,
-) -> MetricDescriptor {
-    MetricDescriptor::__new(
-        naming::DEFAULT_SUBSYSTEM,
-        short_name,
-        name,
-        kind,
-        value_type,
-        help,
-    )
-    .__level(Level::Endpoint)
-    .__declared(
-        "dynamo_metrics::EndpointMetrics",
-        file!(),
-        line!(),
-        column!(),
-    )
-}
-
-/// The endpoint metric families, in the order of [`EndpointMetrics`]' fields. Adding one is
-/// a row here and a field there.
-pub(crate) const DESCRIPTORS: [MetricDescriptor; 7] = [
-    family(
-        "requests_total",
-        "dynamo_component_requests_total",
-        MetricKind::Counter,
-        "u64",
-        "Total number of requests processed by work handler",
-    )
-    .__striped(),
-    family(
-        "request_duration_seconds",
-        "dynamo_component_request_duration_seconds",
-        MetricKind::Histogram,
-        "f64",
-        "Time spent processing requests by work handler",
-    )
-    .__buckets(Some(REQUEST_DURATION_BUCKETS), None)
-    .__native(
-        naming::NativeParams::DEFAULT.factor,
-        naming::NativeParams::DEFAULT.max_buckets,
-    ),
-    family(
-        "inflight_requests",
-        "dynamo_component_inflight_requests",
-        MetricKind::Gauge,
-        "i64",
-        "Number of requests currently being processed by work handler",
-    )
-    .__striped(),
-    family(
-        "request_bytes_total",
-        "dynamo_component_request_bytes_total",
-        MetricKind::Counter,
-        "u64",
-        "Total number of bytes received in requests by work handler",
-    )
-    .__striped(),
-    family(
-        "response_bytes_total",
-        "dynamo_component_response_bytes_total",
-        MetricKind::Counter,
-        "u64",
-        "Total number of bytes sent in responses by work handler",
-    )
-    .__striped(),
-    family(
-        "errors_total",
-        "dynamo_component_errors_total",
-        MetricKind::Counter,
-        "u64",
-        "Total number of errors in work handler processing",
-    )
-    .__labels(&["error_type"]),
-    family(
-        "cancellation_total",
-        "dynamo_component_cancellation_total",
-        MetricKind::Counter,
-        "u64",
-        "Total number of requests cancelled by work handler",
-    ),
-];
-
-/// The one series of the label-less family `desc` in `scope`.
-fn series<C: Cell>(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Arc<Series<C>>> {
-    scope.declared(desc)?.series(&[])
-}
-
-/// The request metrics of one endpoint: the `dynamo_component_*` families every endpoint
-/// has, with its hierarchy labels.
-#[derive(Clone, Debug)]
-pub struct EndpointMetrics {
-    requests: IntCounter,
-    duration: Histogram,
-    inflight: IntGauge,
-    request_bytes: IntCounter,
-    response_bytes: IntCounter,
-    errors: IntCounterVec,
-    cancellations: IntCounter,
-}
+use super::binding;
+use super::endpoint::EndpointMetrics;
+use crate::metrics::timer::clock;
+use crate::scope::root_scope;
+use crate::store::Store;
 
 impl EndpointMetrics {
-    /// Creates (or finds) the request metrics on `registry`, normally an
-    /// [`Endpoint`](crate::Endpoint). The `handler` and `panic` error series start at zero.
-    ///
-    /// # Errors
-    /// [`Error::Conflict`](crate::Error::Conflict) when a family of the same name was declared
-    /// differently.
-    pub fn register<R: MetricsRegistry + ?Sized>(registry: &R) -> Result<Self> {
-        let scope = registry.with_subsystem(dynamo_metrics_naming::DEFAULT_SUBSYSTEM)?;
-        Self::create(&scope)
-    }
-
-    pub(crate) fn create(r: &MetricsScope) -> Result<Self> {
-        let [
-            requests,
-            duration,
-            inflight,
-            request_bytes,
-            response_bytes,
-            errors,
-            cancellations,
-        ] = &DESCRIPTORS;
-        let overflows = r.overflow_counter(errors.name)?;
-        let errors = IntCounterVec::from_view(r.declared(errors)?);
-        errors.count_overflows_in(overflows);
-        for t in [DEFAULT_ERROR_TYPE, PANIC_ERROR_TYPE] {
-            errors.with_label_values(&[t])?;
-        }
-        Ok(EndpointMetrics {
-            requests: IntCounter::from_series(series(r, requests)?),
-            duration: Histogram::from_series(series(r, duration)?),
-            inflight: IntGauge::from_series(series(r, inflight)?),
-            request_bytes: IntCounter::from_series(series(r, request_bytes)?),
-            response_bytes: IntCounter::from_series(series(r, response_bytes)?),
-            errors,
-            cancellations: IntCounter::from_series(series(r, cancellations)?),
-        })
-    }
-
     /// Counts a request as started and returns the guard that finishes it: dropping the
     /// guard without [`RequestGuard::finish`] counts a cancellation (or, while panicking, a
     /// `panic` error); either way the in-flight gauge goes back down and the duration is
     /// observed.
     pub fn start(&self) -> RequestGuard<'_> {
-        self.requests.inc();
-        self.inflight.inc();
+        self.begin();
         RequestGuard::new(Held::Borrowed(self))
-    }
-
-    /// As [`start`](Self::start), on the pending cells of `site` (these metrics), which it
-    /// tells when done.
-    pub(crate) fn start_pending(&'static self, site: &'static dyn Settle) -> RequestGuard<'static> {
-        self.requests.inc();
-        self.inflight.inc();
-        RequestGuard::new(Held::Pending(site))
-    }
-
-    /// As [`start`](Self::start), the guard sharing ownership of the metrics, so it may
-    /// outlive the runtime they were resolved from.
-    pub(crate) fn start_shared(self: Arc<Self>) -> RequestGuard<'static> {
-        self.requests.inc();
-        self.inflight.inc();
-        RequestGuard::new(Held::Shared(self))
-    }
-
-    pub(crate) fn drain_into(&self, other: &EndpointMetrics) {
-        self.requests.drain_into(&other.requests);
-        self.duration.drain_into(&other.duration);
-        self.inflight.drain_into(&other.inflight);
-        self.request_bytes.drain_into(&other.request_bytes);
-        self.response_bytes.drain_into(&other.response_bytes);
-        self.errors.drain_into(&other.errors);
-        self.cancellations.drain_into(&other.cancellations);
     }
 }
 
@@ -218,31 +32,26 @@ pub struct RequestGuard<'a> {
     finished: bool,
 }
 
-/// The process's clock for request durations.
-#[inline]
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
-/// What owns pending cells: told when a guard that recorded into them is done.
-pub(crate) trait Settle: Sync + std::fmt::Debug {
-    /// The pending cells.
-    fn pending(&'static self) -> Option<&'static EndpointMetrics>;
-    /// Moves the pending records to a live runtime, if there is one now.
-    fn settle(&'static self);
-}
-
-/// The metrics a guard records into.
+/// The metrics a guard records into. An instrumented call names its runtime by id and looks
+/// the metrics up again when it records (a thread-local compare where it ends on the thread
+/// and under the runtime it started with), so it holds no reference count; a call that
+/// outlives its runtime records nothing more.
 #[derive(Debug)]
 pub(crate) enum Held<'a> {
     /// Nowhere (the pending metrics could not be created).
     Nothing,
     Borrowed(&'a EndpointMetrics),
-    Shared(Arc<EndpointMetrics>),
-    /// The pending cells of an instrumented function, while no runtime is alive; the
-    /// function moves them on when the guard is done.
-    Pending(&'static dyn Settle),
+    /// Instrumented function `index` in the table of the runtime numbered `runtime`.
+    Bound {
+        runtime: u64,
+        index: u32,
+    },
+    /// The pending cells of instrumented function `index`, while no runtime is alive; they
+    /// are moved on when the guard is done.
+    Pending {
+        cells: &'static PendingCells,
+        index: u32,
+    },
 }
 
 impl<'a> RequestGuard<'a> {
@@ -254,33 +63,36 @@ impl<'a> RequestGuard<'a> {
         }
     }
 
+    /// Runs `f` on the metrics this guard records into, if they are still there.
     #[inline]
-    fn metrics(&self) -> Option<&EndpointMetrics> {
-        match &self.metrics {
-            Held::Nothing => None,
-            Held::Borrowed(m) => Some(m),
-            Held::Pending(site) => site.pending(),
-            Held::Shared(m) => Some(m),
+    fn with_metrics(&self, f: impl Fn(&EndpointMetrics)) {
+        match self.metrics {
+            Held::Nothing => {}
+            Held::Borrowed(m) => f(m),
+            Held::Bound { runtime, index } => {
+                binding::with_endpoint_of(runtime, index as usize, f);
+            }
+            Held::Pending { cells, .. } => {
+                if let Some(m) = cells.get() {
+                    f(m);
+                }
+            }
         }
     }
 
     /// Adds request payload bytes.
     #[inline]
     pub fn request_bytes(&self, n: u64) {
-        if let Some(m) = self.metrics()
-            && n > 0
-        {
-            m.request_bytes.inc_by(n);
+        if n > 0 {
+            self.with_metrics(|m| m.request_bytes(n));
         }
     }
 
     /// Adds response payload bytes.
     #[inline]
     pub fn response_bytes(&self, n: u64) {
-        if let Some(m) = self.metrics()
-            && n > 0
-        {
-            m.response_bytes.inc_by(n);
+        if n > 0 {
+            self.with_metrics(|m| m.response_bytes(n));
         }
     }
 
@@ -288,9 +100,7 @@ impl<'a> RequestGuard<'a> {
     /// [`DEFAULT_MAX_SERIES`](crate::DEFAULT_MAX_SERIES) series; more error types fold into
     /// its overflow series, counted by `dynamo_metrics_series_overflow_total`.
     pub fn error(&self, error_type: &str) {
-        if let Some(m) = self.metrics() {
-            m.errors.lookup(&[error_type]).inc();
-        }
+        self.with_metrics(|m| m.error(error_type));
     }
 
     /// Marks the request complete; the guard's drop then records no cancellation.
@@ -301,27 +111,58 @@ impl<'a> RequestGuard<'a> {
 
 impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
-        let Some(m) = self.metrics() else { return };
-        if !self.finished {
-            if std::thread::panicking() {
-                self.error(PANIC_ERROR_TYPE);
-            } else {
-                m.cancellations.inc();
+        let (started, finished) = (self.started, self.finished);
+        self.with_metrics(|m| m.end(started, finished));
+        if let Held::Pending { cells, index } = self.metrics {
+            cells.settle(index as usize);
+        }
+    }
+}
+
+/// The cells that record an instrumented function's calls while no runtime is alive, made
+/// at the first such call. Their records move into the next runtime that starts, so calls
+/// served before it are counted.
+#[derive(Debug, Default)]
+pub(crate) struct PendingCells(OnceLock<Option<EndpointMetrics>>);
+
+impl PendingCells {
+    pub(crate) const fn new() -> Self {
+        PendingCells(OnceLock::new())
+    }
+
+    /// The cells, unstriped: they are drained while other threads may record.
+    fn get(&self) -> Option<&EndpointMetrics> {
+        self.0
+            .get_or_init(|| {
+                let scope = root_scope(Arc::new(Store::default()));
+                EndpointMetrics::create(&scope, false).ok()
+            })
+            .as_ref()
+    }
+
+    /// Starts a request of instrumented function `index` on these cells.
+    #[cold]
+    pub(crate) fn start(&'static self, index: usize) -> RequestGuard<'static> {
+        match (self.get(), u32::try_from(index)) {
+            (Some(m), Ok(index)) => {
+                m.begin();
+                RequestGuard::new(Held::Pending { cells: self, index })
             }
+            _ => RequestGuard::new(Held::Nothing),
         }
-        let clock = clock();
-        #[allow(clippy::cast_precision_loss)] // durations below 2^53 ns, 104 days, are exact
-        let elapsed = clock.delta_as_nanos(self.started, clock.raw()) as f64 * 1e-9;
-        // Within a trace (see `trace::with_trace_id`), the duration carries its id.
-        match crate::trace::current_trace_id() {
-            Some(trace) => m
-                .duration
-                .observe_with_exemplar(elapsed, &[("trace_id", &trace)]),
-            None => m.duration.observe(elapsed),
+    }
+
+    /// Moves the records into `target`.
+    pub(crate) fn drain_into(&self, target: &EndpointMetrics) {
+        if let Some(Some(pending)) = self.0.get() {
+            pending.drain_into(target);
         }
-        m.inflight.dec();
-        if let Held::Pending(site) = self.metrics {
-            site.settle();
-        }
+    }
+
+    /// Moves the records of instrumented function `index` to the runtime current here, if
+    /// one is alive. Called after every record here, so none made while a runtime starts is
+    /// left behind.
+    fn settle(&self, index: usize) {
+        binding::with_endpoint(index, |_, target| self.drain_into(target));
     }
 }

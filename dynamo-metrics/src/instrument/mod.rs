@@ -1,13 +1,14 @@
 //! Request metrics of endpoints, recorded by `#[instrument_endpoint]` or by hand through
 //! [`EndpointMetrics::start`]. See [`EndpointMetrics`] for details.
 //!
-//! - [`guard`]: the request metrics of an endpoint and the guard of one request;
+//! - [`endpoint`]: the request metrics of an endpoint; [`guard`]: the guard of one request;
 //! - [`binding`]: which runtime an instrumented call is recorded by;
 //! - [`site`]: the statics of one instrumented function;
 //! - [`payload`] and [`error_type`]: what a request, a response and an error count as;
 //! - [`stream`]: response streams; [`probe`]: what the macro asks of any value.
 
 pub(crate) mod binding;
+pub(crate) mod endpoint;
 pub(crate) mod error_type;
 pub(crate) mod guard;
 pub(crate) mod payload;
@@ -15,8 +16,9 @@ pub(crate) mod probe;
 pub(crate) mod site;
 pub(crate) mod stream;
 
-pub use error_type::ErrorType;
-pub use guard::{
-    DEFAULT_ERROR_TYPE, EndpointMetrics, PANIC_ERROR_TYPE, REQUEST_DURATION_BUCKETS, RequestGuard,
+pub use endpoint::{
+    DEFAULT_ERROR_TYPE, EndpointMetrics, PANIC_ERROR_TYPE, REQUEST_DURATION_BUCKETS,
 };
+pub use error_type::ErrorType;
+pub use guard::RequestGuard;
 pub use payload::PayloadSize;

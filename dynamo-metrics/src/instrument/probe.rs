@@ -2,8 +2,8 @@
 //! type: types without [`PayloadSize`] count 0 bytes, `Result` errors without
 //! [`ErrorType`] count as [`DEFAULT_ERROR_TYPE`], and other values are no error.
 
+use super::endpoint::DEFAULT_ERROR_TYPE;
 use super::error_type::ErrorType;
-use super::guard::DEFAULT_ERROR_TYPE;
 use super::payload::PayloadSize;
 
 /// Wraps a reference to probe.

@@ -1,13 +1,12 @@
 //! The statics behind one `#[instrument_endpoint]` function. See [`StaticEndpoint`] for
 //! details.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use super::binding;
-use super::guard::{DESCRIPTORS, EndpointMetrics, Held, RequestGuard, Settle};
+use super::endpoint::{DESCRIPTORS, EndpointMetrics};
+use super::guard::{Held, PendingCells, RequestGuard};
 use crate::describe::MetricDescriptor;
-use crate::scope::root_scope;
-use crate::store::Store;
 
 /// The statics behind one `#[instrument_endpoint]` function: its default component and
 /// endpoint names, its catalog entries, its index in every runtime's table of instrumented
@@ -20,7 +19,7 @@ pub struct StaticEndpoint {
     endpoint: &'static str,
     descriptors: [MetricDescriptor; 7],
     index: OnceLock<usize>,
-    pending: OnceLock<Option<EndpointMetrics>>,
+    pending: PendingCells,
 }
 
 impl StaticEndpoint {
@@ -43,7 +42,7 @@ impl StaticEndpoint {
             endpoint,
             descriptors,
             index: OnceLock::new(),
-            pending: OnceLock::new(),
+            pending: PendingCells::new(),
         }
     }
 
@@ -78,44 +77,20 @@ impl StaticEndpoint {
     /// [`binding`]), or on the pending cells while no runtime is alive.
     #[inline]
     pub fn start(&'static self) -> RequestGuard<'static> {
-        match binding::endpoint_metrics(self.index()) {
-            Some(metrics) => metrics.start_shared(),
-            None => self.start_pending(),
-        }
-    }
-
-    #[cold]
-    fn start_pending(&'static self) -> RequestGuard<'static> {
-        match self.pending() {
-            Some(m) => m.start_pending(self),
-            None => RequestGuard::new(Held::Nothing),
+        let index = self.index();
+        let runtime = binding::with_endpoint(index, |runtime, metrics| {
+            metrics.begin();
+            runtime
+        });
+        match (runtime, u32::try_from(index)) {
+            (Some(runtime), Ok(index)) => RequestGuard::new(Held::Bound { runtime, index }),
+            _ => self.pending.start(index),
         }
     }
 
     /// Moves the pending records into `target`.
     pub(crate) fn drain_pending_into(&self, target: &EndpointMetrics) {
-        if let Some(Some(pending)) = self.pending.get() {
-            pending.drain_into(target);
-        }
-    }
-}
-
-impl Settle for StaticEndpoint {
-    fn pending(&'static self) -> Option<&'static EndpointMetrics> {
-        self.pending
-            .get_or_init(|| {
-                let scope = root_scope(Arc::new(Store::default()));
-                EndpointMetrics::create(&scope).ok()
-            })
-            .as_ref()
-    }
-
-    /// Moves pending records to the runtime current here, if one is alive. Called after every
-    /// record into the pending cells, so none made while a runtime starts is left behind.
-    fn settle(&'static self) {
-        if let Some(target) = binding::endpoint_metrics(self.index()) {
-            self.drain_pending_into(&target);
-        }
+        self.pending.drain_into(target);
     }
 }
 

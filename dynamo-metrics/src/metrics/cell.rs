@@ -19,8 +19,9 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     /// The series text rendered once at creation: everything of a sample line but the value.
     type Text: Send + Sync;
 
-    /// A cell at zero; `striped` asks for an integer value striped across cache lines (see
-    /// [`Striped`]), which other cells ignore.
+    /// A cell at zero; `striped` asks for one slot per thread that updates it (see
+    /// [`Striped`]): integer counters and gauges and histograms have them, float counters
+    /// and gauges ignore it.
     fn new(meta: &Meta, striped: bool) -> Self;
     /// The text every series of a family shares, made once with the family.
     type Shared: Send + Sync;
@@ -42,7 +43,7 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     }
     /// The current value, for snapshots.
     fn value(&self) -> Value;
-    /// Whether the value is striped across cache lines.
+    /// Whether the value has one slot per thread.
     fn striped(&self) -> bool {
         false
     }

@@ -395,15 +395,12 @@ family_handle!(
 );
 standalone_new!(IntCounter, IntCounterVec, IntCounterCell);
 
-/// Defines `striped()` on a family of integers (floats and histograms have no stripes).
+/// Defines `striped()` on a family of integers or histograms (float counters and gauges have
+/// no stripes).
 macro_rules! striped {
-    ($vec:ident) => {
+    ($vec:ident, $(#[$doc:meta])*) => {
         impl $vec {
-            /// Stripes the series this family creates from now on across cache lines, one
-            /// stripe per CPU up to 16: threads that update one series at once no longer take
-            /// its cache line from each other, and a read sums the stripes (exact). It costs
-            /// 128 bytes per stripe and series, and reading every stripe on render. For gauges
-            /// that are only added to: `set` is exact only when nothing adds at the same time.
+            $(#[$doc])*
             /// Also `#[metric(striped)]` in a `DynamoMetrics` struct.
             #[must_use]
             pub fn striped(self) -> Self {
@@ -415,8 +412,27 @@ macro_rules! striped {
     };
 }
 
-striped!(IntCounterVec);
-striped!(IntGaugeVec);
+striped!(
+    IntCounterVec,
+    /// Stripes the series this family creates from now on across cache lines, one stripe
+    /// per CPU up to 16: threads that update one series at once no longer take its cache
+    /// line from each other, and a read sums the stripes (exact). It costs 128 bytes per
+    /// stripe and series, and reading every stripe on render.
+);
+striped!(
+    IntGaugeVec,
+    /// Stripes the series this family creates from now on across cache lines, as
+    /// [`IntCounterVec::striped`] does. For gauges that are only added to: `set` is exact
+    /// only when nothing adds at the same time.
+);
+striped!(
+    HistogramVec,
+    /// Gives the series this family creates from now on one set of counts per thread that
+    /// observes: each thread writes its own with plain loads and stores (no locked
+    /// instruction, no cache line shared with another thread), and a read sums them
+    /// (exact). It costs a set of counts (the buckets, the sum, and the native buckets of a
+    /// native histogram) per thread and series, made at the thread's first observation.
+);
 
 impl IntCounter {
     /// Adds one: a single atomic add.
@@ -624,10 +640,17 @@ impl Histogram {
     }
 
     /// Counts `v` into its bucket and adds it to the sum: one atomic add and one
-    /// compare-and-swap loop. NaN is ignored.
+    /// compare-and-swap loop, or, striped, a load and a store of this thread's counts for
+    /// each. NaN is ignored.
     #[inline]
     pub fn observe(&self, v: f64) {
         self.with_cell(|c| c.observe(v));
+    }
+
+    /// Observes a duration of `ticks` raw ticks of the process clock.
+    #[inline]
+    pub(crate) fn observe_ticks(&self, ticks: u64) {
+        self.with_cell(|c| c.observe_ticks(ticks));
     }
 
     /// Observes a duration in seconds.

@@ -10,8 +10,13 @@ use super::cell::{AtomicF64, Cell};
 use super::exemplar::{Exemplar, Slots};
 use super::meta::Meta;
 use super::native::NativeCell;
+use super::striped::Word;
+use super::timer::{self, TickBounds};
 use crate::error::{Error, Result};
 use crate::text;
+use dynamo_metrics_naming::NativeParams;
+use std::sync::OnceLock;
+use thread_local::ThreadLocal;
 
 /// The default bucket bounds of histograms created without buckets, in seconds: the
 /// Prometheus client defaults, from 5 ms to 10 s.
@@ -128,19 +133,69 @@ pub(crate) fn check_buckets(family: &str, buckets: &[f64]) -> Result<Arc<[f64]>>
     Ok(finite.into())
 }
 
-/// Observations counted per bucket (not cumulative), plus their sum.
+/// A histogram series: observations counted per bucket, their sum and their native buckets,
+/// in one set of counts, or, when striped, in one set per thread that observes (each written
+/// only by its thread, with no locked instruction; see [`Striped`](super::striped::Striped))
+/// and summed when read.
 ///
 /// The count is derived from the buckets when read, so every render has `_count` equal to the
 /// `+Inf` bucket, however many threads observe meanwhile.
 pub(crate) struct HistogramCell {
     bounds: Arc<[f64]>,
+    native: Option<NativeParams>,
+    /// Every observation when not striped; otherwise what was drained into this series.
+    base: Counts,
+    local: Option<Box<ThreadLocal<Counts>>>,
+    /// The bounds in clock ticks, made at the first timed observation.
+    ticks: OnceLock<TickBounds>,
+    /// The latest exemplar of each bucket.
+    exemplars: Slots,
+}
+
+/// Observations counted per bucket (not cumulative), their sum, and the native buckets of a
+/// native histogram. On its own cache lines, away from other threads' counts.
+#[repr(align(64))]
+struct Counts {
     /// One per bound, then the `+Inf` bucket.
     counts: Box<[AtomicU64]>,
     sum: AtomicF64,
-    /// The native buckets of a native histogram, kept beside the classic ones.
     native: Option<Box<NativeCell>>,
-    /// The latest exemplar of each bucket.
-    exemplars: Slots,
+}
+
+impl Counts {
+    fn new(buckets: usize, native: Option<NativeParams>) -> Self {
+        Counts {
+            counts: (0..=buckets).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicF64::default(),
+            native: native.map(|params| Box::new(NativeCell::new(params))),
+        }
+    }
+
+    /// Counts `v` (not NaN) in classic bucket `i`; `OWNED` as in [`NativeCell::observe`].
+    #[inline]
+    fn record<const OWNED: bool>(&self, i: usize, v: f64) {
+        if OWNED {
+            self.counts[i].add_owned(1, Relaxed);
+            self.sum.set(self.sum.get() + v);
+        } else {
+            self.counts[i].fetch_add(1, Relaxed);
+            self.sum.add(v);
+        }
+        if let Some(native) = &self.native {
+            native.observe::<OWNED>(v);
+        }
+    }
+
+    /// Moves every count into `other`, leaving these at zero.
+    fn drain_into(&self, other: &Counts) {
+        for (mine, theirs) in self.counts.iter().zip(other.counts.iter()) {
+            theirs.fetch_add(mine.swap(0, Relaxed), Relaxed);
+        }
+        other.sum.add(self.sum.take());
+        if let (Some(mine), Some(theirs)) = (&self.native, &other.native) {
+            mine.drain_into(theirs);
+        }
+    }
 }
 
 /// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
@@ -215,7 +270,7 @@ impl HistogramCell {
     /// Observes `v` and keeps `exemplar` as its bucket's latest.
     pub(crate) fn observe_with_exemplar(&self, v: f64, exemplar: Exemplar) {
         if let Some(i) = self.observe_at(v) {
-            self.exemplars.set(self.counts.len(), i, exemplar);
+            self.exemplars.set(self.bounds.len() + 1, i, exemplar);
         }
     }
 
@@ -231,12 +286,40 @@ impl HistogramCell {
             return None;
         }
         let i = self.bucket(v);
-        self.counts[i].fetch_add(1, Relaxed);
-        self.sum.add(v);
-        if let Some(native) = &self.native {
-            native.observe(v);
-        }
+        self.record(i, v);
         Some(i)
+    }
+
+    /// Observes a duration of `ticks` of the process [`clock`](timer::clock), finding its
+    /// bucket in ticks.
+    #[inline]
+    pub(crate) fn observe_ticks(&self, ticks: u64) {
+        let i = self
+            .ticks
+            .get_or_init(|| TickBounds::new(&self.bounds))
+            .bucket(ticks);
+        self.record(i, timer::seconds(ticks));
+    }
+
+    /// Counts `v` in classic bucket `i`: in this thread's counts when striped.
+    #[inline]
+    fn record(&self, i: usize, v: f64) {
+        match &self.local {
+            Some(local) => local
+                .get_or(|| Counts::new(self.bounds.len(), self.native))
+                .record::<true>(i, v),
+            None => self.base.record::<false>(i, v),
+        }
+    }
+
+    /// Every set of counts: the base, then each thread's.
+    fn all(&self) -> impl Iterator<Item = &Counts> {
+        std::iter::once(&self.base).chain(self.local.iter().flat_map(|l| l.iter()))
+    }
+
+    /// The observations in classic bucket `i`.
+    fn bucket_count(&self, i: usize) -> u64 {
+        self.all().map(|c| c.counts[i].load(Relaxed)).sum()
     }
 
     /// The sample lines, with each bucket's exemplar when `exemplars` (OpenMetrics).
@@ -248,8 +331,8 @@ impl HistogramCell {
         exemplars: bool,
     ) {
         let mut cumulative = 0u64;
-        for (i, count) in self.counts.iter().enumerate() {
-            cumulative += count.load(Relaxed);
+        for i in 0..=self.bounds.len() {
+            cumulative += self.bucket_count(i);
             t.bucket(lines, out, i);
             text::write_u64(out, cumulative);
             if exemplars && let Some(e) = self.exemplars.get(i) {
@@ -258,7 +341,7 @@ impl HistogramCell {
             out.push('\n');
         }
         t.total(lines, out, &lines.sum);
-        text::write_f64(out, self.sum.get());
+        text::write_f64(out, self.sum());
         out.push('\n');
         t.total(lines, out, &lines.count);
         text::write_u64(out, cumulative);
@@ -266,11 +349,11 @@ impl HistogramCell {
     }
 
     pub(crate) fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+        (0..=self.bounds.len()).map(|i| self.bucket_count(i)).sum()
     }
 
     pub(crate) fn sum(&self) -> f64 {
-        self.sum.get()
+        self.all().map(|c| c.sum.get()).sum()
     }
 }
 
@@ -280,16 +363,17 @@ impl Cell for HistogramCell {
     type Text = HistogramText;
     type Shared = HistogramLines;
 
-    fn new(meta: &Meta, _striped: bool) -> Self {
+    fn new(meta: &Meta, striped: bool) -> Self {
         let bounds = meta
             .buckets
             .clone()
             .unwrap_or_else(|| DEFAULT_BUCKETS.into());
         HistogramCell {
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            base: Counts::new(bounds.len(), meta.native),
             bounds,
-            sum: AtomicF64::default(),
-            native: meta.native.map(|params| Box::new(NativeCell::new(params))),
+            native: meta.native,
+            local: striped.then(Box::default),
+            ticks: OnceLock::new(),
             exemplars: Slots::default(),
         }
     }
@@ -322,31 +406,33 @@ impl Cell for HistogramCell {
         self.exemplars.all()
     }
 
+    fn striped(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// Exact only while nothing observes into a striped `self` (see [`Striped`](super::striped::Striped)).
     fn drain_into(&self, other: &Self) {
-        for (mine, theirs) in self.counts.iter().zip(other.counts.iter()) {
-            theirs.fetch_add(mine.swap(0, Relaxed), Relaxed);
-        }
-        other.sum.add(self.sum.take());
-        if let (Some(mine), Some(theirs)) = (&self.native, &other.native) {
-            mine.drain_into(theirs);
+        for counts in self.all() {
+            counts.drain_into(&other.base);
         }
     }
 
     fn value(&self) -> Value {
         // Native buckets first: the classic count read after them is never below their sum.
-        let native = self.native.as_ref().map(|n| Box::new(n.snapshot()));
+        let native = self.base.native.as_ref().map(|n| {
+            let others = self.all().skip(1).filter_map(|c| c.native.as_deref());
+            Box::new(n.snapshot(others))
+        });
         let mut cumulative = 0u64;
         let mut buckets = Vec::with_capacity(self.bounds.len());
-        for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
-            cumulative += count.load(Relaxed);
+        for (i, bound) in self.bounds.iter().enumerate() {
+            cumulative += self.bucket_count(i);
             buckets.push((*bound, cumulative));
         }
-        if let Some(last) = self.counts.last() {
-            cumulative += last.load(Relaxed);
-        }
+        cumulative += self.bucket_count(self.bounds.len());
         Value::Histogram {
             buckets,
-            sum: self.sum.get(),
+            sum: self.sum(),
             count: cumulative,
             native,
         }
@@ -356,6 +442,52 @@ impl Cell for HistogramCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn striped_histograms_sum_every_threads_counts() {
+        let meta = Meta {
+            name: "h".into(),
+            help: "h".into(),
+            kind: MetricKind::Histogram,
+            value_type: "f64",
+            labels: Box::default(),
+            hierarchy: 0,
+            native: Some(dynamo_metrics_naming::NativeParams::DEFAULT),
+            buckets: Some([0.5, 1.0].into()),
+            declared_at: String::new(),
+        };
+        let cell = HistogramCell::new(&meta, true);
+        assert!(cell.striped());
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for v in [0.25, 0.75, 2.0, 0.0, -1.0, f64::NAN] {
+                        cell.observe(v);
+                    }
+                    cell.observe_ticks(0);
+                });
+            }
+        });
+        let Value::Histogram {
+            buckets,
+            sum,
+            count,
+            native,
+        } = cell.value()
+        else {
+            panic!("not a histogram");
+        };
+        assert_eq!(buckets, [(0.5, 16), (1.0, 20)]);
+        assert_eq!((sum, count, cell.count(), cell.sum()), (8.0, 24, 24, 8.0));
+        let native = native.unwrap();
+        assert_eq!(native.zero_count, 8, "0.0 and zero ticks");
+        assert_eq!(native.positive.iter().map(|(_, n)| n).sum::<u64>(), 12);
+        assert_eq!(native.negative, [(0, 4)]);
+        // Drained into an unstriped cell, every count moves.
+        let other = HistogramCell::new(&meta, false);
+        cell.drain_into(&other);
+        assert_eq!((cell.count(), other.count(), other.sum()), (0, 24, 8.0));
+    }
 
     #[test]
     fn bucket_helpers() {

@@ -11,6 +11,7 @@ mod local;
 mod meta;
 mod native;
 mod striped;
+pub(crate) mod timer;
 mod view;
 
 pub(crate) use cell::Cell;

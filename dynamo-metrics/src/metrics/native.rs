@@ -70,6 +70,16 @@ pub(crate) fn key(v: f64, schema: i8, bounds: &[f64]) -> i32 {
     }
 }
 
+/// Adds one to `c`, with a load and a store where this thread is its only writer (`OWNED`).
+#[inline(always)]
+pub(crate) fn bump<const OWNED: bool>(c: &AtomicU64) {
+    if OWNED {
+        c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+    } else {
+        c.fetch_add(1, Ordering::Release);
+    }
+}
+
 impl NativeCell {
     pub(crate) fn new(params: NativeParams) -> Self {
         let schema = params.schema().unwrap_or(3);
@@ -105,21 +115,21 @@ impl NativeCell {
         }
     }
 
-    /// Counts `v` (not NaN). Release ordering: a reader that sees this count also sees the
-    /// classic bucket counted before it, so the count it reads is never below the buckets'.
+    /// Counts `v` (not NaN); with `OWNED`, this thread is the only one that counts here (see
+    /// [`Word::add_owned`](super::striped::Word::add_owned)). Release ordering: a reader that
+    /// sees this count also sees the classic bucket counted before it, so the count it reads
+    /// is never below the buckets'.
     #[inline]
-    pub(crate) fn observe(&self, v: f64) {
+    pub(crate) fn observe<const OWNED: bool>(&self, v: f64) {
         if v.abs() <= ZERO_THRESHOLD {
-            self.zero.fetch_add(1, Ordering::Release);
+            bump::<OWNED>(&self.zero);
         } else if v > 0.0 {
             let k = key(v, self.schema, &self.bounds);
             match usize::try_from(k - self.first)
                 .ok()
                 .and_then(|i| self.counts.get(i))
             {
-                Some(c) => {
-                    c.fetch_add(1, Ordering::Release);
-                }
+                Some(c) => bump::<OWNED>(c),
                 None => *self.positive_rest.lock().entry(k).or_default() += 1,
             }
         } else {
@@ -128,8 +138,11 @@ impl NativeCell {
         }
     }
 
-    fn positive(&self) -> BTreeMap<i32, u64> {
-        let mut all = self.positive_rest.lock().clone();
+    /// Adds this cell's positive buckets to `all`.
+    fn add_positive(&self, all: &mut BTreeMap<i32, u64>) {
+        for (k, n) in self.positive_rest.lock().iter() {
+            *all.entry(*k).or_default() += n;
+        }
         for (i, c) in self.counts.iter().enumerate() {
             let n = c.load(Ordering::Acquire);
             if n > 0 {
@@ -138,17 +151,25 @@ impl NativeCell {
                 *all.entry(k).or_default() += n;
             }
         }
-        all
     }
 
-    /// The buckets now, at most `max_buckets` of them. Read before the classic count.
-    pub(crate) fn snapshot(&self) -> Native {
+    /// The buckets of `self` and `others` (of the same parameters) together now, at most
+    /// `max_buckets` of them. Read before the classic count.
+    pub(crate) fn snapshot<'a>(&'a self, others: impl Iterator<Item = &'a NativeCell>) -> Native {
+        let (mut zero, mut positive, mut negative) = (0, BTreeMap::new(), BTreeMap::new());
+        for cell in std::iter::once(self).chain(others) {
+            zero += cell.zero.load(Ordering::Acquire);
+            cell.add_positive(&mut positive);
+            for (k, n) in cell.negative.lock().iter() {
+                *negative.entry(*k).or_default() += n;
+            }
+        }
         let mut native = Native {
             schema: self.schema,
             zero_threshold: ZERO_THRESHOLD,
-            zero_count: self.zero.load(Ordering::Acquire),
-            positive: self.positive().into_iter().collect(),
-            negative: self.negative.lock().clone().into_iter().collect(),
+            zero_count: zero,
+            positive: positive.into_iter().collect(),
+            negative: negative.into_iter().collect(),
         };
         native.limit(self.max_buckets);
         native
@@ -216,7 +237,7 @@ mod tests {
     fn observations_and_limits() {
         let cell = NativeCell::new(params(1.1, 4));
         for v in [0.0, 1.0, 1.05, 1.05, 2.0, -1.0, 1e30] {
-            cell.observe(v);
+            cell.observe::<false>(v);
         }
         let full = Native {
             schema: 3,
@@ -238,15 +259,15 @@ mod tests {
             5,
             "no count lost"
         );
-        assert_eq!(cell.snapshot(), limited);
+        assert_eq!(cell.snapshot(std::iter::empty()), limited);
         // Where it cannot fit, the lowest schema is the end.
         let mut lowest = full.clone();
         lowest.limit(1);
         assert_eq!(lowest.schema, -4);
         let unlimited = NativeCell::new(params(1.1, 100));
         for v in [0.0, 1.0, 1.05, 1.05, 2.0, -1.0, 1e30] {
-            unlimited.observe(v);
+            unlimited.observe::<true>(v);
         }
-        assert_eq!(unlimited.snapshot(), full);
+        assert_eq!(unlimited.snapshot(std::iter::empty()), full);
     }
 }

@@ -47,6 +47,7 @@ pub(crate) trait Word: Default + Send + Sync + 'static {
     fn load(&self, order: Ordering) -> Self::Value;
     fn store(&self, v: Self::Value, order: Ordering);
     fn swap(&self, v: Self::Value, order: Ordering) -> Self::Value;
+    fn add_owned(&self, v: Self::Value, order: Ordering);
 }
 
 macro_rules! word {
@@ -68,6 +69,14 @@ macro_rules! word {
             #[inline]
             fn swap(&self, v: $value, order: Ordering) -> $value {
                 <$atomic>::swap(self, v, order)
+            }
+            #[inline]
+            fn add_owned(&self, v: $value, order: Ordering) {
+                <$atomic>::store(
+                    self,
+                    <$atomic>::load(self, Ordering::Relaxed).wrapping_add(v),
+                    order,
+                );
             }
         }
     };
