@@ -1,6 +1,7 @@
 //! The root of the hierarchy: [`DistributedRuntime`] owns the store of its families, renders it, and runs
 //! the system status server.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -136,10 +137,10 @@ impl DistributedRuntime {
         #[cfg(feature = "server")]
         let exporter = server::ExporterMetrics::register(&scope)?;
         let namespaces = Namespaces::new();
-        let bound = Arc::new(Bound::new(instrumented_endpoints(
+        let bound = Arc::new(instrumented_endpoints(
             &namespaces.get(&scope, &config.namespace)?,
             config,
-        )?));
+        )?);
         let runtime = DistributedRuntime {
             inner: Arc::new(RuntimeInner {
                 scope,
@@ -426,23 +427,25 @@ impl DistributedRuntime {
     }
 }
 
-/// The metrics of every instrumented function under `namespace`, with the names `config`
+/// The table of every instrumented function under `namespace`, with the names `config`
 /// gives them, created at zero; records made while no runtime was alive move in.
-fn instrumented_endpoints(
-    namespace: &Namespace,
-    config: &RuntimeConfig,
-) -> Result<Box<[EndpointMetrics]>> {
-    site::sites()
-        .iter()
-        .map(|site| {
-            let (component, endpoint) =
-                config.instrumented_names(site.component(), site.endpoint())?;
-            let endpoint = namespace.component(component)?.endpoint(endpoint)?;
-            let metrics = EndpointMetrics::register(&endpoint)?;
-            site.drain_pending_into(&metrics);
-            Ok(metrics)
-        })
-        .collect()
+fn instrumented_endpoints(namespace: &Namespace, config: &RuntimeConfig) -> Result<Bound> {
+    let mut metrics = Vec::new();
+    // Functions that serve the same endpoint share its series.
+    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, site) in site::sites().iter().enumerate() {
+        let (component, endpoint) = config.instrumented_names(site.component(), site.endpoint())?;
+        groups
+            .entry((component.to_owned(), endpoint.to_owned()))
+            .or_default()
+            .push(i);
+        let endpoint = namespace.component(component)?.endpoint(endpoint)?;
+        let m = EndpointMetrics::register(&endpoint)?;
+        site.drain_pending_into(&m);
+        metrics.push(m);
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    Ok(Bound::new(metrics.into_boxed_slice(), &groups))
 }
 
 impl MetricsRegistry for DistributedRuntime {

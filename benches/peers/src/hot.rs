@@ -463,6 +463,30 @@ pub fn cases(series: usize) -> Vec<Case> {
         black_box(autometrics_instrumented(black_box(1)));
     }));
 
+    // The same call made by two threads at once: every series it records is shared.
+    let g = "instrumented call, 2 threads, per thread";
+    let both = |name, peer_of, call: fn(u64) -> u64| Case {
+        group: g,
+        name,
+        peer_of,
+        run: Box::new(move |ops| {
+            two_threads(ops, &|| {
+                black_box(call(black_box(1)));
+            })
+        }),
+        times: Vec::new(),
+    };
+    cases.push(both(
+        "dynamo #[instrument_endpoint], 2 threads",
+        Some("autometrics #[autometrics], 2 threads"),
+        ours_instrumented,
+    ));
+    cases.push(both(
+        "autometrics #[autometrics], 2 threads",
+        None,
+        autometrics_instrumented,
+    ));
+
     // Render 10,000 counter series.
     render_cases(&rt, series, &mut cases);
     cases

@@ -19,23 +19,49 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::RwLock;
 
+use super::calls::{CallTable, ThreadCalls};
 use super::endpoint::EndpointMetrics;
+use crate::metrics::timer;
 
 /// What a runtime offers to instrumented calls: the metrics of every instrumented function
-/// of the program, at the function's [`index`](super::site::StaticEndpoint::index).
+/// of the program, at the function's [`index`](super::site::StaticEndpoint::index), and the
+/// records each thread keeps of its calls (see [`CallTable`]).
 pub(crate) struct Bound {
     id: u64,
     endpoints: Box<[EndpointMetrics]>,
+    calls: Arc<CallTable>,
+    /// Whether function `index`'s metrics count its calls from `calls`; where not, calls
+    /// record into the metrics themselves.
+    counted: Box<[bool]>,
     owner: OnceLock<Weak<dyn Any + Send + Sync>>,
 }
 
 impl Bound {
-    /// A table for the runtime `owner` (set once it exists).
-    pub(crate) fn new(endpoints: Box<[EndpointMetrics]>) -> Self {
+    /// A table for the runtime `owner` (set once it exists). `groups` lists the functions
+    /// whose metrics are the same series (named alike), each group once.
+    pub(crate) fn new(endpoints: Box<[EndpointMetrics]>, groups: &[Vec<usize>]) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let calls = Arc::new(CallTable::new(
+            endpoints.len(),
+            EndpointMetrics::call_shape(),
+        ));
+        let mut counted = vec![false; endpoints.len()].into_boxed_slice();
+        for group in groups {
+            let functions: Arc<[usize]> = group.as_slice().into();
+            let first = group.first().and_then(|i| endpoints.get(*i));
+            if first.is_some_and(|m| m.count_calls_of(&calls, &functions)) {
+                for i in group {
+                    if let Some(c) = counted.get_mut(*i) {
+                        *c = true;
+                    }
+                }
+            }
+        }
         Bound {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             endpoints,
+            calls,
+            counted,
             owner: OnceLock::new(),
         }
     }
@@ -70,16 +96,55 @@ static GLOBAL: RwLock<Global> = RwLock::new(Global {
 /// Changes whenever [`GLOBAL`] does; threads compare it with the epoch of their cache.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
+/// A runtime a thread runs calls under, with the thread's records of them.
+type Current = (Arc<Bound>, Arc<ThreadCalls>);
+
 struct Local {
-    scopes: Vec<Arc<Bound>>,
+    scopes: Vec<Current>,
     epoch: u64,
-    cached: Option<Arc<Bound>>,
+    cached: Option<Current>,
     per_call: bool,
+    /// This thread's records under each runtime it called into, given back when it ends.
+    held: Vec<(Weak<Bound>, Arc<ThreadCalls>)>,
+}
+
+impl Local {
+    /// `bound` with this thread's records under it.
+    fn current(&mut self, bound: Arc<Bound>) -> Current {
+        if let Some((_, calls)) = self
+            .held
+            .iter()
+            .find(|(b, _)| std::ptr::eq(b.as_ptr(), Arc::as_ptr(&bound)))
+        {
+            return (bound, calls.clone());
+        }
+        // Records under runtimes that are gone go back to their tables (if still there).
+        for (_, calls) in self.held.extract_if(.., |(b, _)| b.strong_count() == 0) {
+            calls.release();
+        }
+        let calls = bound.calls.acquire();
+        self.held.push((Arc::downgrade(&bound), calls.clone()));
+        (bound, calls)
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        for (_, calls) in self.held.drain(..) {
+            calls.release();
+        }
+    }
 }
 
 thread_local! {
     static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local { scopes: Vec::new(), epoch: u64::MAX, cached: None, per_call: true })
+        RefCell::new(Local {
+            scopes: Vec::new(),
+            epoch: u64::MAX,
+            cached: None,
+            per_call: true,
+            held: Vec::new(),
+        })
     };
 }
 
@@ -136,33 +201,111 @@ fn resolve_global() -> (Option<Arc<Bound>>, bool) {
     }
 }
 
-/// Runs `f` with the table of the runtime a call made here now runs under.
+/// Runs `f` with the table of the runtime a call made here now runs under, and this
+/// thread's records under it (none while the thread is being torn down).
 #[inline(always)]
-fn with_current<R>(f: impl Fn(Option<&Bound>) -> R) -> R {
+fn with_current<R>(f: impl Fn(Option<&Bound>, Option<&ThreadCalls>) -> R) -> R {
     let epoch = EPOCH.load(Ordering::Acquire);
     LOCAL
         .try_with(|local| {
             let mut local = local.borrow_mut();
-            if let Some(top) = local.scopes.last() {
-                return f(Some(top));
+            if let Some((bound, calls)) = local.scopes.last() {
+                return f(Some(bound), Some(calls));
             }
             if local.epoch != epoch || local.per_call {
                 let (bound, per_call) = resolve_global();
-                local.cached = bound;
+                local.cached = bound.map(|b| local.current(b));
                 local.per_call = per_call;
                 local.epoch = epoch;
             }
-            f(local.cached.as_deref())
+            match &local.cached {
+                Some((bound, calls)) => f(Some(bound), Some(calls)),
+                None => f(None, None),
+            }
         })
         // The thread is being torn down: ask the global state.
-        .unwrap_or_else(|_| f(resolve_global().0.as_deref()))
+        .unwrap_or_else(|_| f(resolve_global().0.as_deref(), None))
+}
+
+/// Starts a call of instrumented function `index` under the runtime current here, in this
+/// thread's records; the runtime's id, `None` without a runtime.
+#[inline]
+pub(crate) fn begin(index: usize) -> Option<u64> {
+    with_current(|bound, calls| {
+        let bound = bound?;
+        let metrics = bound.endpoints.get(index)?;
+        match calls {
+            Some(calls) if bound.counts_calls_of(index) => calls.begin(index, &bound.calls),
+            _ => metrics.begin(),
+        }
+        Some(bound.id)
+    })
+}
+
+/// Ends a call of instrumented function `index` that began under the runtime numbered
+/// `runtime` at raw clock reading `started`: in this thread's records under that runtime,
+/// if it is still alive.
+#[inline]
+pub(crate) fn end(runtime: u64, index: usize, started: u64, finished: bool) {
+    let ticks = timer::ticks_since(started);
+    let done = with_current(|bound, calls| match bound {
+        Some(bound) if bound.id == runtime => {
+            bound.end(index, calls, ticks, finished);
+            true
+        }
+        _ => false,
+    });
+    if !done {
+        end_elsewhere(runtime, index, ticks, finished);
+    }
+}
+
+/// [`end`] where the runtime the call began under is not current here.
+#[cold]
+fn end_elsewhere(runtime: u64, index: usize, ticks: u64, finished: bool) {
+    let live = GLOBAL
+        .read()
+        .live
+        .iter()
+        .find(|l| l.bound.id == runtime)
+        .map(|l| l.bound.clone());
+    let Some(bound) = live else { return };
+    match LOCAL.try_with(|l| l.borrow_mut().current(bound.clone())) {
+        Ok((bound, calls)) => bound.end(index, Some(&calls), ticks, finished),
+        Err(_) => bound.end(index, None, ticks, finished),
+    }
+}
+
+impl Bound {
+    /// Whether function `index`'s metrics count its calls from the thread records.
+    #[inline]
+    fn counts_calls_of(&self, index: usize) -> bool {
+        self.counted.get(index) == Some(&true)
+    }
+
+    /// Ends a call of function `index` that took `ticks`, in `calls` when given.
+    #[inline]
+    fn end(&self, index: usize, calls: Option<&ThreadCalls>, ticks: u64, finished: bool) {
+        let Some(metrics) = self.endpoints.get(index) else {
+            return;
+        };
+        match calls {
+            Some(calls) if self.counts_calls_of(index) => {
+                metrics.outcome(finished);
+                // Within a trace the duration goes to the metrics, with its exemplar.
+                let traced = metrics.observe_traced(ticks);
+                calls.end(index, (!traced).then_some(ticks), &self.calls);
+            }
+            _ => metrics.end(ticks, finished),
+        }
+    }
 }
 
 /// Runs `f` with the id of the runtime a call made here runs under and its metrics of
 /// instrumented function `index`; `None` without such a runtime.
 #[inline]
 pub(crate) fn with_endpoint<R>(index: usize, f: impl Fn(u64, &EndpointMetrics) -> R) -> Option<R> {
-    with_current(|bound| {
+    with_current(|bound, _| {
         let bound = bound?;
         bound.endpoints.get(index).map(|m| f(bound.id, m))
     })
@@ -177,7 +320,7 @@ pub(crate) fn with_endpoint_of<R>(
     index: usize,
     f: impl Fn(&EndpointMetrics) -> R,
 ) -> Option<R> {
-    let here = with_current(|bound| match bound {
+    let here = with_current(|bound, _| match bound {
         Some(bound) if bound.id == runtime => Some(bound.endpoints.get(index).map(&f)),
         _ => None,
     });
@@ -196,13 +339,13 @@ fn with_live<R>(runtime: u64, index: usize, f: impl Fn(&EndpointMetrics) -> R) -
 
 /// The runtime a call made here now runs under, as its owner handle.
 pub(crate) fn current_owner() -> Option<Arc<dyn Any + Send + Sync>> {
-    with_current(|bound| bound?.owner())
+    with_current(|bound, _| bound?.owner())
 }
 
 /// The innermost scope entered on this thread.
 pub(crate) fn current_scope() -> Option<Arc<Bound>> {
     LOCAL
-        .try_with(|l| l.borrow().scopes.last().cloned())
+        .try_with(|l| l.borrow().scopes.last().map(|(bound, _)| bound.clone()))
         .ok()
         .flatten()
 }
@@ -210,7 +353,11 @@ pub(crate) fn current_scope() -> Option<Arc<Bound>> {
 /// Enters `bound` as the innermost scope of this thread until the returned guard drops.
 pub(crate) fn enter(bound: Arc<Bound>) -> Entered {
     let entered = LOCAL
-        .try_with(|l| l.borrow_mut().scopes.push(bound))
+        .try_with(|l| {
+            let mut l = l.borrow_mut();
+            let current = l.current(bound);
+            l.scopes.push(current);
+        })
         .is_ok();
     Entered {
         entered,

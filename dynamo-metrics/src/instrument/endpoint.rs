@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use dynamo_metrics_naming::{self as naming, MetricKind};
 
+use super::calls::{CallTable, Shape};
 use crate::describe::MetricDescriptor;
 use crate::error::Result;
 use crate::metrics::timer;
@@ -183,11 +184,20 @@ impl EndpointMetrics {
         self.inflight.inc();
     }
 
-    /// Counts a request as done: started at the raw clock reading `started`, cancelled
-    /// (or, while panicking, failed with a `panic` error) unless `finished`.
+    /// Counts a request as done after `ticks` of the clock: cancelled (or, while panicking,
+    /// failed with a `panic` error) unless `finished`.
     #[inline]
-    pub(crate) fn end(&self, started: u64, finished: bool) {
-        let ticks = timer::ticks_since(started);
+    pub(crate) fn end(&self, ticks: u64, finished: bool) {
+        self.outcome(finished);
+        if !self.observe_traced(ticks) {
+            self.duration.observe_ticks(ticks);
+        }
+        self.inflight.dec();
+    }
+
+    /// Counts a cancellation (or, while panicking, a `panic` error) unless `finished`.
+    #[inline]
+    pub(crate) fn outcome(&self, finished: bool) {
         if !finished {
             if std::thread::panicking() {
                 self.error(PANIC_ERROR_TYPE);
@@ -195,14 +205,48 @@ impl EndpointMetrics {
                 self.cancellations.inc();
             }
         }
-        // Within a trace (see `trace::with_trace_id`), the duration carries its id.
+    }
+
+    /// Within a trace (see `trace::with_trace_id`), observes a duration of `ticks` with the
+    /// trace's id as exemplar; whether it did.
+    #[inline]
+    pub(crate) fn observe_traced(&self, ticks: u64) -> bool {
         match crate::trace::current_trace_id() {
-            Some(trace) => self
-                .duration
-                .observe_with_exemplar(timer::seconds(ticks), &[("trace_id", &trace)]),
-            None => self.duration.observe_ticks(ticks),
+            Some(trace) => {
+                self.duration
+                    .observe_with_exemplar(timer::seconds(ticks), &[("trace_id", &trace)]);
+                true
+            }
+            None => false,
         }
-        self.inflight.dec();
+    }
+
+    /// How the thread records of instrumented calls count durations: as the duration family
+    /// does.
+    pub(crate) fn call_shape() -> Shape {
+        let [_, duration, ..] = &DESCRIPTORS;
+        Shape::new(
+            duration.buckets.unwrap_or(REQUEST_DURATION_BUCKETS),
+            duration.native,
+        )
+    }
+
+    /// Makes the request, in-flight and duration series count the calls of `functions` that
+    /// `table` records, beside their own; `false` (and nothing changed) unless all three
+    /// are striped, which they are when these metrics were made by a runtime.
+    pub(crate) fn count_calls_of(&self, table: &Arc<CallTable>, functions: &Arc<[usize]>) -> bool {
+        if !(self.requests.is_striped() && self.inflight.is_striped() && self.duration.is_striped())
+        {
+            return false;
+        }
+        let (t, f) = (table.clone(), functions.clone());
+        self.requests.add_source(Box::new(move || t.started(&f)));
+        let (t, f) = (table.clone(), functions.clone());
+        self.inflight.add_source(Box::new(move || t.in_flight(&f)));
+        let (t, f) = (table.clone(), functions.clone());
+        self.duration
+            .add_source(Box::new(move |tally| t.tally(&f, tally)));
+        true
     }
 
     /// Adds request payload bytes.

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::binding;
 use super::endpoint::EndpointMetrics;
-use crate::metrics::timer::clock;
+use crate::metrics::timer::{self, clock};
 use crate::scope::root_scope;
 use crate::store::Store;
 
@@ -55,6 +55,7 @@ pub(crate) enum Held<'a> {
 }
 
 impl<'a> RequestGuard<'a> {
+    #[inline]
     pub(crate) fn new(metrics: Held<'a>) -> Self {
         RequestGuard {
             metrics,
@@ -112,9 +113,18 @@ impl<'a> RequestGuard<'a> {
 impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
         let (started, finished) = (self.started, self.finished);
-        self.with_metrics(|m| m.end(started, finished));
-        if let Held::Pending { cells, index } = self.metrics {
-            cells.settle(index as usize);
+        match self.metrics {
+            Held::Nothing => {}
+            Held::Borrowed(m) => m.end(timer::ticks_since(started), finished),
+            Held::Bound { runtime, index } => {
+                binding::end(runtime, index as usize, started, finished);
+            }
+            Held::Pending { cells, index } => {
+                if let Some(m) = cells.get() {
+                    m.end(timer::ticks_since(started), finished);
+                }
+                cells.settle(index as usize);
+            }
         }
     }
 }

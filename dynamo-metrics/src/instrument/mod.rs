@@ -8,6 +8,7 @@
 //! - [`stream`]: response streams; [`probe`]: what the macro asks of any value.
 
 pub(crate) mod binding;
+pub(crate) mod calls;
 pub(crate) mod endpoint;
 pub(crate) mod error_type;
 pub(crate) mod guard;

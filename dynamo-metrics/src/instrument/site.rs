@@ -78,10 +78,7 @@ impl StaticEndpoint {
     #[inline]
     pub fn start(&'static self) -> RequestGuard<'static> {
         let index = self.index();
-        let runtime = binding::with_endpoint(index, |runtime, metrics| {
-            metrics.begin();
-            runtime
-        });
+        let runtime = binding::begin(index);
         match (runtime, u32::try_from(index)) {
             (Some(runtime), Ok(index)) => RequestGuard::new(Held::Bound { runtime, index }),
             _ => self.pending.start(index),

@@ -13,9 +13,10 @@ use prometheus::proto;
 use super::cell::{CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
 use super::exemplar::Exemplar;
 use super::family::Series;
-use super::histogram::HistogramCell;
+use super::histogram::{HistogramCell, Source as HistogramSource};
 #[cfg(feature = "metrics")]
 use super::local::{LocalCache, hash_values};
+use super::striped::Source as StripedSource;
 use super::view::{View, standalone};
 use crate::error::Result;
 
@@ -85,6 +86,12 @@ macro_rules! series_handle {
                 &self.series.meta.name
             }
 
+            /// Whether the series is striped.
+            #[allow(dead_code)] // needed only by the types endpoint metrics hold
+            pub(crate) fn is_striped(&self) -> bool {
+                self.striped
+            }
+
             /// Moves this series' value into `other`, leaving this one at zero.
             #[allow(dead_code)] // needed only by the types endpoint metrics hold
             pub(crate) fn drain_into(&self, other: &Self) {
@@ -112,6 +119,11 @@ macro_rules! series_handle {
             /// The full metric name (empty with the `metrics` feature off).
             pub fn name(&self) -> &str {
                 ""
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn is_striped(&self) -> bool {
+                false
             }
 
             #[allow(dead_code)]
@@ -208,6 +220,11 @@ macro_rules! family_handle {
             /// The full metric name (empty with the `metrics` feature off).
             pub fn name(&self) -> &str {
                 ""
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn is_striped(&self) -> bool {
+                false
             }
 
             #[allow(dead_code)]
@@ -698,3 +715,32 @@ impl HistogramVec {
         Ok(Self::from_view(View::new(family, Box::default())))
     }
 }
+
+/// Defines `add_source` on a handle whose series can add counts kept elsewhere (striped
+/// series only: see `Striped::add_source` and `HistogramCell::add_source`).
+macro_rules! add_source {
+    ($name:ident, $source:ty, |$cell:ident| $add:expr) => {
+        impl $name {
+            /// Adds `source` to what this series counts; `false` unless it is striped.
+            #[cfg(feature = "metrics")]
+            pub(crate) fn add_source(&self, source: $source) -> bool {
+                let $cell = &self.series.cell;
+                $add(source)
+            }
+
+            /// Adds nothing: the `metrics` feature is off.
+            #[cfg(not(feature = "metrics"))]
+            pub(crate) fn add_source(&self, _: $source) -> bool {
+                false
+            }
+        }
+    };
+}
+
+add_source!(IntCounter, StripedSource<u64>, |cell| |s| cell
+    .0
+    .add_source(s));
+add_source!(IntGauge, StripedSource<i64>, |cell| |s| cell
+    .0
+    .add_source(s));
+add_source!(Histogram, HistogramSource, |cell| |s| cell.add_source(s));

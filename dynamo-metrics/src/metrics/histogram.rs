@@ -9,12 +9,13 @@ use dynamo_metrics_naming::MetricKind;
 use super::cell::{AtomicF64, Cell};
 use super::exemplar::{Exemplar, Slots};
 use super::meta::Meta;
-use super::native::NativeCell;
+use super::native::{NativeCell, NativeTally};
 use super::striped::Word;
 use super::timer::{self, TickBounds};
 use crate::error::{Error, Result};
 use crate::text;
 use dynamo_metrics_naming::NativeParams;
+use parking_lot::RwLock;
 use std::sync::OnceLock;
 use thread_local::ThreadLocal;
 
@@ -145,11 +146,41 @@ pub(crate) struct HistogramCell {
     native: Option<NativeParams>,
     /// Every observation when not striped; otherwise what was drained into this series.
     base: Counts,
-    local: Option<Box<ThreadLocal<Counts>>>,
+    /// When striped.
+    local: Option<Box<PerThread>>,
     /// The bounds in clock ticks, made at the first timed observation.
     ticks: OnceLock<TickBounds>,
     /// The latest exemplar of each bucket.
     exemplars: Slots,
+}
+
+/// The counts of a striped histogram series: each thread's, and what other sources (see
+/// [`HistogramCell::add_source`]) counted for it.
+struct PerThread {
+    counts: ThreadLocal<Counts>,
+    sources: RwLock<Vec<Source>>,
+}
+
+/// Adds what it counted for a histogram series to a [`Tally`].
+pub(crate) type Source = Box<dyn Fn(&mut Tally) + Send + Sync>;
+
+/// Everything a histogram series counted, added up: per classic bucket (not cumulative), the
+/// sum, and the native buckets.
+pub(crate) struct Tally {
+    pub(crate) counts: Vec<u64>,
+    pub(crate) sum: f64,
+    pub(crate) native: NativeTally,
+}
+
+impl Tally {
+    /// Adds `other`'s counts (of a series of the same buckets) to these.
+    pub(crate) fn add(&mut self, other: Tally) {
+        for (c, n) in self.counts.iter_mut().zip(other.counts) {
+            *c += n;
+        }
+        self.sum += other.sum;
+        self.native.add(other.native);
+    }
 }
 
 /// Observations counted per bucket (not cumulative), their sum, and the native buckets of a
@@ -184,6 +215,18 @@ impl Counts {
         if let Some(native) = &self.native {
             native.observe::<OWNED>(v);
         }
+    }
+
+    /// Adds these counts to `t`: the native ones first, so the classic count read after them
+    /// is never below theirs.
+    fn add_to(&self, t: &mut Tally) {
+        if let Some(native) = &self.native {
+            native.add_to(&mut t.native);
+        }
+        for (sum, c) in t.counts.iter_mut().zip(self.counts.iter()) {
+            *sum += c.load(Relaxed);
+        }
+        t.sum += self.sum.get();
     }
 
     /// Moves every count into `other`, leaving these at zero.
@@ -294,10 +337,7 @@ impl HistogramCell {
     /// bucket in ticks.
     #[inline]
     pub(crate) fn observe_ticks(&self, ticks: u64) {
-        let i = self
-            .ticks
-            .get_or_init(|| TickBounds::new(&self.bounds))
-            .bucket(ticks);
+        let i = self.tick_bounds().bucket(ticks);
         self.record(i, timer::seconds(ticks));
     }
 
@@ -306,6 +346,7 @@ impl HistogramCell {
     fn record(&self, i: usize, v: f64) {
         match &self.local {
             Some(local) => local
+                .counts
                 .get_or(|| Counts::new(self.bounds.len(), self.native))
                 .record::<true>(i, v),
             None => self.base.record::<false>(i, v),
@@ -314,15 +355,46 @@ impl HistogramCell {
 
     /// Every set of counts: the base, then each thread's.
     fn all(&self) -> impl Iterator<Item = &Counts> {
-        std::iter::once(&self.base).chain(self.local.iter().flat_map(|l| l.iter()))
+        std::iter::once(&self.base).chain(self.local.iter().flat_map(|l| l.counts.iter()))
     }
 
-    /// The observations in classic bucket `i`.
-    fn bucket_count(&self, i: usize) -> u64 {
-        self.all().map(|c| c.counts[i].load(Relaxed)).sum()
+    /// Adds `source` to what this series counts, for a striped series; `false` (and nothing
+    /// added) otherwise.
+    pub(crate) fn add_source(&self, source: Source) -> bool {
+        match &self.local {
+            Some(local) => {
+                local.sources.write().push(source);
+                true
+            }
+            None => false,
+        }
     }
 
-    /// The sample lines, with each bucket's exemplar when `exemplars` (OpenMetrics).
+    /// A tally with nothing counted, for this series' buckets.
+    pub(crate) fn empty_tally(&self) -> Tally {
+        Tally {
+            counts: vec![0; self.bounds.len() + 1],
+            sum: 0.0,
+            native: NativeTally::default(),
+        }
+    }
+
+    /// Everything counted: the base counts, each thread's, and every source's.
+    fn tally(&self) -> Tally {
+        let mut t = self.empty_tally();
+        for counts in self.all() {
+            counts.add_to(&mut t);
+        }
+        if let Some(local) = &self.local {
+            for source in local.sources.read().iter() {
+                source(&mut t);
+            }
+        }
+        t
+    }
+
+    /// The sample lines, with each bucket's exemplar when `exemplars` (OpenMetrics). An
+    /// unstriped series reads its one set of counts in place.
     fn render_with(
         &self,
         lines: &HistogramLines,
@@ -330,9 +402,13 @@ impl HistogramCell {
         out: &mut String,
         exemplars: bool,
     ) {
+        let tally = self.local.is_some().then(|| self.tally());
         let mut cumulative = 0u64;
         for i in 0..=self.bounds.len() {
-            cumulative += self.bucket_count(i);
+            cumulative += match &tally {
+                Some(tally) => tally.counts[i],
+                None => self.base.counts[i].load(Relaxed),
+            };
             t.bucket(lines, out, i);
             text::write_u64(out, cumulative);
             if exemplars && let Some(e) = self.exemplars.get(i) {
@@ -341,7 +417,7 @@ impl HistogramCell {
             out.push('\n');
         }
         t.total(lines, out, &lines.sum);
-        text::write_f64(out, self.sum());
+        text::write_f64(out, tally.map_or_else(|| self.base.sum.get(), |t| t.sum));
         out.push('\n');
         t.total(lines, out, &lines.count);
         text::write_u64(out, cumulative);
@@ -349,11 +425,22 @@ impl HistogramCell {
     }
 
     pub(crate) fn count(&self) -> u64 {
-        (0..=self.bounds.len()).map(|i| self.bucket_count(i)).sum()
+        self.tally().counts.iter().sum()
     }
 
     pub(crate) fn sum(&self) -> f64 {
-        self.all().map(|c| c.sum.get()).sum()
+        self.tally().sum
+    }
+
+    /// The bounds in clock ticks.
+    pub(crate) fn tick_bounds(&self) -> &TickBounds {
+        self.ticks.get_or_init(|| TickBounds::new(&self.bounds))
+    }
+
+    /// A native cell of this series' parameters, if it is native: what native buckets are
+    /// counted and snapshotted with.
+    pub(crate) fn native_cell(&self) -> Option<&NativeCell> {
+        self.base.native.as_deref()
     }
 }
 
@@ -372,7 +459,12 @@ impl Cell for HistogramCell {
             base: Counts::new(bounds.len(), meta.native),
             bounds,
             native: meta.native,
-            local: striped.then(Box::default),
+            local: striped.then(|| {
+                Box::new(PerThread {
+                    counts: ThreadLocal::new(),
+                    sources: RwLock::default(),
+                })
+            }),
             ticks: OnceLock::new(),
             exemplars: Slots::default(),
         }
@@ -418,23 +510,23 @@ impl Cell for HistogramCell {
     }
 
     fn value(&self) -> Value {
-        // Native buckets first: the classic count read after them is never below their sum.
-        let native = self.base.native.as_ref().map(|n| {
-            let others = self.all().skip(1).filter_map(|c| c.native.as_deref());
-            Box::new(n.snapshot(others))
-        });
+        let Tally {
+            counts,
+            sum,
+            native,
+        } = self.tally();
         let mut cumulative = 0u64;
         let mut buckets = Vec::with_capacity(self.bounds.len());
-        for (i, bound) in self.bounds.iter().enumerate() {
-            cumulative += self.bucket_count(i);
+        for (bound, count) in self.bounds.iter().zip(&counts) {
+            cumulative += count;
             buckets.push((*bound, cumulative));
         }
-        cumulative += self.bucket_count(self.bounds.len());
+        cumulative += counts.last().copied().unwrap_or(0);
         Value::Histogram {
             buckets,
-            sum: self.sum(),
+            sum,
             count: cumulative,
-            native,
+            native: self.native_cell().map(|n| Box::new(n.snapshot(native))),
         }
     }
 }

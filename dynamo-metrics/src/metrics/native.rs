@@ -70,6 +70,30 @@ pub(crate) fn key(v: f64, schema: i8, bounds: &[f64]) -> i32 {
     }
 }
 
+/// Native bucket counts added up from several cells (and durations not yet in any), before
+/// they become a [`Native`].
+#[derive(Debug, Default)]
+pub(crate) struct NativeTally {
+    zero: u64,
+    positive: BTreeMap<i32, u64>,
+    negative: BTreeMap<i32, u64>,
+}
+
+impl NativeTally {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: NativeTally) {
+        self.zero += other.zero;
+        for (mine, theirs) in [
+            (&mut self.positive, other.positive),
+            (&mut self.negative, other.negative),
+        ] {
+            for (k, n) in theirs {
+                *mine.entry(k).or_default() += n;
+            }
+        }
+    }
+}
+
 /// Adds one to `c`, with a load and a store where this thread is its only writer (`OWNED`).
 #[inline(always)]
 pub(crate) fn bump<const OWNED: bool>(c: &AtomicU64) {
@@ -153,23 +177,79 @@ impl NativeCell {
         }
     }
 
-    /// The buckets of `self` and `others` (of the same parameters) together now, at most
-    /// `max_buckets` of them. Read before the classic count.
-    pub(crate) fn snapshot<'a>(&'a self, others: impl Iterator<Item = &'a NativeCell>) -> Native {
-        let (mut zero, mut positive, mut negative) = (0, BTreeMap::new(), BTreeMap::new());
-        for cell in std::iter::once(self).chain(others) {
-            zero += cell.zero.load(Ordering::Acquire);
-            cell.add_positive(&mut positive);
-            for (k, n) in cell.negative.lock().iter() {
-                *negative.entry(*k).or_default() += n;
+    /// Observes each of `values` (not NaN) where this thread is the only writer: a value in
+    /// the bucket of the one before is counted there without finding its key again.
+    pub(crate) fn observe_owned(&self, values: &[f64]) {
+        let mut last: Option<(f64, f64, &AtomicU64)> = None;
+        for &v in values {
+            match last {
+                Some((lo, hi, count)) if lo < v && v <= hi => bump::<true>(count),
+                _ => {
+                    self.observe::<true>(v);
+                    last = self.slot_of(v);
+                }
             }
         }
+    }
+
+    /// For `v` whose bucket is in the array (at a positive schema): the bucket's range
+    /// `(lo, hi]` and its counter. Bucket `k = w + (e - 1)·n`, `w` in `1..=n`, holds the
+    /// values whose `frexp` is `(f, e)` with `f` in `(bounds[w-1], bounds[w]]` (`bounds[n]`
+    /// being 1): exactly `(bounds[w-1]·2^e, bounds[w]·2^e]`, since scaling by `2^e` is exact.
+    fn slot_of(&self, v: f64) -> Option<(f64, f64, &AtomicU64)> {
+        if self.schema <= 0 || v.abs() <= ZERO_THRESHOLD || !(0.0..=f64::MAX).contains(&v) {
+            return None;
+        }
+        let k = key(v, self.schema, &self.bounds);
+        let count = self.counts.get(usize::try_from(k - self.first).ok()?)?;
+        let n = i32::try_from(self.bounds.len()).ok()?;
+        let w = match k.rem_euclid(n) {
+            0 => n,
+            w => w,
+        };
+        let scale = 2f64.powi((k - w) / n + 1);
+        let bound = |j: i32| {
+            usize::try_from(j)
+                .ok()
+                .and_then(|j| self.bounds.get(j))
+                .map_or(1.0, |b| *b)
+        };
+        Some((bound(w - 1) * scale, bound(w) * scale, count))
+    }
+
+    /// Adds this cell's counts to `t`.
+    pub(crate) fn add_to(&self, t: &mut NativeTally) {
+        t.zero += self.zero.load(Ordering::Acquire);
+        self.add_positive(&mut t.positive);
+        for (k, n) in self.negative.lock().iter() {
+            *t.negative.entry(*k).or_default() += n;
+        }
+    }
+
+    /// Counts `v` (not NaN) in `t`, in the bucket [`observe`](Self::observe) would use.
+    pub(crate) fn count_into(&self, v: f64, t: &mut NativeTally) {
+        if v.abs() <= ZERO_THRESHOLD {
+            t.zero += 1;
+        } else if v > 0.0 {
+            *t.positive
+                .entry(key(v, self.schema, &self.bounds))
+                .or_default() += 1;
+        } else {
+            *t.negative
+                .entry(key(-v, self.schema, &self.bounds))
+                .or_default() += 1;
+        }
+    }
+
+    /// The buckets counted in `t` (by cells of these parameters), at most `max_buckets` of
+    /// them.
+    pub(crate) fn snapshot(&self, t: NativeTally) -> Native {
         let mut native = Native {
             schema: self.schema,
             zero_threshold: ZERO_THRESHOLD,
-            zero_count: zero,
-            positive: positive.into_iter().collect(),
-            negative: negative.into_iter().collect(),
+            zero_count: t.zero,
+            positive: t.positive.into_iter().collect(),
+            negative: t.negative.into_iter().collect(),
         };
         native.limit(self.max_buckets);
         native
@@ -207,6 +287,12 @@ mod tests {
         }
     }
 
+    fn tally(cell: &NativeCell) -> NativeTally {
+        let mut t = NativeTally::default();
+        cell.add_to(&mut t);
+        t
+    }
+
     /// The upper bound of bucket `k` at `schema`.
     fn upper(k: i32, schema: i8) -> f64 {
         2f64.powf(f64::from(k) * 2f64.powi(-i32::from(schema)))
@@ -230,6 +316,37 @@ mod tests {
             }
             // Bounds are inclusive: a power of two is the top of its bucket.
             assert_eq!(key(1.0, schema, &cell.bounds), 0);
+        }
+    }
+
+    #[test]
+    fn a_bucket_range_holds_exactly_the_values_of_its_key() {
+        for factor in [1.1, 1.5, 2f64.sqrt()] {
+            let cell = NativeCell::new(params(factor, 160));
+            let mut v = 1e-7;
+            while v < 1e5 {
+                let (lo, hi, _) = cell.slot_of(v).unwrap();
+                let k = key(v, cell.schema, &cell.bounds);
+                assert!(lo < v && v <= hi, "{v} outside ({lo}, {hi}]");
+                assert_eq!(key(hi, cell.schema, &cell.bounds), k, "top of {k}");
+                assert_eq!(key(hi.next_up(), cell.schema, &cell.bounds), k + 1);
+                assert_eq!(key(lo, cell.schema, &cell.bounds), k - 1, "below {k}");
+                assert_eq!(key(lo.next_up(), cell.schema, &cell.bounds), k);
+                v *= 1.037;
+            }
+            assert!(cell.slot_of(0.0).is_none() && cell.slot_of(-1.0).is_none());
+            // Counting a batch this way gives the buckets one by one would.
+            let values: Vec<f64> = (0..200).map(|i| 0.001 * 1.01f64.powi(i / 3)).collect();
+            let (batch, single) = (
+                NativeCell::new(params(factor, 160)),
+                NativeCell::new(params(factor, 160)),
+            );
+            batch.observe_owned(&values);
+            values.iter().for_each(|v| single.observe::<false>(*v));
+            assert_eq!(
+                batch.snapshot(tally(&batch)),
+                single.snapshot(tally(&single))
+            );
         }
     }
 
@@ -259,7 +376,7 @@ mod tests {
             5,
             "no count lost"
         );
-        assert_eq!(cell.snapshot(std::iter::empty()), limited);
+        assert_eq!(cell.snapshot(tally(&cell)), limited);
         // Where it cannot fit, the lowest schema is the end.
         let mut lowest = full.clone();
         lowest.limit(1);
@@ -268,6 +385,12 @@ mod tests {
         for v in [0.0, 1.0, 1.05, 1.05, 2.0, -1.0, 1e30] {
             unlimited.observe::<true>(v);
         }
-        assert_eq!(unlimited.snapshot(std::iter::empty()), full);
+        assert_eq!(unlimited.snapshot(tally(&unlimited)), full);
+        // Counted without storing, the same values give the same buckets.
+        let mut counted = NativeTally::default();
+        for v in [0.0, 1.0, 1.05, 1.05, 2.0, -1.0, 1e30] {
+            unlimited.count_into(v, &mut counted);
+        }
+        assert_eq!(unlimited.snapshot(counted), full);
     }
 }

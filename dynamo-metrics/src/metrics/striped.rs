@@ -3,10 +3,12 @@
 
 use std::cell::Cell;
 use std::sync::OnceLock;
+
+use parking_lot::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// How many stripes a striped value has: the machine's parallelism rounded up to a power of
-/// two, at most 16; 1 (no striping) on one CPU.
+/// two, at most 16 (1 on one CPU).
 fn stripes() -> usize {
     static STRIPES: OnceLock<usize> = OnceLock::new();
     *STRIPES.get_or_init(|| {
@@ -47,6 +49,8 @@ pub(crate) trait Word: Default + Send + Sync + 'static {
     fn load(&self, order: Ordering) -> Self::Value;
     fn store(&self, v: Self::Value, order: Ordering);
     fn swap(&self, v: Self::Value, order: Ordering) -> Self::Value;
+    /// Adds `v` where this thread is the only writer: a load and a store, no locked
+    /// instruction (wrapping, as `fetch_add`).
     fn add_owned(&self, v: Self::Value, order: Ordering);
 }
 
@@ -96,16 +100,38 @@ word!(AtomicI64, i64);
 #[derive(Debug, Default)]
 pub(crate) struct Striped<A: Word> {
     base: A,
-    stripes: Option<Box<[Padded<A>]>>,
+    stripes: Option<Box<Stripes<A>>>,
+}
+
+/// The stripes of a striped value, and what other sources (see [`Striped::add_source`])
+/// counted for it.
+struct Stripes<A: Word> {
+    slots: Box<[Padded<A>]>,
+    sources: RwLock<Vec<Source<A::Value>>>,
+}
+
+/// A count kept elsewhere that a striped value adds to its own when read.
+pub(crate) type Source<V> = Box<dyn Fn() -> V + Send + Sync>;
+
+impl<A: Word> std::fmt::Debug for Stripes<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stripes")
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<A: Word> Striped<A> {
-    /// A value at zero, striped when `striped` and the machine has more than one CPU.
+    /// A value at zero, striped when `striped`.
     pub(crate) fn new(striped: bool) -> Self {
-        let n = if striped { stripes() } else { 1 };
         Striped {
             base: A::default(),
-            stripes: (n > 1).then(|| (0..n).map(|_| Padded::default()).collect()),
+            stripes: striped.then(|| {
+                Box::new(Stripes {
+                    slots: (0..stripes()).map(|_| Padded::default()).collect(),
+                    sources: RwLock::default(),
+                })
+            }),
         }
     }
 
@@ -116,7 +142,9 @@ impl<A: Word> Striped<A> {
     #[inline]
     pub(crate) fn add(&self, v: A::Value, order: Ordering, striped: bool) {
         if striped && let Some(s) = &self.stripes {
-            s[stripe() & (s.len() - 1)].0.fetch_add(v, order);
+            s.slots[stripe() & (s.slots.len() - 1)]
+                .0
+                .fetch_add(v, order);
         } else {
             self.base.fetch_add(v, order);
         }
@@ -127,24 +155,44 @@ impl<A: Word> Striped<A> {
         let base = self.base.load(order);
         match &self.stripes {
             None => base,
-            Some(s) => s.iter().fold(base, |sum, p| sum + p.0.load(order)),
+            Some(s) => {
+                let own = s.slots.iter().fold(base, |sum, p| sum + p.0.load(order));
+                s.sources
+                    .read()
+                    .iter()
+                    .fold(own, |sum, source| sum + source())
+            }
         }
     }
 
+    /// Sets the value: exact only while nothing adds at the same time, and only while no
+    /// source counts for it.
     pub(crate) fn store(&self, v: A::Value, order: Ordering) {
         self.base.store(v, order);
-        for p in self.stripes.iter().flatten() {
+        for p in self.stripes.iter().flat_map(|s| s.slots.iter()) {
             p.0.store(A::Value::default(), order);
         }
     }
 
-    /// Takes the value, leaving zero.
+    /// Takes the value kept here (not what sources count), leaving zero.
     pub(crate) fn swap_zero(&self, order: Ordering) -> A::Value {
         let base = self.base.swap(A::Value::default(), order);
         self.stripes
             .iter()
-            .flatten()
+            .flat_map(|s| s.slots.iter())
             .fold(base, |sum, p| sum + p.0.swap(A::Value::default(), order))
+    }
+
+    /// Adds `source` to what this value counts, for a striped value; `false` (and nothing
+    /// added) otherwise.
+    pub(crate) fn add_source(&self, source: Source<A::Value>) -> bool {
+        match &self.stripes {
+            Some(s) => {
+                s.sources.write().push(source);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether this value is striped.
@@ -162,7 +210,7 @@ mod tests {
     fn striped_sums_are_exact() {
         for striped in [false, true] {
             let v = Striped::<AtomicU64>::new(striped);
-            assert_eq!(v.is_striped(), striped && stripes() > 1);
+            assert_eq!(v.is_striped(), striped);
             std::thread::scope(|s| {
                 for _ in 0..8 {
                     s.spawn(|| {

@@ -1,0 +1,329 @@
+//! Instrumented calls recorded per thread: what a call under a runtime writes, and how the
+//! runtime's endpoint metrics read it back. See [`CallTable`] for details.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicU64, AtomicUsize, fence};
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::Mutex;
+
+use crate::metrics::timer;
+use crate::metrics::{NativeCell, Tally};
+use dynamo_metrics_naming::NativeParams;
+
+/// Durations a thread keeps before counting them into buckets.
+const PENDING: usize = 32;
+
+/// The calls of one runtime's instrumented functions, recorded by each thread that makes
+/// them into its own [`ThreadCalls`], which only that thread writes (plain loads and stores,
+/// no locked instruction, no cache line shared with another thread). A call that ends adds its
+/// duration, in clock ticks, to a short list; every [`PENDING`] durations the thread counts
+/// them into its buckets at once, off the path of any single call, behind a sequence number
+/// that readers check. A render adds every thread's records to the endpoint metrics' own
+/// (see [`EndpointMetrics::count_calls_of`](super::endpoint::EndpointMetrics)), durations
+/// still listed included: totals are exact at every render.
+///
+/// A thread that ends gives its records back for the next thread to continue, so the table
+/// holds one set per thread that ran at once, not per thread ever started.
+pub(crate) struct CallTable {
+    /// How many instrumented functions the program has.
+    functions: usize,
+    shape: Shape,
+    /// Every set of records made, in use or free.
+    threads: Mutex<Vec<Arc<ThreadCalls>>>,
+    free: Mutex<Vec<Arc<ThreadCalls>>>,
+}
+
+/// How durations are counted: the classic bounds of the endpoint duration histogram, its
+/// native parameters (with a native cell of them that only classifies), and the seconds per
+/// clock tick. Counting a list and reading one use the same arithmetic, so a duration lands in
+/// the same bucket either way.
+pub(crate) struct Shape {
+    per_tick: f64,
+    bounds: Box<[f64]>,
+    native: Option<(NativeParams, NativeCell)>,
+}
+
+impl Shape {
+    pub(crate) fn new(bounds: &[f64], native: Option<NativeParams>) -> Self {
+        const SPAN: u64 = 1 << 40;
+        #[allow(clippy::cast_precision_loss)] // a power of two
+        let per_tick = timer::seconds(SPAN) / SPAN as f64;
+        Shape {
+            per_tick,
+            bounds: bounds.into(),
+            native: native.map(|p| (p, NativeCell::new(p))),
+        }
+    }
+
+    /// The seconds in `ticks`: one multiplication (exact to the double's precision).
+    #[inline]
+    fn seconds(&self, ticks: u64) -> f64 {
+        #[allow(clippy::cast_precision_loss)] // durations below 2^53 ticks, 34 days at 3 GHz
+        let ticks = ticks as f64;
+        ticks * self.per_tick
+    }
+
+    /// The classic bucket of `v` seconds.
+    #[inline]
+    fn bucket(&self, v: f64) -> usize {
+        self.bounds.iter().map(|b| usize::from(*b < v)).sum()
+    }
+}
+
+/// One thread's records of the calls of each instrumented function under one runtime, each
+/// made at the thread's first call of that function.
+pub(crate) struct ThreadCalls {
+    table: Weak<CallTable>,
+    shards: Box<[OnceLock<Box<CallShard>>]>,
+}
+
+/// One thread's records of one instrumented function.
+#[repr(align(64))]
+struct CallShard {
+    /// Calls started here.
+    started: AtomicU64,
+    /// Calls ended here, counted or still pending.
+    ended: AtomicU64,
+    /// Odd while the owner counts `pending` into the buckets.
+    seq: AtomicU64,
+    /// How many durations `pending` holds.
+    len: AtomicUsize,
+    /// Durations in ticks, not yet in the buckets.
+    pending: [AtomicU64; PENDING],
+    /// Per classic bucket, not cumulative.
+    counts: Box<[AtomicU64]>,
+    /// The counted durations' sum, in seconds (`f64` bits).
+    sum: AtomicU64,
+    native: Option<Box<NativeCell>>,
+}
+
+impl CallTable {
+    pub(crate) fn new(functions: usize, shape: Shape) -> Self {
+        CallTable {
+            functions,
+            shape,
+            threads: Mutex::default(),
+            free: Mutex::default(),
+        }
+    }
+
+    /// A set of records for the calling thread: a free one, or a new one.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Arc<ThreadCalls> {
+        if let Some(calls) = self.free.lock().pop() {
+            return calls;
+        }
+        let calls = Arc::new(ThreadCalls {
+            table: Arc::downgrade(self),
+            shards: (0..self.functions).map(|_| OnceLock::new()).collect(),
+        });
+        self.threads.lock().push(calls.clone());
+        calls
+    }
+
+    /// The shards of `functions` in every thread's records.
+    fn each_shard<'a>(
+        threads: &'a [Arc<ThreadCalls>],
+        functions: &'a [usize],
+    ) -> impl Iterator<Item = &'a CallShard> {
+        threads.iter().flat_map(move |t| {
+            functions
+                .iter()
+                .filter_map(move |i| t.shards.get(*i)?.get().map(|s| &**s))
+        })
+    }
+
+    /// Calls of `functions` started, in every thread.
+    pub(crate) fn started(&self, functions: &[usize]) -> u64 {
+        let threads = self.threads.lock();
+        Self::each_shard(&threads, functions)
+            .map(|s| s.started.load(Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
+    /// Calls of `functions` in flight: started and not ended. The ends are read first, so a
+    /// call that ends meanwhile counts as in flight, never below zero.
+    pub(crate) fn in_flight(&self, functions: &[usize]) -> i64 {
+        let threads = self.threads.lock();
+        let ended = Self::each_shard(&threads, functions)
+            .map(|s| s.ended.load(Acquire))
+            .fold(0, u64::wrapping_add);
+        let started = Self::each_shard(&threads, functions)
+            .map(|s| s.started.load(Relaxed))
+            .fold(0, u64::wrapping_add);
+        i64::try_from(started.wrapping_sub(ended)).unwrap_or(0)
+    }
+
+    /// Adds the durations of `functions`' calls to `t`.
+    pub(crate) fn tally(&self, functions: &[usize], t: &mut Tally) {
+        let threads = self.threads.lock();
+        for shard in Self::each_shard(&threads, functions) {
+            shard.tally_into(&self.shape, t);
+        }
+    }
+}
+
+impl ThreadCalls {
+    /// The calling thread's shard of function `index` (this thread owns these records).
+    #[inline]
+    fn shard(&self, index: usize, shape: &Shape) -> Option<&CallShard> {
+        let cell = self.shards.get(index)?;
+        Some(cell.get_or_init(|| Box::new(CallShard::new(shape))))
+    }
+
+    /// Counts a call of function `index` as started.
+    #[inline]
+    pub(crate) fn begin(&self, index: usize, table: &CallTable) {
+        if let Some(s) = self.shard(index, &table.shape) {
+            s.started.add_owned();
+        }
+    }
+
+    /// Counts a call of function `index` as ended, and its duration of `ticks` unless `None`
+    /// (the caller counted it elsewhere).
+    #[inline]
+    pub(crate) fn end(&self, index: usize, ticks: Option<u64>, table: &CallTable) {
+        if let Some(s) = self.shard(index, &table.shape) {
+            if let Some(ticks) = ticks {
+                s.push(ticks, &table.shape);
+            }
+            // After the duration: a reader that sees this end sees its duration too.
+            s.ended
+                .store(s.ended.load(Relaxed).wrapping_add(1), Release);
+        }
+    }
+
+    /// Gives these records back for another thread, when the thread that used them ends.
+    pub(crate) fn release(self: Arc<Self>) {
+        if let Some(table) = self.table.upgrade() {
+            table.free.lock().push(self);
+        }
+    }
+}
+
+/// `+= 1` by the only writer.
+trait AddOwned {
+    fn add_owned(&self);
+}
+
+impl AddOwned for AtomicU64 {
+    #[inline]
+    fn add_owned(&self) {
+        self.store(self.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+}
+
+impl CallShard {
+    fn new(shape: &Shape) -> Self {
+        CallShard {
+            started: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            len: AtomicUsize::new(0),
+            pending: std::array::from_fn(|_| AtomicU64::new(0)),
+            counts: (0..=shape.bounds.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            sum: AtomicU64::new(0),
+            native: shape
+                .native
+                .as_ref()
+                .map(|(params, _)| Box::new(NativeCell::new(*params))),
+        }
+    }
+
+    /// Lists a duration; counts the list into the buckets when it is full.
+    #[inline]
+    fn push(&self, ticks: u64, shape: &Shape) {
+        let n = self.len.load(Relaxed);
+        self.pending[n].store(ticks, Relaxed);
+        if n + 1 < PENDING {
+            self.len.store(n + 1, Release);
+        } else {
+            self.fold(shape);
+        }
+    }
+
+    /// Counts every listed duration into the buckets and empties the list, the sequence
+    /// number odd meanwhile.
+    #[cold]
+    #[inline(never)]
+    fn fold(&self, shape: &Shape) {
+        let seq = self.seq.load(Relaxed);
+        self.seq.store(seq.wrapping_add(1), Relaxed);
+        fence(Release);
+        let mut sum = f64::from_bits(self.sum.load(Relaxed));
+        let bounds = &shape.bounds;
+        // Durations close in time are often in one bucket: try the last one first.
+        let mut i = 0;
+        let mut seconds = [0.0; PENDING];
+        for (p, v) in self.pending.iter().zip(&mut seconds) {
+            let ticks = p.load(Relaxed);
+            *v = shape.seconds(ticks);
+            let v = *v;
+            let above_lower = i == 0 || bounds[i - 1] < v;
+            let within_upper = i == bounds.len() || v <= bounds[i];
+            if !(above_lower && within_upper) {
+                i = shape.bucket(v);
+            }
+            self.counts[i].add_owned();
+            sum += v;
+        }
+        if let Some(native) = &self.native {
+            native.observe_owned(&seconds);
+        }
+        self.sum.store(sum.to_bits(), Relaxed);
+        self.len.store(0, Relaxed);
+        self.seq.store(seq.wrapping_add(2), Release);
+    }
+
+    /// Adds this shard's durations, counted and listed, to `t`: read again whenever the owner
+    /// counted its list meanwhile, so each is added once.
+    fn tally_into(&self, shape: &Shape, t: &mut Tally) {
+        let mut spins = 0u32;
+        let mut mine = Tally {
+            counts: vec![0; t.counts.len()],
+            sum: 0.0,
+            native: Default::default(),
+        };
+        loop {
+            let seq = self.seq.load(Acquire);
+            if seq.is_multiple_of(2) {
+                mine.counts.iter_mut().for_each(|c| *c = 0);
+                mine.native = Default::default();
+                if let Some(native) = &self.native {
+                    native.add_to(&mut mine.native);
+                }
+                for (c, n) in mine.counts.iter_mut().zip(self.counts.iter()) {
+                    *c += n.load(Relaxed);
+                }
+                let mut sum = f64::from_bits(self.sum.load(Relaxed));
+                let len = self.len.load(Acquire).min(PENDING);
+                for p in &self.pending[..len] {
+                    let ticks = p.load(Relaxed);
+                    let v = shape.seconds(ticks);
+                    if let Some(c) = mine.counts.get_mut(shape.bucket(v)) {
+                        *c += 1;
+                    }
+                    sum += v;
+                    if let Some((_, native)) = &shape.native {
+                        native.count_into(v, &mut mine.native);
+                    }
+                }
+                fence(Acquire);
+                if self.seq.load(Relaxed) == seq {
+                    mine.sum = sum;
+                    t.add(mine);
+                    return;
+                }
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                // The owner was preempted while counting: let it run.
+                std::thread::yield_now();
+            }
+        }
+    }
+}
