@@ -21,11 +21,17 @@ static ENTERED: AtomicUsize = AtomicUsize::new(0);
 /// The trace id set around what runs here now, if any.
 #[inline]
 pub fn current_trace_id() -> Option<Arc<str>> {
-    // A thread that entered a trace counted it first, so it sees its own count.
-    if ENTERED.load(Relaxed) == 0 {
+    if !in_a_trace() {
         return None;
     }
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Whether any thread is in a trace now: `false` means this one is not. (A thread that
+/// entered a trace counted it first, so it sees its own count.)
+#[inline]
+pub(crate) fn in_a_trace() -> bool {
+    ENTERED.load(Relaxed) != 0
 }
 
 /// Sets `trace` as the current trace until the guard drops, then restores the one before.

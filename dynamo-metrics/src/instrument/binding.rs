@@ -233,10 +233,9 @@ fn with_current<R>(f: impl Fn(Option<&Bound>, Option<&ThreadCalls>) -> R) -> R {
 pub(crate) fn begin(index: usize) -> Option<u64> {
     with_current(|bound, calls| {
         let bound = bound?;
-        let metrics = bound.endpoints.get(index)?;
         match calls {
             Some(calls) if bound.counts_calls_of(index) => calls.begin(index, &bound.calls),
-            _ => metrics.begin(),
+            _ => bound.endpoints.get(index)?.begin(),
         }
         Some(bound.id)
     })
@@ -286,17 +285,22 @@ impl Bound {
     /// Ends a call of function `index` that took `ticks`, in `calls` when given.
     #[inline]
     fn end(&self, index: usize, calls: Option<&ThreadCalls>, ticks: u64, finished: bool) {
-        let Some(metrics) = self.endpoints.get(index) else {
-            return;
-        };
+        let metrics = || self.endpoints.get(index);
         match calls {
             Some(calls) if self.counts_calls_of(index) => {
-                metrics.outcome(finished);
+                if !finished && let Some(m) = metrics() {
+                    m.outcome(finished);
+                }
                 // Within a trace the duration goes to the metrics, with its exemplar.
-                let traced = metrics.observe_traced(ticks);
+                let traced = crate::trace::in_a_trace()
+                    && metrics().is_some_and(|m| m.observe_traced(ticks));
                 calls.end(index, (!traced).then_some(ticks), &self.calls);
             }
-            _ => metrics.end(ticks, finished),
+            _ => {
+                if let Some(m) = metrics() {
+                    m.end(ticks, finished);
+                }
+            }
         }
     }
 }

@@ -75,7 +75,7 @@ impl Shape {
 /// made at the thread's first call of that function.
 pub(crate) struct ThreadCalls {
     table: Weak<CallTable>,
-    shards: Box<[OnceLock<Box<CallShard>>]>,
+    shards: Box<[OnceLock<CallShard>]>,
 }
 
 /// One thread's records of one instrumented function.
@@ -129,7 +129,7 @@ impl CallTable {
         threads.iter().flat_map(move |t| {
             functions
                 .iter()
-                .filter_map(move |i| t.shards.get(*i)?.get().map(|s| &**s))
+                .filter_map(move |i| t.shards.get(*i)?.get())
         })
     }
 
@@ -168,7 +168,7 @@ impl ThreadCalls {
     #[inline]
     fn shard(&self, index: usize, shape: &Shape) -> Option<&CallShard> {
         let cell = self.shards.get(index)?;
-        Some(cell.get_or_init(|| Box::new(CallShard::new(shape))))
+        Some(cell.get_or_init(|| CallShard::new(shape)))
     }
 
     /// Counts a call of function `index` as started.

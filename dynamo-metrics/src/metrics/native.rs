@@ -185,8 +185,11 @@ impl NativeCell {
             match last {
                 Some((lo, hi, count)) if lo < v && v <= hi => bump::<true>(count),
                 _ => {
-                    self.observe::<true>(v);
                     last = self.slot_of(v);
+                    match last {
+                        Some((_, _, count)) => bump::<true>(count),
+                        None => self.observe::<true>(v),
+                    }
                 }
             }
         }
