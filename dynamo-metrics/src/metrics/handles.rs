@@ -15,7 +15,7 @@ use super::exemplar::Exemplar;
 use super::family::Series;
 use super::histogram::{HistogramCell, Source as HistogramSource};
 #[cfg(feature = "metrics")]
-use super::local::{LocalCache, hash_values};
+use super::local::{Key, LocalCache};
 use super::striped::Source as StripedSource;
 use super::view::{View, standalone};
 use crate::error::Result;
@@ -284,17 +284,17 @@ macro_rules! family_handle {
             /// [`with`](Self::with) once the count of values is checked.
             #[inline]
             fn with_counted<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> R {
-                let hash = hash_values(values);
+                let key = Key::new(values);
                 let generation = self.view.generation();
                 let fixed = self.view.fixed_len();
                 let same = |h: &$handle| h.series.has_values(fixed, values);
-                match self.cache.with(hash, generation, same, f) {
+                match self.cache.with(&key, generation, same, f) {
                     Ok(r) => r,
                     Err(f) => {
                         let (series, folded) = self.view.lookup(values);
                         let handle = $handle::from_series(series);
                         if !folded {
-                            self.cache.insert(hash, generation, handle.clone());
+                            self.cache.insert(key, generation, handle.clone());
                         }
                         f(&handle)
                     }

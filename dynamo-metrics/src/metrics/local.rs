@@ -10,23 +10,55 @@ use thread_local::ThreadLocal;
 const FIRST_SLOTS: usize = 8;
 const MAX_SLOTS: usize = 256;
 
-/// The hash of label values. Each value is read as at most two 8-byte words (its first and
-/// last eight bytes, or fewer for a short value, as wyhash reads small inputs), mixed with its
-/// length by one multiplication; the values' mixes are independent, so the processor
-/// overlaps them, and are combined by rotation, the high bits folded onto the low ones that
-/// index a table. Bytes in the middle of a value over
-/// 16 bytes are not read: values that differ only there collide, and a collision is a cache
-/// miss (every hit compares the values), never a wrong series.
-#[inline(always)]
-pub(crate) fn hash_values(values: &[&str]) -> u64 {
-    let mut h = 0u64;
-    for v in values {
-        let (a, b) = words(v.as_bytes());
-        let m =
-            (a ^ 0x243f_6a88_85a3_08d3).wrapping_mul(b ^ v.len() as u64 ^ 0x1319_8a2e_0370_7345);
-        h = h.rotate_left(23) ^ m;
+/// How many label values a cache slot holds in itself, to compare without following a
+/// pointer.
+const INLINE_VALUES: usize = 4;
+
+/// Label values as the cache finds them: their hash, and, for up to [`INLINE_VALUES`]
+/// values, each one's length and its two words (see [`words`]). When every value has at most
+/// 16 bytes those cover every byte, and equal keys mean equal values (`exact`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub(crate) hash: u64,
+    parts: [(u64, u64, u64); INLINE_VALUES],
+    exact: bool,
+}
+
+impl Key {
+    /// The key of `values`. Each value is read as at most two 8-byte words (its first and
+    /// last eight bytes, or fewer for a short value, as wyhash reads small inputs), mixed with
+    /// its length by one multiplication; the values' mixes are independent, so the processor
+    /// overlaps them, and are combined by rotation, the high bits folded onto the low ones
+    /// that index a table. Bytes in the middle of a value over 16 bytes are not read: values
+    /// that differ only there collide, and a collision is a cache miss (such a key is not
+    /// exact, and a hit then compares the values), never a wrong series.
+    #[inline(always)]
+    pub(crate) fn new(values: &[&str]) -> Key {
+        let mut h = 0u64;
+        let mut parts = [(0, 0, 0); INLINE_VALUES];
+        let mut exact = values.len() <= INLINE_VALUES;
+        for (i, v) in values.iter().enumerate() {
+            let (a, b) = words(v.as_bytes());
+            let len = v.len() as u64;
+            if let Some(p) = parts.get_mut(i) {
+                *p = (a, b, len);
+            }
+            exact &= v.len() <= 16;
+            let m = (a ^ 0x243f_6a88_85a3_08d3).wrapping_mul(b ^ len ^ 0x1319_8a2e_0370_7345);
+            h = h.rotate_left(23) ^ m;
+        }
+        Key {
+            hash: h ^ (h >> 32) ^ (h >> 47),
+            parts,
+            exact,
+        }
     }
-    h ^ (h >> 32) ^ (h >> 47)
+}
+
+/// The hash of label values: see [`Key::new`].
+#[cfg(test)]
+fn hash_values(values: &[&str]) -> u64 {
+    Key::new(values).hash
 }
 
 /// The first and the last (up to) eight bytes of `b` as two words: every byte of a value of
@@ -67,9 +99,10 @@ pub(crate) fn same_str(a: &str, b: &str) -> bool {
 /// generation, which changes only when a series is removed).
 ///
 /// Each thread that looks up string labels in the family gets its own direct-mapped table,
-/// 8 slots at first, doubled on a collision up to 256 (24 bytes a slot). A hit must match the
-/// hash, the family's generation and the label values themselves, so a collision or a removed
-/// series is a miss, never a wrong series. Series folded into the overflow series are never
+/// 8 slots at first, doubled on a collision up to 256 (128 bytes a slot). A hit must match the
+/// key, the family's generation and the label values themselves (the key alone when it is
+/// exact, so short values compare in the slot, without reading the series), so a collision or
+/// a removed series is a miss, never a wrong series. Series folded into the overflow series are never
 /// cached: every fold is counted.
 pub(crate) struct LocalCache<H: Send> {
     threads: OnceLock<ThreadLocal<RefCell<Slots<H>>>>,
@@ -80,7 +113,7 @@ struct Slots<H> {
 }
 
 struct Slot<H> {
-    hash: u64,
+    key: Key,
     generation: u64,
     handle: H,
 }
@@ -103,12 +136,13 @@ impl<H: Send> LocalCache<H> {
         })
     }
 
-    /// Runs `f` on the cached handle of `hash` at `generation` for which `same` holds, if
-    /// this thread has one; gives `f` back otherwise.
+    /// Runs `f` on the cached handle of `key` at `generation` whose values are the key's
+    /// (the key says so when exact, `same` otherwise), if this thread has one; gives `f` back
+    /// otherwise.
     #[inline]
     pub(crate) fn with<R, F: FnOnce(&H) -> R>(
         &self,
-        hash: u64,
+        key: &Key,
         generation: u64,
         same: impl Fn(&H) -> bool,
         f: F,
@@ -118,17 +152,26 @@ impl<H: Send> LocalCache<H> {
         let Ok(slots) = self.slots().try_borrow() else {
             return Err(f);
         };
-        let i = hash as usize & (slots.slots.len() - 1);
+        let i = key.hash as usize & (slots.slots.len() - 1);
         match &slots.slots[i] {
-            Some(s) if s.hash == hash && s.generation == generation && same(&s.handle) => {
+            Some(s)
+                if s.key.hash == key.hash
+                    && s.generation == generation
+                    && if key.exact {
+                        s.key == *key
+                    } else {
+                        same(&s.handle)
+                    } =>
+            {
                 Ok(f(&s.handle))
             }
             _ => Err(f),
         }
     }
 
-    /// Remembers `handle` for `hash` at `generation` in this thread's cache.
-    pub(crate) fn insert(&self, hash: u64, generation: u64, handle: H) {
+    /// Remembers `handle` for `key` at `generation` in this thread's cache.
+    pub(crate) fn insert(&self, key: Key, generation: u64, handle: H) {
+        let hash = key.hash;
         let Ok(mut slots) = self.slots().try_borrow_mut() else {
             return;
         };
@@ -136,20 +179,20 @@ impl<H: Send> LocalCache<H> {
         let i = hash as usize & (slots.len() - 1);
         let collides = slots[i]
             .as_ref()
-            .is_some_and(|s| s.hash != hash && s.generation == generation);
+            .is_some_and(|s| s.key.hash != hash && s.generation == generation);
         if collides && slots.len() < MAX_SLOTS {
             let mut bigger: Vec<Option<Slot<H>>> = std::iter::repeat_with(|| None)
                 .take(slots.len() * 2)
                 .collect();
             for s in slots.drain(..).flatten() {
-                let j = s.hash as usize & (bigger.len() - 1);
+                let j = s.key.hash as usize & (bigger.len() - 1);
                 bigger[j] = Some(s);
             }
             *slots = bigger;
         }
         let i = hash as usize & (slots.len() - 1);
         slots[i] = Some(Slot {
-            hash,
+            key,
             generation,
             handle,
         });
@@ -165,6 +208,7 @@ mod tests {
         let cache = LocalCache::<String>::default();
         let h = hash_values(&["a", "b"]);
         assert_ne!(h, hash_values(&["ab", ""]));
+        assert_ne!(Key::new(&["ab", ""]), Key::new(&["a", "b"]));
         assert_ne!(h, hash_values(&["a", "b", ""]));
         assert_ne!(hash_values(&["0123456789"]), hash_values(&["0123456789\0"]));
         assert_ne!(hash_values(&["a", "b"]), hash_values(&["b", "a"]));
@@ -190,23 +234,37 @@ mod tests {
             }
         }
         let same = |want: &'static str| move |s: &String| s == want;
-        assert!(cache.with(h, 0, same("a,b"), |s| s.clone()).is_err());
-        cache.insert(h, 0, "a,b".to_owned());
+        let k = Key::new(&["a", "b"]);
+        assert!(k.exact && k == Key::new(&["a", "b"]));
+        assert!(cache.with(&k, 0, same("a,b"), |s| s.clone()).is_err());
+        cache.insert(k, 0, "a,b".to_owned());
         assert_eq!(
-            cache.with(h, 0, same("a,b"), |s| s.clone()).ok().as_deref(),
+            cache
+                .with(&k, 0, same("a,b"), |s| s.clone())
+                .ok()
+                .as_deref(),
             Some("a,b")
         );
-        // Another generation (a series was removed) or other values: a miss.
-        assert!(cache.with(h, 1, same("a,b"), |s| s.clone()).is_err());
-        assert!(cache.with(h, 0, same("x"), |s| s.clone()).is_err());
+        // Another generation (a series was removed): a miss.
+        assert!(cache.with(&k, 1, same("a,b"), |s| s.clone()).is_err());
+        // Values over 16 bytes or more than fit the slot: the key is not exact, `same` decides.
+        for long in [
+            Key::new(&["0123456789abcdefX", "b"]),
+            Key::new(&["a", "b", "c", "d", "e"]),
+        ] {
+            assert!(!long.exact);
+            cache.insert(long, 0, "long".to_owned());
+            assert!(cache.with(&long, 0, same("long"), |_| ()).is_ok());
+            assert!(cache.with(&long, 0, same("other"), |_| ()).is_err());
+        }
         // Another thread has its own cache.
         std::thread::scope(|scope| {
-            scope.spawn(|| assert!(cache.with(h, 0, same("a,b"), |_| ()).is_err()));
+            scope.spawn(|| assert!(cache.with(&k, 0, same("a,b"), |_| ()).is_err()));
         });
         // Inside `f` the cache is borrowed: an insert is skipped (no panic), a lookup hits.
-        let inner = cache.with(h, 0, same("a,b"), |_| {
-            cache.insert(h, 0, "again".to_owned());
-            cache.with(h, 0, same("a,b"), |_| ()).is_ok()
+        let inner = cache.with(&k, 0, same("a,b"), |_| {
+            cache.insert(k, 0, "again".to_owned());
+            cache.with(&k, 0, same("a,b"), |_| ()).is_ok()
         });
         assert_eq!(inner.ok(), Some(true));
     }
@@ -215,14 +273,14 @@ mod tests {
     fn collisions_grow_the_table_up_to_its_limit() {
         let cache = LocalCache::<u64>::default();
         for n in 0..1000u64 {
-            cache.insert(hash_values(&[&n.to_string()]), 0, n);
+            cache.insert(Key::new(&[&n.to_string()]), 0, n);
         }
         let len = cache.slots().borrow().slots.len();
         assert_eq!(len, MAX_SLOTS);
         let hits = (0..1000u64)
             .filter(|n| {
-                let h = hash_values(&[&n.to_string()]);
-                cache.with(h, 0, |v| v == n, |_| ()).is_ok()
+                let k = Key::new(&[&n.to_string()]);
+                cache.with(&k, 0, |v| v == n, |_| ()).is_ok()
             })
             .count();
         assert!(hits > 100 && hits <= MAX_SLOTS, "{hits}");
