@@ -143,13 +143,10 @@ pub(crate) fn check_buckets(family: &str, buckets: &[f64]) -> Result<Arc<[f64]>>
 /// `+Inf` bucket, however many threads observe meanwhile.
 pub(crate) struct HistogramCell {
     bounds: Arc<[f64]>,
-    native: Option<NativeParams>,
     /// Every observation when not striped; otherwise what was drained into this series.
     base: Counts,
     /// When striped.
     local: Option<Box<PerThread>>,
-    /// The bounds in clock ticks, made at the first timed observation.
-    ticks: OnceLock<TickBounds>,
     /// The latest exemplar of each bucket.
     exemplars: Slots,
 }
@@ -157,9 +154,16 @@ pub(crate) struct HistogramCell {
 /// The counts of a striped histogram series: each thread's, and what other sources (see
 /// [`HistogramCell::add_source`]) counted for it.
 struct PerThread {
-    counts: ThreadLocal<Counts>,
+    counts: ThreadLocal<Aligned>,
+    native: Option<NativeParams>,
+    /// The bounds in clock ticks, made at the first timed observation.
+    ticks: OnceLock<TickBounds>,
     sources: RwLock<Vec<Source>>,
 }
+
+/// One thread's counts, on cache lines of their own.
+#[repr(align(64))]
+struct Aligned(Counts);
 
 /// Adds what it counted for a histogram series to a [`Tally`].
 pub(crate) type Source = Box<dyn Fn(&mut Tally) + Send + Sync>;
@@ -184,8 +188,7 @@ impl Tally {
 }
 
 /// Observations counted per bucket (not cumulative), their sum, and the native buckets of a
-/// native histogram. On its own cache lines, away from other threads' counts.
-#[repr(align(64))]
+/// native histogram.
 struct Counts {
     /// One per bound, then the `+Inf` bucket.
     counts: Box<[AtomicU64]>,
@@ -333,12 +336,20 @@ impl HistogramCell {
         Some(i)
     }
 
-    /// Observes a duration of `ticks` of the process [`clock`](timer::clock), finding its
-    /// bucket in ticks.
+    /// Observes a duration of `ticks` of the process [`clock`](timer::clock): a striped
+    /// series finds its bucket in ticks (see [`TickBounds`]).
     #[inline]
     pub(crate) fn observe_ticks(&self, ticks: u64) {
-        let i = self.tick_bounds().bucket(ticks);
-        self.record(i, timer::seconds(ticks));
+        match &self.local {
+            Some(local) => {
+                let i = local
+                    .ticks
+                    .get_or_init(|| TickBounds::new(&self.bounds))
+                    .bucket(ticks);
+                self.record(i, timer::seconds(ticks));
+            }
+            None => self.observe(timer::seconds(ticks)),
+        }
     }
 
     /// Counts `v` in classic bucket `i`: in this thread's counts when striped.
@@ -347,7 +358,8 @@ impl HistogramCell {
         match &self.local {
             Some(local) => local
                 .counts
-                .get_or(|| Counts::new(self.bounds.len(), self.native))
+                .get_or(|| Aligned(Counts::new(self.bounds.len(), local.native)))
+                .0
                 .record::<true>(i, v),
             None => self.base.record::<false>(i, v),
         }
@@ -355,7 +367,11 @@ impl HistogramCell {
 
     /// Every set of counts: the base, then each thread's.
     fn all(&self) -> impl Iterator<Item = &Counts> {
-        std::iter::once(&self.base).chain(self.local.iter().flat_map(|l| l.counts.iter()))
+        let threads = self
+            .local
+            .iter()
+            .flat_map(|l| l.counts.iter().map(|c| &c.0));
+        std::iter::once(&self.base).chain(threads)
     }
 
     /// Adds `source` to what this series counts, for a striped series; `false` (and nothing
@@ -432,11 +448,6 @@ impl HistogramCell {
         self.tally().sum
     }
 
-    /// The bounds in clock ticks.
-    pub(crate) fn tick_bounds(&self) -> &TickBounds {
-        self.ticks.get_or_init(|| TickBounds::new(&self.bounds))
-    }
-
     /// A native cell of this series' parameters, if it is native: what native buckets are
     /// counted and snapshotted with.
     pub(crate) fn native_cell(&self) -> Option<&NativeCell> {
@@ -458,14 +469,14 @@ impl Cell for HistogramCell {
         HistogramCell {
             base: Counts::new(bounds.len(), meta.native),
             bounds,
-            native: meta.native,
             local: striped.then(|| {
                 Box::new(PerThread {
                     counts: ThreadLocal::new(),
+                    native: meta.native,
+                    ticks: OnceLock::new(),
                     sources: RwLock::default(),
                 })
             }),
-            ticks: OnceLock::new(),
             exemplars: Slots::default(),
         }
     }
