@@ -33,16 +33,22 @@ fn tokenize(prompt: &str) -> usize {
     prompt.len()
 }
 
-/// The value of `dynamo_component_requests_total` for `component/endpoint`, `None` when the
-/// runtime has no such series.
-fn requests(rt: &DistributedRuntime, component: &str, endpoint: &str) -> Option<u64> {
+/// The value of sample `name` for `component/endpoint`, `None` when the runtime has no such
+/// series.
+fn sample(rt: &DistributedRuntime, name: &str, component: &str, endpoint: &str) -> Option<f64> {
     let series = format!(
-        "dynamo_component_requests_total{{dynamo_namespace=\"dynamo\",dynamo_component=\"{component}\",dynamo_endpoint=\"{endpoint}\"}} "
+        "{name}{{dynamo_namespace=\"dynamo\",dynamo_component=\"{component}\",dynamo_endpoint=\"{endpoint}\"}} "
     );
     rt.render()
         .lines()
         .find_map(|l| l.strip_prefix(&series))
         .map(|v| v.parse().unwrap())
+}
+
+/// The value of `dynamo_component_requests_total` for `component/endpoint`.
+fn requests(rt: &DistributedRuntime, component: &str, endpoint: &str) -> Option<u64> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    sample(rt, "dynamo_component_requests_total", component, endpoint).map(|v| v as u64)
 }
 
 #[tokio::test]
@@ -231,15 +237,9 @@ async fn a_renamed_component_labels_its_calls() {
     );
 }
 
-/// The value of the sample `name{backend/generate labels}` in `rt`.
+/// The value of sample `name` of `backend/generate` in `rt`.
 fn generate_sample(rt: &DistributedRuntime, name: &str) -> Option<f64> {
-    let series = format!(
-        "{name}{{dynamo_namespace=\"dynamo\",dynamo_component=\"backend\",dynamo_endpoint=\"generate\"}} "
-    );
-    rt.render()
-        .lines()
-        .find_map(|l| l.strip_prefix(&series))
-        .map(|v| v.parse().unwrap())
+    sample(rt, name, "backend", "generate")
 }
 
 #[test]
