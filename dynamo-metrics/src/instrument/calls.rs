@@ -249,8 +249,10 @@ impl CallShard {
     #[cold]
     #[inline(never)]
     fn fold(&self, shape: &Shape) {
-        let seq = self.seq.load(Relaxed);
-        self.seq.store(seq.wrapping_add(1), Relaxed);
+        // Odd while counting, even after (whatever it was before: a count cut short by a
+        // panic, were one possible here, would not leave it odd for good).
+        let seq = self.seq.load(Relaxed) | 1;
+        self.seq.store(seq, Relaxed);
         fence(Release);
         let mut sum = f64::from_bits(self.sum.load(Relaxed));
         let bounds = &shape.bounds;
@@ -274,7 +276,7 @@ impl CallShard {
         }
         self.sum.store(sum.to_bits(), Relaxed);
         self.len.store(0, Relaxed);
-        self.seq.store(seq.wrapping_add(2), Release);
+        self.seq.store(seq.wrapping_add(1), Release);
     }
 
     /// Adds this shard's durations, counted and listed, to `t`: read again whenever the owner
