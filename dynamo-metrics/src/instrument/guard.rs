@@ -111,6 +111,7 @@ impl<'a> RequestGuard<'a> {
 }
 
 impl Drop for RequestGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let (started, finished) = (self.started, self.finished);
         match self.metrics {
