@@ -396,11 +396,39 @@ fn render_histograms(c: &mut Criterion) {
     g.finish();
 }
 
+/// 10,000 counter series rendered, unstriped and striped (one stripe per CPU, up to 16): what
+/// a render pays for striping.
+fn render_striped(c: &mut Criterion) {
+    let mut g = c.benchmark_group("render_10k_striped");
+    for striped in [false, true] {
+        let rt = DistributedRuntime::new().unwrap();
+        let vec = rt
+            .create_intcountervec("hits_total", "Hits", &["id"], &[])
+            .unwrap()
+            .max_series(10_000);
+        let vec = if striped { vec.striped() } else { vec };
+        for i in 0..10_000u64 {
+            vec.with_label_values(&[&i.to_string()]).unwrap().inc_by(i);
+        }
+        let mut buf = String::new();
+        let name = if striped { "striped" } else { "not striped" };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                buf.clear();
+                rt.render_into(&mut buf);
+                black_box(buf.len())
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = increments, contention, observes, instrumentation, renders, render_histograms
+    targets = increments, contention, observes, instrumentation, renders, render_histograms,
+        render_striped
 }
 criterion_main!(benches);

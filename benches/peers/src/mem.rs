@@ -101,6 +101,40 @@ pub fn print() {
             })),
         ),
         (
+            "dynamo-metrics, striped (stripes: this machine's CPUs, up to 16; one observing thread)",
+            per(COUNTERS, || {
+                let vec = rt
+                    .create_intcountervec("mem_striped_total", "Memory", &["endpoint", "id"], &[])
+                    .expect("vec")
+                    .max_series(COUNTERS)
+                    .striped();
+                for i in 0..COUNTERS {
+                    let (e, id) = key(i);
+                    vec.with_label_values(&[&e, &id]).expect("series").inc();
+                }
+                vec
+            }),
+            Some(per(HISTOGRAMS, || {
+                let vec = rt
+                    .create_histogramvec(
+                        "mem_striped_seconds",
+                        "Memory",
+                        &["id"],
+                        &[],
+                        Some(&buckets),
+                    )
+                    .expect("vec")
+                    .max_series(HISTOGRAMS)
+                    .striped();
+                for i in 0..HISTOGRAMS {
+                    vec.with_label_values(&[&i.to_string()])
+                        .expect("series")
+                        .observe(0.1);
+                }
+                vec
+            })),
+        ),
+        (
             "prometheus",
             per(COUNTERS, || {
                 let vec = prometheus::IntCounterVec::new(

@@ -233,20 +233,24 @@ impl EndpointMetrics {
 
     /// Makes the request, in-flight and duration series count the calls of `functions` that
     /// `table` records, beside their own; `false` (and nothing changed) unless all three
-    /// are striped, which they are when these metrics were made by a runtime.
+    /// take a source: striped, as they are when a runtime made these metrics, and not yet
+    /// counting another table's.
     pub(crate) fn count_calls_of(&self, table: &Arc<CallTable>, functions: &Arc<[usize]>) -> bool {
-        if !(self.requests.is_striped() && self.inflight.is_striped() && self.duration.is_striped())
+        if !(self.requests.takes_source()
+            && self.inflight.takes_source()
+            && self.duration.takes_source())
         {
             return false;
         }
         let (t, f) = (table.clone(), functions.clone());
-        self.requests.add_source(Box::new(move || t.started(&f)));
+        let requests = self.requests.set_source(Box::new(move || t.started(&f)));
         let (t, f) = (table.clone(), functions.clone());
-        self.inflight.add_source(Box::new(move || t.in_flight(&f)));
+        let inflight = self.inflight.set_source(Box::new(move || t.in_flight(&f)));
         let (t, f) = (table.clone(), functions.clone());
-        self.duration
-            .add_source(Box::new(move |tally| t.tally(&f, tally)));
-        true
+        let duration = self
+            .duration
+            .set_source(Box::new(move |tally| t.tally(&f, tally)));
+        requests && inflight && duration
     }
 
     /// Adds request payload bytes.

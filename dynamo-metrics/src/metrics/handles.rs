@@ -86,11 +86,6 @@ macro_rules! series_handle {
                 &self.series.meta.name
             }
 
-            /// Whether the series is striped.
-            #[allow(dead_code)] // needed only by the types endpoint metrics hold
-            pub(crate) fn is_striped(&self) -> bool {
-                self.striped
-            }
 
             /// Moves this series' value into `other`, leaving this one at zero.
             #[allow(dead_code)] // needed only by the types endpoint metrics hold
@@ -119,11 +114,6 @@ macro_rules! series_handle {
             /// The full metric name (empty with the `metrics` feature off).
             pub fn name(&self) -> &str {
                 ""
-            }
-
-            #[allow(dead_code)]
-            pub(crate) fn is_striped(&self) -> bool {
-                false
             }
 
             #[allow(dead_code)]
@@ -220,11 +210,6 @@ macro_rules! family_handle {
             /// The full metric name (empty with the `metrics` feature off).
             pub fn name(&self) -> &str {
                 ""
-            }
-
-            #[allow(dead_code)]
-            pub(crate) fn is_striped(&self) -> bool {
-                false
             }
 
             #[allow(dead_code)]
@@ -716,31 +701,56 @@ impl HistogramVec {
     }
 }
 
-/// Defines `add_source` on a handle whose series can add counts kept elsewhere (striped
-/// series only: see `Striped::add_source` and `HistogramCell::add_source`).
-macro_rules! add_source {
-    ($name:ident, $source:ty, |$cell:ident| $add:expr) => {
+/// Defines `takes_source` and `set_source` on a handle whose series can add what another
+/// source counts (striped series only: see `Striped::set_source` and
+/// `HistogramCell::set_source`).
+macro_rules! set_source {
+    ($name:ident, $source:ty, |$cell:ident| $takes:expr, $set:expr) => {
         impl $name {
-            /// Adds `source` to what this series counts; `false` unless it is striped.
+            /// Whether [`set_source`](Self::set_source) would take a source.
             #[cfg(feature = "metrics")]
-            pub(crate) fn add_source(&self, source: $source) -> bool {
+            pub(crate) fn takes_source(&self) -> bool {
                 let $cell = &self.series.cell;
-                $add(source)
+                $takes
+            }
+
+            /// Adds what `source` counts to this series; `false` unless it takes a source.
+            #[cfg(feature = "metrics")]
+            pub(crate) fn set_source(&self, source: $source) -> bool {
+                let $cell = &self.series.cell;
+                $set(source)
+            }
+
+            /// Takes none: the `metrics` feature is off.
+            #[cfg(not(feature = "metrics"))]
+            pub(crate) fn takes_source(&self) -> bool {
+                false
             }
 
             /// Adds nothing: the `metrics` feature is off.
             #[cfg(not(feature = "metrics"))]
-            pub(crate) fn add_source(&self, _: $source) -> bool {
+            pub(crate) fn set_source(&self, _: $source) -> bool {
                 false
             }
         }
     };
 }
 
-add_source!(IntCounter, StripedSource<u64>, |cell| |s| cell
-    .0
-    .add_source(s));
-add_source!(IntGauge, StripedSource<i64>, |cell| |s| cell
-    .0
-    .add_source(s));
-add_source!(Histogram, HistogramSource, |cell| |s| cell.add_source(s));
+set_source!(
+    IntCounter,
+    StripedSource<u64>,
+    |cell| cell.0.takes_source(),
+    |s| cell.0.set_source(s)
+);
+set_source!(
+    IntGauge,
+    StripedSource<i64>,
+    |cell| cell.0.takes_source(),
+    |s| cell.0.set_source(s)
+);
+set_source!(
+    Histogram,
+    HistogramSource,
+    |cell| cell.takes_source(),
+    |s| cell.set_source(s)
+);

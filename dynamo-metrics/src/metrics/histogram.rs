@@ -15,7 +15,6 @@ use super::timer::{self, TickBounds};
 use crate::error::{Error, Result};
 use crate::text;
 use dynamo_metrics_naming::NativeParams;
-use parking_lot::RwLock;
 use std::sync::OnceLock;
 use thread_local::ThreadLocal;
 
@@ -151,14 +150,14 @@ pub(crate) struct HistogramCell {
     exemplars: Slots,
 }
 
-/// The counts of a striped histogram series: each thread's, and what other sources (see
-/// [`HistogramCell::add_source`]) counted for it.
+/// The counts of a striped histogram series: each thread's, and what another source (see
+/// [`HistogramCell::set_source`]) counts for it.
 struct PerThread {
     counts: ThreadLocal<Aligned>,
     native: Option<NativeParams>,
     /// The bounds in clock ticks, made at the first timed observation.
     ticks: OnceLock<TickBounds>,
-    sources: RwLock<Vec<Source>>,
+    source: OnceLock<Source>,
 }
 
 /// One thread's counts, on cache lines of their own.
@@ -374,16 +373,19 @@ impl HistogramCell {
         std::iter::once(&self.base).chain(threads)
     }
 
-    /// Adds `source` to what this series counts, for a striped series; `false` (and nothing
-    /// added) otherwise.
-    pub(crate) fn add_source(&self, source: Source) -> bool {
-        match &self.local {
-            Some(local) => {
-                local.sources.write().push(source);
-                true
-            }
-            None => false,
-        }
+    /// Whether [`set_source`](Self::set_source) would take a source: striped, and none yet.
+    pub(crate) fn takes_source(&self) -> bool {
+        self.local
+            .as_ref()
+            .is_some_and(|l| l.source.get().is_none())
+    }
+
+    /// Adds what `source` counts to this series, read with it; `false` (and nothing changed)
+    /// unless it [takes a source](Self::takes_source).
+    pub(crate) fn set_source(&self, source: Source) -> bool {
+        self.local
+            .as_ref()
+            .is_some_and(|l| l.source.set(source).is_ok())
     }
 
     /// A tally with nothing counted, for this series' buckets.
@@ -395,16 +397,14 @@ impl HistogramCell {
         }
     }
 
-    /// Everything counted: the base counts, each thread's, and every source's.
+    /// Everything counted: the base counts, each thread's, and the other source's.
     fn tally(&self) -> Tally {
         let mut t = self.empty_tally();
         for counts in self.all() {
             counts.add_to(&mut t);
         }
-        if let Some(local) = &self.local {
-            for source in local.sources.read().iter() {
-                source(&mut t);
-            }
+        if let Some(source) = self.local.as_ref().and_then(|l| l.source.get()) {
+            source(&mut t);
         }
         t
     }
@@ -474,7 +474,7 @@ impl Cell for HistogramCell {
                     counts: ThreadLocal::new(),
                     native: meta.native,
                     ticks: OnceLock::new(),
-                    sources: RwLock::default(),
+                    source: OnceLock::new(),
                 })
             }),
             exemplars: Slots::default(),

@@ -3,8 +3,6 @@
 
 use std::cell::Cell;
 use std::sync::OnceLock;
-
-use parking_lot::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// How many stripes a striped value has: the machine's parallelism rounded up to a power of
@@ -103,11 +101,11 @@ pub(crate) struct Striped<A: Word> {
     stripes: Option<Box<Stripes<A>>>,
 }
 
-/// The stripes of a striped value, and what other sources (see [`Striped::add_source`])
-/// counted for it.
+/// The stripes of a striped value, and what another source (see [`Striped::set_source`])
+/// counts for it.
 struct Stripes<A: Word> {
     slots: Box<[Padded<A>]>,
-    sources: RwLock<Vec<Source<A::Value>>>,
+    source: OnceLock<Source<A::Value>>,
 }
 
 /// A count kept elsewhere that a striped value adds to its own when read.
@@ -129,7 +127,7 @@ impl<A: Word> Striped<A> {
             stripes: striped.then(|| {
                 Box::new(Stripes {
                     slots: (0..stripes()).map(|_| Padded::default()).collect(),
-                    sources: RwLock::default(),
+                    source: OnceLock::new(),
                 })
             }),
         }
@@ -157,16 +155,16 @@ impl<A: Word> Striped<A> {
             None => base,
             Some(s) => {
                 let own = s.slots.iter().fold(base, |sum, p| sum + p.0.load(order));
-                s.sources
-                    .read()
-                    .iter()
-                    .fold(own, |sum, source| sum + source())
+                match s.source.get() {
+                    Some(source) => own + source(),
+                    None => own,
+                }
             }
         }
     }
 
     /// Sets the value: exact only while nothing adds at the same time, and only while no
-    /// source counts for it.
+    /// other source counts for it.
     pub(crate) fn store(&self, v: A::Value, order: Ordering) {
         self.base.store(v, order);
         for p in self.stripes.iter().flat_map(|s| s.slots.iter()) {
@@ -174,7 +172,7 @@ impl<A: Word> Striped<A> {
         }
     }
 
-    /// Takes the value kept here (not what sources count), leaving zero.
+    /// Takes the value kept here (not what another source counts), leaving zero.
     pub(crate) fn swap_zero(&self, order: Ordering) -> A::Value {
         let base = self.base.swap(A::Value::default(), order);
         self.stripes
@@ -183,16 +181,20 @@ impl<A: Word> Striped<A> {
             .fold(base, |sum, p| sum + p.0.swap(A::Value::default(), order))
     }
 
-    /// Adds `source` to what this value counts, for a striped value; `false` (and nothing
-    /// added) otherwise.
-    pub(crate) fn add_source(&self, source: Source<A::Value>) -> bool {
-        match &self.stripes {
-            Some(s) => {
-                s.sources.write().push(source);
-                true
-            }
-            None => false,
-        }
+    /// Whether [`set_source`](Self::set_source) would take a source: striped, and none yet.
+    pub(crate) fn takes_source(&self) -> bool {
+        self.stripes
+            .as_ref()
+            .is_some_and(|s| s.source.get().is_none())
+    }
+
+    /// Adds what `source` counts to this value, read with it; `false` (and nothing changed)
+    /// unless it [takes a source](Self::takes_source). One source, so a read costs one load
+    /// more, not a lock.
+    pub(crate) fn set_source(&self, source: Source<A::Value>) -> bool {
+        self.stripes
+            .as_ref()
+            .is_some_and(|s| s.source.set(source).is_ok())
     }
 
     /// Whether this value is striped.
