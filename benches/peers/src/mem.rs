@@ -66,6 +66,53 @@ fn key(i: usize) -> (String, String) {
     (format!("ep{}", i / 100), (i % 100).to_string())
 }
 
+/// Our row: counters and histograms, striped or not (the families named apart).
+fn ours(
+    rt: &DistributedRuntime,
+    name: &'static str,
+    striped: bool,
+    buckets: &[f64],
+) -> (&'static str, f64, Option<f64>) {
+    let suffix = if striped { "_striped" } else { "" };
+    let counters = per(COUNTERS, || {
+        let vec = rt
+            .create_intcountervec(
+                &format!("mem{suffix}_total"),
+                "Memory",
+                &["endpoint", "id"],
+                &[],
+            )
+            .expect("vec")
+            .max_series(COUNTERS);
+        let vec = if striped { vec.striped() } else { vec };
+        for i in 0..COUNTERS {
+            let (e, id) = key(i);
+            vec.with_label_values(&[&e, &id]).expect("series").inc();
+        }
+        vec
+    });
+    let histograms = per(HISTOGRAMS, || {
+        let vec = rt
+            .create_histogramvec(
+                &format!("mem{suffix}_seconds"),
+                "Memory",
+                &["id"],
+                &[],
+                Some(buckets),
+            )
+            .expect("vec")
+            .max_series(HISTOGRAMS);
+        let vec = if striped { vec.striped() } else { vec };
+        for i in 0..HISTOGRAMS {
+            vec.with_label_values(&[&i.to_string()])
+                .expect("series")
+                .observe(0.1);
+        }
+        vec
+    });
+    (name, counters, Some(histograms))
+}
+
 /// Prints the table.
 pub fn print() {
     let buckets = [
@@ -74,65 +121,12 @@ pub fn print() {
     // The runtime exists before counting: only the families and their series are counted.
     let rt = DistributedRuntime::new().expect("runtime");
     let rows: Vec<(&str, f64, Option<f64>)> = vec![
-        (
-            "dynamo-metrics",
-            per(COUNTERS, || {
-                let vec = rt
-                    .create_intcountervec("mem_total", "Memory", &["endpoint", "id"], &[])
-                    .expect("vec")
-                    .max_series(COUNTERS);
-                for i in 0..COUNTERS {
-                    let (e, id) = key(i);
-                    vec.with_label_values(&[&e, &id]).expect("series").inc();
-                }
-                vec
-            }),
-            Some(per(HISTOGRAMS, || {
-                let vec = rt
-                    .create_histogramvec("mem_seconds", "Memory", &["id"], &[], Some(&buckets))
-                    .expect("vec")
-                    .max_series(HISTOGRAMS);
-                for i in 0..HISTOGRAMS {
-                    vec.with_label_values(&[&i.to_string()])
-                        .expect("series")
-                        .observe(0.1);
-                }
-                vec
-            })),
-        ),
-        (
+        ours(&rt, "dynamo-metrics", false, &buckets),
+        ours(
+            &rt,
             "dynamo-metrics, striped (stripes: this machine's CPUs, up to 16; one observing thread)",
-            per(COUNTERS, || {
-                let vec = rt
-                    .create_intcountervec("mem_striped_total", "Memory", &["endpoint", "id"], &[])
-                    .expect("vec")
-                    .max_series(COUNTERS)
-                    .striped();
-                for i in 0..COUNTERS {
-                    let (e, id) = key(i);
-                    vec.with_label_values(&[&e, &id]).expect("series").inc();
-                }
-                vec
-            }),
-            Some(per(HISTOGRAMS, || {
-                let vec = rt
-                    .create_histogramvec(
-                        "mem_striped_seconds",
-                        "Memory",
-                        &["id"],
-                        &[],
-                        Some(&buckets),
-                    )
-                    .expect("vec")
-                    .max_series(HISTOGRAMS)
-                    .striped();
-                for i in 0..HISTOGRAMS {
-                    vec.with_label_values(&[&i.to_string()])
-                        .expect("series")
-                        .observe(0.1);
-                }
-                vec
-            })),
+            true,
+            &buckets,
         ),
         (
             "prometheus",
