@@ -269,9 +269,14 @@ fn end_elsewhere(runtime: u64, index: usize, ticks: u64, finished: bool) {
         .find(|l| l.bound.id == runtime)
         .map(|l| l.bound.clone());
     let Some(bound) = live else { return };
-    match LOCAL.try_with(|l| l.borrow_mut().current(bound.clone())) {
-        Ok((bound, calls)) => bound.end(index, Some(&calls), ticks, finished),
-        Err(_) => bound.end(index, None, ticks, finished),
+    let current = LOCAL
+        .try_with(|l| Some(l.try_borrow_mut().ok()?.current(bound.clone())))
+        .ok()
+        .flatten();
+    match current {
+        Some((bound, calls)) => bound.end(index, Some(&calls), ticks, finished),
+        // The thread is being torn down: the metrics themselves record it.
+        None => bound.end(index, None, ticks, finished),
     }
 }
 
