@@ -53,18 +53,31 @@ pub fn request_with(
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    write_request(&mut stream, method, &addr.to_string(), path, headers).expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    parse_response(&raw)
+}
+
+/// Writes the head of `method path` to `host`, with `headers` and `Connection: close`.
+///
+/// # Errors
+/// When the writer fails.
+pub fn write_request(
+    w: &mut impl Write,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<()> {
     let extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
+        w,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
     )
-    .expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read");
-    parse_response(&raw)
 }
 
 /// A whole HTTP/1.1 response parsed.
@@ -460,6 +473,31 @@ impl Prometheus {
         let dir = Self::dir(tag);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // The free port is found before the server binds it, so another server (of a test
+        // running beside) can take it first: ours then exits, and it starts again on another.
+        loop {
+            let mut server = Self::spawn(&dir, flags);
+            loop {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "Prometheus did not become ready"
+                );
+                if server.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if server.is_ours_and_ready() {
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = server.child.wait();
+            server.dir = std::path::PathBuf::new(); // the retry keeps the directory
+        }
+    }
+
+    /// Starts the process on a port free now.
+    fn spawn(dir: &std::path::Path, flags: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
@@ -476,18 +514,20 @@ impl Prometheus {
             .expect(
                 "the Prometheus server must be installed (apt-get install prometheus); .ci/run does it",
             );
-        let server = Prometheus { child, addr, dir };
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if TcpStream::connect(addr).is_ok() && request(addr, "GET", "/-/ready").status == 200 {
-                return server;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "Prometheus did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(200));
+        Prometheus {
+            child,
+            addr,
+            dir: dir.to_owned(),
         }
+    }
+
+    /// Whether the server at `addr` is ready and is this one (its data directory is ours).
+    fn is_ours_and_ready(&self) -> bool {
+        TcpStream::connect(self.addr).is_ok()
+            && request(self.addr, "GET", "/-/ready").status == 200
+            && request(self.addr, "GET", "/api/v1/status/flags")
+                .body
+                .contains(&self.dir.join("data").display().to_string())
     }
 
     /// The directory a server started with `tag` uses: write files its configuration names

@@ -1,7 +1,7 @@
 //! Certificates for the TLS tests, made with the `openssl` command line (which `.ci/run`
 //! installs), and an HTTPS client over them.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -176,14 +176,7 @@ pub fn https_get(
     let socket = TcpStream::connect(addr)?;
     socket.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut tls = rustls::StreamOwned::new(connection, socket);
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n"
-    )?;
+    crate::write_request(&mut tls, "GET", "localhost", path, headers)?;
     let mut raw = Vec::new();
     match tls.read_to_end(&mut raw) {
         Ok(_) => {}

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use parking_lot::Mutex;
 
 use crate::metrics::timer;
-use crate::metrics::{NativeCell, Tally};
+use crate::metrics::{Counts, NativeCell, Tally, Word, bucket_of};
 use dynamo_metrics_naming::NativeParams;
 
 /// Durations a thread keeps before counting them into buckets.
@@ -63,12 +63,6 @@ impl Shape {
         let ticks = ticks as f64;
         ticks * self.per_tick
     }
-
-    /// The classic bucket of `v` seconds.
-    #[inline]
-    fn bucket(&self, v: f64) -> usize {
-        self.bounds.iter().map(|b| usize::from(*b < v)).sum()
-    }
 }
 
 /// One thread's records of the calls of each instrumented function under one runtime, each
@@ -91,11 +85,8 @@ struct CallShard {
     len: AtomicUsize,
     /// Durations in ticks, not yet in the buckets.
     pending: [AtomicU64; PENDING],
-    /// Per classic bucket, not cumulative.
-    counts: Box<[AtomicU64]>,
-    /// The counted durations' sum, in seconds (`f64` bits).
-    sum: AtomicU64,
-    native: Option<Box<NativeCell>>,
+    /// The durations counted, in seconds.
+    counts: Counts,
 }
 
 impl CallTable {
@@ -175,7 +166,7 @@ impl ThreadCalls {
     #[inline]
     pub(crate) fn begin(&self, index: usize, table: &CallTable) {
         if let Some(s) = self.shard(index, &table.shape) {
-            s.started.add_owned();
+            s.started.add_owned(1, Relaxed);
         }
     }
 
@@ -188,8 +179,7 @@ impl ThreadCalls {
                 s.push(ticks, &table.shape);
             }
             // After the duration: a reader that sees this end sees its duration too.
-            s.ended
-                .store(s.ended.load(Relaxed).wrapping_add(1), Release);
+            s.ended.add_owned(1, Release);
         }
     }
 
@@ -201,18 +191,6 @@ impl ThreadCalls {
     }
 }
 
-/// `+= 1` by the only writer.
-trait AddOwned {
-    fn add_owned(&self);
-}
-
-impl AddOwned for AtomicU64 {
-    #[inline]
-    fn add_owned(&self) {
-        self.store(self.load(Relaxed).wrapping_add(1), Relaxed);
-    }
-}
-
 impl CallShard {
     fn new(shape: &Shape) -> Self {
         CallShard {
@@ -221,14 +199,7 @@ impl CallShard {
             seq: AtomicU64::new(0),
             len: AtomicUsize::new(0),
             pending: std::array::from_fn(|_| AtomicU64::new(0)),
-            counts: (0..=shape.bounds.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            sum: AtomicU64::new(0),
-            native: shape
-                .native
-                .as_ref()
-                .map(|(params, _)| Box::new(NativeCell::new(*params))),
+            counts: Counts::new(shape.bounds.len(), shape.native.as_ref().map(|(p, _)| *p)),
         }
     }
 
@@ -254,27 +225,11 @@ impl CallShard {
         let seq = self.seq.load(Relaxed) | 1;
         self.seq.store(seq, Relaxed);
         fence(Release);
-        let mut sum = f64::from_bits(self.sum.load(Relaxed));
-        let bounds = &shape.bounds;
-        // Durations close in time are often in one bucket: try the last one first.
-        let mut i = 0;
         let mut seconds = [0.0; PENDING];
         for (p, v) in self.pending.iter().zip(&mut seconds) {
-            let ticks = p.load(Relaxed);
-            *v = shape.seconds(ticks);
-            let v = *v;
-            let above_lower = i == 0 || bounds[i - 1] < v;
-            let within_upper = i == bounds.len() || v <= bounds[i];
-            if !(above_lower && within_upper) {
-                i = shape.bucket(v);
-            }
-            self.counts[i].add_owned();
-            sum += v;
+            *v = shape.seconds(p.load(Relaxed));
         }
-        if let Some(native) = &self.native {
-            native.observe_owned(&seconds);
-        }
-        self.sum.store(sum.to_bits(), Relaxed);
+        self.counts.record_owned(&shape.bounds, &seconds);
         self.len.store(0, Relaxed);
         self.seq.store(seq.wrapping_add(1), Release);
     }
@@ -283,38 +238,24 @@ impl CallShard {
     /// counted its list meanwhile, so each is added once.
     fn tally_into(&self, shape: &Shape, t: &mut Tally) {
         let mut spins = 0u32;
-        let mut mine = Tally {
-            counts: vec![0; t.counts.len()],
-            sum: 0.0,
-            native: Default::default(),
-        };
         loop {
             let seq = self.seq.load(Acquire);
             if seq.is_multiple_of(2) {
-                mine.counts.iter_mut().for_each(|c| *c = 0);
-                mine.native = Default::default();
-                if let Some(native) = &self.native {
-                    native.add_to(&mut mine.native);
-                }
-                for (c, n) in mine.counts.iter_mut().zip(self.counts.iter()) {
-                    *c += n.load(Relaxed);
-                }
-                let mut sum = f64::from_bits(self.sum.load(Relaxed));
+                let mut mine = Tally::empty(t.counts.len());
+                self.counts.add_to(&mut mine);
                 let len = self.len.load(Acquire).min(PENDING);
                 for p in &self.pending[..len] {
-                    let ticks = p.load(Relaxed);
-                    let v = shape.seconds(ticks);
-                    if let Some(c) = mine.counts.get_mut(shape.bucket(v)) {
+                    let v = shape.seconds(p.load(Relaxed));
+                    if let Some(c) = mine.counts.get_mut(bucket_of(&shape.bounds, v)) {
                         *c += 1;
                     }
-                    sum += v;
+                    mine.sum += v;
                     if let Some((_, native)) = &shape.native {
                         native.count_into(v, &mut mine.native);
                     }
                 }
                 fence(Acquire);
                 if self.seq.load(Relaxed) == seq {
-                    mine.sum = sum;
                     t.add(mine);
                     return;
                 }

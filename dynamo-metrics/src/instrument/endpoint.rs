@@ -190,7 +190,7 @@ impl EndpointMetrics {
     pub(crate) fn end(&self, ticks: u64, finished: bool) {
         self.outcome(finished);
         if !self.observe_traced(ticks) {
-            self.duration.observe_ticks(ticks);
+            self.duration.observe(timer::seconds(ticks));
         }
         self.inflight.dec();
     }

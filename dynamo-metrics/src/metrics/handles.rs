@@ -649,12 +649,6 @@ impl Histogram {
         self.with_cell(|c| c.observe(v));
     }
 
-    /// Observes a duration of `ticks` raw ticks of the process clock.
-    #[inline]
-    pub(crate) fn observe_ticks(&self, ticks: u64) {
-        self.with_cell(|c| c.observe_ticks(ticks));
-    }
-
     /// Observes a duration in seconds.
     #[inline]
     pub fn observe_duration(&self, d: Duration) {

@@ -11,7 +11,6 @@ use super::exemplar::{Exemplar, Slots};
 use super::meta::Meta;
 use super::native::{NativeCell, NativeTally};
 use super::striped::Word;
-use super::timer::{self, TickBounds};
 use crate::error::{Error, Result};
 use crate::text;
 use dynamo_metrics_naming::NativeParams;
@@ -155,8 +154,6 @@ pub(crate) struct HistogramCell {
 struct PerThread {
     counts: ThreadLocal<Aligned>,
     native: Option<NativeParams>,
-    /// The bounds in clock ticks, made at the first timed observation.
-    ticks: OnceLock<TickBounds>,
     source: OnceLock<Source>,
 }
 
@@ -176,6 +173,15 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// Nothing counted, in `buckets` classic buckets (with `+Inf`).
+    pub(crate) fn empty(buckets: usize) -> Tally {
+        Tally {
+            counts: vec![0; buckets],
+            sum: 0.0,
+            native: NativeTally::default(),
+        }
+    }
+
     /// Adds `other`'s counts (of a series of the same buckets) to these.
     pub(crate) fn add(&mut self, other: Tally) {
         for (c, n) in self.counts.iter_mut().zip(other.counts) {
@@ -186,9 +192,16 @@ impl Tally {
     }
 }
 
+/// The classic bucket of `v` among sorted `bounds`: the number of bounds below `v`; counting
+/// them has no data-dependent branch and vectorises.
+#[inline]
+pub(crate) fn bucket_of(bounds: &[f64], v: f64) -> usize {
+    bounds.iter().map(|b| usize::from(*b < v)).sum()
+}
+
 /// Observations counted per bucket (not cumulative), their sum, and the native buckets of a
 /// native histogram.
-struct Counts {
+pub(crate) struct Counts {
     /// One per bound, then the `+Inf` bucket.
     counts: Box<[AtomicU64]>,
     sum: AtomicF64,
@@ -196,7 +209,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn new(buckets: usize, native: Option<NativeParams>) -> Self {
+    pub(crate) fn new(buckets: usize, native: Option<NativeParams>) -> Self {
         Counts {
             counts: (0..=buckets).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicF64::default(),
@@ -219,9 +232,30 @@ impl Counts {
         }
     }
 
+    /// Counts each of `values` (not NaN) among `bounds`, where this thread is the only writer.
+    /// Values close in time are often in one bucket: each tries the bucket of the one before
+    /// first.
+    pub(crate) fn record_owned(&self, bounds: &[f64], values: &[f64]) {
+        let mut i = 0;
+        let mut sum = self.sum.get();
+        for &v in values {
+            let above_lower = i == 0 || bounds[i - 1] < v;
+            let within_upper = i == bounds.len() || v <= bounds[i];
+            if !(above_lower && within_upper) {
+                i = bucket_of(bounds, v);
+            }
+            self.counts[i].add_owned(1, Relaxed);
+            sum += v;
+        }
+        self.sum.set(sum);
+        if let Some(native) = &self.native {
+            native.observe_owned(values);
+        }
+    }
+
     /// Adds these counts to `t`: the native ones first, so the classic count read after them
     /// is never below theirs.
-    fn add_to(&self, t: &mut Tally) {
+    pub(crate) fn add_to(&self, t: &mut Tally) {
         if let Some(native) = &self.native {
             native.add_to(&mut t.native);
         }
@@ -243,7 +277,6 @@ impl Counts {
     }
 }
 
-/// Pre-rendered sample line prefixes of one histogram series: each bucket, `_sum`, `_count`.
 /// A histogram series' text: the start of its bucket lines, `name_bucket{k="v",k2="v2",`
 /// (escaped; `name_bucket{` without labels). The rest is the family's [`HistogramLines`].
 pub(crate) struct HistogramText {
@@ -302,14 +335,10 @@ impl HistogramText {
 }
 
 impl HistogramCell {
-    /// The classic bucket of `v`: bounds are sorted, so it is the number of bounds below
-    /// `v`; counting them has no data-dependent branch and vectorises.
+    /// The classic bucket of `v`.
     #[inline]
     fn bucket(&self, v: f64) -> usize {
-        self.bounds
-            .iter()
-            .map(|b| usize::from(*b < v))
-            .sum::<usize>()
+        bucket_of(&self.bounds, v)
     }
 
     /// Observes `v` and keeps `exemplar` as its bucket's latest.
@@ -333,22 +362,6 @@ impl HistogramCell {
         let i = self.bucket(v);
         self.record(i, v);
         Some(i)
-    }
-
-    /// Observes a duration of `ticks` of the process [`clock`](timer::clock): a striped
-    /// series finds its bucket in ticks (see [`TickBounds`]).
-    #[inline]
-    pub(crate) fn observe_ticks(&self, ticks: u64) {
-        match &self.local {
-            Some(local) => {
-                let i = local
-                    .ticks
-                    .get_or_init(|| TickBounds::new(&self.bounds))
-                    .bucket(ticks);
-                self.record(i, timer::seconds(ticks));
-            }
-            None => self.observe(timer::seconds(ticks)),
-        }
     }
 
     /// Counts `v` in classic bucket `i`: in this thread's counts when striped.
@@ -388,18 +401,9 @@ impl HistogramCell {
             .is_some_and(|l| l.source.set(source).is_ok())
     }
 
-    /// A tally with nothing counted, for this series' buckets.
-    pub(crate) fn empty_tally(&self) -> Tally {
-        Tally {
-            counts: vec![0; self.bounds.len() + 1],
-            sum: 0.0,
-            native: NativeTally::default(),
-        }
-    }
-
     /// Everything counted: the base counts, each thread's, and the other source's.
     fn tally(&self) -> Tally {
-        let mut t = self.empty_tally();
+        let mut t = Tally::empty(self.bounds.len() + 1);
         for counts in self.all() {
             counts.add_to(&mut t);
         }
@@ -473,7 +477,6 @@ impl Cell for HistogramCell {
                 Box::new(PerThread {
                     counts: ThreadLocal::new(),
                     native: meta.native,
-                    ticks: OnceLock::new(),
                     source: OnceLock::new(),
                 })
             }),
@@ -567,7 +570,7 @@ mod tests {
                     for v in [0.25, 0.75, 2.0, 0.0, -1.0, f64::NAN] {
                         cell.observe(v);
                     }
-                    cell.observe_ticks(0);
+                    cell.observe(0.0);
                 });
             }
         });
@@ -583,7 +586,7 @@ mod tests {
         assert_eq!(buckets, [(0.5, 16), (1.0, 20)]);
         assert_eq!((sum, count, cell.count(), cell.sum()), (8.0, 24, 24, 8.0));
         let native = native.unwrap();
-        assert_eq!(native.zero_count, 8, "0.0 and zero ticks");
+        assert_eq!(native.zero_count, 8, "0.0, twice per thread");
         assert_eq!(native.positive.iter().map(|(_, n)| n).sum::<u64>(), 12);
         assert_eq!(native.negative, [(0, 4)]);
         // Drained into an unstriped cell, every count moves.

@@ -24,7 +24,8 @@ pub use handles::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec,
 };
+pub(crate) use histogram::{Counts, Tally, bucket_of, env_buckets};
 pub use histogram::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets, log_buckets};
-pub(crate) use histogram::{Tally, env_buckets};
 pub(crate) use native::NativeCell;
+pub(crate) use striped::Word;
 pub(crate) use view::{View, location};

@@ -1,6 +1,5 @@
-//! Durations timed with the process clock, and histogram bounds in the clock's raw ticks, so
-//! a timed observation finds its bucket without converting to seconds first. See
-//! [`TickBounds`] for details.
+//! Durations timed with the process clock: raw readings, and their differences in seconds.
+//! See [`clock`] for details.
 
 use std::sync::OnceLock;
 
@@ -30,76 +29,3 @@ pub(crate) fn seconds(ticks: u64) -> f64 {
 
 /// The longest duration in ticks (about 48 years at 3 GHz); scaling more could overflow.
 const MAX_TICKS: u64 = 1 << 62;
-
-/// A histogram's classic bucket bounds in raw ticks: `first_above[i]` is the fewest ticks
-/// whose [`seconds`] are above bound `i`. Since `seconds` never decreases, `b < seconds(t)`
-/// exactly when `first_above(b) <= t`, so [`bucket`](Self::bucket) picks the bucket the
-/// seconds would, with integer compares only.
-pub(crate) struct TickBounds {
-    first_above: Box<[u64]>,
-}
-
-impl TickBounds {
-    pub(crate) fn new(bounds: &[f64]) -> Self {
-        TickBounds {
-            first_above: bounds.iter().map(|b| first_above(*b)).collect(),
-        }
-    }
-
-    /// The classic bucket of a duration of `ticks`.
-    #[inline]
-    pub(crate) fn bucket(&self, ticks: u64) -> usize {
-        self.first_above
-            .iter()
-            .map(|t| usize::from(*t <= ticks))
-            .sum()
-    }
-}
-
-/// The fewest ticks whose seconds are above `bound` (`u64::MAX` when none below
-/// [`MAX_TICKS`] is).
-fn first_above(bound: f64) -> u64 {
-    if seconds(0) > bound {
-        return 0;
-    }
-    if seconds(MAX_TICKS) <= bound {
-        return u64::MAX;
-    }
-    // seconds(lo) <= bound < seconds(hi)
-    let (mut lo, mut hi) = (0, MAX_TICKS);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if seconds(mid) > bound {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    hi
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tick_buckets_match_the_buckets_of_the_seconds() {
-        let bounds = [-1.0, 0.0, 1e-9, 0.005, 0.01, 0.25, 1.0, 600.0, 1e300];
-        let ticks = TickBounds::new(&bounds);
-        let by_seconds = |t: u64| bounds.iter().filter(|b| **b < seconds(t)).count();
-        for bound in bounds {
-            let first = first_above(bound);
-            for t in [first.saturating_sub(1), first, first.saturating_add(1)]
-                .into_iter()
-                .filter(|t| *t <= MAX_TICKS)
-            {
-                assert_eq!(ticks.bucket(t), by_seconds(t), "bound {bound}, {t} ticks");
-            }
-        }
-        for t in [0, 1, 7, 1_000, 123_456_789, 1 << 40, MAX_TICKS] {
-            assert_eq!(ticks.bucket(t), by_seconds(t), "{t} ticks");
-        }
-        assert_eq!(first_above(-1.0), 0);
-        assert_eq!(first_above(1e300), u64::MAX);
-    }
-}
