@@ -59,7 +59,7 @@ macro_rules! series_handle {
             fn lookup(vec: &$vec, values: &[&str]) -> Self {
                 vec.lookup(values)
             }
-            #[inline]
+            #[inline(always)]
             fn with_values<R>(vec: &$vec, values: &[&str], f: impl FnOnce(&Self) -> R) -> R {
                 vec.with_lookup(values, f)
             }
@@ -142,7 +142,7 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
     }
 
     #[cfg(feature = "metrics")]
-    #[inline]
+    #[inline(always)]
     fn with<R>(&self, labels: &L, f: impl FnOnce(&H) -> R) -> R {
         if let Some(series) = labels.index().and_then(|i| self.inner.fixed.get(i)) {
             return f(series);

@@ -4,6 +4,7 @@
 //! memory per series.
 //!
 //! `--quick`: one round, for CI (it proves the harness runs; its times mean nothing).
+//! `--only TEXT`: only the groups whose name contains TEXT, to profile one of them.
 
 mod hot;
 mod mem;
@@ -30,6 +31,11 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let mut cases = format_cases();
     cases.extend(hot::cases(ENDPOINTS * IDS));
+    // `--only TEXT`: the groups whose name contains TEXT (to profile one of them).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(only) = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)) {
+        cases.retain(|c| c.group.contains(only.as_str()));
+    }
     hot::run(
         &mut cases,
         if quick { 1 } else { 31 },

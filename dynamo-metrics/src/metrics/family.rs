@@ -125,7 +125,7 @@ pub(crate) struct Family<C: Cell> {
     striped: AtomicBool,
     /// Changes whenever a series is removed: handles cached by label values before then are
     /// not used after.
-    generation: AtomicU64,
+    generation: Arc<AtomicU64>,
 }
 
 impl<C: Cell> Family<C> {
@@ -139,7 +139,7 @@ impl<C: Cell> Family<C> {
             max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
             max_label_len: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_LABEL_LEN),
             budget,
-            generation: AtomicU64::new(0),
+            generation: Arc::default(),
             striped: AtomicBool::new(false),
         }
     }
@@ -171,10 +171,10 @@ impl<C: Cell> Family<C> {
         &self.meta
     }
 
-    /// How many times a series was removed: see [`LocalCache`](super::local::LocalCache).
-    #[inline]
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Relaxed)
+    /// How many times a series was removed, shared: see
+    /// [`LocalCache`](super::local::LocalCache).
+    pub(crate) fn generation(&self) -> &Arc<AtomicU64> {
+        &self.generation
     }
 
     fn find(series: &[Entry<C>], fixed: &[String], values: &[&str]) -> Result<usize, usize> {

@@ -141,7 +141,7 @@ macro_rules! family_handle {
             #[cfg(feature = "metrics")]
             view: Arc<View<$cell>>,
             #[cfg(feature = "metrics")]
-            cache: Arc<LocalCache<$handle>>,
+            cache: LocalCache<$handle>,
         }
 
         #[cfg(not(feature = "metrics"))]
@@ -216,12 +216,14 @@ macro_rules! family_handle {
             pub(crate) fn drain_into(&self, _: &Self) {}
         }
 
+        super::local::cached!($handle);
+
         #[cfg(feature = "metrics")]
         impl $name {
             pub(crate) fn from_view(view: View<$cell>) -> Self {
                 $name {
+                    cache: view.cache(),
                     view: Arc::new(view),
-                    cache: Arc::default(),
                 }
             }
 
@@ -247,7 +249,9 @@ macro_rules! family_handle {
             /// [`Error::LabelCount`](crate::Error::LabelCount) when the number of values does not match the labels.
             #[inline]
             pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> Result<R> {
-                self.view.check_count(values)?;
+                if !self.cache.counts(values) {
+                    self.view.check_count(values)?;
+                }
                 Ok(self.with_counted(values, f))
             }
 
@@ -258,32 +262,46 @@ macro_rules! family_handle {
             }
 
             /// [`with`](Self::with), a wrong count of values folded into the overflow series.
-            #[inline]
+            #[inline(always)]
             pub(crate) fn with_lookup<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> R {
-                match self.view.check_count(values) {
-                    Ok(()) => self.with_counted(values, f),
-                    Err(_) => f(&$handle::from_series(self.view.lookup(values).0)),
+                if self.cache.counts(values) {
+                    self.with_counted(values, f)
+                } else {
+                    f(&self.uncounted(values))
                 }
             }
 
+            /// The overflow series, for values of the wrong count.
+            #[cold]
+            #[inline(never)]
+            fn uncounted(&self, values: &[&str]) -> $handle {
+                $handle::from_series(self.view.lookup(values).0)
+            }
+
             /// [`with`](Self::with) once the count of values is checked.
-            #[inline]
+            #[inline(always)]
             fn with_counted<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> R {
                 let key = Key::new(values);
-                let generation = self.view.generation();
-                let fixed = self.view.fixed_len();
-                let same = |h: &$handle| h.series.has_values(fixed, values);
+                let generation = self.cache.generation();
+                let same = |h: &$handle| h.series.has_values(self.view.fixed_len(), values);
                 match self.cache.with(&key, generation, same, f) {
                     Ok(r) => r,
-                    Err(f) => {
-                        let (series, folded) = self.view.lookup(values);
-                        let handle = $handle::from_series(series);
-                        if !folded {
-                            self.cache.insert(key, generation, handle.clone());
-                        }
-                        f(&handle)
-                    }
+                    Err(f) => f(&self.miss(key, generation, values)),
                 }
+            }
+
+            /// The series of `values` found in the family, and cached for this thread unless
+            /// it is the overflow series: off the path of a hit, so that the hit is small
+            /// enough to be inlined where it is called.
+            #[cold]
+            #[inline(never)]
+            fn miss(&self, key: Key, generation: u64, values: &[&str]) -> $handle {
+                let (series, folded) = self.view.lookup(values);
+                let handle = $handle::from_series(series);
+                if !folded {
+                    self.cache.insert(key, generation, handle.clone());
+                }
+                handle
             }
 
             /// Sets the most series one level's view of this family holds (default

@@ -2,53 +2,55 @@
 //! hash of the label values to the series' handle. See [`LocalCache`] for details.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
-
-use thread_local::ThreadLocal;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Slots a thread's cache starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
-const MAX_SLOTS: usize = 256;
+const MAX_SLOTS: usize = 1024;
 
 /// How many label values a cache slot holds in itself, to compare without following a
 /// pointer.
 const INLINE_VALUES: usize = 4;
 
 /// Label values as the cache finds them: their hash, and, for up to [`INLINE_VALUES`]
-/// values, each one's length and its two words (see [`words`]). When every value has at most
-/// 16 bytes those cover every byte, and equal keys mean equal values (`exact`).
+/// values, each one's two words (see [`part`]). When every value has at most 15 bytes those
+/// hold every byte and the length, and equal keys mean equal values (`exact`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Key {
     pub(crate) hash: u64,
-    parts: [(u64, u64, u64); INLINE_VALUES],
+    parts: [(u64, u64); INLINE_VALUES],
     exact: bool,
 }
 
 impl Key {
-    /// The key of `values`. Each value is read as at most two 8-byte words (its first and
-    /// last eight bytes, or fewer for a short value, as wyhash reads small inputs), mixed with
-    /// its length by one multiplication; the values' mixes are independent, so the processor
-    /// overlaps them, and are combined by rotation, the high bits folded onto the low ones
-    /// that index a table. Bytes in the middle of a value over 16 bytes are not read: values
-    /// that differ only there collide, and a collision is a cache miss (such a key is not
-    /// exact, and a hit then compares the values), never a wrong series.
+    /// The key of `values`. Each value is read as two words (see [`words`]), which one
+    /// multiplication mixes with its length; the values' mixes are independent of each other, so the
+    /// processor computes them at once, and each is rotated by its position before they are
+    /// combined, so that the order of the values counts. A table's slot is the top bits,
+    /// where a multiplication mixes best. Bytes in the middle of a value over 16 bytes are not read:
+    /// values that differ only there collide, and a collision is a cache miss (such a key is
+    /// not exact, and a hit then compares the values), never a wrong series.
     #[inline(always)]
     pub(crate) fn new(values: &[&str]) -> Key {
         let mut h = 0u64;
-        let mut parts = [(0, 0, 0); INLINE_VALUES];
+        let mut parts = [(0, 0); INLINE_VALUES];
         let mut exact = values.len() <= INLINE_VALUES;
         for (i, v) in values.iter().enumerate() {
-            let (a, b) = words(v.as_bytes());
+            let (first, last) = words(v.as_bytes());
             let len = v.len() as u64;
             if let Some(p) = parts.get_mut(i) {
-                *p = (a, b, len);
+                *p = part(first, last, v.len());
             }
-            exact &= v.len() <= 16;
-            let m = (a ^ 0x243f_6a88_85a3_08d3).wrapping_mul(b ^ len ^ 0x1319_8a2e_0370_7345);
-            h = h.rotate_left(23) ^ m;
+            exact &= v.len() < 16;
+            let m =
+                (first ^ 0x243f_6a88_85a3_08d3).wrapping_mul(last ^ len ^ 0x1319_8a2e_0370_7345);
+            let by = (i as u32).wrapping_mul(21);
+            h ^= m.rotate_left(by);
         }
         Key {
-            hash: h ^ (h >> 32) ^ (h >> 47),
+            hash: h,
             parts,
             exact,
         }
@@ -59,6 +61,28 @@ impl Key {
 #[cfg(test)]
 fn hash_values(values: &[&str]) -> u64 {
     Key::new(values).hash
+}
+
+/// A value of `n` bytes, read as [`words`] (`first`, `last`), as the two words a key keeps:
+/// every byte of a value of up to 15 bytes, and its length. The first word holds the first
+/// eight bytes (a shorter value's bytes, the same bytes twice when the reads overlap); the
+/// second the bytes after those eight, and the length in its top byte. Of a longer value, the
+/// first and the last eight bytes, the length mixed into the top byte.
+#[inline(always)]
+fn part(first: u64, last: u64, n: usize) -> (u64, u64) {
+    let len = (n as u64) << 56;
+    if n < 8 {
+        // At most four bytes each, the same bytes read twice when they overlap.
+        (first | last << 32, len)
+    } else if n < 16 {
+        // The last eight bytes overlap the first eight by 16 - n: the rest are its top bytes.
+        (
+            first,
+            last.checked_shr(8 * (16 - n as u32)).unwrap_or(0) | len,
+        )
+    } else {
+        (first, last ^ len)
+    }
 }
 
 /// The first and the last (up to) eight bytes of `b` as two words: every byte of a value of
@@ -98,48 +122,144 @@ pub(crate) fn same_str(a: &str, b: &str) -> bool {
 /// takes no lock and touches no shared cache line but the series' own (and the family's
 /// generation, which changes only when a series is removed).
 ///
-/// Each thread that looks up string labels in the family gets its own direct-mapped table,
-/// 8 slots at first, doubled on a collision up to 256 (128 bytes a slot). A hit must match the
-/// key, the family's generation and the label values themselves (the key alone when it is
-/// exact, so short values compare in the slot, without reading the series), so a collision or
-/// a removed series is a miss, never a wrong series. Series folded into the overflow series are never
-/// cached: every fold is counted.
-pub(crate) struct LocalCache<H: Send> {
-    threads: OnceLock<ThreadLocal<RefCell<Slots<H>>>>,
+/// Each thread keeps one direct-mapped table per handle type (see [`Cached`]), shared by
+/// every family of that type: a slot is found from the family's id and the key's hash, and
+/// holds the family's id, the key, the generation and the handle. The table starts empty,
+/// has 8 slots at the first insert, and doubles on a collision up to 1,024 (112 bytes a
+/// slot for a counter: at most 112 KiB per thread and handle type). A hit must match the family, the key, the family's generation and the label values
+/// themselves (the key alone when it is exact, so short values compare in the slot, without
+/// reading the series), so a collision or a removed series is a miss, never a wrong series.
+/// Series folded into the overflow series are never cached: every fold is counted.
+///
+/// A handle stays in a thread's table until another takes its slot or the thread ends, even
+/// after its family is dropped: at most the table's size of series per thread and handle
+/// type outlive their family that way.
+pub(crate) struct LocalCache<H> {
+    /// The family view's id, unique in the process.
+    id: u64,
+    /// The id spread over the bits that index a table.
+    spread: u64,
+    /// How many values a lookup takes.
+    values: usize,
+    /// The family's count of removed series (see [`Family::generation`]).
+    ///
+    /// [`Family::generation`]: super::family::Family::generation
+    generation: Arc<AtomicU64>,
+    _handles: PhantomData<fn() -> H>,
 }
 
-struct Slots<H> {
+impl<H> Clone for LocalCache<H> {
+    fn clone(&self) -> Self {
+        LocalCache {
+            generation: self.generation.clone(),
+            _handles: PhantomData,
+            ..*self
+        }
+    }
+}
+
+/// A handle type with a table per thread (see [`LocalCache`]).
+pub(crate) trait Cached: Sized + 'static {
+    /// Runs `f` on this thread's table; `None` while the thread is being torn down.
+    fn table<R>(f: impl FnOnce(&RefCell<Slots<Self>>) -> R) -> Option<R>;
+}
+
+/// Implements [`Cached`] for handle types, one thread-local table each.
+macro_rules! cached {
+    ($($handle:ty),*) => {$(
+        impl $crate::metrics::local::Cached for $handle {
+            #[inline(always)]
+            fn table<R>(
+                f: impl FnOnce(&std::cell::RefCell<$crate::metrics::local::Slots<Self>>) -> R,
+            ) -> Option<R> {
+                std::thread_local! {
+                    static TABLE: std::cell::RefCell<$crate::metrics::local::Slots<$handle>> =
+                        const { std::cell::RefCell::new($crate::metrics::local::Slots::EMPTY) };
+                }
+                TABLE.try_with(f).ok()
+            }
+        }
+    )*};
+}
+pub(crate) use cached;
+
+/// A thread's table of one handle type (see [`LocalCache`]).
+pub(crate) struct Slots<H> {
     slots: Vec<Option<Slot<H>>>,
+    /// 64 less the bits of a slot's index: a key's slot is the top bits of its hash (mixed
+    /// with the family), where the multiplications of [`Key::new`] mix best.
+    shift: u32,
+}
+
+impl<H> Slots<H> {
+    pub(crate) const EMPTY: Self = Slots {
+        slots: Vec::new(),
+        shift: 64,
+    };
+
+    /// The slot of a key's `hash` in the family whose id is `spread` (see [`spread`]).
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)] // an index below the table's length
+    fn slot_of(&self, hash: u64, spread: u64) -> usize {
+        (hash ^ spread).checked_shr(self.shift).unwrap_or(0) as usize
+    }
+
+    /// A table of `len` slots (a power of two), empty.
+    fn empty(len: usize) -> Self {
+        Slots {
+            slots: std::iter::repeat_with(|| None).take(len).collect(),
+            shift: 64 - len.trailing_zeros(),
+        }
+    }
 }
 
 struct Slot<H> {
+    family: u64,
     key: Key,
     generation: u64,
     handle: H,
 }
 
-impl<H: Send> Default for LocalCache<H> {
-    fn default() -> Self {
+/// A family's id spread over the bits that index a table, so that families' series take
+/// different slots.
+fn spread(id: u64) -> u64 {
+    id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+}
+
+impl<H> LocalCache<H> {
+    /// The cache of a family view whose lookups take `values` values, and whose family counts
+    /// removed series in `generation`.
+    pub(crate) fn new(values: usize, generation: Arc<AtomicU64>) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Relaxed);
         LocalCache {
-            threads: OnceLock::new(),
+            id,
+            spread: spread(id),
+            values,
+            generation,
+            _handles: PhantomData,
         }
+    }
+
+    /// Whether `values` are as many as a lookup takes.
+    #[inline(always)]
+    pub(crate) fn counts(&self, values: &[&str]) -> bool {
+        values.len() == self.values
+    }
+
+    /// The family's count of removed series now: read before a lookup, kept with what it
+    /// finds.
+    #[inline(always)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
     }
 }
 
-impl<H: Send> LocalCache<H> {
-    #[inline(always)]
-    fn slots(&self) -> &RefCell<Slots<H>> {
-        self.threads.get_or_init(ThreadLocal::new).get_or(|| {
-            RefCell::new(Slots {
-                slots: std::iter::repeat_with(|| None).take(FIRST_SLOTS).collect(),
-            })
-        })
-    }
-
+impl<H: Cached> LocalCache<H> {
     /// Runs `f` on the cached handle of `key` at `generation` whose values are the key's
     /// (the key says so when exact, `same` otherwise), if this thread has one; gives `f` back
     /// otherwise.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with<R, F: FnOnce(&H) -> R>(
         &self,
         key: &Key,
@@ -147,54 +267,67 @@ impl<H: Send> LocalCache<H> {
         same: impl Fn(&H) -> bool,
         f: F,
     ) -> Result<R, F> {
-        // Borrowed for writing only by `insert`, which never runs `f`: a lookup from inside
-        // `f` borrows again for reading.
-        let Ok(slots) = self.slots().try_borrow() else {
-            return Err(f);
-        };
-        let i = key.hash as usize & (slots.slots.len() - 1);
-        match &slots.slots[i] {
-            Some(s)
-                if s.key.hash == key.hash
-                    && s.generation == generation
-                    && if key.exact {
-                        s.key == *key
-                    } else {
-                        same(&s.handle)
-                    } =>
-            {
-                Ok(f(&s.handle))
+        let mut f = Some(f);
+        let hit = H::table(|slots| {
+            // Borrowed for writing only by `insert`, which never runs `f`: a lookup from
+            // inside `f` borrows again for reading.
+            let slots = slots.try_borrow().ok()?;
+            if slots.slots.is_empty() {
+                return None;
             }
-            _ => Err(f),
+            let i = slots.slot_of(key.hash, self.spread);
+            match &slots.slots[i] {
+                Some(s)
+                    if s.key.hash == key.hash
+                        && s.family == self.id
+                        && s.generation == generation
+                        && if key.exact {
+                            s.key == *key
+                        } else {
+                            same(&s.handle)
+                        } =>
+                {
+                    f.take().map(|f| f(&s.handle))
+                }
+                _ => None,
+            }
+        });
+        match (hit.flatten(), f) {
+            (Some(r), _) => Ok(r),
+            (None, Some(f)) => Err(f),
+            // `f` is taken only by a hit, which gives its result.
+            (None, None) => unreachable!("a lookup took the function and gave nothing"),
         }
     }
 
     /// Remembers `handle` for `key` at `generation` in this thread's cache.
     pub(crate) fn insert(&self, key: Key, generation: u64, handle: H) {
-        let hash = key.hash;
-        let Ok(mut slots) = self.slots().try_borrow_mut() else {
-            return;
-        };
-        let slots = &mut slots.slots;
-        let i = hash as usize & (slots.len() - 1);
-        let collides = slots[i]
-            .as_ref()
-            .is_some_and(|s| s.key.hash != hash && s.generation == generation);
-        if collides && slots.len() < MAX_SLOTS {
-            let mut bigger: Vec<Option<Slot<H>>> = std::iter::repeat_with(|| None)
-                .take(slots.len() * 2)
-                .collect();
-            for s in slots.drain(..).flatten() {
-                let j = s.key.hash as usize & (bigger.len() - 1);
-                bigger[j] = Some(s);
+        H::table(|slots| {
+            let Ok(mut slots) = slots.try_borrow_mut() else {
+                return;
+            };
+            if slots.slots.is_empty() {
+                *slots = Slots::empty(FIRST_SLOTS);
             }
-            *slots = bigger;
-        }
-        let i = hash as usize & (slots.len() - 1);
-        slots[i] = Some(Slot {
-            key,
-            generation,
-            handle,
+            let i = slots.slot_of(key.hash, self.spread);
+            let collides = slots.slots[i]
+                .as_ref()
+                .is_some_and(|s| s.key.hash != key.hash || s.family != self.id);
+            if collides && slots.slots.len() < MAX_SLOTS {
+                let mut bigger = Slots::empty(slots.slots.len() * 2);
+                for s in slots.slots.drain(..).flatten() {
+                    let j = bigger.slot_of(s.key.hash, spread(s.family));
+                    bigger.slots[j] = Some(s);
+                }
+                *slots = bigger;
+            }
+            let i = slots.slot_of(key.hash, self.spread);
+            slots.slots[i] = Some(Slot {
+                family: self.id,
+                key,
+                generation,
+                handle,
+            });
         });
     }
 }
@@ -203,9 +336,11 @@ impl<H: Send> LocalCache<H> {
 mod tests {
     use super::*;
 
+    cached!(String, u64);
+
     #[test]
     fn hits_need_the_hash_the_generation_and_the_values() {
-        let cache = LocalCache::<String>::default();
+        let cache = LocalCache::<String>::new(2, Arc::default());
         let h = hash_values(&["a", "b"]);
         assert_ne!(h, hash_values(&["ab", ""]));
         assert_ne!(Key::new(&["ab", ""]), Key::new(&["a", "b"]));
@@ -271,18 +406,68 @@ mod tests {
 
     #[test]
     fn collisions_grow_the_table_up_to_its_limit() {
-        let cache = LocalCache::<u64>::default();
-        for n in 0..1000u64 {
-            cache.insert(Key::new(&[&n.to_string()]), 0, n);
+        let cache = LocalCache::<u64>::new(1, Arc::default());
+        let n = 4 * MAX_SLOTS as u64;
+        for i in 0..n {
+            cache.insert(Key::new(&[&i.to_string()]), 0, i);
         }
-        let len = cache.slots().borrow().slots.len();
+        let len = u64::table(|t| t.borrow().slots.len()).unwrap();
         assert_eq!(len, MAX_SLOTS);
-        let hits = (0..1000u64)
-            .filter(|n| {
-                let k = Key::new(&[&n.to_string()]);
-                cache.with(&k, 0, |v| v == n, |_| ()).is_ok()
+        let hits = (0..n)
+            .filter(|i| {
+                let k = Key::new(&[&i.to_string()]);
+                cache.with(&k, 0, |v| v == i, |_| ()).is_ok()
             })
             .count();
-        assert!(hits > 100 && hits <= MAX_SLOTS, "{hits}");
+        assert!(hits > MAX_SLOTS / 4 && hits <= MAX_SLOTS, "{hits}");
+    }
+
+    #[test]
+    fn families_share_a_table_but_never_a_slot() {
+        let (a, b) = (
+            LocalCache::<u64>::new(1, Arc::default()),
+            LocalCache::<u64>::new(1, Arc::default()),
+        );
+        let k = Key::new(&["same"]);
+        a.insert(k, 0, 1);
+        assert!(b.with(&k, 0, |_| true, |_| ()).is_err());
+        b.insert(k, 0, 2);
+        for (cache, want) in [(&a, 1), (&b, 2)] {
+            // Either finds its own handle, or misses when the other took the slot.
+            if let Ok(got) = cache.with(&k, 0, |_| true, |v| *v) {
+                assert_eq!(got, want);
+            }
+        }
+        assert_eq!(b.with(&k, 0, |_| true, |v| *v).ok(), Some(2));
+        // A clone is the same family view.
+        assert_eq!(b.clone().with(&k, 0, |_| true, |v| *v).ok(), Some(2));
+    }
+
+    #[test]
+    fn an_exact_key_holds_every_byte_and_the_length() {
+        for n in 0..=20usize {
+            let a = "x".repeat(n);
+            let key = Key::new(&[&a]);
+            assert_eq!(key.exact, n < 16, "{n}");
+            assert_eq!(key, Key::new(&[&a.clone()]));
+            if !key.exact {
+                continue;
+            }
+            // Another length, or any byte changed: another key.
+            assert_ne!(key, Key::new(&[&"x".repeat(n + 1)]), "{n}");
+            assert_ne!(key, Key::new(&[&format!("{a}\0")]), "{n}");
+            for i in 0..n {
+                let mut b = a.clone().into_bytes();
+                b[i] = b'y';
+                let b = String::from_utf8(b).unwrap();
+                assert_ne!(key, Key::new(&[&b]), "{n} {i}");
+            }
+        }
+        // Values are told apart by position, and a value's bytes never move into another's.
+        assert_ne!(Key::new(&["ab", "c"]), Key::new(&["a", "bc"]));
+        assert_ne!(Key::new(&["a", ""]), Key::new(&["", "a"]));
+        // Four values at most are kept.
+        assert!(Key::new(&["a", "b", "c", "d"]).exact);
+        assert!(!Key::new(&["a", "b", "c", "d", "e"]).exact);
     }
 }

@@ -10,6 +10,7 @@ use prometheus::proto;
 use super::cell::Cell;
 use super::declare::Declaration;
 use super::family::{Family, OVERFLOW, Series};
+use super::local::LocalCache;
 use crate::error::{Error, Result};
 
 /// `at src/file.rs:12:5`: where a declaration was made, for conflict messages.
@@ -99,10 +100,12 @@ impl<C: Cell> View<C> {
         self.fixed.len()
     }
 
-    /// See [`Family::generation`].
-    #[inline]
-    pub(crate) fn generation(&self) -> u64 {
-        self.family.generation()
+    /// A cache of this view's series for each thread that looks them up.
+    pub(crate) fn cache<H>(&self) -> LocalCache<H> {
+        LocalCache::new(
+            self.variable_labels().len(),
+            self.family.generation().clone(),
+        )
     }
 
     pub(crate) fn check_count(&self, values: &[&str]) -> Result<()> {
