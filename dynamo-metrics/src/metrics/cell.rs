@@ -114,14 +114,17 @@ macro_rules! simple_cell {
 
             #[inline]
             fn render(&self, _: &(), text: &Box<str>, out: &mut String) {
+                // Read before the text is copied, so that the read overlaps the copy.
+                let v = self.0.get_value();
                 out.push_str(text);
-                $write(out, self.0.get_value());
+                $write(out, v);
                 out.push('\n');
             }
 
             fn render_openmetrics(&self, _: &(), text: &Box<str>, out: &mut String) {
+                let v = self.0.get_value();
                 out.push_str(text);
-                $write(out, self.0.get_value());
+                $write(out, v);
                 if let Some(e) = self.1.get(0) {
                     e.write_openmetrics(out);
                 }
