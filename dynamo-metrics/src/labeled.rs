@@ -101,21 +101,23 @@ series_handle!(Histogram, HistogramVec, Histogram, "f64");
 /// combinations fold into one series whose variable labels are all
 /// [`OVERFLOW`](crate::OVERFLOW), counted by `dynamo_metrics_series_overflow_total{family}`.
 pub struct LabeledFamily<L: LabelSet, H: SeriesHandle> {
+    /// The family (its handles are shared: a clone of one is the same family).
     #[cfg(feature = "metrics")]
-    inner: std::sync::Arc<Inner<H>>,
-    _labels: PhantomData<fn(&L) -> H>,
-}
-
-struct Inner<H: SeriesHandle> {
     vec: H::Vec,
-    fixed: Box<[H]>,
+    /// Every series, when the labels are bounded: here, not behind another pointer, so that
+    /// an update reads one pointer to find its series.
+    #[cfg(feature = "metrics")]
+    fixed: std::sync::Arc<[H]>,
+    _labels: PhantomData<fn(&L) -> H>,
 }
 
 impl<L: LabelSet, H: SeriesHandle> Clone for LabeledFamily<L, H> {
     fn clone(&self) -> Self {
         LabeledFamily {
             #[cfg(feature = "metrics")]
-            inner: self.inner.clone(),
+            vec: self.vec.clone(),
+            #[cfg(feature = "metrics")]
+            fixed: self.fixed.clone(),
             _labels: PhantomData,
         }
     }
@@ -144,10 +146,10 @@ impl<L: LabelSet, H: SeriesHandle> LabeledFamily<L, H> {
     #[cfg(feature = "metrics")]
     #[inline(always)]
     fn with<R>(&self, labels: &L, f: impl FnOnce(&H) -> R) -> R {
-        if let Some(series) = labels.index().and_then(|i| self.inner.fixed.get(i)) {
+        if let Some(series) = labels.index().and_then(|i| self.fixed.get(i)) {
             return f(series);
         }
-        labels.with_values(|values| H::with_values(&self.inner.vec, values, f))
+        labels.with_values(|values| H::with_values(&self.vec, values, f))
     }
 }
 
@@ -167,12 +169,12 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
     #[cfg(feature = "metrics")]
     fn register(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Self> {
         let vec = H::create_vec(scope, desc)?;
-        let fixed = match L::CARDINALITY {
+        let fixed: std::sync::Arc<[H]> = match L::CARDINALITY {
             // Every combination up front, unless there are more than the family may hold.
             Some(n) if n <= desc.max_series => {
                 (0..n).map(|i| H::lookup(&vec, &L::values_at(i))).collect()
             }
-            _ => Box::default(),
+            _ => std::sync::Arc::default(),
         };
         // Only families that can overflow (string labels, or more enum combinations than the
         // cap) count folds.
@@ -180,7 +182,8 @@ impl<L: LabelSet, H: SeriesHandle> MetricField for LabeledFamily<L, H> {
             H::count_overflows(&vec, scope.overflow_counter(desc.name)?);
         }
         Ok(LabeledFamily {
-            inner: std::sync::Arc::new(Inner { vec, fixed }),
+            vec,
+            fixed,
             _labels: PhantomData,
         })
     }

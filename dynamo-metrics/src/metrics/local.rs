@@ -6,6 +6,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use thread_local::ThreadLocal;
+
 /// Slots a thread's cache starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
 const MAX_SLOTS: usize = 1024;
@@ -131,9 +133,10 @@ pub(crate) fn same_str(a: &str, b: &str) -> bool {
 /// reading the series), so a collision or a removed series is a miss, never a wrong series.
 /// Series folded into the overflow series are never cached: every fold is counted.
 ///
-/// A handle stays in a thread's table until another takes its slot or the thread ends, even
-/// after its family is dropped: at most the table's size of series per thread and handle
-/// type outlive their family that way.
+/// A table outlives its thread: the next thread given the same id (ids are reused) takes it
+/// over, so there are as many tables as threads that ran at once. A handle stays in a table
+/// until another takes its slot, even after its family is dropped: at most a table's size of
+/// series per table outlive their family that way.
 pub(crate) struct LocalCache<H> {
     /// The family view's id, unique in the process.
     id: u64,
@@ -159,24 +162,23 @@ impl<H> Clone for LocalCache<H> {
 }
 
 /// A handle type with a table per thread (see [`LocalCache`]).
-pub(crate) trait Cached: Sized + 'static {
-    /// Runs `f` on this thread's table; `None` while the thread is being torn down.
-    fn table<R>(f: impl FnOnce(&RefCell<Slots<Self>>) -> R) -> Option<R>;
+pub(crate) trait Cached: Send + Sized + 'static {
+    /// Every thread's table of handles of this type.
+    fn tables() -> &'static ThreadLocal<RefCell<Slots<Self>>>;
 }
 
-/// Implements [`Cached`] for handle types, one thread-local table each.
+/// Implements [`Cached`] for handle types, one table per thread each.
 macro_rules! cached {
     ($($handle:ty),*) => {$(
         impl $crate::metrics::local::Cached for $handle {
             #[inline(always)]
-            fn table<R>(
-                f: impl FnOnce(&std::cell::RefCell<$crate::metrics::local::Slots<Self>>) -> R,
-            ) -> Option<R> {
-                std::thread_local! {
-                    static TABLE: std::cell::RefCell<$crate::metrics::local::Slots<$handle>> =
-                        const { std::cell::RefCell::new($crate::metrics::local::Slots::EMPTY) };
-                }
-                TABLE.try_with(f).ok()
+            fn tables() -> &'static thread_local::ThreadLocal<
+                std::cell::RefCell<$crate::metrics::local::Slots<Self>>,
+            > {
+                static TABLES: thread_local::ThreadLocal<
+                    std::cell::RefCell<$crate::metrics::local::Slots<$handle>>,
+                > = thread_local::ThreadLocal::new();
+                &TABLES
             }
         }
     )*};
@@ -267,45 +269,33 @@ impl<H: Cached> LocalCache<H> {
         same: impl Fn(&H) -> bool,
         f: F,
     ) -> Result<R, F> {
-        let mut f = Some(f);
-        let hit = H::table(|slots| {
-            // Borrowed for writing only by `insert`, which never runs `f`: a lookup from
-            // inside `f` borrows again for reading.
-            let slots = slots.try_borrow().ok()?;
-            if slots.slots.is_empty() {
-                return None;
+        // Borrowed for writing only by `insert`, which never runs `f`: a lookup from inside
+        // `f` borrows again for reading.
+        let Some(Ok(slots)) = H::tables().get().map(RefCell::try_borrow) else {
+            return Err(f);
+        };
+        let Some(Some(s)) = slots.slots.get(slots.slot_of(key.hash, self.spread)) else {
+            return Err(f);
+        };
+        if s.key.hash == key.hash
+            && s.family == self.id
+            && s.generation == generation
+            && if key.exact {
+                s.key == *key
+            } else {
+                same(&s.handle)
             }
-            let i = slots.slot_of(key.hash, self.spread);
-            match &slots.slots[i] {
-                Some(s)
-                    if s.key.hash == key.hash
-                        && s.family == self.id
-                        && s.generation == generation
-                        && if key.exact {
-                            s.key == *key
-                        } else {
-                            same(&s.handle)
-                        } =>
-                {
-                    f.take().map(|f| f(&s.handle))
-                }
-                _ => None,
-            }
-        });
-        match (hit.flatten(), f) {
-            (Some(r), _) => Ok(r),
-            (None, Some(f)) => Err(f),
-            // `f` is taken only by a hit, which gives its result.
-            (None, None) => unreachable!("a lookup took the function and gave nothing"),
+        {
+            Ok(f(&s.handle))
+        } else {
+            Err(f)
         }
     }
 
     /// Remembers `handle` for `key` at `generation` in this thread's cache.
     pub(crate) fn insert(&self, key: Key, generation: u64, handle: H) {
-        H::table(|slots| {
-            let Ok(mut slots) = slots.try_borrow_mut() else {
-                return;
-            };
+        let table = H::tables().get_or(|| RefCell::new(Slots::EMPTY));
+        if let Ok(mut slots) = table.try_borrow_mut() {
             if slots.slots.is_empty() {
                 *slots = Slots::empty(FIRST_SLOTS);
             }
@@ -328,7 +318,7 @@ impl<H: Cached> LocalCache<H> {
                 generation,
                 handle,
             });
-        });
+        }
     }
 }
 
@@ -411,7 +401,7 @@ mod tests {
         for i in 0..n {
             cache.insert(Key::new(&[&i.to_string()]), 0, i);
         }
-        let len = u64::table(|t| t.borrow().slots.len()).unwrap();
+        let len = u64::tables().get().unwrap().borrow().slots.len();
         assert_eq!(len, MAX_SLOTS);
         let hits = (0..n)
             .filter(|i| {
