@@ -10,7 +10,7 @@ use thread_local::ThreadLocal;
 
 /// Slots a thread's cache starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
-const MAX_SLOTS: usize = 1024;
+const MAX_SLOTS: usize = 256;
 
 /// How many label values a cache slot holds in itself, to compare without following a
 /// pointer.
@@ -127,8 +127,8 @@ pub(crate) fn same_str(a: &str, b: &str) -> bool {
 /// Each thread keeps one direct-mapped table per handle type (see [`Cached`]), shared by
 /// every family of that type: a slot is found from the family's id and the key's hash, and
 /// holds the family's id, the key, the generation and the handle. The table starts empty,
-/// has 8 slots at the first insert, and doubles on a collision up to 1,024 (112 bytes a
-/// slot for a counter: at most 112 KiB per thread and handle type). A hit must match the family, the key, the family's generation and the label values
+/// has 8 slots at the first insert, and doubles on a collision up to 256 (112 bytes a
+/// slot for a counter: at most 28 KiB per thread and handle type). A hit must match the family, the key, the family's generation and the label values
 /// themselves (the key alone when it is exact, so short values compare in the slot, without
 /// reading the series), so a collision or a removed series is a miss, never a wrong series.
 /// Series folded into the overflow series are never cached: every fold is counted.
