@@ -23,6 +23,8 @@ const INLINE_VALUES: usize = 4;
 pub(crate) struct Key {
     pub(crate) hash: u64,
     parts: [(u64, u64); INLINE_VALUES],
+    /// How many of `parts` hold a value.
+    count: u8,
     exact: bool,
 }
 
@@ -54,6 +56,8 @@ impl Key {
         Key {
             hash: h,
             parts,
+            #[allow(clippy::cast_possible_truncation)] // at most INLINE_VALUES
+            count: values.len().min(INLINE_VALUES) as u8,
             exact,
         }
     }
@@ -281,7 +285,8 @@ impl<H: Cached> LocalCache<H> {
             && s.family == self.id
             && s.generation == generation
             && if key.exact {
-                s.key == *key
+                // Both keys are of the family, so of as many values.
+                s.key.exact && (0..usize::from(key.count)).all(|i| s.key.parts[i] == key.parts[i])
             } else {
                 same(&s.handle)
             }
