@@ -30,12 +30,13 @@ pub(crate) struct Key {
 
 impl Key {
     /// The key of `values`. Each value is read as two words (see [`words`]), which one
-    /// multiplication mixes with its length; the values' mixes are independent of each other, so the
-    /// processor computes them at once, and each is rotated by its position before they are
-    /// combined, so that the order of the values counts. A table's slot is the top bits,
-    /// where a multiplication mixes best. Bytes in the middle of a value over 16 bytes are not read:
-    /// values that differ only there collide, and a collision is a cache miss (such a key is
-    /// not exact, and a hit then compares the values), never a wrong series.
+    /// multiplication mixes with its length; the values' mixes are independent of each
+    /// other, so the processor computes them at once, and each is rotated by its position
+    /// before they are combined, so that the order of the values counts. A table's slot is
+    /// the top bits, where a multiplication mixes best. Bytes in the middle of a value over
+    /// 16 bytes are not read: values that differ only there collide, and a collision is a
+    /// cache miss (such a key is not exact, and a hit then compares the values), never a
+    /// wrong series.
     #[inline(always)]
     pub(crate) fn new(values: &[&str]) -> Key {
         let mut h = 0u64;
@@ -111,7 +112,7 @@ fn words(b: &[u8]) -> (u64, u64) {
 }
 
 /// Whether two strings are equal. Label values are short: up to 16 bytes, two word reads
-/// each (those of [`hash_values`]) cover every byte and compare in line, where a call to
+/// each (those of [`words`]) cover every byte and compare in line, where a call to
 /// `memcmp` per value would cost more than the comparison.
 #[inline]
 pub(crate) fn same_str(a: &str, b: &str) -> bool {
@@ -131,11 +132,12 @@ pub(crate) fn same_str(a: &str, b: &str) -> bool {
 /// Each thread keeps one direct-mapped table per handle type (see [`Cached`]), shared by
 /// every family of that type: a slot is found from the family's id and the key's hash, and
 /// holds the family's id, the key, the generation and the handle. The table starts empty,
-/// has 8 slots at the first insert, and doubles on a collision up to 256 (112 bytes a
-/// slot for a counter: at most 28 KiB per thread and handle type). A hit must match the family, the key, the family's generation and the label values
-/// themselves (the key alone when it is exact, so short values compare in the slot, without
-/// reading the series), so a collision or a removed series is a miss, never a wrong series.
-/// Series folded into the overflow series are never cached: every fold is counted.
+/// has 8 slots at the first insert, and doubles on a collision up to 256 (112 bytes a slot
+/// for a counter: at most 28 KiB per thread and handle type). A hit must match the family,
+/// the key, the family's generation and the label values themselves (the key alone when it
+/// is exact, so short values compare in the slot, without reading the series), so a
+/// collision or a removed series is a miss, never a wrong series. Series folded into the
+/// overflow series are never cached: every fold is counted.
 ///
 /// A table outlives its thread: the next thread given the same id (ids are reused) takes it
 /// over, so there are as many tables as threads that ran at once. A handle stays in a table
