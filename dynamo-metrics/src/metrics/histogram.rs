@@ -10,6 +10,7 @@ use super::cell::{AtomicF64, Cell};
 use super::exemplar::{Exemplar, Slots};
 use super::meta::Meta;
 use super::native::{NativeCell, NativeTally};
+use super::per_thread::this_thread;
 use super::striped::Word;
 use crate::error::{Error, Result};
 use crate::text;
@@ -367,12 +368,14 @@ impl HistogramCell {
     /// Counts `v` in classic bucket `i`: in this thread's counts when striped.
     #[inline]
     fn record(&self, i: usize, v: f64) {
-        match &self.local {
-            Some(local) => local
-                .counts
-                .get_or(|| Aligned(Counts::new(self.bounds.len(), local.native)))
-                .0
-                .record::<true>(i, v),
+        let counts = self.local.as_ref().and_then(|local| {
+            this_thread(&local.counts, || {
+                Aligned(Counts::new(self.bounds.len(), local.native))
+            })
+        });
+        match counts {
+            Some(counts) => counts.0.record::<true>(i, v),
+            // Unstriped, or a thread being torn down.
             None => self.base.record::<false>(i, v),
         }
     }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use thread_local::ThreadLocal;
 
+use super::per_thread::this_thread;
+
 /// Slots a thread's cache starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
 const MAX_SLOTS: usize = 256;
@@ -301,8 +303,8 @@ impl<H: Cached> LocalCache<H> {
 
     /// Remembers `handle` for `key` at `generation` in this thread's cache.
     pub(crate) fn insert(&self, key: Key, generation: u64, handle: H) {
-        let table = H::tables().get_or(|| RefCell::new(Slots::EMPTY));
-        if let Ok(mut slots) = table.try_borrow_mut() {
+        let table = this_thread(H::tables(), || RefCell::new(Slots::EMPTY));
+        if let Some(Ok(mut slots)) = table.map(RefCell::try_borrow_mut) {
             if slots.slots.is_empty() {
                 *slots = Slots::empty(FIRST_SLOTS);
             }

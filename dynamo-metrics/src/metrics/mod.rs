@@ -10,6 +10,7 @@ mod histogram;
 mod local;
 mod meta;
 mod native;
+mod per_thread;
 mod striped;
 pub(crate) mod timer;
 mod view;
