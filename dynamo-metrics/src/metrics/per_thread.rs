@@ -3,14 +3,14 @@
 
 use thread_local::ThreadLocal;
 
-/// This thread's value in `values`, made by `make` when it has none; `None` while the thread
-/// is being torn down, once it gave its `thread_local` id back: making a value then would
-/// panic inside a thread-local destructor, which aborts the process. A destructor that
-/// records a metric after that finds no table or counts of its own, and records into the
-/// series directly.
+/// This thread's value in `values`, made by `make` when it has none; `None` once the thread
+/// is dropping its thread-locals. By then it may have given its `thread_local` id back, and
+/// making a value would panic inside a thread-local destructor, which aborts the process. A
+/// destructor that records a metric then finds no table or counts of its own, and records
+/// into the series directly.
 ///
-/// (It is not known when this thread's first use of `thread_local` here comes after another
-/// crate's use of it was torn down; that case still panics in `thread_local`.)
+/// (When this thread's first value here comes after another crate's use of `thread_local`
+/// was torn down, there is no telling; that case still panics in `thread_local`.)
 #[inline]
 pub(crate) fn this_thread<T: Send>(
     values: &ThreadLocal<T>,
@@ -25,18 +25,25 @@ pub(crate) fn this_thread<T: Send>(
 /// [`this_thread`] when the thread has no value yet.
 #[cold]
 fn make_here<T: Send>(values: &ThreadLocal<T>, make: impl FnOnce() -> T) -> Option<&T> {
+    /// Dropped with the thread's other thread-locals; made after the thread's first
+    /// `thread_local` id, so dropped before the guard that gives the id back (thread-locals
+    /// are dropped in the reverse order of their first use).
+    struct Alive;
+    impl Drop for Alive {
+        fn drop(&mut self) {}
+    }
     thread_local! {
-        /// Whether this thread has taken a `thread_local` id (through `HELD`).
+        /// Whether this thread made a value here before (and so made `ALIVE`).
         static STARTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        static ALIVE: Alive = const { Alive };
     }
-    /// Has a value for every thread that holds its id: `get` is `None` once the id is given
-    /// back.
-    static HELD: ThreadLocal<()> = ThreadLocal::new();
     if STARTED.get() {
-        HELD.get()?;
-    } else {
-        HELD.get_or(|| ());
-        STARTED.set(true);
+        // Gone: the thread is being torn down, and its id may be given back already.
+        ALIVE.try_with(|_| ()).ok()?;
+        return Some(values.get_or(make));
     }
-    Some(values.get_or(make))
+    let made = values.get_or(make);
+    let _ = ALIVE.try_with(|_| ());
+    STARTED.set(true);
+    Some(made)
 }
