@@ -31,7 +31,6 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let mut cases = format_cases();
     cases.extend(hot::cases(ENDPOINTS * IDS));
-    // `--only TEXT`: the groups whose name contains TEXT (to profile one of them).
     let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)) {
         cases.retain(|c| c.group.contains(only.as_str()));
