@@ -32,7 +32,11 @@ fn main() {
     let mut cases = format_cases();
     cases.extend(hot::cases(ENDPOINTS * IDS));
     let args: Vec<String> = std::env::args().collect();
-    if let Some(only) = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)) {
+    if let Some(only) = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+    {
         cases.retain(|c| c.group.contains(only.as_str()));
     }
     hot::run(
