@@ -381,7 +381,8 @@ mod tests {
         );
         // Another generation (a series was removed): a miss.
         assert!(cache.with(&k, 1, same("a,b"), |s| s.clone()).is_err());
-        // Values over 16 bytes or more than fit the slot: the key is not exact, `same` decides.
+        // Values of 16 bytes or more, or more values than a slot holds: the key is not exact, and
+        // `same` decides.
         for long in [
             Key::new(&["0123456789abcdefX", "b"]),
             Key::new(&["a", "b", "c", "d", "e"]),
