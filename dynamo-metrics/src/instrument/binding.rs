@@ -262,13 +262,7 @@ pub(crate) fn end(runtime: u64, index: usize, started: u64, finished: bool) {
 /// [`end`] where the runtime the call began under is not current here.
 #[cold]
 fn end_elsewhere(runtime: u64, index: usize, ticks: u64, finished: bool) {
-    let live = GLOBAL
-        .read()
-        .live
-        .iter()
-        .find(|l| l.bound.id == runtime)
-        .map(|l| l.bound.clone());
-    let Some(bound) = live else { return };
+    let Some(bound) = live(runtime) else { return };
     let current = LOCAL
         .try_with(|l| Some(l.try_borrow_mut().ok()?.current(bound.clone())))
         .ok()
@@ -290,6 +284,8 @@ impl Bound {
     /// Ends a call of function `index` that took `ticks`, in `calls` when given.
     #[inline]
     fn end(&self, index: usize, calls: Option<&ThreadCalls>, ticks: u64, finished: bool) {
+        // A call that finished outside any trace touches only its thread's records: the
+        // metrics are looked up for an outcome or a traced duration alone.
         let metrics = || self.endpoints.get(index);
         match calls {
             Some(calls) if self.counts_calls_of(index) => {
@@ -310,14 +306,11 @@ impl Bound {
     }
 }
 
-/// Runs `f` with the id of the runtime a call made here runs under and its metrics of
-/// instrumented function `index`; `None` without such a runtime.
+/// Runs `f` with the metrics of instrumented function `index` in the runtime a call made
+/// here runs under; `None` without such a runtime.
 #[inline]
-pub(crate) fn with_endpoint<R>(index: usize, f: impl Fn(u64, &EndpointMetrics) -> R) -> Option<R> {
-    with_current(|bound, _| {
-        let bound = bound?;
-        bound.endpoints.get(index).map(|m| f(bound.id, m))
-    })
+pub(crate) fn with_endpoint<R>(index: usize, f: impl Fn(&EndpointMetrics) -> R) -> Option<R> {
+    with_current(|bound, _| bound?.endpoints.get(index).map(&f))
 }
 
 /// Runs `f` with the metrics of instrumented function `index` in the runtime numbered
@@ -341,9 +334,17 @@ pub(crate) fn with_endpoint_of<R>(
 
 #[cold]
 fn with_live<R>(runtime: u64, index: usize, f: impl Fn(&EndpointMetrics) -> R) -> Option<R> {
-    let global = GLOBAL.read();
-    let live = global.live.iter().find(|l| l.bound.id == runtime)?;
-    live.bound.endpoints.get(index).map(f)
+    live(runtime)?.endpoints.get(index).map(f)
+}
+
+/// The runtime numbered `runtime`, if it is still alive.
+fn live(runtime: u64) -> Option<Arc<Bound>> {
+    GLOBAL
+        .read()
+        .live
+        .iter()
+        .find(|l| l.bound.id == runtime)
+        .map(|l| l.bound.clone())
 }
 
 /// The runtime a call made here now runs under, as its owner handle.

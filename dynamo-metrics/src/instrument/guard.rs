@@ -174,6 +174,6 @@ impl PendingCells {
     /// one is alive. Called after every record here, so none made while a runtime starts is
     /// left behind.
     fn settle(&self, index: usize) {
-        binding::with_endpoint(index, |_, target| self.drain_into(target));
+        binding::with_endpoint(index, |target| self.drain_into(target));
     }
 }

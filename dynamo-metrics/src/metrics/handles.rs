@@ -86,7 +86,6 @@ macro_rules! series_handle {
                 &self.series.meta.name
             }
 
-
             /// Moves this series' value into `other`, leaving this one at zero.
             #[allow(dead_code)] // needed only by the types endpoint metrics hold
             pub(crate) fn drain_into(&self, other: &Self) {
