@@ -1,14 +1,15 @@
 //! The read path of families with string labels: each thread keeps a small cache from the
 //! hash of the label values to the series' handle. See [`LocalCache`] for details.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::thread::LocalKey;
 
 use thread_local::ThreadLocal;
 
-use super::per_thread::this_thread;
+use super::per_thread::{this_thread, until_teardown};
 
 /// Slots a thread's cache starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
@@ -169,10 +170,19 @@ impl<H> Clone for LocalCache<H> {
     }
 }
 
+/// This thread's table of a handle type, once it has one (see [`Cached::mine`]).
+pub(crate) type Mine<H> = Cell<Option<&'static RefCell<Slots<H>>>>;
+
 /// A handle type with a table per thread (see [`LocalCache`]).
 pub(crate) trait Cached: Send + Sized + 'static {
     /// Every thread's table of handles of this type.
     fn tables() -> &'static ThreadLocal<RefCell<Slots<Self>>>;
+
+    /// This thread's entry of [`tables`](Self::tables), kept in a thread-local of the
+    /// standard library once found: a constant one with nothing to drop, which a hit reads
+    /// with one load, where `ThreadLocal::get` takes a call for the thread's id and three
+    /// loads more. The entry lives as long as the static it is in.
+    fn mine() -> &'static LocalKey<Mine<Self>>;
 }
 
 /// Implements [`Cached`] for handle types, one table per thread each.
@@ -188,10 +198,48 @@ macro_rules! cached {
                 > = thread_local::ThreadLocal::new();
                 &TABLES
             }
+
+            #[inline(always)]
+            fn mine() -> &'static std::thread::LocalKey<$crate::metrics::local::Mine<Self>> {
+                std::thread_local! {
+                    static MINE: $crate::metrics::local::Mine<$handle> =
+                        const { std::cell::Cell::new(None) };
+                }
+                &MINE
+            }
         }
     )*};
 }
 pub(crate) use cached;
+
+/// This thread's table of handles of type `H`, if it has one.
+#[inline(always)]
+fn table<H: Cached>() -> Option<&'static RefCell<Slots<H>>> {
+    match H::mine().try_with(Cell::get) {
+        Ok(Some(table)) => Some(table),
+        _ => found(),
+    }
+}
+
+/// [`table`] before this thread remembered its table: looks it up.
+#[cold]
+#[inline(never)]
+fn found<H: Cached>() -> Option<&'static RefCell<Slots<H>>> {
+    let table = H::tables().get()?;
+    remember(table);
+    Some(table)
+}
+
+/// Keeps `table` as this thread's table of `H`, until the thread gives its id back.
+fn remember<H: Cached>(table: &'static RefCell<Slots<H>>) {
+    fn forget<H: Cached>() {
+        let _ = H::mine().try_with(|mine| mine.set(None));
+    }
+    let known = H::mine().try_with(Cell::get).ok().flatten().is_some();
+    if !known && until_teardown(forget::<H>) {
+        let _ = H::mine().try_with(|mine| mine.set(Some(table)));
+    }
+}
 
 /// A thread's table of one handle type (see [`LocalCache`]).
 pub(crate) struct Slots<H> {
@@ -279,7 +327,7 @@ impl<H: Cached> LocalCache<H> {
     ) -> Result<R, F> {
         // Borrowed for writing only by `insert`, which never runs `f`: a lookup from inside
         // `f` borrows again for reading.
-        let Some(Ok(slots)) = H::tables().get().map(RefCell::try_borrow) else {
+        let Some(Ok(slots)) = table::<H>().map(RefCell::try_borrow) else {
             return Err(f);
         };
         let Some(Some(s)) = slots.slots.get(slots.slot_of(key.hash, self.spread)) else {
@@ -304,6 +352,9 @@ impl<H: Cached> LocalCache<H> {
     /// Remembers `handle` for `key` at `generation` in this thread's cache.
     pub(crate) fn insert(&self, key: Key, generation: u64, handle: H) {
         let table = this_thread(H::tables(), || RefCell::new(Slots::EMPTY));
+        if let Some(table) = table {
+            remember(table);
+        }
         if let Some(Ok(mut slots)) = table.map(RefCell::try_borrow_mut) {
             if slots.slots.is_empty() {
                 *slots = Slots::empty(FIRST_SLOTS);
@@ -441,6 +492,37 @@ mod tests {
         assert_eq!(b.with(&k, 0, |_| true, |v| *v).ok(), Some(2));
         // A clone is the same family view.
         assert_eq!(b.clone().with(&k, 0, |_| true, |v| *v).ok(), Some(2));
+    }
+
+    #[test]
+    fn a_thread_forgets_its_table_before_it_gives_its_id_back() {
+        /// What a destructor that runs after the thread gave its id back finds: whether
+        /// the thread still knows its table, and whether `ThreadLocal` still gives it one.
+        struct Late(std::sync::mpsc::Sender<(bool, bool)>);
+        impl Drop for Late {
+            fn drop(&mut self) {
+                let mine = u64::mine().try_with(Cell::get).ok().flatten().is_some();
+                let _ = self.0.send((mine, u64::tables().get().is_some()));
+            }
+        }
+        thread_local! {
+            // Used before the thread's id, so dropped after the id is given back.
+            static LATE: RefCell<Option<Late>> = const { RefCell::new(None) };
+        }
+        let (send, found) = std::sync::mpsc::channel();
+        let cache = LocalCache::<u64>::new(1, Arc::default());
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                LATE.with(|late| *late.borrow_mut() = Some(Late(send)));
+                let k = Key::new(&["a"]);
+                cache.insert(k, 0, 7);
+                assert_eq!(cache.with(&k, 0, |_| true, |v| *v).ok(), Some(7));
+                assert!(u64::mine().with(Cell::get).is_some());
+            });
+        });
+        // Another thread may be given the id now, and with it the table: this one must not
+        // reach the table any more.
+        assert_eq!(found.recv().ok(), Some((false, false)));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Values kept per thread with the `thread_local` crate, made safely while a thread is torn
 //! down. See [`this_thread`] for details.
 
+use std::cell::{Cell, RefCell};
+
 use thread_local::ThreadLocal;
 
 /// This thread's value in `values`, made by `make` when it has none; `None` once the thread
@@ -22,21 +24,35 @@ pub(crate) fn this_thread<T: Send>(
     }
 }
 
+/// Dropped with the thread's other thread-locals. It is first used only once the thread has a
+/// `thread_local` id, so it is dropped before the guard that gives the id back
+/// (thread-locals are dropped in the reverse order of their first use). It then runs the
+/// thread's [`until_teardown`] callbacks.
+struct Alive {
+    forget: RefCell<Vec<fn()>>,
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        for forget in self.forget.take() {
+            forget();
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread used `ALIVE` before.
+    static STARTED: Cell<bool> = const { Cell::new(false) };
+    static ALIVE: Alive = const {
+        Alive {
+            forget: RefCell::new(Vec::new()),
+        }
+    };
+}
+
 /// [`this_thread`] when the thread has no value yet.
 #[cold]
 fn make_here<T: Send>(values: &ThreadLocal<T>, make: impl FnOnce() -> T) -> Option<&T> {
-    /// Dropped with the thread's other thread-locals; made after the thread's first
-    /// `thread_local` id, so dropped before the guard that gives the id back (thread-locals
-    /// are dropped in the reverse order of their first use).
-    struct Alive;
-    impl Drop for Alive {
-        fn drop(&mut self) {}
-    }
-    thread_local! {
-        /// Whether this thread made a value here before (and so made `ALIVE`).
-        static STARTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-        static ALIVE: Alive = const { Alive };
-    }
     if STARTED.get() {
         // Gone: the thread is being torn down, and its id may be given back already.
         ALIVE.try_with(|_| ()).ok()?;
@@ -46,4 +62,18 @@ fn make_here<T: Send>(values: &ThreadLocal<T>, make: impl FnOnce() -> T) -> Opti
     let _ = ALIVE.try_with(|_| ());
     STARTED.set(true);
     Some(made)
+}
+
+/// Runs `forget` when this thread starts dropping its thread-locals, before it gives its
+/// `thread_local` id back; `false` (and `forget` never runs) when that has begun. A thread
+/// that keeps a reference to its value in a `ThreadLocal` elsewhere forgets it there: once
+/// the id is given back, the next thread given it owns the value.
+///
+/// Call only once this thread has a value in some `ThreadLocal` (and so an id).
+pub(crate) fn until_teardown(forget: fn()) -> bool {
+    let kept = ALIVE
+        .try_with(|alive| alive.forget.borrow_mut().push(forget))
+        .is_ok();
+    STARTED.set(true);
+    kept
 }
