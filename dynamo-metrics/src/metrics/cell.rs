@@ -1,5 +1,6 @@
 //! The atomic values behind every series. See [`Cell`] for details.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use dynamo_metrics_naming::MetricKind;
@@ -27,7 +28,16 @@ pub(crate) trait Cell: Send + Sync + Sized + 'static {
     type Shared: Send + Sync;
 
     fn shared(meta: &Meta) -> Self::Shared;
-    fn text(meta: &Meta, values: &[String]) -> Self::Text;
+    /// The text of the series with label values `values`, of which the first `fixed` are
+    /// its view's; `near` are texts of other series, to share with where they agree.
+    fn text<'a>(
+        meta: &Meta,
+        values: &[String],
+        fixed: usize,
+        near: impl Iterator<Item = &'a Self::Text>,
+    ) -> Self::Text
+    where
+        Self::Text: 'a;
     fn render(&self, shared: &Self::Shared, text: &Self::Text, out: &mut String);
     /// As [`render`](Self::render), in OpenMetrics: with exemplars where there are some.
     fn render_openmetrics(&self, shared: &Self::Shared, text: &Self::Text, out: &mut String) {
@@ -84,10 +94,59 @@ impl AtomicF64 {
     }
 }
 
-fn simple_text(meta: &Meta, values: &[String]) -> Box<str> {
-    let mut out = String::new();
-    text::write_series_prefix(&mut out, &meta.name, "", meta.pairs(values), None);
-    out.into_boxed_str()
+/// A counter's or gauge's sample line up to its value, in two parts: the name and the labels
+/// of the series' view (its fixed values), which every series of the view shares, then the
+/// rest. A render copies the shared part from one place, and each series keeps only its
+/// own labels.
+pub(crate) struct LineText {
+    shared: Arc<str>,
+    own: Box<str>,
+}
+
+impl LineText {
+    /// The text of the series with `values`, the first `fixed` of them its view's; it
+    /// shares the first part with any of `near` whose first part is the same.
+    fn new<'a>(
+        meta: &Meta,
+        values: &[String],
+        fixed: usize,
+        mut near: impl Iterator<Item = &'a LineText>,
+    ) -> LineText {
+        let mut line = String::new();
+        text::write_series_prefix(&mut line, &meta.name, "", meta.pairs(values), None);
+        let mut view = String::new();
+        text::write_series_prefix(
+            &mut view,
+            &meta.name,
+            "",
+            meta.pairs(&values[..fixed]),
+            None,
+        );
+        // Both start with the name and the view's labels; they part where the view's line
+        // ends and the series' goes on with its own labels.
+        let mut at = line
+            .bytes()
+            .zip(view.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !line.is_char_boundary(at) {
+            at -= 1;
+        }
+        let (first, own) = line.split_at(at);
+        let shared = near
+            .find(|t| &*t.shared == first)
+            .map_or_else(|| Arc::from(first), |t| t.shared.clone());
+        LineText {
+            shared,
+            own: own.into(),
+        }
+    }
+
+    #[inline]
+    fn write(&self, out: &mut String) {
+        out.push_str(&self.shared);
+        out.push_str(&self.own);
+    }
 }
 
 /// Defines a cell over one atomic, with its kind, render and export.
@@ -99,7 +158,7 @@ macro_rules! simple_cell {
         impl Cell for $cell {
             const KIND: MetricKind = MetricKind::$kind;
             const VALUE: &'static str = $value;
-            type Text = Box<str>;
+            type Text = LineText;
             type Shared = ();
 
             fn new(_: &Meta, striped: bool) -> Self {
@@ -108,22 +167,27 @@ macro_rules! simple_cell {
 
             fn shared(_: &Meta) {}
 
-            fn text(meta: &Meta, values: &[String]) -> Box<str> {
-                simple_text(meta, values)
+            fn text<'a>(
+                meta: &Meta,
+                values: &[String],
+                fixed: usize,
+                near: impl Iterator<Item = &'a LineText>,
+            ) -> LineText {
+                LineText::new(meta, values, fixed, near)
             }
 
             #[inline]
-            fn render(&self, _: &(), text: &Box<str>, out: &mut String) {
+            fn render(&self, _: &(), text: &LineText, out: &mut String) {
                 // Read before the text is copied, so that the read overlaps the copy.
                 let v = self.0.get_value();
-                out.push_str(text);
+                text.write(out);
                 $write(out, v);
                 out.push('\n');
             }
 
-            fn render_openmetrics(&self, _: &(), text: &Box<str>, out: &mut String) {
+            fn render_openmetrics(&self, _: &(), text: &LineText, out: &mut String) {
                 let v = self.0.get_value();
-                out.push_str(text);
+                text.write(out);
                 $write(out, v);
                 if let Some(e) = self.1.get(0) {
                     e.write_openmetrics(out);
@@ -222,3 +286,69 @@ simple_cell!(
 simple_cell!(GaugeCell, AtomicF64, "f64", Gauge, text::write_f64, |_| {
     AtomicF64::default()
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_its_views_text_then_its_own() {
+        let meta = Meta {
+            name: "c_total".into(),
+            help: "c".into(),
+            kind: MetricKind::Counter,
+            value_type: "u64",
+            labels: ["ns", "ep", "id"].map(String::from).into(),
+            hierarchy: 2,
+            native: None,
+            buckets: None,
+            declared_at: String::new(),
+        };
+        let full = |values: &[String]| {
+            let mut line = String::new();
+            text::write_series_prefix(&mut line, &meta.name, "", meta.pairs(values), None);
+            line
+        };
+        let values = |v: [&str; 3]| v.map(String::from);
+        let write = |t: &LineText| {
+            let mut out = String::new();
+            t.write(&mut out);
+            out
+        };
+        let first = values(["a", "e\u{e9}", "1"]);
+        let a = LineText::new(&meta, &first, 2, std::iter::empty());
+        assert_eq!(write(&a), full(&first));
+        assert_eq!(&*a.shared, "c_total{ns=\"a\",ep=\"e\u{e9}\"");
+        // The same view: the first part is shared, whatever the series' own values.
+        for own in ["2", "", "q\"\\\n", "\u{e9}\u{e9}"] {
+            let v = values(["a", "e\u{e9}", own]);
+            let b = LineText::new(&meta, &v, 2, [&a].into_iter());
+            assert_eq!(write(&b), full(&v));
+            assert!(Arc::ptr_eq(&a.shared, &b.shared), "{own}");
+        }
+        // Another view (even one whose values start the same) shares nothing.
+        for other in [
+            ["a", "e", "1"],
+            ["a", "e\u{e9}\u{e9}", "1"],
+            ["b", "e\u{e9}", "1"],
+        ] {
+            let v = values(other);
+            let c = LineText::new(&meta, &v, 2, [&a].into_iter());
+            assert_eq!(write(&c), full(&v));
+            assert!(!Arc::ptr_eq(&a.shared, &c.shared), "{other:?}");
+        }
+        // Every value the view's, and no label at all.
+        let v = values(["a", "e", "1"]);
+        assert_eq!(
+            write(&LineText::new(&meta, &v, 3, std::iter::empty())),
+            full(&v)
+        );
+        let bare = Meta {
+            labels: Box::default(),
+            hierarchy: 0,
+            ..meta
+        };
+        let t = LineText::new(&bare, &[], 0, std::iter::empty());
+        assert_eq!(write(&t), "c_total ");
+    }
+}

@@ -236,7 +236,11 @@ impl<C: Cell> Family<C> {
             .cloned()
             .chain(values.iter().map(|v| (*v).to_owned()))
             .collect();
-        let text = C::text(&self.meta, &values);
+        let near = [i.checked_sub(1), Some(i)]
+            .into_iter()
+            .filter_map(|n| series.get(n?))
+            .map(|e| &e.text);
+        let text = C::text(&self.meta, &values, fixed.len(), near);
         let created = Arc::new(Series {
             cell: C::new(&self.meta, self.striped.load(Relaxed)),
             meta: self.meta.clone(),

@@ -491,7 +491,12 @@ impl Cell for HistogramCell {
         HistogramLines::new(meta)
     }
 
-    fn text(meta: &Meta, values: &[String]) -> HistogramText {
+    fn text<'a>(
+        meta: &Meta,
+        values: &[String],
+        _: usize,
+        _: impl Iterator<Item = &'a HistogramText>,
+    ) -> HistogramText {
         let mut bucket = format!("{}_bucket{{", meta.name);
         let before = bucket.len();
         text::write_label_pairs(&mut bucket, meta.pairs(values));
