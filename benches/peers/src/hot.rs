@@ -451,11 +451,15 @@ pub fn cases(series: usize) -> Vec<Case> {
             black_box(clock.delta_as_nanos(black_box(start), clock.raw()));
         },
     ));
+    // The call records into this runtime: the case keeps it alive, as a service does (with no
+    // runtime alive, calls go to the function's own series, a slower path).
+    let live = rt.clone();
     cases.push(case(
         g,
         "dynamo #[instrument_endpoint]",
         Some("autometrics #[autometrics]"),
-        || {
+        move || {
+            let _ = &live;
             black_box(ours_instrumented(black_box(1)));
         },
     ));
@@ -465,16 +469,20 @@ pub fn cases(series: usize) -> Vec<Case> {
 
     // The same call made by two threads at once: every series it records is shared.
     let g = "instrumented call, 2 threads, per thread";
-    let both = |name, peer_of, call: fn(u64) -> u64| Case {
-        group: g,
-        name,
-        peer_of,
-        run: Box::new(move |ops| {
-            two_threads(ops, &|| {
-                black_box(call(black_box(1)));
-            })
-        }),
-        times: Vec::new(),
+    let both = |name, peer_of, call: fn(u64) -> u64| {
+        let live = rt.clone();
+        Case {
+            group: g,
+            name,
+            peer_of,
+            run: Box::new(move |ops| {
+                let _ = &live;
+                two_threads(ops, &|| {
+                    black_box(call(black_box(1)));
+                })
+            }),
+            times: Vec::new(),
+        }
     };
     cases.push(both(
         "dynamo #[instrument_endpoint], 2 threads",

@@ -4,7 +4,8 @@
 //! memory per series.
 //!
 //! `--quick`: one round, for CI (it proves the harness runs; its times mean nothing).
-//! `--only TEXT`: only the groups whose name contains TEXT, to profile one of them.
+//! `--only TEXT`: only the groups whose name contains TEXT (or one of `A|B|..`), to profile
+//! them.
 
 mod hot;
 mod mem;
@@ -37,7 +38,7 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
     {
-        cases.retain(|c| c.group.contains(only.as_str()));
+        cases.retain(|c| only.split('|').any(|o| c.group.contains(o)));
     }
     hot::run(
         &mut cases,
