@@ -1,8 +1,8 @@
 //! The hot paths, ours beside each peer's: look up + increment by three string labels and by
 //! three enum labels, a histogram observation, one counter hit by two threads, an
-//! instrumented call, and a render of 10,000 counter series. Cases run interleaved, round by
-//! round; each table row is the median of the rounds, in nanoseconds per operation (per
-//! render for the last group).
+//! instrumented call, and a render of 10,000 counter series (warm, and with cold caches). Cases
+//! run interleaved, round by round; each table row is the median of the rounds, in
+//! nanoseconds per operation (microseconds per render for the render groups).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -548,16 +548,43 @@ fn render_cases(series: usize, cases: &mut Vec<Case>) {
             ));
         }
     }
-    let mut buf = String::new();
-    cases.push(bytes_case(
-        g,
-        RENDER_OURS,
-        Some("measured BufferedTextEncoder"),
+    let floor_lines = std::rc::Rc::new(floor_lines);
+    let ours = |rt: DistributedRuntime| {
+        let mut buf = String::new();
         move || {
             buf.clear();
             rt.render_into(&mut buf);
             buf.len()
-        },
+        }
+    };
+    let floor = |lines: std::rc::Rc<Vec<(String, u64)>>| {
+        let mut out = String::new();
+        move || {
+            out.clear();
+            let mut itoa = itoa::Buffer::new();
+            for (prefix, n) in lines.iter() {
+                out.push_str(prefix);
+                out.push_str(itoa.format(*n));
+                out.push('\n');
+            }
+            out.len()
+        }
+    };
+    cases.push(cold_case(
+        RENDER_OURS_COLD,
+        Some(RENDER_FLOOR_COLD),
+        ours(rt.clone()),
+    ));
+    cases.push(cold_case(
+        RENDER_FLOOR_COLD,
+        None,
+        floor(floor_lines.clone()),
+    ));
+    cases.push(bytes_case(
+        g,
+        RENDER_OURS,
+        Some("measured BufferedTextEncoder"),
+        ours(rt),
     ));
     let mut enc = measured::text::BufferedTextEncoder::new();
     cases.push(bytes_case(
@@ -571,22 +598,47 @@ fn render_cases(series: usize, cases: &mut Vec<Case>) {
             enc.finish().len()
         },
     ));
-    let mut out = String::new();
     cases.push(bytes_case(
         g,
         RENDER_FLOOR,
         Some("measured BufferedTextEncoder"),
-        move || {
-            out.clear();
-            let mut itoa = itoa::Buffer::new();
-            for (prefix, n) in &floor_lines {
-                out.push_str(prefix);
-                out.push_str(itoa.format(*n));
-                out.push('\n');
-            }
-            out.len()
-        },
+        floor(floor_lines),
     ));
+}
+
+/// The group of renders that each start with cold caches.
+pub const COLD: &str = "render 10,000 series, cold caches";
+const RENDER_OURS_COLD: &str = "dynamo render_into, cold";
+const RENDER_FLOOR_COLD: &str = "floor, cold";
+
+/// A render that finds every cache cold, as a scrape does after seconds of other work: before
+/// each, untimed, the case writes 64 MiB (twice the development VM's L3), so what the render
+/// reads and writes comes from memory.
+fn cold_case(
+    name: &'static str,
+    peer_of: Option<&'static str>,
+    mut op: impl FnMut() -> usize + 'static,
+) -> Case {
+    let mut sweep = vec![0u8; 64 << 20];
+    Case {
+        group: COLD,
+        name,
+        peer_of,
+        run: Box::new(move |renders| {
+            let mut took = Duration::ZERO;
+            for _ in 0..renders {
+                for b in sweep.iter_mut().step_by(64) {
+                    *b = b.wrapping_add(1);
+                }
+                black_box(&sweep);
+                let start = Instant::now();
+                black_box(op());
+                took += start.elapsed();
+            }
+            took
+        }),
+        times: Vec::new(),
+    }
 }
 
 /// A render case: `op` returns the bytes it wrote, kept for the per-byte ratio.
@@ -619,12 +671,16 @@ pub fn bytes_of(name: &str) -> Option<u64> {
     })
 }
 
-/// Runs every case `rounds` times, interleaved, `ops` operations a round (a hundredth of that
-/// for renders), and keeps each round's time per operation.
+/// Runs every case `rounds` times, interleaved, `ops` operations a round (a ten-thousandth of
+/// that for renders, a hundred-thousandth for cold ones), and keeps each round's time per
+/// operation.
 pub fn run(cases: &mut [Case], rounds: usize, ops: u64) {
     for round in 0..=rounds {
         for c in cases.iter_mut() {
-            let n = if c.group.starts_with("render") {
+            let n = if c.group == COLD {
+                // Each cold render costs a sweep of 64 MiB besides.
+                (ops / 100_000).max(1)
+            } else if c.group.starts_with("render") {
                 (ops / 10_000).max(1)
             } else {
                 ops
