@@ -113,6 +113,42 @@ fn ours(
     (name, counters, Some(histograms))
 }
 
+/// Our counters where `endpoint` is the hierarchy label it is in Dynamo: 100 endpoints with a
+/// family of 100 `id`s each. The lines also carry `dynamo_namespace` and `dynamo_component`,
+/// which every series of an endpoint shares with the others (the endpoints are made before
+/// counting).
+fn at_endpoints(rt: &DistributedRuntime) -> (&'static str, f64, Option<f64>) {
+    let comp = rt
+        .namespace("mem")
+        .expect("namespace")
+        .component("comp")
+        .expect("component");
+    let endpoints: Vec<_> = (0..COUNTERS / 100)
+        .map(|e| comp.endpoint(&format!("ep{e}")).expect("endpoint"))
+        .collect();
+    let counters = per(COUNTERS, || {
+        endpoints
+            .iter()
+            .map(|ep| {
+                let vec = ep
+                    .create_intcountervec("mem_at_endpoint_total", "Memory", &["id"], &[])
+                    .expect("vec");
+                for i in 0..100 {
+                    vec.with_label_values(&[&i.to_string()])
+                        .expect("series")
+                        .inc();
+                }
+                vec
+            })
+            .collect::<Vec<_>>()
+    });
+    (
+        "dynamo-metrics, `endpoint` a hierarchy label, as in Dynamo (the lines carry namespace and component too)",
+        counters,
+        None,
+    )
+}
+
 /// Prints the table.
 pub fn print() {
     let buckets = [
@@ -128,6 +164,7 @@ pub fn print() {
             true,
             &buckets,
         ),
+        at_endpoints(&rt),
         (
             "prometheus",
             per(COUNTERS, || {
