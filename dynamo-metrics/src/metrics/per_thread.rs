@@ -1,5 +1,6 @@
 //! Values kept per thread with the `thread_local` crate, made safely while a thread is torn
-//! down. See [`this_thread`] for details.
+//! down (see [`this_thread`]), and references to them forgotten before the thread gives its
+//! id back (see [`until_teardown`]).
 
 use std::cell::{Cell, RefCell};
 
