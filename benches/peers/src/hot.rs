@@ -619,7 +619,7 @@ fn render_cases(series: usize, cases: &mut Vec<Case>) {
 }
 
 /// The group of renders that each start with cold caches.
-pub const COLD: &str = "render 10,000 series, cold caches";
+const COLD: &str = "render 10,000 series, cold caches";
 const RENDER_OURS_COLD: &str = "dynamo render_into, cold";
 const RENDER_FLOOR_COLD: &str = "floor, cold";
 
@@ -687,9 +687,9 @@ pub fn bytes_of(name: &str) -> Option<u64> {
 /// that for renders, a hundred-thousandth for cold ones), and keeps each round's time per
 /// operation: the two-thread groups first, then the others.
 pub fn run(cases: &mut [Case], rounds: usize, ops: u64) {
-    // The two-thread groups first, interleaved among themselves: after the renders' peers
-    // allocate and free hundreds of megabytes, this VM runs two threads on about one vCPU for
-    // a while, and a contended case then measures no contention.
+    // The two-thread groups first, interleaved among themselves: after `prometheus` gathers
+    // 10,000 series a few times, the development VM runs two threads on about one vCPU for a
+    // while, and a contended case then measures no contention (see BENCHMARKS.md).
     let (mut together, mut rest): (Vec<&mut Case>, Vec<&mut Case>) = cases
         .iter_mut()
         .partition(|c| c.group.contains("2 threads"));

@@ -119,7 +119,7 @@ impl LineText {
             &mut view,
             &meta.name,
             "",
-            meta.pairs(&values[..fixed]),
+            meta.pairs(&values[..fixed.min(values.len())]),
             None,
         );
         // Both start with the name and the view's labels; they part where the view's line
