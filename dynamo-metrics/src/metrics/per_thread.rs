@@ -54,12 +54,12 @@ thread_local! {
 /// [`this_thread`] when the thread has no value yet.
 #[cold]
 fn make_here<T: Send>(values: &ThreadLocal<T>, make: impl FnOnce() -> T) -> Option<&T> {
-    if STARTED.get() {
+    if STARTED.get() && ALIVE.try_with(|_| ()).is_err() {
         // Gone: the thread is being torn down, and its id may be given back already.
-        ALIVE.try_with(|_| ()).ok()?;
-        return Some(values.get_or(make));
+        return None;
     }
     let made = values.get_or(make);
+    // First used now (after the id), if not before.
     let _ = ALIVE.try_with(|_| ());
     STARTED.set(true);
     Some(made)
