@@ -47,6 +47,7 @@ pub(crate) struct ExporterMetrics {
     bytes: IntCounter,
     in_flight: IntGauge,
     refused: IntCounterVec,
+    reloads: IntCounterVec,
 }
 
 /// A runtime-level family of the exporter.
@@ -110,11 +111,21 @@ static REFUSED: MetricDescriptor = exporter_family(
 )
 .__labels(&["what"]);
 
+static WEB_CONFIG_RELOADS: MetricDescriptor = exporter_family(
+    "web_config_reloads_total",
+    "dynamo_metrics_web_config_reloads_total",
+    MetricKind::Counter,
+    "u64",
+    "Reloads of the web configuration file after it changed: taken (success), or refused for an error, the last good configuration kept (failure)",
+)
+.__labels(&["result"]);
+
 inventory::submit! { Declared(&SCRAPES) }
 inventory::submit! { Declared(&SCRAPE_DURATION) }
 inventory::submit! { Declared(&SCRAPE_BYTES) }
 inventory::submit! { Declared(&SCRAPES_IN_FLIGHT) }
 inventory::submit! { Declared(&REFUSED) }
+inventory::submit! { Declared(&WEB_CONFIG_RELOADS) }
 
 impl ExporterMetrics {
     /// The exporter's families on the runtime's root scope, at zero.
@@ -123,12 +134,17 @@ impl ExporterMetrics {
         for what in ["connection", "request", "auth", "tls"] {
             refused.with_label_values(&[what])?;
         }
+        let reloads = IntCounterVec::from_view(scope.declared(&WEB_CONFIG_RELOADS)?);
+        for result in ["success", "failure"] {
+            reloads.with_label_values(&[result])?;
+        }
         Ok(ExporterMetrics {
             scrapes: IntCounter::from_series(scope.declared(&SCRAPES)?.series(&[])?),
             duration: Histogram::from_series(scope.declared(&SCRAPE_DURATION)?.series(&[])?),
             bytes: IntCounter::from_series(scope.declared(&SCRAPE_BYTES)?.series(&[])?),
             in_flight: IntGauge::from_series(scope.declared(&SCRAPES_IN_FLIGHT)?.series(&[])?),
             refused,
+            reloads,
         })
     }
 
@@ -158,7 +174,11 @@ pub(crate) fn secure(
     };
     #[cfg(feature = "tls")]
     {
-        let web = std::sync::Arc::new(crate::web::Web::load(path)?);
+        let reloads = crate::web::Reloads {
+            succeeded: exporter.and_then(|e| e.reloads.with_label_values(&["success"]).ok()),
+            failed: exporter.and_then(|e| e.reloads.with_label_values(&["failure"]).ok()),
+        };
+        let web = std::sync::Arc::new(crate::web::Web::load(path, reloads)?);
         let refused = exporter.and_then(|e| e.refused.with_label_values(&["auth"]).ok());
         let guard = web.clone();
         let app = app.layer(axum::middleware::from_fn(

@@ -20,6 +20,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::error::{Error, Result};
+use crate::listener::count;
+use crate::metrics::IntCounter;
 
 /// How often the files are checked for changes.
 const RELOAD_CHECK: Duration = Duration::from_secs(1);
@@ -41,6 +43,18 @@ pub(crate) struct Web {
     bcrypt: tokio::sync::Mutex<()>,
     /// Digests of `user:password` pairs that passed, with the hash they passed against.
     verified: Mutex<HashMap<[u8; 32], String>>,
+    reloads: Reloads,
+    /// bcrypt checks made, for the tests.
+    #[cfg(test)]
+    bcrypt_checks: std::sync::atomic::AtomicUsize,
+}
+
+/// What reloads of the web configuration count into: those that took the changed files, and
+/// those that kept the last good configuration because the files were broken.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Reloads {
+    pub(crate) succeeded: Option<IntCounter>,
+    pub(crate) failed: Option<IntCounter>,
 }
 
 struct State {
@@ -74,11 +88,11 @@ impl fmt::Debug for Web {
 }
 
 impl Web {
-    /// Loads the file at `path`.
+    /// Loads the file at `path`; later reloads count into `reloads`.
     ///
     /// # Errors
     /// [`Error::WebConfig`] naming the file and the key at fault.
-    pub(crate) fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path, reloads: Reloads) -> Result<Self> {
         let settings = Settings::load(path)?;
         let stamp = stamps(path, &settings.files);
         Ok(Web {
@@ -91,6 +105,9 @@ impl Web {
             }),
             bcrypt: tokio::sync::Mutex::new(()),
             verified: Mutex::new(HashMap::new()),
+            reloads,
+            #[cfg(test)]
+            bcrypt_checks: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -112,11 +129,15 @@ impl Web {
             return state.current.clone();
         }
         match Settings::load(&self.path) {
-            Ok(settings) if settings.tls.is_some() != self.tls => tracing::error!(
-                path = %self.path.display(),
-                "web configuration changed whether TLS is on, which needs a restart: kept the last one"
-            ),
+            Ok(settings) if settings.tls.is_some() != self.tls => {
+                count(&self.reloads.failed);
+                tracing::error!(
+                    path = %self.path.display(),
+                    "web configuration changed whether TLS is on, which needs a restart: kept the last one"
+                );
+            }
             Ok(settings) => {
+                count(&self.reloads.succeeded);
                 tracing::info!(path = %self.path.display(), "web configuration reloaded");
                 state.stamp = stamps(&self.path, &settings.files);
                 state.current = Arc::new(settings);
@@ -124,7 +145,8 @@ impl Web {
                 return state.current.clone();
             }
             Err(error) => {
-                tracing::error!(%error, "web configuration not reloaded: kept the last one")
+                count(&self.reloads.failed);
+                tracing::error!(%error, "web configuration not reloaded: kept the last one");
             }
         }
         // Not retried until the files change again.
@@ -152,6 +174,9 @@ impl Web {
             return true;
         }
         let _one_at_a_time = self.bcrypt.lock().await;
+        #[cfg(test)]
+        self.bcrypt_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let checked = hash.clone();
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &checked))
             .await
@@ -841,13 +866,46 @@ mod tests {
         }
     }
 
-    #[test]
-    fn unknown_users_cost_a_real_bcrypt_check() {
+    #[tokio::test]
+    async fn unknown_users_cost_a_real_bcrypt_check() {
         // The decoy is a valid hash of the usual cost, so checking it takes as long as
         // checking a real user's password.
         let parts: bcrypt::HashParts = DECOY_HASH.parse().unwrap();
         assert_eq!(parts.get_cost(), 10);
-        assert!(!bcrypt::verify("", DECOY_HASH).unwrap());
+        let dir = std::env::temp_dir().join(format!("dynamo-web-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("web.yml");
+        let hash = bcrypt::hash("right", 4).unwrap();
+        std::fs::write(&file, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
+        let web = Web::load(&file, Reloads::default()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let settings = web.current();
+        let checks = || web.bcrypt_checks.load(std::sync::atomic::Ordering::Relaxed);
+        let basic = |credentials: &str| {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap()
+        };
+        // Each refusal costs one bcrypt check, a wrong user name as much as a wrong password.
+        for (credentials, ok, after) in [
+            ("mallory:right", false, 1),
+            ("alice:wrong", false, 2),
+            ("alice:right", true, 3),
+            // A pair that passed is remembered: no check.
+            ("alice:right", true, 3),
+            ("nobody:", false, 4),
+        ] {
+            let header = basic(credentials);
+            assert_eq!(
+                web.authorized(&settings, Some(&header)).await,
+                ok,
+                "{credentials}"
+            );
+            assert_eq!(checks(), after, "{credentials}");
+        }
+        // No credentials, or not Basic ones: refused without a check.
+        assert!(!web.authorized(&settings, None).await);
+        assert_eq!(checks(), 4);
     }
 
     #[test]

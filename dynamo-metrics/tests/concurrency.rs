@@ -2,7 +2,8 @@
 
 #![cfg(feature = "metrics")]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use dynamo_metrics::{DistributedRuntime, MetricsRegistry};
@@ -33,6 +34,9 @@ fn counter(text: &str, name: &str) -> u64 {
     line[prefix.len()..].parse().unwrap()
 }
 
+/// Renders the reader must take while every writer is still writing.
+const OVERLAPPING_READS: usize = 20;
+
 #[test]
 fn totals_are_exact_and_histograms_consistent_under_scrapes() {
     let rt = DistributedRuntime::new().unwrap();
@@ -40,28 +44,39 @@ fn totals_are_exact_and_histograms_consistent_under_scrapes() {
     let sizes = rt
         .create_histogram("size_seconds", "Sizes", &[], Some(&[1.0, 10.0, 100.0]))
         .unwrap();
-    let done = AtomicBool::new(false);
-    let mut scrapes = 0;
+    // The writers start together with the reader, and none stops before the reader has
+    // rendered `OVERLAPPING_READS` times, so those renders overlap the writes for certain.
+    let start = Barrier::new(WRITERS + 1);
+    let overlapping = AtomicUsize::new(0);
+    let writing = AtomicUsize::new(WRITERS);
+    let (mut written, mut observed, mut moving) = (0, 0, 0);
     thread::scope(|s| {
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
-                let (hits, sizes) = (hits.clone(), sizes.clone());
+                let (hits, sizes, start, overlapping, writing) =
+                    (hits.clone(), sizes.clone(), &start, &overlapping, &writing);
                 s.spawn(move || {
-                    for i in 0..PER_WRITER {
+                    start.wait();
+                    let mut i = 0u64;
+                    while i < PER_WRITER || overlapping.load(Ordering::Acquire) < OVERLAPPING_READS
+                    {
                         hits.inc();
                         if i.is_multiple_of(8) {
                             #[allow(clippy::cast_precision_loss)]
                             sizes.observe(((i + w as u64) % 200) as f64);
                         }
+                        i += 1;
                     }
+                    writing.fetch_sub(1, Ordering::AcqRel);
+                    (i, i.div_ceil(8))
                 })
             })
             .collect();
         let reader = s.spawn(|| {
-            let mut n = 0;
-            let mut last = 0;
-            loop {
-                let finished = done.load(Ordering::Relaxed);
+            start.wait();
+            let (mut last, mut moves) = (0, 0);
+            while writing.load(Ordering::Acquire) > 0 {
+                let all_writing = writing.load(Ordering::Acquire) == WRITERS;
                 let text = rt.render();
                 let (buckets, count) = histogram(&text, "dynamo_component_size_seconds");
                 assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
@@ -72,22 +87,27 @@ fn totals_are_exact_and_histograms_consistent_under_scrapes() {
                 );
                 let now = counter(&text, "dynamo_component_hits_total");
                 assert!(now >= last, "counter went back from {last} to {now}");
+                moves += usize::from(now > last);
                 last = now;
-                n += 1;
-                if finished {
-                    break n;
+                // A render begun and ended while every writer was writing.
+                if all_writing && writing.load(Ordering::Acquire) == WRITERS {
+                    overlapping.fetch_add(1, Ordering::AcqRel);
                 }
             }
+            moves
         });
         for w in writers {
-            w.join().unwrap();
+            let (incs, observations) = w.join().unwrap();
+            written += incs;
+            observed += observations;
         }
-        done.store(true, Ordering::Relaxed);
-        scrapes = reader.join().unwrap();
+        moving = reader.join().unwrap();
     });
     let text = rt.render();
-    assert_eq!(counter(&text, "dynamo_component_hits_total"), 2_000_000);
+    assert_eq!(counter(&text, "dynamo_component_hits_total"), written);
     let (_, count) = histogram(&text, "dynamo_component_size_seconds");
-    assert_eq!(count, 2 * PER_WRITER / 8);
-    assert!(scrapes > 0);
+    assert_eq!(count, observed);
+    assert!(overlapping.load(Ordering::Acquire) >= OVERLAPPING_READS);
+    // The renders saw the writes land, not one value before and one after.
+    assert!(moving > 1, "the counter moved in {moving} renders");
 }

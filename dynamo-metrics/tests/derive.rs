@@ -3,6 +3,9 @@
 
 #![cfg(feature = "metrics")]
 
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
 use dynamo_metrics::{
     DistributedRuntime, DynamoMetrics, Error, Histogram, HistogramFamily, IntCounter,
     IntCounterFamily, IntGauge, LabelSet, LabelValue, Level, catalog,
@@ -347,14 +350,32 @@ fn striped_metrics_count_exactly_across_threads() {
     let llama = ByModel {
         model: "llama".into(),
     };
+    // Eight threads start together and meet halfway, so their updates overlap for certain:
+    // the last to finish sees the others' second halves land while it runs.
+    const THREADS: usize = 8;
+    const INCS: u64 = 100_000;
+    let (start, halfway) = (Barrier::new(THREADS), Barrier::new(THREADS));
+    let landed = AtomicU64::new(0);
+    let overlapped = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..8 {
+        for _ in 0..THREADS {
             s.spawn(|| {
-                for _ in 0..5_000 {
+                start.wait();
+                let before = landed.load(Ordering::SeqCst);
+                for i in 1..=INCS {
                     hot.requests_total.inc(&llama);
                     hot.inflight.inc();
+                    if i % 1_000 == 0 {
+                        landed.fetch_add(1_000, Ordering::SeqCst);
+                    }
+                    if i == INCS / 2 {
+                        halfway.wait();
+                    }
                 }
-                for _ in 0..2_000 {
+                if landed.load(Ordering::SeqCst) - before > INCS {
+                    overlapped.fetch_add(1, Ordering::SeqCst);
+                }
+                for _ in 0..INCS / 4 {
                     hot.inflight.dec();
                 }
                 for v in [0.25, 0.75, 2.0, 0.0, -1.0] {
@@ -363,6 +384,7 @@ fn striped_metrics_count_exactly_across_threads() {
             });
         }
     });
+    assert!(overlapped.load(Ordering::SeqCst) > 0);
     let text = rt.render();
     for line in [
         "dynamo_hot_latency_seconds_bucket{le=\"0.5\"} 24\n",
@@ -374,11 +396,11 @@ fn striped_metrics_count_exactly_across_threads() {
         assert!(text.contains(line), "{line} in {text}");
     }
     assert!(
-        text.contains("dynamo_hot_requests_total{model=\"llama\"} 40000\n"),
+        text.contains("dynamo_hot_requests_total{model=\"llama\"} 800000\n"),
         "{text}"
     );
-    assert!(text.contains("dynamo_hot_inflight 24000\n"), "{text}");
-    assert_eq!(hot.inflight.get(), 24_000);
+    assert!(text.contains("dynamo_hot_inflight 600000\n"), "{text}");
+    assert_eq!(hot.inflight.get(), 600_000);
     hot.inflight.set(3);
     assert_eq!(hot.inflight.get(), 3);
 }

@@ -366,7 +366,13 @@ fn message_json(bytes: &[u8], schema: &[(u64, &str, &str)]) -> serde_json::Value
         };
         let repeated = matches!(
             *name,
-            "metric" | "label" | "bucket" | "quantile" | "positive_span" | "negative_span"
+            "metric"
+                | "label"
+                | "bucket"
+                | "quantile"
+                | "positive_span"
+                | "negative_span"
+                | "exemplars"
         );
         if repeated {
             obj.entry(*name)
@@ -392,13 +398,20 @@ fn schema_of(message: &str) -> &'static [(u64, &'static str, &'static str)] {
         "Metric" => &[
             (1, "label", "LabelPair"),
             (2, "gauge", "Value"),
-            (3, "counter", "Value"),
+            (3, "counter", "Counter"),
             (4, "summary", "Summary"),
             (5, "untyped", "Value"),
             (7, "histogram", "Histogram"),
         ],
         "LabelPair" => &[(1, "name", "string"), (2, "value", "string")],
         "Value" => &[(1, "value", "double")],
+        "Counter" => &[(1, "value", "double"), (2, "exemplar", "Exemplar")],
+        "Exemplar" => &[
+            (1, "label", "LabelPair"),
+            (2, "value", "double"),
+            (3, "timestamp", "Timestamp"),
+        ],
+        "Timestamp" => &[(1, "seconds", "uint"), (2, "nanos", "uint")],
         "Summary" => &[
             (1, "sample_count", "uint"),
             (2, "sample_sum", "double"),
@@ -416,10 +429,12 @@ fn schema_of(message: &str) -> &'static [(u64, &'static str, &'static str)] {
             (10, "negative_delta", "packed_sint"),
             (12, "positive_span", "Span"),
             (13, "positive_delta", "packed_sint"),
+            (16, "exemplars", "Exemplar"),
         ],
         "Bucket" => &[
             (1, "cumulative_count", "uint"),
             (2, "upper_bound", "double"),
+            (3, "exemplar", "Exemplar"),
         ],
         "Span" => &[(1, "offset", "sint"), (2, "length", "uint")],
         other => panic!("no schema for {other}"),

@@ -42,7 +42,8 @@ fn variable_query(query: &str) -> String {
     substitute(&format!("count by ({}) ({})", label.trim(), metric.trim()))
 }
 
-fn result_count(prometheus: SocketAddr, query: &str) -> Result<usize, String> {
+/// The values of an instant query's result series, or why it failed.
+fn result_values(prometheus: SocketAddr, query: &str) -> Result<Vec<f64>, String> {
     let path = format!("/api/v1/query?query={}", encode(query));
     let r = request(prometheus, "GET", Box::leak(path.into_boxed_str()));
     let body: Value =
@@ -50,7 +51,59 @@ fn result_count(prometheus: SocketAddr, query: &str) -> Result<usize, String> {
     if body["status"] != "success" {
         return Err(format!("{}: {}", body["errorType"], body["error"]));
     }
-    Ok(body["data"]["result"].as_array().map_or(0, Vec::len))
+    let series = body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    series
+        .iter()
+        .map(|s| {
+            s["value"][1]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| format!("a series without a value: {s}"))
+        })
+        .collect()
+}
+
+/// Why the values of dashboard query `q` do not answer it, if they do not: no series, a value
+/// that is not finite (`NaN` from `histogram_quantile` over no observations), or, for a rate or
+/// a quantile of a family the load moves, no series above zero. The GPU gauges come from a
+/// fixed test source, so their rates stay at zero.
+fn unanswered(q: &str, values: &[f64]) -> Option<String> {
+    if values.is_empty() {
+        return Some("no data".to_owned());
+    }
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Some(format!("a value that is not finite: {v}"));
+    }
+    let moved_by_load = !q.contains("gpu") && !q.contains("DCGM");
+    let moves = ["rate(", "increase(", "histogram_quantile("]
+        .iter()
+        .any(|f| q.contains(f));
+    (moved_by_load && moves && values.iter().all(|v| *v <= 0.0))
+        .then(|| format!("no series above zero under load: {values:?}"))
+}
+
+/// Waits until Prometheus holds at least `scrapes` scrapes of each of the two targets in the
+/// last minute, so that every `rate()` window has samples; fails after a minute.
+async fn wait_for_scrapes(prometheus: SocketAddr, scrapes: u32) {
+    let q = "min(count_over_time(up[1m])) and count(count_over_time(up[1m])) == 2";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let values = tokio::task::spawn_blocking(move || result_values(prometheus, q))
+            .await
+            .unwrap()
+            .unwrap();
+        if values.first().is_some_and(|n| *n >= f64::from(scrapes)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus took fewer than {scrapes} scrapes of each target in a minute: {values:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 fn demo_config() -> DemoConfig {
@@ -104,7 +157,7 @@ async fn native_histograms_reach_a_prometheus_with_the_feature_on() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    wait_for_scrapes(prometheus.addr, 6).await;
     let addr = prometheus.addr;
     let (p99, raw, duration) = tokio::task::spawn_blocking(move || {
         (
@@ -122,14 +175,15 @@ async fn native_histograms_reach_a_prometheus_with_the_feature_on() {
     .await
     .unwrap();
     stop.store(true, Ordering::Relaxed);
-    let _ = load.await;
+    load.await
+        .expect("the load generator met an unexpected answer");
     drop(prometheus);
     demo.shutdown().await;
     // The series is a native histogram (a `histogram` sample, not a `value`), and its
     // quantile is a real latency: the mock engine's first token takes about 5 ms.
     assert!(raw[0]["histogram"].is_array(), "not native: {raw}");
     let p99: f64 = p99[0]["value"][1].as_str().unwrap().parse().unwrap();
-    assert!(p99 > 0.001 && p99 < 10.0, "p99 TTFT {p99}");
+    assert!(p99 > 0.001, "p99 TTFT {p99}");
     let rate: f64 = duration[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(rate > 0.0, "worker request duration rate {rate}");
 }
@@ -162,13 +216,13 @@ async fn exemplars_carry_the_trace_id_sent_in_traceparent() {
     .unwrap();
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let addr = prometheus.addr;
-    let found = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         assert_eq!(traced_request(frontend, trace_id), 200);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let path = format!(
                 "/api/v1/query_exemplars?query={}&start={}&end={}",
@@ -177,9 +231,14 @@ async fn exemplars_carry_the_trace_id_sent_in_traceparent() {
                 now + 60
             );
             let r = request(addr, "GET", Box::leak(path.into_boxed_str()));
-            if r.body.contains(trace_id) || Instant::now() > deadline {
-                return r.body;
+            if r.body.contains(trace_id) {
+                return;
             }
+            assert!(
+                Instant::now() < deadline,
+                "no exemplar with the trace id within a minute: {}",
+                r.body
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
     })
@@ -187,10 +246,6 @@ async fn exemplars_carry_the_trace_id_sent_in_traceparent() {
     .unwrap();
     drop(prometheus);
     demo.shutdown().await;
-    assert!(
-        found.contains(trace_id),
-        "no exemplar with the trace id: {found}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +267,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         .await
         .unwrap();
     // Several scrapes at 1 s, so every rate() window holds samples.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    wait_for_scrapes(prometheus.addr, 6).await;
 
     let addr = prometheus.addr;
     let report = tokio::task::spawn_blocking(move || {
@@ -239,9 +294,11 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
                 }
             }
             for (what, q) in queries {
-                match result_count(addr, &q) {
-                    Ok(0) => failed.push(format!("{name}: {what}: no data: {q}")),
-                    Ok(n) => ran.push(format!("{name}: {what}: {n} series")),
+                match result_values(addr, &q) {
+                    Ok(values) => match unanswered(&q, &values) {
+                        Some(why) => failed.push(format!("{name}: {what}: {why}: {q}")),
+                        None => ran.push(format!("{name}: {what}: {values:?}")),
+                    },
                     Err(e) => failed.push(format!("{name}: {what}: invalid: {q}: {e}")),
                 }
             }
@@ -251,7 +308,8 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     .await
     .unwrap();
     stop.store(true, Ordering::Relaxed);
-    let _ = load.await;
+    load.await
+        .expect("the load generator met an unexpected answer");
     drop(prometheus);
     demo.shutdown().await;
     let (ran, failed) = report;

@@ -363,23 +363,24 @@ mod tests {
             schema: 3,
             zero_threshold: ZERO_THRESHOLD,
             zero_count: 1,
-            positive: vec![(0, 1), (1, 2), (8, 1), (key(1e30, 3, &cell.bounds), 1)],
+            positive: vec![(0, 1), (1, 2), (8, 1), (798, 1)],
             negative: vec![(0, 1)],
         };
         // Five buckets in all, at most four exposed: the resolution halves until they fit.
-        let mut limited = full.clone();
-        limited.limit(4);
-        assert!(
-            limited.positive.len() + limited.negative.len() <= 4,
-            "{limited:?}"
-        );
-        assert!(limited.schema < 3);
-        assert_eq!(
-            limited.positive.iter().map(|(_, n)| n).sum::<u64>(),
-            5,
-            "no count lost"
-        );
-        assert_eq!(cell.snapshot(tally(&cell)), limited);
+        // Bucket i of schema s is (2^((i-1)/2^s), 2^(i/2^s)], so it becomes bucket ceil(i/2) of
+        // schema s-1. Keys 0, 1, 8, 798 at schema 3 (1e30 lies in bucket 798: 8 log2(1e30) is
+        // 797.26) are 0, 1, 4, 399 at 2; 0, 1, 2, 200 at 1; 0, 1, 1, 100 at 0, where 1.05 and 2
+        // share (1, 2], and four buckets are left.
+        let limited = Native {
+            schema: 0,
+            zero_threshold: ZERO_THRESHOLD,
+            zero_count: 1,
+            positive: vec![(0, 1), (1, 3), (100, 1)],
+            negative: vec![(0, 1)],
+        };
+        let mut halved = full.clone();
+        halved.limit(4);
+        assert_eq!(halved, limited);
         // Where it cannot fit, the lowest schema is the end.
         let mut lowest = full.clone();
         lowest.limit(1);

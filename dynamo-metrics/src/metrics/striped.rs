@@ -206,6 +206,8 @@ impl<A: Word> Striped<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Barrier;
+    use std::sync::atomic::AtomicUsize;
     use std::sync::atomic::Ordering::Relaxed;
 
     #[test]
@@ -213,16 +215,31 @@ mod tests {
         for striped in [false, true] {
             let v = Striped::<AtomicU64>::new(striped);
             assert_eq!(v.is_striped(), striped);
+            // Eight threads start together and meet halfway, so their adds overlap for
+            // certain: the last to finish reads the others' second halves in its sum.
+            const THREADS: usize = 8;
+            const ADDS: u64 = 100_000;
+            let (start, halfway) = (Barrier::new(THREADS), Barrier::new(THREADS));
+            let overlapped = AtomicUsize::new(0);
             std::thread::scope(|s| {
-                for _ in 0..8 {
+                for _ in 0..THREADS {
                     s.spawn(|| {
-                        for _ in 0..10_000 {
+                        start.wait();
+                        let before = v.load(Relaxed);
+                        for i in 1..=ADDS {
                             v.add(1, Relaxed, v.is_striped());
+                            if i == ADDS / 2 {
+                                halfway.wait();
+                            }
+                        }
+                        if v.load(Relaxed) - before > ADDS {
+                            overlapped.fetch_add(1, Relaxed);
                         }
                     });
                 }
             });
-            assert_eq!(v.load(Relaxed), 80_000);
+            assert!(overlapped.load(Relaxed) > 0);
+            assert_eq!(v.load(Relaxed), 800_000);
             v.store(5, Relaxed);
             assert_eq!(v.load(Relaxed), 5);
             assert_eq!(v.swap_zero(Relaxed), 5);

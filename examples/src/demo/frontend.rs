@@ -42,25 +42,31 @@ pub struct App {
     pub models: Vec<String>,
     /// The worker's loopback address.
     pub worker: SocketAddr,
-    /// A mock prefix cache: the last prompt of each model, in tokens.
-    pub last_prompt: parking_lot::Mutex<std::collections::HashMap<String, Vec<u64>>>,
+    /// A mock prefix cache: the recent prompts of each model, in tokens, newest last.
+    pub recent_prompts:
+        parking_lot::Mutex<std::collections::HashMap<String, std::collections::VecDeque<Vec<u64>>>>,
 }
 
 /// KV cache block size of the mock models, in tokens.
 pub const BLOCK_SIZE: usize = 16;
 
-/// Prompt tokens the mock prefix cache holds for `tokens`: the whole blocks shared with the
-/// model's previous prompt.
+/// Prompts the mock prefix cache keeps per model.
+const CACHED_PROMPTS: usize = 8;
+
+/// Prompt tokens the mock prefix cache holds for `tokens`: the whole blocks of the longest
+/// prefix shared with one of the model's recent prompts.
 fn cached_tokens(app: &App, model: &str, tokens: &[u64]) -> usize {
-    let mut last = app.last_prompt.lock();
-    let previous = last
-        .insert(model.to_owned(), tokens.to_vec())
-        .unwrap_or_default();
-    let shared = previous
+    let mut recent = app.recent_prompts.lock();
+    let prompts = recent.entry(model.to_owned()).or_default();
+    let shared = prompts
         .iter()
-        .zip(tokens)
-        .take_while(|(a, b)| a == b)
-        .count();
+        .map(|p| p.iter().zip(tokens).take_while(|(a, b)| a == b).count())
+        .max()
+        .unwrap_or(0);
+    if prompts.len() == CACHED_PROMPTS {
+        prompts.pop_front();
+    }
+    prompts.push_back(tokens.to_vec());
     shared / BLOCK_SIZE * BLOCK_SIZE
 }
 

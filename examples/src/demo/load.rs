@@ -99,6 +99,12 @@ impl Kind {
     }
 }
 
+/// The instructions every request starts with, as an application's requests do: the prefix
+/// that a KV cache shares between them (two blocks of the mock models).
+pub const SYSTEM_PROMPT: &str = "You are a helpful assistant for a team that runs large language \
+    models in production. Answer briefly and precisely, say when you are not sure, and never \
+    invent facts, numbers or sources. Prefer plain words over jargon.";
+
 /// Sends one request of `kind`, number `i`, and checks the answer's status.
 ///
 /// # Errors
@@ -111,13 +117,18 @@ pub async fn send(frontend: SocketAddr, model: &str, kind: Kind, i: u64) -> std:
     let prompt = prompt.join(" ");
     let max_tokens = 4 + (i * 13) % 60;
     let chat = |stream: bool, model: &str| {
-        json!({ "model": model, "stream": stream, "max_tokens": max_tokens, "messages": [{ "role": "user", "content": prompt }] }).to_string()
+        json!({ "model": model, "stream": stream, "max_tokens": max_tokens, "messages": [
+            { "role": "system", "content": SYSTEM_PROMPT },
+            { "role": "user", "content": prompt },
+        ] })
+        .to_string()
     };
     let (path, body, expect) = match kind {
         Kind::Stream | Kind::Cancelled => ("/v1/chat/completions", chat(true, model), 200),
         Kind::Unary => (
             "/v1/completions",
-            json!({ "model": model, "max_tokens": max_tokens, "prompt": prompt }).to_string(),
+            json!({ "model": model, "max_tokens": max_tokens, "prompt": format!("{SYSTEM_PROMPT}\n{prompt}") })
+                .to_string(),
             200,
         ),
         Kind::InvalidJson => ("/v1/chat/completions", "{\"model\": ".to_owned(), 400),

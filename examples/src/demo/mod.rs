@@ -109,7 +109,7 @@ pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error
         preprocessor,
         models,
         worker,
-        last_prompt: parking_lot::Mutex::default(),
+        recent_prompts: parking_lot::Mutex::default(),
     });
     let listener = TcpListener::bind(SocketAddr::new(config.host, config.frontend_port)).await?;
     let frontend_addr = listener.local_addr()?;
