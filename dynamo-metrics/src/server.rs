@@ -47,6 +47,8 @@ pub(crate) struct ExporterMetrics {
     bytes: IntCounter,
     in_flight: IntGauge,
     refused: IntCounterVec,
+    /// Read only where a web configuration file can be loaded (feature `tls`); at zero else.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     reloads: IntCounterVec,
 }
 

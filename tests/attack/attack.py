@@ -11,13 +11,16 @@ It starts target/release/dynamo-demo on two free loopback ports and, against eac
 - dripping: CONNS connections that send a request line and then one header byte a second;
 - reconnecting: CONNS connections that connect again as soon as they are closed;
 
-holding them for HOLD seconds while it probes /metrics on both ports every 0.5 s with a
-1 s timeout. Then FLOOD_CLIENTS keep-alive clients fetch /metrics as fast as they can for
-FLOOD seconds on each port. Resident memory (VmRSS) is read before and after each attack.
+holding them for HOLD seconds (once every one of the CONNS has connected) while it probes
+/metrics on both ports every 0.5 s. Then FLOOD_CLIENTS keep-alive clients fetch /metrics as fast
+as they can for FLOOD seconds on each port. Resident memory (VmRSS) is read before and after
+each attack.
 
-Targets (issue 12): every probe answers 200 within 1 s; the flood gets no errors; RSS after
-each attack is within 16 MiB of where it started. Exits 1 when a target is missed. Nothing
-leaves 127.0.0.1, connection counts and durations are capped by the flags' limits.
+Checks: every one of the CONNS connections was opened (a weaker attack fails); every probe
+answers 200 (within a 10 s deadline; in the full run within 1 s, the target of issue 12, whose
+figure the table prints either way); the flood gets no errors; RSS after each attack is within
+16 MiB of where it started. Exits 1 when a check fails. Nothing leaves 127.0.0.1, connection
+counts and durations are capped by the flags' limits.
 """
 
 import argparse
@@ -32,7 +35,10 @@ import time
 
 HOST = "127.0.0.1"
 RSS_SLACK = 16 << 20
-PROBE_TIMEOUT = 1.0
+# A probe that gets no answer within the deadline failed; the target is what the full run holds
+# every probe to (the quick run in CI only reports it: a slow machine must not fail it).
+PROBE_DEADLINE = 10.0
+PROBE_TARGET = 1.0
 
 
 def free_port():
@@ -49,7 +55,7 @@ def rss(pid):
     raise RuntimeError("no VmRSS")
 
 
-async def get_metrics(port, timeout=PROBE_TIMEOUT):
+async def get_metrics(port, timeout=PROBE_DEADLINE):
     """One GET /metrics on a new connection; returns (status, seconds) or (None, seconds)."""
     start = time.monotonic()
     try:
@@ -75,8 +81,9 @@ async def probe(ports, stop, results):
         await asyncio.sleep(0.5)
 
 
-async def hold(port, mode, stop, opened):
-    """One hostile connection, held until `stop`; `reconnecting` connects again when closed."""
+async def hold(port, mode, stop, opened, connected):
+    """One hostile connection, held until `stop`; `reconnecting` connects again when closed.
+    `opened` counts every connection made, `connected` is set at the first."""
     while not stop.is_set():
         try:
             reader, writer = await asyncio.open_connection(HOST, port)
@@ -84,6 +91,7 @@ async def hold(port, mode, stop, opened):
             await asyncio.sleep(0.05)
             continue
         opened[0] += 1
+        connected.set()
         try:
             if mode == "dripping":
                 writer.write(b"GET /metrics HTTP/1.1\r\n")
@@ -108,16 +116,25 @@ async def hold(port, mode, stop, opened):
 
 
 async def attack(ports, target, mode, conns, hold_secs):
+    """Returns the probes, the connections opened, and how many of the `conns` connected."""
     stop = asyncio.Event()
     probes, opened = [], [0]
-    tasks = [asyncio.ensure_future(hold(ports[target], mode, stop, opened)) for _ in range(conns)]
-    await asyncio.sleep(1)  # let the connections land before probing
+    connected = [asyncio.Event() for _ in range(conns)]
+    tasks = [
+        asyncio.ensure_future(hold(ports[target], mode, stop, opened, c)) for c in connected
+    ]
+    # Every connection lands before probing starts (or the deadline passes, and it is counted).
+    try:
+        await asyncio.wait_for(asyncio.gather(*(c.wait() for c in connected)), 30)
+    except asyncio.TimeoutError:
+        pass
+    landed = sum(c.is_set() for c in connected)
     prober = asyncio.ensure_future(probe(ports, stop, probes))
     await asyncio.sleep(hold_secs)
     stop.set()
     await prober
     await asyncio.gather(*tasks, return_exceptions=True)
-    return probes, opened[0]
+    return probes, opened[0], landed
 
 
 async def flood(port, clients, secs):
@@ -208,18 +225,26 @@ def main():
         for target in ports:
             for mode in ("idle", "dripping", "reconnecting"):
                 before = rss(demo.pid)
-                probes, opened = asyncio.run(attack(ports, target, mode, args.conns, args.hold))
+                probes, opened, landed = asyncio.run(attack(ports, target, mode, args.conns, args.hold))
                 after = settle(demo.pid)
-                times = sorted(t for _, _, t in probes)
-                bad = [p for p in probes if p[1] != 200 or p[2] > PROBE_TIMEOUT]
+                times = sorted(t for _, _, t in probes) or [float("nan")]
+                limit = PROBE_DEADLINE if args.quick else PROBE_TARGET
+                bad = [p for p in probes if p[1] != 200 or p[2] > limit]
+                slow = sum(t > PROBE_TARGET for t in times)
                 name = f"{args.conns} {mode} → {target}"
                 print(
                     f"{name:<28} {opened:>7} {len(probes):>7} {len(bad):>5} "
                     f"{times[len(times) // 2] * 1e3:>7.1f} {times[-1] * 1e3:>7.1f} "
                     f"{before / 2**20:>10.1f} → {after / 2**20:>6.1f}"
                 )
+                if landed < args.conns:
+                    failed.append(f"{name}: only {landed} of the {args.conns} connections were opened")
+                if not probes:
+                    failed.append(f"{name}: no probe ran")
                 if bad:
-                    failed.append(f"{name}: {len(bad)} probes failed or were slower than 1 s")
+                    failed.append(f"{name}: {len(bad)} probes failed or were slower than {limit:g} s")
+                if slow:
+                    print(f"{'':<28} {slow} probes slower than the {PROBE_TARGET:g} s target")
                 check_rss(failed, name, before, after)
         for target, port in ports.items():
             before = rss(demo.pid)

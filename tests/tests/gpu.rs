@@ -20,17 +20,22 @@ async fn gpu_gauges_are_promtool_clean_and_carry_hierarchy_labels() {
         .unwrap();
     let server = SystemServerConfig::at(([127, 0, 0, 1], 0));
     let addr = rt.start_system_server(server).await.unwrap();
-    let mut body = String::new();
-    for _ in 0..100 {
-        body = tokio::task::spawn_blocking(move || request(addr, "GET", "/metrics"))
+    // The sampler's first pass, polled for, with a deadline that fails loudly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let body = tokio::task::spawn_blocking(move || request(addr, "GET", "/metrics"))
             .await
             .unwrap()
             .body;
         if body.contains("dynamo_gpu_up") {
-            break;
+            break body;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no GPU series within 30 s:\n{body}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     let labels = r#"dynamo_namespace="dynamo",dynamo_component="worker",gpu="1",uuid="GPU-1",model_name="NVIDIA H100 80GB HBM3""#;
     for line in [
         format!("dynamo_gpu_up{{{labels}}} 1"),

@@ -137,8 +137,10 @@ async fn from_config_starts_the_server_and_shutdown_stops_it() {
     assert_eq!(get(addr, "GET", "/health").await.status, 503);
     // A connection that never sends a byte does not hold shutdown back until its timeout.
     let idle = TcpStream::connect(addr).unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // accepted meanwhile
-    tokio::time::timeout(std::time::Duration::from_secs(4), rt.shutdown())
+    // Connections are accepted in order: once a later one is answered, the idle one is held.
+    assert_eq!(get(addr, "GET", "/health").await.status, 503);
+    // Far below the idle connection's 60 s header timeout.
+    tokio::time::timeout(std::time::Duration::from_secs(30), rt.shutdown())
         .await
         .expect("shutdown waited for an idle connection's header timeout");
     drop(idle);
@@ -156,17 +158,42 @@ async fn a_slow_client_does_not_block_others() {
     config.header_read_timeout = std::time::Duration::from_millis(300);
     let rt = DistributedRuntime::new().unwrap();
     let addr = rt.start_system_server(config).await.unwrap();
-    // Two idle connections take every slot: one more is answered 503 at once, not queued.
-    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let started = std::time::Instant::now();
-    let r = get(addr, "GET", "/health").await;
-    assert_eq!(r.status, 503);
-    assert_eq!(r.header("retry-after"), Some("1"));
-    assert!(started.elapsed() < std::time::Duration::from_millis(250));
-    // The header timeout closes the idle ones and frees their slots.
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert_eq!(get(addr, "GET", "/health").await.status, 200);
+    // Two idle connections take every slot: one more is answered 503, not queued (queued, it
+    // would be answered 200 once the header timeout closed an idle one). Until the server
+    // has accepted both, a request may still find a slot.
+    let mut idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = get(addr, "GET", "/health").await;
+        if r.status == 503 {
+            assert_eq!(r.header("retry-after"), Some("1"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never refused: {r:?}");
+    }
+    // The header timeout closes the idle ones (the server ends their streams) and frees
+    // their slots.
+    let idle = tokio::task::spawn_blocking(move || {
+        for s in &mut idle {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let mut buf = [0u8; 1];
+            assert!(
+                matches!(std::io::Read::read(s, &mut buf), Ok(0)),
+                "an idle connection was not closed"
+            );
+        }
+        idle
+    })
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while get(addr, "GET", "/health").await.status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no slot after the idle connections closed"
+        );
+    }
     let text = rt.render();
     assert!(
         text.contains("dynamo_metrics_refused_total{what=\"connection\"} 1\n"),
@@ -226,10 +253,12 @@ async fn what_outlives_the_grace_period_is_cancelled() {
     }
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = dropped.clone();
+    let (entered, mut in_flight) = tokio::sync::mpsc::unbounded_channel::<()>();
     let app = axum::Router::new().route(
         "/slow",
         axum::routing::get(move || {
             let guard = Dropped(flag.clone());
+            let _ = entered.send(());
             async move {
                 std::future::pending::<()>().await;
                 drop(guard);
@@ -253,7 +282,10 @@ async fn what_outlives_the_grace_period_is_cancelled() {
         })
     };
     let client = tokio::task::spawn_blocking(move || request(addr, "GET", "/slow"));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the request is in flight
+    in_flight
+        .recv()
+        .await
+        .expect("the request reached its handler");
     assert!(!dropped.load(Ordering::SeqCst));
     stop.send(()).unwrap();
     serving.await.unwrap();

@@ -6,23 +6,26 @@ use std::time::{Duration, Instant};
 use super::families::MIB;
 use super::*;
 
-/// Hands out the passes it is given, one per `sample`, and reports each one taken; when the
-/// list runs out it blocks until `release` is dropped (a hanging NVML call).
+/// Hands out the passes it is given, one per `sample`; when the list runs out it blocks until
+/// `release` is dropped (a hanging NVML call). Each `sample` first reports how many passes it
+/// handed out before: the sampler records a pass before it asks for the next, so those are
+/// recorded.
 struct Script {
     passes: Vec<std::result::Result<Vec<GpuDevice>, String>>,
-    taken: mpsc::Sender<usize>,
+    handed_out: usize,
+    recorded: mpsc::Sender<usize>,
     hang: mpsc::Receiver<()>,
 }
 
 impl GpuSource for Script {
     fn sample(&mut self) -> std::result::Result<Vec<GpuDevice>, String> {
+        let _ = self.recorded.send(self.handed_out);
         if self.passes.is_empty() {
             let _ = self.hang.recv();
             return Err("released".to_owned());
         }
-        let pass = self.passes.remove(0);
-        let _ = self.taken.send(self.passes.len());
-        pass
+        self.handed_out += 1;
+        self.passes.remove(0)
     }
 }
 
@@ -59,7 +62,8 @@ fn start(
     let collector = GpuCollector::start(
         Script {
             passes,
-            taken: taken_tx,
+            handed_out: 0,
+            recorded: taken_tx,
             hang,
         },
         config,
@@ -76,17 +80,14 @@ fn config(dcgm: bool) -> GpuConfig {
     }
 }
 
-/// Waits until the pass leaving `left` passes has been recorded.
-fn wait_for(collector: &GpuCollector, taken: &mpsc::Receiver<usize>, left: usize) {
-    while taken.recv_timeout(Duration::from_secs(5)).expect("a pass") != left {}
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        // `sample` reports before the pass is recorded; wait for the record.
-        if collector.shared.latest.lock().is_some() {
-            std::thread::sleep(Duration::from_millis(5));
-            return;
-        }
-    }
+/// Waits until every pass of the script has been recorded (the sampler asks for one more),
+/// failing after a generous deadline.
+fn wait_for_all(recorded: &mpsc::Receiver<usize>, passes: usize) {
+    while recorded
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the sampler recorded its passes")
+        != passes
+    {}
 }
 
 fn render(collector: GpuCollector) -> (String, crate::DistributedRuntime) {
@@ -161,7 +162,7 @@ dynamo_gpu_utilization_percent{gpu="1",uuid="GPU-00000001",model_name="NVIDIA H1
 #[test]
 fn two_gpus_native_names_exact_text() {
     let (collector, taken, _release) = start(vec![Ok(vec![h100(0), h100(1)])], config(false));
-    wait_for(&collector, &taken, 0);
+    wait_for_all(&taken, 1);
     let (text, _rt) = render(collector);
     assert_eq!(text, TWO_GPUS_NATIVE);
 }
@@ -169,7 +170,7 @@ fn two_gpus_native_names_exact_text() {
 #[test]
 fn dcgm_mode_adds_dcgm_names_units_and_labels() {
     let (collector, taken, _release) = start(vec![Ok(vec![h100(0)])], config(true));
-    wait_for(&collector, &taken, 0);
+    wait_for_all(&taken, 1);
     let (text, _rt) = render(collector);
     let dcgm: Vec<&str> = text.lines().filter(|l| l.starts_with("DCGM_")).collect();
     let l = r#"{gpu="0",UUID="GPU-00000000",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="node-1"}"#;
@@ -207,7 +208,7 @@ fn a_gpu_that_starts_failing_loses_its_values_not_its_identity() {
         ],
         config(false),
     );
-    wait_for(&collector, &taken, 0);
+    wait_for_all(&taken, 3);
     assert_eq!(
         collector.conditions(),
         ["gpu 1 (GPU-00000001)"],
@@ -233,7 +234,7 @@ fn a_source_unavailable_from_the_start_exports_nothing_and_logs_once() {
         .map(|_| Err("libnvidia-ml.so.1: cannot open shared object file".to_owned()))
         .collect();
     let (collector, taken, _release) = start(passes, config(true));
-    wait_for(&collector, &taken, 0);
+    wait_for_all(&taken, 5);
     assert_eq!(collector.conditions(), ["unavailable"]);
     let (text, _rt) = render(collector);
     assert!(!text.contains("gpu"), "{text}");
@@ -248,7 +249,7 @@ fn a_hanging_source_never_blocks_the_scrape_and_its_values_go_stale() {
     };
     // One good pass, then the source hangs until released.
     let (collector, taken, release) = start(vec![Ok(vec![h100(0)])], config);
-    wait_for(&collector, &taken, 0);
+    wait_for_all(&taken, 1);
     let rt = crate::DistributedRuntime::new().unwrap();
     let shared = collector.shared.clone();
     crate::MetricsRegistry::register_collector(&rt, Box::new(collector)).unwrap();
@@ -256,17 +257,17 @@ fn a_hanging_source_never_blocks_the_scrape_and_its_values_go_stale() {
         rt.render()
             .contains("dynamo_gpu_temperature_celsius{gpu=\"0\"")
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    let text = rt.render();
-    assert!(
-        started.elapsed() < Duration::from_millis(100),
-        "the scrape waited for the source"
-    );
-    assert!(
-        !text.contains("dynamo_gpu_temperature_celsius"),
-        "stale values shown as current"
-    );
+    // The source hangs until released, so every render here returns without it. Once the
+    // pass is older than `stale_after`, its values are left out.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = rt.render();
+        if !text.contains("dynamo_gpu_temperature_celsius") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "stale values shown as current");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(text.contains(
         "dynamo_gpu_up{gpu=\"0\",uuid=\"GPU-00000000\",model_name=\"NVIDIA H100 80GB HBM3\"} 0\n"
     ));
@@ -274,14 +275,36 @@ fn a_hanging_source_never_blocks_the_scrape_and_its_values_go_stale() {
     drop(release);
 }
 
+/// The real NVML source: on a machine with an NVIDIA driver it reads every GPU with plausible
+/// values (`tests/gpu/check.py` compares them with `nvidia-smi`); elsewhere it reports that
+/// NVML cannot be initialised.
 #[test]
-fn the_real_nvml_source_reports_unavailable_without_the_library() {
-    if std::path::Path::new("/dev/nvidiactl").exists() {
-        return; // a machine with a GPU driver: covered by the GPU check instead
-    }
+fn the_real_nvml_source_reads_the_gpus_or_reports_unavailable() {
     let mut source = NvmlSource::default();
-    let err = source.sample().unwrap_err();
-    assert!(err.starts_with("NVML cannot be initialised"), "{err}");
+    if !std::path::Path::new("/dev/nvidiactl").exists() {
+        let err = source.sample().unwrap_err();
+        assert!(err.starts_with("NVML cannot be initialised"), "{err}");
+        return;
+    }
+    let devices = source
+        .sample()
+        .expect("NVML reads the GPUs of a machine with a driver");
+    assert!(!devices.is_empty(), "a driver and no GPU");
+    for (i, d) in devices.iter().enumerate() {
+        assert_eq!(d.index as usize, i);
+        assert!(d.uuid.starts_with("GPU-"), "{}", d.uuid);
+        assert!(!d.model_name.is_empty());
+        let r = d.readings.as_ref().expect("readings");
+        let total = r.memory_total_bytes.expect("memory total");
+        let used = r.memory_used_bytes.expect("memory used");
+        assert!(total > 0.0 && used <= total, "{used} of {total}");
+        let temperature = r.temperature_celsius.expect("temperature");
+        assert!(temperature > 0.0 && temperature < 150.0, "{temperature}");
+        let utilization = r.utilization_percent.expect("utilization");
+        assert!((0.0..=100.0).contains(&utilization), "{utilization}");
+        assert!(r.power_usage_watts.expect("power") > 0.0);
+        assert!(r.sm_clock_hertz.expect("SM clock") > 0.0);
+    }
 }
 
 #[test]

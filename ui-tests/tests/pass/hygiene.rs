@@ -1,16 +1,38 @@
-// The public API and every macro from outside the crate, with `std`, `core`-free names
-// `Result`, `Ok`, `Option`, `Box` and `Some` shadowed in the user's module: generated code
-// must name everything by absolute path.
+// Hygiene: the public API and every macro used from outside the crate, in a module where the
+// prelude's and std's names are shadowed by the user's own (`std` itself, the prelude's types,
+// variants and traits): generated code must name everything by absolute path. The async
+// handler is polled to its end, so its generated body runs too.
 #![allow(dead_code, non_camel_case_types)]
 
 mod std {}
+mod core {}
 type Result = ();
 struct Ok;
+struct Err;
 struct Option;
-struct Box;
 struct Some;
+struct None;
+struct Box;
 struct Vec;
 struct String;
+trait Into {}
+trait From {}
+trait Default {}
+trait Clone {}
+trait Copy {}
+trait Drop {}
+trait Send {}
+trait Sync {}
+trait Sized {}
+trait Iterator {}
+trait IntoIterator {}
+trait ToString {}
+trait ToOwned {}
+trait AsRef {}
+trait PartialEq {}
+trait Fn {}
+trait FnOnce {}
+trait Future {}
 
 use dynamo_metrics::{
     DistributedRuntime, DynamoMetrics, ErrorType, HistogramFamily, IntCounter, IntCounterFamily,
@@ -70,6 +92,12 @@ fn main() {
     m.batches_total.inc();
     ep.create_intcounter("manual_total", "Counted by hand", &[]).unwrap().inc();
     let _ = count(1, "abc");
-    let _ = generate("x");
-    let _: &str = &rt.render();
+    let mut call = ::std::pin::pin!(generate("x"));
+    let mut cx = ::std::task::Context::from_waker(::std::task::Waker::noop());
+    match ::std::future::Future::poll(call.as_mut(), &mut cx) {
+        ::std::task::Poll::Ready(reply) => assert_eq!(reply.unwrap(), "x"),
+        ::std::task::Poll::Pending => panic!("the handler awaits nothing"),
+    }
+    let text = rt.render();
+    assert!(text.contains("dynamo_component_requests_total{dynamo_namespace=\"dynamo\",dynamo_component=\"worker\",dynamo_endpoint=\"generate\"} 1"), "{text}");
 }
