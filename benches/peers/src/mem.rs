@@ -51,6 +51,15 @@ fn per<T>(n: usize, make: impl FnOnce() -> T) -> f64 {
 const COUNTERS: usize = 10_000;
 const HISTOGRAMS: usize = 1_000;
 
+#[derive(Clone, Copy, PartialEq, Debug, measured::LabelGroup)]
+#[label(set = MeasuredTwoSet)]
+struct MeasuredTwo<'a> {
+    #[label(dynamic_with = paracord::ParaCord)]
+    endpoint: &'a str,
+    #[label(dynamic_with = paracord::ParaCord)]
+    id: &'a str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
 struct Two {
     endpoint: String,
@@ -62,8 +71,10 @@ struct One {
     id: String,
 }
 
+/// Series `i`'s labels: the id has two digits, so that no two series' values concatenate to
+/// the same string (the `prometheus` crate merges such series: see `render::id_of`).
 fn key(i: usize) -> (String, String) {
-    (format!("ep{}", i / 100), (i % 100).to_string())
+    (format!("ep{}", i / 100), format!("{:02}", i % 100))
 }
 
 /// Our row: counters and histograms, striped or not (the families named apart).
@@ -154,8 +165,10 @@ pub fn print() {
     let buckets = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     ];
-    // The runtime exists before counting: only the families and their series are counted.
+    // The runtime (and `metrics`' recorder) exist before counting: only the families and
+    // their series are counted.
     let rt = DistributedRuntime::new().expect("runtime");
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let rows: Vec<(&str, f64, Option<f64>)> = vec![
         ours(&rt, "dynamo-metrics", false, &buckets),
         ours(
@@ -224,13 +237,13 @@ pub fn print() {
         (
             "measured (ParaCord labels)",
             per(COUNTERS, || {
-                let vec = measured::CounterVec::with_label_set(crate::hot::MeasuredTwoSet {
+                let vec = measured::CounterVec::with_label_set(MeasuredTwoSet {
                     endpoint: paracord::ParaCord::default(),
                     id: paracord::ParaCord::default(),
                 });
                 for i in 0..COUNTERS {
                     let (e, id) = key(i);
-                    vec.inc(crate::hot::MeasuredTwo {
+                    vec.inc(MeasuredTwo {
                         endpoint: &e,
                         id: &id,
                     });
@@ -240,17 +253,14 @@ pub fn print() {
             None,
         ),
         (
-            "metrics + metrics-exporter-prometheus",
+            "metrics + metrics-exporter-prometheus (its recorder made before, as our runtime)",
             per(COUNTERS, || {
-                let recorder =
-                    metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
                 metrics::with_local_recorder(&recorder, || {
                     for i in 0..COUNTERS {
                         let (e, id) = key(i);
                         metrics::counter!("mem_total", "endpoint" => e, "id" => id).increment(1);
                     }
                 });
-                recorder
             }),
             None,
         ),
