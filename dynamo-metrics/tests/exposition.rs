@@ -352,3 +352,28 @@ fn error_types_from_request_guards_are_capped() {
         extra + 2
     )));
 }
+
+/// Label values that concatenate to the same string are different series, whichever way they
+/// are looked up (the `prometheus` crate 0.14 merges them: it keys series by a hash of the
+/// values one after another).
+#[cfg(feature = "metrics")]
+#[test]
+fn values_that_concatenate_alike_stay_apart() {
+    let rt = DistributedRuntime::new().unwrap();
+    let vec = rt
+        .create_intcountervec("split_total", "Split", &["endpoint", "id"], &[])
+        .unwrap();
+    vec.with_label_values(&["ep1", "10"]).unwrap().inc();
+    vec.with(&["ep11", "0"], |c| c.inc_by(5)).unwrap();
+    vec.with(&["ep1", "10"], |c| c.inc_by(2)).unwrap();
+    vec.with_label_values(&["ep11", "0"]).unwrap().inc_by(7);
+    vec.with(&["", "ep1100"], |c| c.inc_by(100)).unwrap();
+    let text = rt.render();
+    for line in [
+        "dynamo_component_split_total{endpoint=\"ep1\",id=\"10\"} 3\n",
+        "dynamo_component_split_total{endpoint=\"ep11\",id=\"0\"} 12\n",
+        "dynamo_component_split_total{endpoint=\"\",id=\"ep1100\"} 100\n",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+}

@@ -30,8 +30,8 @@ pub struct Case {
     pub times: Vec<f64>,
     /// A render's page size in bytes, for the ratios per byte.
     pub bytes: Option<Rc<Cell<usize>>>,
-    /// Renders one page and checks that it holds what every library was given.
-    pub check: Option<Box<dyn FnMut() -> Result<(), String>>>,
+    /// Renders one page and checks that it holds what every library was given; its size.
+    pub check: Option<Box<dyn FnMut() -> Result<usize, String>>>,
 }
 
 pub fn case(

@@ -34,9 +34,11 @@ fn main() {
         for c in &mut cases {
             if let Some(check) = &mut c.check {
                 match check() {
-                    Ok(()) => {
-                        println!("page of {}: {} samples as expected", c.name, render::SERIES)
-                    }
+                    Ok(bytes) => println!(
+                        "page of {}: {} samples as expected, {bytes} bytes",
+                        c.name,
+                        render::SERIES
+                    ),
                     Err(e) => failed.push(format!("{} / {}: {e}", c.group, c.name)),
                 }
             }

@@ -395,6 +395,7 @@ fn render_case(
                     Page::Text => check_text(out),
                     Page::Protobuf => check_protobuf(out),
                 }
+                .map(|()| out.len());
             });
             result
         })),
