@@ -6,8 +6,8 @@
 use dynamo_metrics::{DistributedRuntime, MetricsRegistry, prometheus};
 
 /// The render without the runtime's own metrics: uptime, whose value moves, the exporter's
-/// (dropped exemplars, scrapes, refusals), and GPU gauges, present on machines with GPUs when the `gpu` feature is
-/// on.
+/// (dropped exemplars, scrapes, refusals, reloads), and GPU gauges, present on machines with GPUs when the
+/// `gpu` feature is on.
 fn render(runtime: &DistributedRuntime) -> String {
     let text = runtime.render();
     let mut out = String::new();
@@ -18,6 +18,7 @@ fn render(runtime: &DistributedRuntime) -> String {
                 || line.starts_with("# HELP dynamo_metrics_exemplars_dropped_total ")
                 || line.starts_with("# HELP dynamo_metrics_refused_total ")
                 || line.starts_with("# HELP dynamo_metrics_scrape")
+                || line.starts_with("# HELP dynamo_metrics_web_config_reloads_total ")
                 || line.starts_with("# HELP dynamo_gpu_")
                 || line.starts_with("# HELP DCGM_");
         }

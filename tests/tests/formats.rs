@@ -46,8 +46,10 @@ async fn serve() -> (DistributedRuntime, SocketAddr) {
     (rt, addr)
 }
 
-/// The text page of [`serve`], as the text format 0.0.4 writes it.
-const EXPECTED_TEXT: &str = r#"# HELP dynamo_component_latency_seconds Latency
+/// The lines of [`serve`]'s histogram and gauge, the same in both text formats.
+macro_rules! histogram_and_gauge {
+    () => {
+        r#"# HELP dynamo_component_latency_seconds Latency
 # TYPE dynamo_component_latency_seconds histogram
 dynamo_component_latency_seconds_bucket{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e",le="0.5"} 0
 dynamo_component_latency_seconds_bucket{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e",le="1"} 1
@@ -57,7 +59,14 @@ dynamo_component_latency_seconds_count{dynamo_namespace="ns",dynamo_component="c
 # HELP dynamo_component_queue_depth Queue depth
 # TYPE dynamo_component_queue_depth gauge
 dynamo_component_queue_depth -2
-# HELP dynamo_component_requests_total Requests, "quoted"
+"#
+    };
+}
+
+/// The text page of [`serve`], as the text format 0.0.4 writes it.
+const EXPECTED_TEXT: &str = concat!(
+    histogram_and_gauge!(),
+    r#"# HELP dynamo_component_requests_total Requests, "quoted"
 # TYPE dynamo_component_requests_total counter
 dynamo_component_requests_total{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e",model="a \"quoted\" \\ value\nwith a newline, ünïcödé"} 3
 # HELP dynamo_component_uptime_seconds Total uptime of the DistributedRuntime in seconds
@@ -66,21 +75,14 @@ dynamo_component_uptime_seconds UPTIME
 # HELP legacy_jobs Jobs without a suffix
 # TYPE legacy_jobs counter
 legacy_jobs 5
-"#;
+"#
+);
 
 /// The OpenMetrics page of [`serve`]: a counter's family named without `_total`, quotes
 /// escaped in HELP, the foreign counter without `_total` as `unknown`, and `# EOF`.
-const EXPECTED_OPENMETRICS: &str = r#"# HELP dynamo_component_latency_seconds Latency
-# TYPE dynamo_component_latency_seconds histogram
-dynamo_component_latency_seconds_bucket{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e",le="0.5"} 0
-dynamo_component_latency_seconds_bucket{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e",le="1"} 1
-dynamo_component_latency_seconds_bucket{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e",le="+Inf"} 1
-dynamo_component_latency_seconds_sum{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e"} 0.7
-dynamo_component_latency_seconds_count{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e"} 1
-# HELP dynamo_component_queue_depth Queue depth
-# TYPE dynamo_component_queue_depth gauge
-dynamo_component_queue_depth -2
-# HELP dynamo_component_requests Requests, \"quoted\"
+const EXPECTED_OPENMETRICS: &str = concat!(
+    histogram_and_gauge!(),
+    r#"# HELP dynamo_component_requests Requests, \"quoted\"
 # TYPE dynamo_component_requests counter
 dynamo_component_requests_total{dynamo_namespace="ns",dynamo_component="c",dynamo_endpoint="e",model="a \"quoted\" \\ value\nwith a newline, ünïcödé"} 3
 # HELP dynamo_component_uptime_seconds Total uptime of the DistributedRuntime in seconds
@@ -90,7 +92,8 @@ dynamo_component_uptime_seconds UPTIME
 # TYPE legacy_jobs unknown
 legacy_jobs 5
 # EOF
-"#;
+"#
+);
 
 async fn get(
     addr: SocketAddr,
