@@ -99,6 +99,12 @@ async fn fixed_registry() -> DistributedRuntime {
     for v in [0.5, 1.0, 1.05, 1.05, 2.0, 0.0] {
         frontend.time_to_first_token.observe(&model, v);
     }
+    // A native histogram's exemplar: in its classic bucket and among the native ones.
+    frontend.time_to_first_token.observe_with_exemplar(
+        &model,
+        0.3,
+        &[("trace_id", "0af7651916cd43dd8448eb211c80319c")],
+    );
 
     let foreign = prometheus::IntCounter::new("legacy_jobs", "Jobs without a suffix").unwrap();
     foreign.inc_by(5);
@@ -192,7 +198,7 @@ fn fixed_protobuf(mut page: &[u8]) -> Vec<u8> {
             ([4, 2, 1], Field::Fixed64(_)) if uptime => Some(Field::Fixed64(0)),
             // Exemplar.timestamp, wherever an exemplar is: Counter.exemplar,
             // Histogram.bucket.exemplar, Histogram.exemplars.
-            ([4, 3, 2] | [4, 7, 3, 3] | [4, 7, 16], Field::Len(_)) => None,
+            ([4, 3, 2, 3] | [4, 7, 3, 3, 3] | [4, 7, 16, 3], Field::Len(_)) => None,
             _ => Some(field.clone()),
         });
         put_varint(&mut out, family.len() as u64);
@@ -271,7 +277,16 @@ fn rewrite(message: &[u8], map: &dyn Fn(&[u64], &Field) -> Option<Field>) -> Vec
         map: &dyn Fn(&[u64], &Field) -> Option<Field>,
     ) -> Vec<u8> {
         // Messages inside MetricFamily that hold what `map` touches.
-        const NESTED: &[&[u64]] = &[&[4], &[4, 2], &[4, 3], &[4, 7], &[4, 7, 3], &[4, 3, 2]];
+        const NESTED: &[&[u64]] = &[
+            &[4],
+            &[4, 2],
+            &[4, 3],
+            &[4, 3, 2],
+            &[4, 7],
+            &[4, 7, 3],
+            &[4, 7, 3, 3],
+            &[4, 7, 16],
+        ];
         let mut out = Vec::new();
         for (number, field) in fields(message) {
             path.push(number);
