@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use dynamo_metrics_naming::{self as naming, Level, MetricKind, NativeParams};
 
-use crate::text;
+use crate::exposition::text;
 
 /// A statically declared metric: what it is and where it was declared. Built by the macros
 /// (and by this crate for its built-in metrics); more fields may come, so it is read, not

@@ -111,67 +111,51 @@ extern crate self as dynamo_metrics;
 
 #[cfg(feature = "derive")]
 pub mod builtin;
-mod catalog;
-mod config;
 mod describe;
 mod error;
-mod fields;
-mod foreign;
-mod format;
+mod exposition;
 #[cfg(feature = "gpu")]
 mod gpu;
-mod hierarchy;
 mod instrument;
-mod labeled;
-mod labels;
-#[cfg(feature = "server")]
-mod listener;
 mod metrics;
-mod protobuf;
+mod registry;
 mod runtime;
-mod scope;
-mod scoped;
-#[cfg(feature = "server")]
-mod server;
-mod snapshot;
-mod store;
-mod text;
+mod serve;
 pub mod trace;
-#[cfg(feature = "tls")]
-mod web;
+mod typed;
 
-pub use catalog::{catalog, check_catalog};
-pub use config::{RuntimeConfig, SystemServerConfig};
 pub use describe::MetricDescriptor;
 pub use dynamo_metrics_naming as naming;
 pub use error::{Error, Result};
-pub use fields::{DynamoMetrics, MetricField};
-pub use format::{Escaping, Format, Negotiated};
+pub use exposition::{CONTENT_TYPE, Escaping, Format, Negotiated};
 /// The trait a streaming handler's `impl Stream<Item = ..>` return type names, re-exported so
 /// `#[instrument_endpoint]` handlers need no dependency of their own for it.
 pub use futures_core::Stream;
 #[cfg(feature = "gpu")]
 pub use gpu::{GpuCollector, GpuConfig, GpuDevice, GpuReadings, GpuSource, NvmlSource};
-pub use hierarchy::{Component, Endpoint, Namespace};
 pub use instrument::{
     DEFAULT_ERROR_TYPE, EndpointMetrics, ErrorType, PANIC_ERROR_TYPE, PayloadSize,
     REQUEST_DURATION_BUCKETS, RequestGuard,
 };
-pub use labeled::{
-    CounterFamily, DEFAULT_MAX_LABEL_LEN, DEFAULT_MAX_SERIES, GaugeFamily, HistogramFamily,
-    IntCounterFamily, IntGaugeFamily, LabeledFamily, SeriesHandle,
-};
-pub use labels::{LabelField, LabelSet, LabelValue};
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, MAX_EXEMPLAR_LABEL_CHARS, OVERFLOW, exponential_buckets,
     linear_buckets, log_buckets,
 };
 pub use prometheus;
+pub use registry::catalog::{catalog, check_catalog};
+pub use registry::hierarchy::{Component, Endpoint, Namespace};
+pub use registry::scope::{Level, MetricsRegistry, MetricsScope};
 pub use runtime::DistributedRuntime;
-pub use scope::{Level, MetricsRegistry, MetricsScope};
-pub use scoped::{Scoped, spawn, spawn_blocking};
-pub use text::CONTENT_TYPE;
+pub use runtime::config::RuntimeConfig;
+pub use runtime::scoped::{Scoped, spawn, spawn_blocking};
+pub use serve::config::SystemServerConfig;
+pub use typed::family::{
+    CounterFamily, DEFAULT_MAX_LABEL_LEN, DEFAULT_MAX_SERIES, GaugeFamily, HistogramFamily,
+    IntCounterFamily, IntGaugeFamily, LabeledFamily, SeriesHandle,
+};
+pub use typed::fields::{DynamoMetrics, MetricField};
+pub use typed::label_set::{LabelField, LabelSet, LabelValue};
 
 #[cfg(feature = "derive")]
 pub use dynamo_metrics_derive::{
@@ -181,15 +165,15 @@ pub use dynamo_metrics_derive::{
 /// What generated code names. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::catalog::RuntimeMetrics;
     pub use crate::describe::Declared;
-    pub use crate::fields::check_level;
     pub use crate::instrument::probe::{
         NoPayloadSize, NotAnError, Probe, ViaErrorType, ViaPayloadSize, ViaResult,
     };
     pub use crate::instrument::site::{EndpointSite, StaticEndpoint};
     pub use crate::instrument::stream::InstrumentedStream;
-    pub use crate::labels::{cardinality, contains};
+    pub use crate::registry::catalog::RuntimeMetrics;
+    pub use crate::typed::fields::check_level;
+    pub use crate::typed::label_set::{cardinality, contains};
     pub use inventory;
 
     use dynamo_metrics_naming::MetricKind;

@@ -2,7 +2,7 @@
 //! dcgm-exporter compatible ones, each with how to read it from a [`GpuReadings`].
 
 use super::GpuReadings;
-use crate::snapshot::Kind;
+use crate::exposition::snapshot::Kind;
 
 /// One family the collector exports: name, help, type and how to read it.
 pub(super) struct Family {

@@ -13,7 +13,8 @@ use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto;
 
-use crate::snapshot::{self, Kind, SeriesSnapshot, Snapshot, Value};
+use crate::exposition::prometheus_model;
+use crate::exposition::snapshot::{Kind, SeriesSnapshot, Snapshot, Value};
 use families::{DCGM, DCGM_LABELS, Family, INFO, NATIVE, NATIVE_LABELS, UP};
 
 pub use nvml::NvmlSource;
@@ -377,7 +378,10 @@ impl Collector for GpuCollector {
     }
 
     fn collect(&self) -> Vec<proto::MetricFamily> {
-        self.snapshots().iter().map(snapshot::to_proto).collect()
+        self.snapshots()
+            .iter()
+            .map(prometheus_model::to_proto)
+            .collect()
     }
 }
 

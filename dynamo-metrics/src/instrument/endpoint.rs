@@ -10,7 +10,7 @@ use crate::describe::MetricDescriptor;
 use crate::error::Result;
 use crate::metrics::timer;
 use crate::metrics::{Cell, Histogram, IntCounter, IntCounterVec, IntGauge, Series};
-use crate::scope::{Level, MetricsRegistry, MetricsScope};
+use crate::registry::scope::{Level, MetricsRegistry, MetricsScope};
 
 /// Bucket bounds of `dynamo_component_request_duration_seconds`, in seconds: from 5 ms to
 /// 10 minutes, so long generations are not clipped at the top bucket.

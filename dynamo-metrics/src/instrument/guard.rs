@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 use super::binding;
 use super::endpoint::EndpointMetrics;
 use crate::metrics::timer::{self, clock};
-use crate::scope::root_scope;
-use crate::store::Store;
+use crate::registry::scope::root_scope;
+use crate::registry::store::Store;
 
 impl EndpointMetrics {
     /// Counts a request as started and returns the guard that finishes it: dropping the

@@ -1,5 +1,6 @@
 //! Exemplars: one sample, with labels such as a trace id, kept beside a counter or a histogram
-//! bucket and shown in OpenMetrics and protobuf. See [`Exemplar`] for details.
+//! bucket and shown in OpenMetrics and protobuf: the rules an exemplar must keep
+//! ([`Exemplar::new`]) and the slots a series keeps its latest in ([`Slots`]).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -7,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use crate::text;
+pub(crate) use crate::exposition::snapshot::Exemplar;
 
 /// The most UTF-8 characters an exemplar's label names and values may hold together, as
 /// OpenMetrics says.
@@ -19,15 +20,6 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// How many exemplars this process refused.
 pub(crate) fn exemplars_dropped() -> u64 {
     DROPPED.load(Relaxed)
-}
-
-/// A sample kept beside a series: its labels, value and the time it was recorded.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Exemplar {
-    pub(crate) labels: Box<[(Box<str>, Box<str>)]>,
-    pub(crate) value: f64,
-    /// Seconds and nanoseconds since the Unix epoch.
-    pub(crate) timestamp: (i64, u32),
 }
 
 impl Exemplar {
@@ -59,26 +51,6 @@ impl Exemplar {
                 now.subsec_nanos(),
             ),
         })
-    }
-
-    /// Appends ` # {labels} value timestamp` after an OpenMetrics sample value.
-    pub(crate) fn write_openmetrics(&self, out: &mut String) {
-        out.push_str(" # {");
-        for (i, (k, v)) in self.labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(k);
-            out.push_str("=\"");
-            text::write_label_value(out, v);
-            out.push('"');
-        }
-        out.push_str("} ");
-        text::write_f64(out, self.value);
-        out.push(' ');
-        out.push_str(itoa::Buffer::new().format(self.timestamp.0));
-        out.push('.');
-        out.push_str(&format!("{:09}", self.timestamp.1));
     }
 }
 
@@ -132,7 +104,7 @@ mod tests {
         let before = DROPPED.load(Relaxed);
         let e = Exemplar::new(&[("trace_id", "4bf92f35")], 0.47).unwrap();
         let mut out = String::new();
-        e.write_openmetrics(&mut out);
+        crate::exposition::text::write_exemplar(&mut out, &e);
         assert!(out.starts_with(" # {trace_id=\"4bf92f35\"} 0.47 "), "{out}");
         assert_eq!(out.rsplit('.').next().unwrap().len(), 9);
         let long = "x".repeat(MAX_EXEMPLAR_LABEL_CHARS);

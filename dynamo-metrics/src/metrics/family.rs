@@ -10,10 +10,11 @@ use prometheus::core::Desc;
 use prometheus::proto;
 
 use super::cell::Cell;
+use super::histogram::DEFAULT_BUCKETS;
 pub(crate) use super::meta::Meta;
-use crate::format::Format;
-use crate::protobuf;
-use crate::snapshot::{SeriesSnapshot, Snapshot};
+use crate::exposition::prepared::{self, Header, Prepared};
+use crate::exposition::snapshot::{SeriesSnapshot, Snapshot};
+use crate::exposition::{Format, PreparedFamily, protobuf};
 
 /// The value of every variable label of the series that collects label combinations beyond
 /// a family's cap.
@@ -111,9 +112,8 @@ impl Budget {
 pub(crate) struct Family<C: Cell> {
     meta: Arc<Meta>,
     /// The text all its series share.
-    shared: C::Shared,
-    header: Box<str>,
-    openmetrics_header: Box<str>,
+    shared: <C::Text as Prepared<C>>::Shared,
+    header: Header,
     series: RwLock<Vec<Entry<C>>>,
     /// The most series with one set of fixed label values (one level's view); more label
     /// combinations fold into that view's overflow series.
@@ -130,10 +130,10 @@ pub(crate) struct Family<C: Cell> {
 
 impl<C: Cell> Family<C> {
     pub(crate) fn new(meta: Meta, budget: Option<Arc<Budget>>) -> Self {
+        let bounds = meta.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS);
         Family {
-            header: meta.header(),
-            openmetrics_header: meta.openmetrics_header(),
-            shared: C::shared(&meta),
+            header: Header::new(&meta.name, &meta.help, meta.kind.into()),
+            shared: <C::Text as Prepared<C>>::shared(&meta.name, bounds),
             meta: Arc::new(meta),
             series: RwLock::new(Vec::new()),
             max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
@@ -240,7 +240,13 @@ impl<C: Cell> Family<C> {
             .into_iter()
             .filter_map(|n| series.get(n?))
             .map(|e| &e.text);
-        let text = C::text(&self.meta, &values, fixed.len(), near);
+        let text = <C::Text as Prepared<C>>::new(
+            &self.meta.name,
+            &self.meta.labels,
+            &values,
+            fixed.len(),
+            near,
+        );
         let created = Arc::new(Series {
             cell: C::new(&self.meta, self.striped.load(Relaxed)),
             meta: self.meta.clone(),
@@ -312,40 +318,16 @@ impl<C: Cell> Family<C> {
 /// A family of any cell type, as the registry holds it.
 pub(crate) trait AnyFamily: Send + Sync {
     fn meta(&self) -> &Arc<Meta>;
-    /// Appends the family's text; nothing when it has no series yet.
-    fn render(&self, out: &mut String, format: Format);
     /// The family's series now; `None` when it has none yet.
     fn snapshot(&self) -> Option<Snapshot>;
-    /// Appends the family as a length-delimited protobuf `MetricFamily`; nothing when it has
-    /// no series yet.
-    fn encode_protobuf(&self, out: &mut Vec<u8>);
+    /// The family as the exposition writes it.
+    fn as_prepared(&self) -> &dyn PreparedFamily;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 impl<C: Cell> AnyFamily for Family<C> {
     fn meta(&self) -> &Arc<Meta> {
         &self.meta
-    }
-
-    fn render(&self, out: &mut String, format: Format) {
-        let series = self.series.read();
-        if series.is_empty() {
-            return;
-        }
-        // Sample lines are the same in both text formats: our counters end in `_total`.
-        out.push_str(match format {
-            Format::OpenMetrics => &self.openmetrics_header,
-            _ => &self.header,
-        });
-        if format == Format::OpenMetrics {
-            for e in series.iter() {
-                e.series.cell.render_openmetrics(&self.shared, &e.text, out);
-            }
-        } else {
-            for e in series.iter() {
-                e.series.cell.render(&self.shared, &e.text, out);
-            }
-        }
     }
 
     fn snapshot(&self) -> Option<Snapshot> {
@@ -361,7 +343,23 @@ impl<C: Cell> AnyFamily for Family<C> {
         })
     }
 
-    fn encode_protobuf(&self, out: &mut Vec<u8>) {
+    fn as_prepared(&self) -> &dyn PreparedFamily {
+        self
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+impl<C: Cell> PreparedFamily for Family<C> {
+    fn write_text(&self, out: &mut String, format: Format) {
+        let series = self.series.read();
+        let series = series.iter().map(|e| (&e.text, &e.series.cell));
+        prepared::write_family(out, format, &self.header, &self.shared, series);
+    }
+
+    fn write_protobuf(&self, out: &mut Vec<u8>) {
         let series = self.series.read();
         if series.is_empty() {
             return;
@@ -387,9 +385,5 @@ impl<C: Cell> AnyFamily for Family<C> {
                 }
             }
         }
-    }
-
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::snapshot::Value;
+use crate::exposition::snapshot::Value;
 use dynamo_metrics_naming::MetricKind;
 
 use super::cell::{AtomicF64, Cell};
@@ -13,7 +13,7 @@ use super::native::{NativeCell, NativeTally};
 use super::per_thread::this_thread;
 use super::striped::Word;
 use crate::error::{Error, Result};
-use crate::text;
+use crate::exposition::prepared::{HistogramReading, HistogramText};
 use dynamo_metrics_naming::NativeParams;
 use std::sync::OnceLock;
 use thread_local::ThreadLocal;
@@ -278,63 +278,6 @@ impl Counts {
     }
 }
 
-/// A histogram series' text: the start of its bucket lines, `name_bucket{k="v",k2="v2",`
-/// (escaped; `name_bucket{` without labels). The rest is the family's [`HistogramLines`].
-pub(crate) struct HistogramText {
-    bucket: Box<str>,
-}
-
-/// The parts of a histogram family's sample lines that every series shares.
-pub(crate) struct HistogramLines {
-    /// The length of `name_bucket{`.
-    bucket: usize,
-    /// `le="0.005"} ` for each bound, then `le="+Inf"} `.
-    les: Box<[Box<str>]>,
-    /// `name_sum`.
-    sum: Box<str>,
-    /// `name_count`.
-    count: Box<str>,
-}
-
-impl HistogramLines {
-    fn new(meta: &Meta) -> Self {
-        let bounds = meta.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS);
-        let les = bounds
-            .iter()
-            .map(|b| text::format_bound(*b))
-            .chain(["+Inf".to_owned()])
-            .map(|le| format!("le=\"{le}\"}} ").into_boxed_str())
-            .collect();
-        HistogramLines {
-            bucket: meta.name.len() + "_bucket{".len(),
-            les,
-            sum: format!("{}_sum", meta.name).into_boxed_str(),
-            count: format!("{}_count", meta.name).into_boxed_str(),
-        }
-    }
-}
-
-impl HistogramText {
-    /// Appends the start of bucket line `i`, up to the value.
-    #[inline]
-    fn bucket(&self, lines: &HistogramLines, out: &mut String, i: usize) {
-        out.push_str(&self.bucket);
-        out.push_str(&lines.les[i]);
-    }
-
-    /// Appends the start of the `_sum` or `_count` line named `name`, up to the value.
-    #[inline]
-    fn total(&self, lines: &HistogramLines, out: &mut String, name: &str) {
-        out.push_str(name);
-        if let Some(labels) = self.bucket[lines.bucket..].strip_suffix(',') {
-            out.push('{');
-            out.push_str(labels);
-            out.push('}');
-        }
-        out.push(' ');
-    }
-}
-
 impl HistogramCell {
     /// The classic bucket of `v`.
     #[inline]
@@ -416,37 +359,6 @@ impl HistogramCell {
         t
     }
 
-    /// The sample lines, with each bucket's exemplar when `exemplars` (OpenMetrics). An
-    /// unstriped series reads its one set of counts in place.
-    fn render_with(
-        &self,
-        lines: &HistogramLines,
-        t: &HistogramText,
-        out: &mut String,
-        exemplars: bool,
-    ) {
-        let tally = self.local.is_some().then(|| self.tally());
-        let mut cumulative = 0u64;
-        for i in 0..=self.bounds.len() {
-            cumulative += match &tally {
-                Some(tally) => tally.counts[i],
-                None => self.base.counts[i].load(Relaxed),
-            };
-            t.bucket(lines, out, i);
-            text::write_u64(out, cumulative);
-            if exemplars && let Some(e) = self.exemplars.get(i) {
-                e.write_openmetrics(out);
-            }
-            out.push('\n');
-        }
-        t.total(lines, out, &lines.sum);
-        text::write_f64(out, tally.map_or_else(|| self.base.sum.get(), |t| t.sum));
-        out.push('\n');
-        t.total(lines, out, &lines.count);
-        text::write_u64(out, cumulative);
-        out.push('\n');
-    }
-
     pub(crate) fn count(&self) -> u64 {
         self.tally().counts.iter().sum()
     }
@@ -466,7 +378,6 @@ impl Cell for HistogramCell {
     const KIND: MetricKind = MetricKind::Histogram;
     const VALUE: &'static str = "f64";
     type Text = HistogramText;
-    type Shared = HistogramLines;
 
     fn new(meta: &Meta, striped: bool) -> Self {
         let bounds = meta
@@ -485,35 +396,6 @@ impl Cell for HistogramCell {
             }),
             exemplars: Slots::default(),
         }
-    }
-
-    fn shared(meta: &Meta) -> HistogramLines {
-        HistogramLines::new(meta)
-    }
-
-    fn text<'a>(
-        meta: &Meta,
-        values: &[String],
-        _: usize,
-        _: impl Iterator<Item = &'a HistogramText>,
-    ) -> HistogramText {
-        let mut bucket = format!("{}_bucket{{", meta.name);
-        let before = bucket.len();
-        text::write_label_pairs(&mut bucket, meta.pairs(values));
-        if bucket.len() > before {
-            bucket.push(',');
-        }
-        HistogramText {
-            bucket: bucket.into_boxed_str(),
-        }
-    }
-
-    fn render(&self, lines: &HistogramLines, t: &HistogramText, out: &mut String) {
-        self.render_with(lines, t, out, false);
-    }
-
-    fn render_openmetrics(&self, lines: &HistogramLines, t: &HistogramText, out: &mut String) {
-        self.render_with(lines, t, out, true);
     }
 
     fn exemplars(&self) -> Vec<(usize, Exemplar)> {
@@ -550,6 +432,25 @@ impl Cell for HistogramCell {
             count: cumulative,
             native: self.native_cell().map(|n| Box::new(n.snapshot(native))),
         }
+    }
+}
+
+impl HistogramReading for HistogramCell {
+    /// An unstriped series reads its one set of counts in place.
+    fn read(&self, counts: &mut Vec<u64>) -> f64 {
+        counts.clear();
+        if self.local.is_some() {
+            let tally = self.tally();
+            counts.extend_from_slice(&tally.counts);
+            tally.sum
+        } else {
+            counts.extend(self.base.counts.iter().map(|c| c.load(Relaxed)));
+            self.base.sum.get()
+        }
+    }
+
+    fn exemplar(&self, bucket: usize) -> Option<Exemplar> {
+        self.exemplars.get(bucket)
     }
 }
 

@@ -9,8 +9,8 @@ use prometheus::core::Desc;
 use prometheus::proto;
 
 use crate::describe::Shape;
-use crate::snapshot::{self, SeriesSnapshot, Snapshot};
-use crate::text;
+use crate::exposition::prometheus_model;
+use crate::exposition::snapshot::{SeriesSnapshot, Snapshot};
 
 /// What a family is: everything two declarations of it must agree on, and where it was first
 /// declared.
@@ -26,7 +26,7 @@ pub(crate) struct Meta {
     pub(crate) hierarchy: usize,
     /// Native histograms only: the parameters of the native buckets.
     pub(crate) native: Option<dynamo_metrics_naming::NativeParams>,
-    /// Histograms only; `None` means [`DEFAULT_BUCKETS`].
+    /// Histograms only; `None` means [`DEFAULT_BUCKETS`](super::DEFAULT_BUCKETS).
     pub(crate) buckets: Option<Arc<[f64]>>,
     /// Where the declaration was made, for error messages.
     pub(crate) declared_at: String,
@@ -63,22 +63,9 @@ impl Meta {
         format!("{} (declared {})", self.shape(), self.declared_at)
     }
 
-    pub(crate) fn header(&self) -> Box<str> {
-        let mut out = String::new();
-        text::write_header(&mut out, &self.name, &self.help, self.kind.as_str());
-        out.into_boxed_str()
-    }
-
-    /// The family's metadata lines in OpenMetrics.
-    pub(crate) fn openmetrics_header(&self) -> Box<str> {
-        let mut out = String::new();
-        text::write_openmetrics_header(&mut out, &self.name, &self.help, self.kind.as_str());
-        out.into_boxed_str()
-    }
-
     /// A `prometheus` family of `series`.
     pub(crate) fn to_proto(&self, series: Vec<SeriesSnapshot>) -> proto::MetricFamily {
-        snapshot::to_proto(&Snapshot {
+        prometheus_model::to_proto(&Snapshot {
             name: self.name.clone(),
             help: self.help.clone(),
             kind: self.kind.into(),

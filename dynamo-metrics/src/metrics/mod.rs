@@ -18,7 +18,7 @@ mod view;
 pub(crate) use cell::Cell;
 pub(crate) use declare::Declaration;
 pub use exemplar::MAX_EXEMPLAR_LABEL_CHARS;
-pub(crate) use exemplar::{Exemplar, exemplars_dropped};
+pub(crate) use exemplar::exemplars_dropped;
 pub use family::OVERFLOW;
 pub(crate) use family::{AnyFamily, Budget, Family, Meta, Series};
 pub use handles::{

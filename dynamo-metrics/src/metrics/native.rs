@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dynamo_metrics_naming::NativeParams;
 use parking_lot::Mutex;
 
-use crate::snapshot::Native;
+use crate::exposition::snapshot::Native;
 
 /// The width of the zero bucket: observations whose magnitude is at most this count there.
 /// 2^-128, client_golang's default.

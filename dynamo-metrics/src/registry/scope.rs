@@ -14,7 +14,7 @@ use crate::metrics::{
     Cell, Counter, CounterVec, Declaration, Family, Gauge, GaugeVec, Histogram, HistogramVec,
     IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Series, View, location,
 };
-use crate::store::Store;
+use crate::registry::store::Store;
 
 /// `dynamo_metrics_series_overflow_total{family}`, at runtime level.
 static OVERFLOW: MetricDescriptor = MetricDescriptor::__new(

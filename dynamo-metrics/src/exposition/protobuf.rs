@@ -2,8 +2,7 @@
 //! length (`encoding=delimited`), written by hand from [`Snapshot`]s. Field numbers follow
 //! `prometheus/client_model`'s `metrics.proto`.
 
-use crate::metrics::Exemplar;
-use crate::snapshot::{Kind, Native, Snapshot, Value};
+use crate::exposition::snapshot::{Exemplar, Kind, Native, Snapshot, Value};
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
@@ -287,7 +286,7 @@ fn write_native(h: &mut Vec<u8>, native: &Native) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::SeriesSnapshot;
+    use crate::exposition::snapshot::SeriesSnapshot;
 
     #[test]
     fn wire_encoding() {

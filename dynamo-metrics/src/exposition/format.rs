@@ -1,6 +1,10 @@
 //! The exposition formats we write and how a scrape chooses one: [`Format`] and
 //! [`Format::negotiate`].
 
+/// The content type of the text exposition format 0.0.4, what a scrape gets unless it asks
+/// for another: `text/plain; version=0.0.4; charset=utf-8`.
+pub const CONTENT_TYPE: &str = Format::Text.content_type();
+
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

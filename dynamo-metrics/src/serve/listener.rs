@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::config::SystemServerConfig;
 use crate::metrics::IntCounter;
+use crate::serve::config::SystemServerConfig;
 
 /// The answer to a connection over the cap: written at once, then the connection is closed.
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
@@ -63,7 +63,7 @@ pub(crate) fn count(counter: &Option<IntCounter>) {
 }
 
 #[cfg(feature = "tls")]
-pub(crate) use crate::web::Web;
+pub(crate) use crate::serve::web::Web;
 
 /// Without the `tls` feature there is no web configuration: a type without values.
 #[cfg(not(feature = "tls"))]

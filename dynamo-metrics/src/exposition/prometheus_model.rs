@@ -1,5 +1,6 @@
-//! Reading the families of foreign `prometheus` collectors into samples of our own. See
-//! [`samples`] for details.
+//! The `prometheus` crate's model, both ways: the families of foreign `prometheus` collectors
+//! read into [`Snapshot`]s ([`snapshot`]), and snapshots of our own families as that model for
+//! our types' `Collector` impls ([`to_proto`]).
 //!
 //! The `prometheus` crate has two shapes of its `proto` types: a plain model, and the
 //! generated protobuf model when its `protobuf` feature is on (its default). Cargo unifies
@@ -11,7 +12,7 @@
 use prometheus::proto::{self, MetricType};
 use prometheus::{Encoder as _, TextEncoder};
 
-use crate::snapshot::{Kind, SeriesSnapshot, Snapshot, Value};
+use crate::exposition::snapshot::{Kind, SeriesSnapshot, Snapshot, Value};
 
 /// One sample line of the `prometheus` text encoder.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +211,100 @@ fn outside_strings(debug: &str, needle: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// `family` as a `prometheus` family, for the `Collector` impls. Builds only through setters,
+/// which both shapes of `prometheus::proto` have (see `foreign`).
+pub(crate) fn to_proto(family: &Snapshot) -> proto::MetricFamily {
+    let metrics = family.series.iter().map(|s| {
+        let labels = s
+            .labels
+            .iter()
+            .map(|(k, v)| {
+                let mut pair = proto::LabelPair::default();
+                pair.set_name(k.clone());
+                pair.set_value(v.clone());
+                pair
+            })
+            .collect();
+        let mut metric = proto::Metric::from_label(labels);
+        match (&s.value, family.kind) {
+            (Value::Scalar(v), Kind::Counter) => {
+                let mut c = proto::Counter::default();
+                c.set_value(*v);
+                metric.set_counter(c);
+            }
+            (Value::Scalar(v), _) => {
+                let mut g = proto::Gauge::default();
+                g.set_value(*v);
+                metric.set_gauge(g);
+            }
+            (
+                Value::Histogram {
+                    buckets,
+                    sum,
+                    count,
+                    ..
+                },
+                _,
+            ) => {
+                // The `prometheus` crate's model has no native buckets: classic ones only.
+                let mut h = proto::Histogram::default();
+                h.set_bucket(
+                    buckets
+                        .iter()
+                        .map(|(bound, c)| {
+                            let mut b = proto::Bucket::default();
+                            b.set_upper_bound(*bound);
+                            b.set_cumulative_count(*c);
+                            b
+                        })
+                        .collect(),
+                );
+                h.set_sample_sum(*sum);
+                h.set_sample_count(*count);
+                metric.set_histogram(h);
+            }
+            (
+                Value::Summary {
+                    quantiles,
+                    sum,
+                    count,
+                },
+                _,
+            ) => {
+                let mut summary = proto::Summary::default();
+                summary.set_quantile(
+                    quantiles
+                        .iter()
+                        .map(|(q, v)| {
+                            let mut quantile = proto::Quantile::default();
+                            quantile.set_quantile(*q);
+                            quantile.set_value(*v);
+                            quantile
+                        })
+                        .collect(),
+                );
+                summary.set_sample_sum(*sum);
+                summary.set_sample_count(*count);
+                metric.set_summary(summary);
+            }
+        }
+        metric
+    });
+    let mut out = proto::MetricFamily::default();
+    out.set_name(family.name.clone());
+    out.set_help(family.help.clone());
+    out.set_field_type(match family.kind {
+        Kind::Counter => proto::MetricType::COUNTER,
+        Kind::Gauge => proto::MetricType::GAUGE,
+        Kind::Histogram => proto::MetricType::HISTOGRAM,
+        Kind::Summary => proto::MetricType::SUMMARY,
+        // Built from our own families only, which are never untyped; a gauge reads the same.
+        Kind::Untyped => proto::MetricType::GAUGE,
+    });
+    out.set_metric(metrics.collect());
+    out
 }
 
 #[cfg(test)]

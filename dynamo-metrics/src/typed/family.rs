@@ -7,13 +7,13 @@ use dynamo_metrics_naming::MetricKind;
 
 use crate::describe::MetricDescriptor;
 use crate::error::Result;
-use crate::fields::MetricField;
-use crate::labels::LabelSet;
 use crate::metrics::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec,
 };
-use crate::scope::MetricsScope;
+use crate::registry::scope::MetricsScope;
+use crate::typed::fields::MetricField;
+use crate::typed::label_set::LabelSet;
 
 /// The default cap on the number of series of a family with string labels.
 pub const DEFAULT_MAX_SERIES: usize = dynamo_metrics_naming::DEFAULT_MAX_SERIES;

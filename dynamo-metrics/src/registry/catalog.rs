@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::describe::{Declared, MetricDescriptor};
 use crate::error::{Error, Result};
-use crate::scope::MetricsScope;
+use crate::registry::scope::MetricsScope;
 
 /// A `#[derive(DynamoMetrics)]` struct declared for the runtime level: registered when a
 /// runtime starts, so its series exist at zero before first use.

@@ -20,8 +20,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::error::{Error, Result};
-use crate::listener::count;
 use crate::metrics::IntCounter;
+use crate::serve::listener::count;
 
 /// How often the files are checked for changes.
 const RELOAD_CHECK: Duration = Duration::from_secs(1);

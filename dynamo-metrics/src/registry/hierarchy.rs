@@ -9,7 +9,7 @@ use dynamo_metrics_naming::{self as naming, COMPONENT_LABEL, ENDPOINT_LABEL, NAM
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::scope::{MetricsRegistry, MetricsScope};
+use crate::registry::scope::{MetricsRegistry, MetricsScope};
 
 fn check_level_name(level: &'static str, name: &str) -> Result<()> {
     naming::check_hierarchy_name(name).map_err(|reason| Error::InvalidHierarchyName {

@@ -11,11 +11,10 @@ use prometheus::core::Collector;
 use prometheus::proto;
 
 use crate::error::{Error, Result};
-use crate::foreign;
-use crate::format::Format;
+use crate::exposition::prometheus_model as foreign;
+use crate::exposition::snapshot::Snapshot;
+use crate::exposition::{Exposed, Families};
 use crate::metrics::{AnyFamily, Budget, Cell, Family, Meta};
-use crate::protobuf;
-use crate::snapshot::{self, Snapshot};
 
 /// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
 /// level it was registered at.
@@ -137,26 +136,6 @@ impl Store {
         Ok(())
     }
 
-    /// Appends the exposition in a text format: every family that `keep` accepts once, sorted
-    /// by name, ours and foreign. (The caller ends an OpenMetrics exposition.)
-    pub(crate) fn render(&self, out: &mut String, format: Format, keep: &dyn Fn(&str) -> bool) {
-        // Locks in one order everywhere: families, then foreign collectors.
-        let families = self.families.read();
-        let foreign: BTreeMap<String, String> = self
-            .foreign_snapshots(&families, keep)
-            .into_iter()
-            .map(|(name, snap)| {
-                let mut text = String::new();
-                snapshot::write_text(&mut text, &snap, format);
-                (name, text)
-            })
-            .collect();
-        in_name_order(&families, keep, &foreign, |next| match next {
-            Next::Ours(family) => family.render(out, format),
-            Next::Theirs(text) => out.push_str(text),
-        });
-    }
-
     /// Collects every foreign collector's families, merged by name, each series with the
     /// hierarchy labels of the level its collector was registered at.
     fn foreign_snapshots(
@@ -201,17 +180,6 @@ impl Store {
         merged
     }
 
-    /// Appends the exposition as length-delimited protobuf `MetricFamily` messages: every
-    /// family that `keep` accepts once, sorted by name, ours and foreign.
-    pub(crate) fn encode_protobuf(&self, out: &mut Vec<u8>, keep: &dyn Fn(&str) -> bool) {
-        let families = self.families.read();
-        let foreign = self.foreign_snapshots(&families, keep);
-        in_name_order(&families, keep, &foreign, |next| match next {
-            Next::Ours(family) => family.encode_protobuf(out),
-            Next::Theirs(snap) => protobuf::write_family(out, snap),
-        });
-    }
-
     fn warn_once(&self, name: &str, why: &str) {
         if self.warned.lock().insert(name.to_owned()) {
             tracing::warn!(
@@ -222,7 +190,20 @@ impl Store {
     }
 }
 
-/// One family of an exposition: ours, or a foreign collector's in some prepared form.
+impl Families for Store {
+    /// Ours and the foreign collectors', merged in name order.
+    fn each_family(&self, keep: &dyn Fn(&str) -> bool, each: &mut dyn FnMut(Exposed<'_>)) {
+        // Locks in one order everywhere: families, then foreign collectors.
+        let families = self.families.read();
+        let foreign = self.foreign_snapshots(&families, keep);
+        in_name_order(&families, keep, &foreign, |next| match next {
+            Next::Ours(family) => each(Exposed::Prepared(family.as_prepared())),
+            Next::Theirs(snap) => each(Exposed::Snapshot(snap)),
+        });
+    }
+}
+
+/// One family of an exposition: ours, or a foreign collector's.
 enum Next<'a, T> {
     Ours(&'a dyn AnyFamily),
     Theirs(&'a T),

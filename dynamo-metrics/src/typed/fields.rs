@@ -5,7 +5,7 @@ use dynamo_metrics_naming::MetricKind;
 
 use crate::describe::MetricDescriptor;
 use crate::error::{Error, Result};
-use crate::scope::{Level, MetricsRegistry, MetricsScope};
+use crate::registry::scope::{Level, MetricsRegistry, MetricsScope};
 
 /// A type a field of a `#[derive(DynamoMetrics)]` struct may have.
 pub trait MetricField: Sized {

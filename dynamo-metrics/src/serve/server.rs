@@ -19,13 +19,13 @@ use tokio::task::JoinHandle;
 
 use dynamo_metrics_naming::{Level, MetricKind};
 
-use crate::config::SystemServerConfig;
 use crate::describe::{Declared, MetricDescriptor};
 use crate::error::{Error, Result};
-use crate::format::Format;
-use crate::listener::{self, Refusals};
+use crate::exposition::format::Format;
 use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge};
-use crate::scope::MetricsScope;
+use crate::registry::scope::MetricsScope;
+use crate::serve::config::SystemServerConfig;
+use crate::serve::listener::{self, Refusals};
 
 /// What the routes serve: the exposition and the readiness of one runtime.
 pub(crate) trait Source: Send + Sync + 'static {
@@ -176,11 +176,11 @@ pub(crate) fn secure(
     };
     #[cfg(feature = "tls")]
     {
-        let reloads = crate::web::Reloads {
+        let reloads = crate::serve::web::Reloads {
             succeeded: exporter.and_then(|e| e.reloads.with_label_values(&["success"]).ok()),
             failed: exporter.and_then(|e| e.reloads.with_label_values(&["failure"]).ok()),
         };
-        let web = std::sync::Arc::new(crate::web::Web::load(path, reloads)?);
+        let web = std::sync::Arc::new(crate::serve::web::Web::load(path, reloads)?);
         let refused = exporter.and_then(|e| e.refused.with_label_values(&["auth"]).ok());
         let guard = web.clone();
         let app = app.layer(axum::middleware::from_fn(

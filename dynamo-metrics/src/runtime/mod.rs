@@ -1,6 +1,9 @@
 //! The root of the hierarchy: [`DistributedRuntime`] owns the store of its families, renders it, and runs
 //! the system status server.
 
+pub(crate) mod config;
+pub(crate) mod scoped;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,22 +16,22 @@ use parking_lot::Mutex;
 
 use dynamo_metrics_naming::MetricKind;
 
-use crate::config::RuntimeConfig;
-#[cfg(feature = "server")]
-use crate::config::SystemServerConfig;
 use crate::describe::{Declared, MetricDescriptor};
 #[cfg(feature = "server")]
 use crate::error::Error;
 use crate::error::Result;
-use crate::format::Format;
-use crate::hierarchy::{Namespace, Namespaces};
+use crate::exposition::{self, Format};
 use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::{Gauge, IntCounter};
-use crate::scope::{Level, MetricsRegistry, MetricsScope, root_scope};
+use crate::registry::hierarchy::{Namespace, Namespaces};
+use crate::registry::scope::{Level, MetricsRegistry, MetricsScope, root_scope};
+use crate::registry::store::Store;
+use crate::runtime::config::RuntimeConfig;
 #[cfg(feature = "server")]
-use crate::server::{self, ServerHandle};
-use crate::store::Store;
+use crate::serve::config::SystemServerConfig;
+#[cfg(feature = "server")]
+use crate::serve::server::{self, ServerHandle};
 
 /// `dynamo_component_uptime_seconds`, at runtime level.
 static UPTIME: MetricDescriptor = MetricDescriptor::__new(
@@ -127,13 +130,13 @@ impl DistributedRuntime {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
-        crate::catalog::check_catalog()?;
+        crate::registry::catalog::check_catalog()?;
         let store = Arc::new(Store::new(config.max_series_total));
         let scope = root_scope(store.clone());
         let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
         let exemplars_dropped =
             IntCounter::from_series(scope.declared(&EXEMPLARS_DROPPED)?.series(&[])?);
-        crate::catalog::register_runtime_metrics(&scope)?;
+        crate::registry::catalog::register_runtime_metrics(&scope)?;
         #[cfg(feature = "server")]
         let exporter = server::ExporterMetrics::register(&scope)?;
         let namespaces = Namespaces::new();
@@ -234,7 +237,7 @@ impl DistributedRuntime {
 
     /// The text exposition (format 0.0.4) of every metric of the runtime.
     pub fn render(&self) -> String {
-        self.inner.render(Format::Text, None)
+        self.inner.render()
     }
 
     /// The exposition in `format`; with `names`, only the families named there (full names,
@@ -304,37 +307,26 @@ impl RuntimeInner {
 
     fn render_into(&self, out: &mut String, format: Format, keep: &dyn Fn(&str) -> bool) {
         self.refresh();
-        self.store.render(out, format, keep);
-        if format == Format::OpenMetrics {
-            out.push_str(crate::text::OPENMETRICS_EOF);
-        }
+        exposition::write_text(out, &*self.store, format, keep);
     }
 
-    fn render(&self, format: Format, names: Option<&[&str]>) -> String {
+    /// The whole text render, in a buffer sized by the last one.
+    fn render(&self) -> String {
         let mut out = String::with_capacity(self.last_render.load(Relaxed));
-        match names {
-            Some(names) => self.render_into(&mut out, format, &|n| names.contains(&n)),
-            None => {
-                self.render_into(&mut out, format, &|_| true);
-                self.last_render.store(out.len() + out.len() / 8, Relaxed);
-            }
-        }
+        self.render_into(&mut out, Format::Text, &|_| true);
+        self.last_render.store(out.len() + out.len() / 8, Relaxed);
         out
     }
 
     fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
-        if format != Format::Protobuf {
-            return self.render(format, names).into_bytes();
-        }
         self.refresh();
-        let mut out = Vec::with_capacity(self.last_render.load(Relaxed));
+        let capacity = self.last_render.load(Relaxed);
         match names {
-            Some(names) => self
-                .store
-                .encode_protobuf(&mut out, &|n| names.contains(&n)),
-            None => self.store.encode_protobuf(&mut out, &|_| true),
+            Some(names) => {
+                exposition::encode(&*self.store, format, &|n| names.contains(&n), capacity)
+            }
+            None => exposition::encode(&*self.store, format, &|_| true, capacity),
         }
-        out
     }
 }
 
@@ -395,7 +387,7 @@ impl DistributedRuntime {
     ) -> Result<()> {
         let exporter = &self.inner.exporter;
         let (app, web) = server::secure(app, config, Some(exporter))?;
-        crate::listener::serve(listener, app, config, exporter.refusals(), web, stop).await;
+        crate::serve::listener::serve(listener, app, config, exporter.refusals(), web, stop).await;
         Ok(())
     }
 

@@ -3,13 +3,8 @@
 //! Everything here appends to a caller's buffer and allocates nothing of its own, so a render
 //! of the whole registry costs one buffer and the numbers written into it.
 
-/// The content type of the text exposition format this crate writes.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Appends `help` with backslash and newline escaped, as HELP lines require.
-pub(crate) fn write_help(out: &mut String, help: &str) {
-    write_escaped(out, help, false);
-}
+use super::format::Format;
+use super::snapshot::{Exemplar, Kind, Snapshot, Value};
 
 /// Appends a label value with backslash, double quote and newline escaped.
 pub(crate) fn write_label_value(out: &mut String, value: &str) {
@@ -116,18 +111,37 @@ pub(crate) fn write_series_prefix<'a>(
     out.push(' ');
 }
 
-/// Appends the `# HELP` and `# TYPE` lines of a family in OpenMetrics: a counter's family name
-/// has no `_total` (its samples do), help escapes double quotes too, and untyped is `unknown`.
-pub(crate) fn write_openmetrics_header(out: &mut String, name: &str, help: &str, kind: &str) {
+/// Appends ` # {labels} value timestamp`, an exemplar after an OpenMetrics sample value.
+pub(crate) fn write_exemplar(out: &mut String, e: &Exemplar) {
+    out.push_str(" # {");
+    write_label_pairs(out, e.labels.iter().map(|(k, v)| (&**k, &**v)));
+    out.push_str("} ");
+    write_f64(out, e.value);
+    out.push(' ');
+    out.push_str(itoa::Buffer::new().format(e.timestamp.0));
+    out.push('.');
+    let nanos = itoa::Buffer::new().format(e.timestamp.1).len();
+    out.extend(std::iter::repeat_n('0', 9usize.saturating_sub(nanos)));
+    out.push_str(itoa::Buffer::new().format(e.timestamp.1));
+}
+
+/// The end of an OpenMetrics exposition.
+pub(crate) const OPENMETRICS_EOF: &str = "# EOF\n";
+
+/// Appends the `# HELP` and `# TYPE` lines of a family in a text format. In OpenMetrics a
+/// counter's family name has no `_total` (its samples do), help escapes double quotes too, and
+/// untyped is `unknown`.
+pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: Kind, format: Format) {
+    let openmetrics = format == Format::OpenMetrics;
     let (name, kind) = match kind {
-        "counter" => (name.strip_suffix("_total").unwrap_or(name), kind),
-        "untyped" => (name, "unknown"),
-        _ => (name, kind),
+        Kind::Counter if openmetrics => (name.strip_suffix("_total").unwrap_or(name), "counter"),
+        Kind::Untyped if openmetrics => (name, "unknown"),
+        kind => (name, kind.as_str()),
     };
     out.push_str("# HELP ");
     out.push_str(name);
     out.push(' ');
-    write_escaped(out, help, true);
+    write_escaped(out, help, openmetrics);
     out.push_str("\n# TYPE ");
     out.push_str(name);
     out.push(' ');
@@ -135,20 +149,68 @@ pub(crate) fn write_openmetrics_header(out: &mut String, name: &str, help: &str,
     out.push('\n');
 }
 
-/// The end of an OpenMetrics exposition.
-pub(crate) const OPENMETRICS_EOF: &str = "# EOF\n";
-
-/// Appends the `# HELP` and `# TYPE` lines of a family.
-pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    write_help(out, help);
-    out.push_str("\n# TYPE ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(kind);
-    out.push('\n');
+/// Appends `family` in a text format: 0.0.4 or OpenMetrics. A foreign counter whose name does
+/// not end in `_total` is `unknown` in OpenMetrics: its samples would have to be renamed
+/// `<name>_total` otherwise, and every query of the name it has in the text format (a DCGM
+/// dashboard's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, say) would lose its series.
+pub(crate) fn write_snapshot(out: &mut String, family: &Snapshot, format: Format) {
+    let openmetrics = format == Format::OpenMetrics;
+    let name = family.name.as_str();
+    let kind = match family.kind {
+        Kind::Counter if openmetrics && !name.ends_with("_total") => Kind::Untyped,
+        kind => kind,
+    };
+    write_header(out, name, &family.help, kind, format);
+    for series in &family.series {
+        let labels = || series.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        // A sample line; in OpenMetrics with the exemplar of `slot`, if there is one.
+        let mut line = |suffix: &str, extra: Option<(&str, &str)>, v: f64, slot: Option<usize>| {
+            write_series_prefix(out, &family.name, suffix, labels(), extra);
+            write_f64(out, v);
+            let exemplar = slot.filter(|_| openmetrics).and_then(|slot| {
+                series
+                    .exemplars
+                    .iter()
+                    .find(|(s, _)| *s == slot)
+                    .map(|(_, e)| e)
+            });
+            if let Some(e) = exemplar {
+                write_exemplar(out, e);
+            }
+            out.push('\n');
+        };
+        match &series.value {
+            Value::Scalar(v) => line("", None, *v, Some(0)),
+            Value::Histogram {
+                buckets,
+                sum,
+                count,
+                ..
+            } => {
+                for (i, (bound, c)) in buckets.iter().enumerate() {
+                    let le = Some(("le", &*format_bound(*bound)));
+                    line("_bucket", le, *c as f64, Some(i));
+                }
+                if buckets.last().is_none_or(|(b, _)| *b != f64::INFINITY) {
+                    let le = Some(("le", "+Inf"));
+                    line("_bucket", le, *count as f64, Some(buckets.len()));
+                }
+                line("_sum", None, *sum, None);
+                line("_count", None, *count as f64, None);
+            }
+            Value::Summary {
+                quantiles,
+                sum,
+                count,
+            } => {
+                for (q, v) in quantiles {
+                    line("", Some(("quantile", &format_bound(*q))), *v, None);
+                }
+                line("_sum", None, *sum, None);
+                line("_count", None, *count as f64, None);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,7 +251,7 @@ mod tests {
         write_label_value(&mut out, "a\\b\"c\nd é");
         assert_eq!(out, r#"a\\b\"c\nd é"#);
         let mut out = String::new();
-        write_help(&mut out, "say \"hi\"\\\n");
+        write_escaped(&mut out, "say \"hi\"\\\n", false);
         assert_eq!(out, r#"say "hi"\\\n"#);
     }
 

@@ -1,0 +1,526 @@
+//! Text prepared once per family and once per series, so that a scrape writes each sample line
+//! of our own families as a copy and a number: the fast path of both text formats. See
+//! [`Prepared`] for details.
+//!
+//! A metric type hands over only what it reads now, through [`ScalarReading`] or
+//! [`HistogramReading`]; the lines are this module's. They are the bytes
+//! [`write_snapshot`](super::text::write_snapshot) writes for the same family (tested below).
+
+use std::sync::Arc;
+
+use super::format::Format;
+use super::snapshot::{Exemplar, Kind};
+use super::text;
+
+/// A counter's or gauge's value as its cell reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Sample {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+}
+
+impl Sample {
+    /// The value as a float, as the model and protobuf carry it.
+    #[allow(clippy::cast_precision_loss)] // what every Prometheus format does with integers
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Sample::Unsigned(v) => v as f64,
+            Sample::Signed(v) => v as f64,
+            Sample::Float(v) => v,
+        }
+    }
+
+    #[inline]
+    fn write(self, out: &mut String) {
+        match self {
+            Sample::Unsigned(v) => text::write_u64(out, v),
+            Sample::Signed(v) => text::write_i64(out, v),
+            Sample::Float(v) => text::write_f64(out, v),
+        }
+    }
+}
+
+/// What the writer reads of a counter or gauge series.
+pub(crate) trait ScalarReading {
+    /// The value now.
+    fn sample(&self) -> Sample;
+    /// The latest exemplar, if any.
+    fn exemplar(&self) -> Option<Exemplar>;
+}
+
+/// What the writer reads of a histogram series.
+pub(crate) trait HistogramReading {
+    /// Fills `counts` (cleared first) with the observations per classic bucket, not
+    /// cumulative, `+Inf` last; returns their sum.
+    fn read(&self, counts: &mut Vec<u64>) -> f64;
+    /// The latest exemplar of classic bucket `bucket`, if any.
+    fn exemplar(&self, bucket: usize) -> Option<Exemplar>;
+}
+
+/// The text of a series whose cell reads as `R`, prepared when the series is created, and the
+/// text every series of its family shares.
+pub(crate) trait Prepared<R: ?Sized>: Send + Sync + Sized + 'static {
+    /// The text of the family, made once with it.
+    type Shared: Send + Sync;
+
+    /// The family's text: `bounds` are a histogram's classic bucket bounds (without `+Inf`).
+    fn shared(name: &str, bounds: &[f64]) -> Self::Shared;
+
+    /// The text of the series with `labels` set to `values`, the first `fixed` of them its
+    /// view's; `near` are texts of other series, to share with where they agree.
+    fn new<'a>(
+        name: &str,
+        labels: &[String],
+        values: &[String],
+        fixed: usize,
+        near: impl Iterator<Item = &'a Self>,
+    ) -> Self;
+
+    /// Appends the series' sample lines, with exemplars when `OPENMETRICS`; `scratch` is a
+    /// buffer the caller reuses between series.
+    fn write<const OPENMETRICS: bool>(
+        &self,
+        shared: &Self::Shared,
+        reading: &R,
+        scratch: &mut Vec<u64>,
+        out: &mut String,
+    );
+}
+
+/// The metadata lines of a family in both text formats, written once.
+pub(crate) struct Header {
+    text: Box<str>,
+    openmetrics: Box<str>,
+}
+
+impl Header {
+    pub(crate) fn new(name: &str, help: &str, kind: Kind) -> Self {
+        let mut text = String::new();
+        text::write_header(&mut text, name, help, kind, Format::Text);
+        let mut openmetrics = String::new();
+        text::write_header(&mut openmetrics, name, help, kind, Format::OpenMetrics);
+        Header {
+            text: text.into(),
+            openmetrics: openmetrics.into(),
+        }
+    }
+}
+
+/// Appends a family of prepared series in `format` (text 0.0.4 or OpenMetrics): its header,
+/// then each series' lines. Nothing when it has no series.
+pub(crate) fn write_family<'a, R: 'a, P: Prepared<R> + 'a>(
+    out: &mut String,
+    format: Format,
+    header: &Header,
+    shared: &P::Shared,
+    series: impl ExactSizeIterator<Item = (&'a P, &'a R)>,
+) {
+    if series.len() == 0 {
+        return;
+    }
+    let mut scratch = Vec::new();
+    if format == Format::OpenMetrics {
+        out.push_str(&header.openmetrics);
+        for (text, reading) in series {
+            text.write::<true>(shared, reading, &mut scratch, out);
+        }
+    } else {
+        out.push_str(&header.text);
+        for (text, reading) in series {
+            text.write::<false>(shared, reading, &mut scratch, out);
+        }
+    }
+}
+
+/// A counter's or gauge's sample line up to its value, in two parts: the name and the labels
+/// of the series' view (its fixed values), which every series of the view shares, then the
+/// rest. A render copies the shared part from one place, and each series keeps only its
+/// own labels.
+pub(crate) struct LineText {
+    shared: Arc<str>,
+    own: Box<str>,
+}
+
+impl LineText {
+    #[inline]
+    fn write_prefix(&self, out: &mut String) {
+        out.push_str(&self.shared);
+        out.push_str(&self.own);
+    }
+}
+
+impl<R: ScalarReading> Prepared<R> for LineText {
+    type Shared = ();
+
+    fn shared(_: &str, _: &[f64]) {}
+
+    /// It shares the first part with any of `near` whose first part is the same.
+    fn new<'a>(
+        name: &str,
+        labels: &[String],
+        values: &[String],
+        fixed: usize,
+        mut near: impl Iterator<Item = &'a LineText>,
+    ) -> LineText {
+        let mut line = String::new();
+        text::write_series_prefix(&mut line, name, "", pairs_of(labels, values), None);
+        let mut view = String::new();
+        let view_values = &values[..fixed.min(values.len())];
+        text::write_series_prefix(&mut view, name, "", pairs_of(labels, view_values), None);
+        // Both start with the name and the view's labels; they part where the view's line
+        // ends and the series' goes on with its own labels.
+        let mut at = line
+            .bytes()
+            .zip(view.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !line.is_char_boundary(at) {
+            at -= 1;
+        }
+        let (first, own) = line.split_at(at);
+        let shared = near
+            .find(|t| &*t.shared == first)
+            .map_or_else(|| Arc::from(first), |t| t.shared.clone());
+        LineText {
+            shared,
+            own: own.into(),
+        }
+    }
+
+    #[inline]
+    fn write<const OPENMETRICS: bool>(
+        &self,
+        _: &(),
+        reading: &R,
+        _: &mut Vec<u64>,
+        out: &mut String,
+    ) {
+        // Read before the text is copied, so that the read overlaps the copy.
+        let v = reading.sample();
+        self.write_prefix(out);
+        v.write(out);
+        if OPENMETRICS && let Some(e) = reading.exemplar() {
+            text::write_exemplar(out, &e);
+        }
+        out.push('\n');
+    }
+}
+
+/// Label names zipped with values.
+fn pairs_of<'a>(
+    labels: &'a [String],
+    values: &'a [String],
+) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
+    labels
+        .iter()
+        .map(String::as_str)
+        .zip(values.iter().map(String::as_str))
+}
+
+/// A histogram series' text: the start of its bucket lines, `name_bucket{k="v",k2="v2",`
+/// (escaped; `name_bucket{` without labels). The rest is the family's [`HistogramLines`].
+pub(crate) struct HistogramText {
+    bucket: Box<str>,
+}
+
+/// The parts of a histogram family's sample lines that every series shares.
+pub(crate) struct HistogramLines {
+    /// The length of `name_bucket{`.
+    bucket: usize,
+    /// `le="0.005"} ` for each bound, then `le="+Inf"} `.
+    les: Box<[Box<str>]>,
+    /// `name_sum`.
+    sum: Box<str>,
+    /// `name_count`.
+    count: Box<str>,
+}
+
+impl HistogramText {
+    /// Appends the start of bucket line `i`, up to the value.
+    #[inline]
+    fn bucket(&self, lines: &HistogramLines, out: &mut String, i: usize) {
+        out.push_str(&self.bucket);
+        out.push_str(&lines.les[i]);
+    }
+
+    /// Appends the start of the `_sum` or `_count` line named `name`, up to the value.
+    #[inline]
+    fn total(&self, lines: &HistogramLines, out: &mut String, name: &str) {
+        out.push_str(name);
+        if let Some(labels) = self.bucket[lines.bucket..].strip_suffix(',') {
+            out.push('{');
+            out.push_str(labels);
+            out.push('}');
+        }
+        out.push(' ');
+    }
+}
+
+impl<R: HistogramReading> Prepared<R> for HistogramText {
+    type Shared = HistogramLines;
+
+    fn shared(name: &str, bounds: &[f64]) -> HistogramLines {
+        let les = bounds
+            .iter()
+            .map(|b| text::format_bound(*b))
+            .chain(["+Inf".to_owned()])
+            .map(|le| format!("le=\"{le}\"}} ").into_boxed_str())
+            .collect();
+        HistogramLines {
+            bucket: name.len() + "_bucket{".len(),
+            les,
+            sum: format!("{name}_sum").into_boxed_str(),
+            count: format!("{name}_count").into_boxed_str(),
+        }
+    }
+
+    fn new<'a>(
+        name: &str,
+        labels: &[String],
+        values: &[String],
+        _: usize,
+        _: impl Iterator<Item = &'a HistogramText>,
+    ) -> HistogramText {
+        let mut bucket = format!("{name}_bucket{{");
+        let before = bucket.len();
+        text::write_label_pairs(&mut bucket, pairs_of(labels, values));
+        if bucket.len() > before {
+            bucket.push(',');
+        }
+        HistogramText {
+            bucket: bucket.into_boxed_str(),
+        }
+    }
+
+    fn write<const OPENMETRICS: bool>(
+        &self,
+        lines: &HistogramLines,
+        reading: &R,
+        counts: &mut Vec<u64>,
+        out: &mut String,
+    ) {
+        let sum = reading.read(counts);
+        let mut cumulative = 0u64;
+        for (i, count) in counts.iter().enumerate() {
+            cumulative += count;
+            self.bucket(lines, out, i);
+            text::write_u64(out, cumulative);
+            if OPENMETRICS && let Some(e) = reading.exemplar(i) {
+                text::write_exemplar(out, &e);
+            }
+            out.push('\n');
+        }
+        self.total(lines, out, &lines.sum);
+        text::write_f64(out, sum);
+        out.push('\n');
+        self.total(lines, out, &lines.count);
+        text::write_u64(out, cumulative);
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::snapshot::{SeriesSnapshot, Snapshot, Value};
+
+    struct Scalar(Sample, Option<Exemplar>);
+
+    impl ScalarReading for Scalar {
+        fn sample(&self) -> Sample {
+            self.0
+        }
+        fn exemplar(&self) -> Option<Exemplar> {
+            self.1.clone()
+        }
+    }
+
+    struct Buckets(Vec<u64>, f64, Option<Exemplar>);
+
+    impl HistogramReading for Buckets {
+        fn read(&self, counts: &mut Vec<u64>) -> f64 {
+            counts.clear();
+            counts.extend(&self.0);
+            self.1
+        }
+        fn exemplar(&self, bucket: usize) -> Option<Exemplar> {
+            self.2.clone().filter(|_| bucket == 1)
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn exemplar() -> Exemplar {
+        Exemplar {
+            labels: vec![("trace_id".into(), "a\"b".into())].into(),
+            value: 0.25,
+            timestamp: (1_700_000_000, 5),
+        }
+    }
+
+    fn prepared<R, P: Prepared<R>>(
+        format: Format,
+        kind: Kind,
+        labels: &[String],
+        bounds: &[f64],
+        series: &[(Vec<String>, R)],
+    ) -> String {
+        let header = Header::new("m_total", "Help \"x\"\\", kind);
+        let shared = P::shared("m_total", bounds);
+        let texts: Vec<P> = series
+            .iter()
+            .map(|(v, _)| P::new("m_total", labels, v, 1, std::iter::empty()))
+            .collect();
+        let mut out = String::new();
+        write_family(
+            &mut out,
+            format,
+            &header,
+            &shared,
+            texts.iter().zip(series.iter().map(|(_, r)| r)),
+        );
+        out
+    }
+
+    /// A series' label values, value and exemplars.
+    type SeriesOf = (Vec<String>, Value, Vec<(usize, Exemplar)>);
+
+    fn from_snapshot(
+        format: Format,
+        kind: Kind,
+        labels: &[String],
+        series: Vec<SeriesOf>,
+    ) -> String {
+        let family = Snapshot {
+            name: "m_total".into(),
+            help: "Help \"x\"\\".into(),
+            kind,
+            series: series
+                .into_iter()
+                .map(|(values, value, exemplars)| SeriesSnapshot {
+                    labels: labels.iter().cloned().zip(values).collect(),
+                    value,
+                    exemplars,
+                })
+                .collect(),
+        };
+        let mut out = String::new();
+        text::write_snapshot(&mut out, &family, format);
+        out
+    }
+
+    #[test]
+    fn prepared_lines_are_the_snapshot_writers_bytes() {
+        let labels = strings(&["ns", "model"]);
+        let odd = "q\"\\\n\u{e9}";
+        for format in [Format::Text, Format::OpenMetrics] {
+            let scalars = vec![
+                (
+                    strings(&["a", "x"]),
+                    Scalar(Sample::Unsigned(3), Some(exemplar())),
+                ),
+                (strings(&["a", odd]), Scalar(Sample::Signed(-2), None)),
+                (strings(&["b", ""]), Scalar(Sample::Float(0.1), None)),
+            ];
+            let got = prepared::<_, LineText>(format, Kind::Counter, &labels, &[], &scalars);
+            let want = from_snapshot(
+                format,
+                Kind::Counter,
+                &labels,
+                scalars
+                    .iter()
+                    .map(|(v, s)| {
+                        let exemplars = s.1.clone().map(|e| (0, e)).into_iter().collect();
+                        (v.clone(), Value::Scalar(s.0.as_f64()), exemplars)
+                    })
+                    .collect(),
+            );
+            assert_eq!(got, want, "{format:?}");
+
+            let bounds = [0.5, 1.0];
+            let histograms = vec![
+                (
+                    strings(&["a", odd]),
+                    Buckets(vec![1, 2, 0], 1.75, Some(exemplar())),
+                ),
+                (strings(&["b", "y"]), Buckets(vec![0, 0, 4], 40.0, None)),
+            ];
+            let got = prepared::<_, HistogramText>(
+                format,
+                Kind::Histogram,
+                &labels,
+                &bounds,
+                &histograms,
+            );
+            let want = from_snapshot(
+                format,
+                Kind::Histogram,
+                &labels,
+                histograms
+                    .iter()
+                    .map(|(v, b)| {
+                        let cumulative = [b.0[0], b.0[0] + b.0[1]];
+                        let exemplars = b.2.clone().map(|e| (1, e)).into_iter().collect();
+                        let value = Value::Histogram {
+                            buckets: bounds.iter().copied().zip(cumulative).collect(),
+                            sum: b.1,
+                            count: b.0.iter().sum(),
+                            native: None,
+                        };
+                        (v.clone(), value, exemplars)
+                    })
+                    .collect(),
+            );
+            assert_eq!(got, want, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_line_is_its_views_text_then_its_own() {
+        let labels = strings(&["ns", "ep", "id"]);
+        let full = |values: &[String]| {
+            let mut line = String::new();
+            text::write_series_prefix(&mut line, "c_total", "", pairs_of(&labels, values), None);
+            line
+        };
+        let line = |values: &[String], fixed: usize, near: Option<&LineText>| {
+            <LineText as Prepared<Scalar>>::new("c_total", &labels, values, fixed, near.into_iter())
+        };
+        let write = |t: &LineText| {
+            let mut out = String::new();
+            t.write_prefix(&mut out);
+            out
+        };
+        let values = |v: [&str; 3]| v.map(String::from);
+        let first = values(["a", "e\u{e9}", "1"]);
+        let a = line(&first, 2, None);
+        assert_eq!(write(&a), full(&first));
+        assert_eq!(&*a.shared, "c_total{ns=\"a\",ep=\"e\u{e9}\"");
+        // The same view: the first part is shared, whatever the series' own values.
+        for own in ["2", "", "q\"\\\n", "\u{e9}\u{e9}"] {
+            let v = values(["a", "e\u{e9}", own]);
+            let b = line(&v, 2, Some(&a));
+            assert_eq!(write(&b), full(&v));
+            assert!(Arc::ptr_eq(&a.shared, &b.shared), "{own}");
+        }
+        // Another view (even one whose values start the same) shares nothing.
+        for other in [
+            ["a", "e", "1"],
+            ["a", "e\u{e9}\u{e9}", "1"],
+            ["b", "e\u{e9}", "1"],
+        ] {
+            let v = values(other);
+            let c = line(&v, 2, Some(&a));
+            assert_eq!(write(&c), full(&v));
+            assert!(!Arc::ptr_eq(&a.shared, &c.shared), "{other:?}");
+        }
+        // Every value the view's, and no label at all.
+        let v = values(["a", "e", "1"]);
+        assert_eq!(write(&line(&v, 3, None)), full(&v));
+        let bare = <LineText as Prepared<Scalar>>::new("c_total", &[], &[], 0, std::iter::empty());
+        assert_eq!(write(&bare), "c_total ");
+    }
+}
