@@ -92,7 +92,7 @@ pub(crate) fn encode(
             let mut out = Vec::with_capacity(capacity);
             families.each_family(keep, &mut |family| match family {
                 Exposed::Prepared(family) => family.write_protobuf(&mut out),
-                Exposed::Snapshot(family) => protobuf::write_family(&mut out, family),
+                Exposed::Snapshot(family) => protobuf::write_snapshot(&mut out, family),
             });
             out
         }

@@ -1,12 +1,160 @@
 //! The protobuf exposition: `io.prometheus.client.MetricFamily` messages, each prefixed by its
-//! length (`encoding=delimited`), written by hand from [`Snapshot`]s. Field numbers follow
-//! `prometheus/client_model`'s `metrics.proto`.
+//! length (`encoding=delimited`), written by hand. Every message's length is worked out before
+//! it is written, so a family costs no buffer of its own and nothing per series. Field numbers
+//! follow `prometheus/client_model`'s `metrics.proto`. See [`write_family`] for details.
 
-use crate::exposition::snapshot::{Exemplar, Kind, Native, Snapshot, Value};
+use super::snapshot::{Exemplar, Kind, Native, SeriesSnapshot, Snapshot, Value};
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+
+/// A series as the writer reads it: its labels, value and exemplars, by slot (0 for a
+/// counter, the classic bucket for a histogram). Labels are read twice: once to measure the
+/// message, once to write it.
+pub(crate) trait SeriesSource {
+    /// The label pairs, in order.
+    type Labels<'a>: Iterator<Item = (&'a str, &'a str)> + Clone
+    where
+        Self: 'a;
+
+    fn labels(&self) -> Self::Labels<'_>;
+    fn value(&self) -> ValueRef<'_>;
+    fn exemplars(&self) -> &[(usize, Exemplar)];
+}
+
+/// A series' value: a plain number (a counter's or gauge's, read without a [`Value`]), or any
+/// value of the model.
+#[derive(Clone, Copy)]
+pub(crate) enum ValueRef<'a> {
+    Scalar(f64),
+    Value(&'a Value),
+}
+
+/// A value as the writer takes it apart.
+enum Plain<'a> {
+    Scalar(f64),
+    Summary(&'a [(f64, f64)], f64, u64),
+    Histogram(&'a [(f64, u64)], f64, u64, Option<&'a Native>),
+}
+
+impl<'a> ValueRef<'a> {
+    fn plain(self) -> Plain<'a> {
+        match self {
+            ValueRef::Scalar(v) | ValueRef::Value(&Value::Scalar(v)) => Plain::Scalar(v),
+            ValueRef::Value(Value::Summary {
+                quantiles,
+                sum,
+                count,
+            }) => Plain::Summary(quantiles, *sum, *count),
+            ValueRef::Value(Value::Histogram {
+                buckets,
+                sum,
+                count,
+                native,
+            }) => Plain::Histogram(buckets, *sum, *count, native.as_deref()),
+        }
+    }
+}
+
+impl SeriesSource for SeriesSnapshot {
+    type Labels<'a> = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a str, &'a str),
+    >;
+
+    fn labels(&self) -> Self::Labels<'_> {
+        self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Value(&self.value)
+    }
+
+    fn exemplars(&self) -> &[(usize, Exemplar)] {
+        &self.exemplars
+    }
+}
+
+/// A counter's or gauge's series read in place: label names and values side by side, and
+/// the value.
+pub(crate) struct ScalarSeries<'a> {
+    pub(crate) names: &'a [String],
+    pub(crate) values: &'a [String],
+    pub(crate) value: f64,
+}
+
+impl SeriesSource for ScalarSeries<'_> {
+    type Labels<'a>
+        = std::iter::Zip<
+        std::iter::Map<std::slice::Iter<'a, String>, fn(&'a String) -> &'a str>,
+        std::iter::Map<std::slice::Iter<'a, String>, fn(&'a String) -> &'a str>,
+    >
+    where
+        Self: 'a;
+
+    fn labels(&self) -> Self::Labels<'_> {
+        let names = self.names.iter().map(String::as_str as fn(&String) -> &str);
+        names.zip(
+            self.values
+                .iter()
+                .map(String::as_str as fn(&String) -> &str),
+        )
+    }
+
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Scalar(self.value)
+    }
+
+    fn exemplars(&self) -> &[(usize, Exemplar)] {
+        &[]
+    }
+}
+
+/// Appends a family of the model as one length-delimited `MetricFamily`.
+pub(crate) fn write_snapshot(out: &mut Vec<u8>, family: &Snapshot) {
+    write_family(out, &family.name, &family.help, family.kind, &family.series);
+}
+
+/// Appends a family as one length-delimited `MetricFamily`: the one protobuf writer, for
+/// snapshots and for our own series read in place.
+pub(crate) fn write_family<S: SeriesSource>(
+    out: &mut Vec<u8>,
+    name: &str,
+    help: &str,
+    kind: Kind,
+    series: &[S],
+) {
+    let kind_number = match kind {
+        Kind::Counter => 0,
+        Kind::Gauge => 1,
+        Kind::Summary => 2,
+        Kind::Untyped => 3,
+        Kind::Histogram => 4,
+    };
+    let metrics: usize = series
+        .iter()
+        .map(|s| nested_len(4, metric_len(kind, s)))
+        .sum();
+    let len =
+        bytes_len(1, name.len()) + bytes_len(2, help.len()) + uint_len(3, kind_number) + metrics;
+    out.reserve(len + 10);
+    varint(out, len as u64);
+    bytes(out, 1, name.as_bytes());
+    bytes(out, 2, help.as_bytes());
+    uint(out, 3, kind_number);
+    for s in series {
+        header(out, 4, metric_len(kind, s));
+        for (k, v) in s.labels() {
+            header(out, 1, pair_len(k, v));
+            bytes(out, 1, k.as_bytes());
+            bytes(out, 2, v.as_bytes());
+        }
+        write_value(out, kind, s.value(), s.exemplars());
+    }
+}
+
+// The wire format: each writer has a `_len` twin that gives the bytes it writes.
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -18,29 +166,34 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// The bytes `varint` takes for `v`.
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// The bytes a length-delimited field of `len` bytes takes, key (one byte) included.
-fn field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
+fn key(out: &mut Vec<u8>, field: u64, wire: u64) {
+    varint(out, (field << 3) | wire);
 }
 
-fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
-    varint(out, (u64::from(field) << 3) | u64::from(wire));
+fn key_len(field: u64) -> usize {
+    varint_len(field << 3)
 }
 
-fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
+fn uint(out: &mut Vec<u8>, field: u64, v: u64) {
     key(out, field, VARINT);
     varint(out, v);
 }
 
+fn uint_len(field: u64, v: u64) -> usize {
+    key_len(field) + varint_len(v)
+}
+
 /// A `sint32`/`sint64` field, zigzag-encoded.
-fn sint(out: &mut Vec<u8>, field: u32, v: i64) {
-    key(out, field, VARINT);
-    varint(out, zigzag(v));
+fn sint(out: &mut Vec<u8>, field: u64, v: i64) {
+    uint(out, field, zigzag(v));
+}
+
+fn sint_len(field: u64, v: i64) -> usize {
+    uint_len(field, zigzag(v))
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -49,236 +202,246 @@ fn zigzag(v: i64) -> u64 {
     z
 }
 
-fn double(out: &mut Vec<u8>, field: u32, v: f64) {
+fn double(out: &mut Vec<u8>, field: u64, v: f64) {
     key(out, field, FIXED64);
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
-    key(out, field, LEN);
-    varint(out, b.len() as u64);
+fn double_len(field: u64) -> usize {
+    key_len(field) + 8
+}
+
+fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    header(out, field, b.len());
     out.extend_from_slice(b);
 }
 
-/// A nested message `field`, written by `write`.
-fn message(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
-    let mut inner = Vec::new();
-    write(&mut inner);
-    bytes(out, field, &inner);
+fn bytes_len(field: u64, len: usize) -> usize {
+    nested_len(field, len)
 }
 
-/// Packed repeated `sint64` field.
-fn packed_sint(out: &mut Vec<u8>, field: u32, values: &[i64]) {
-    let mut inner = Vec::with_capacity(values.len());
-    for v in values {
-        varint(&mut inner, zigzag(*v));
-    }
-    bytes(out, field, &inner);
+/// The key and length of a length-delimited field of `len` bytes; its content follows.
+fn header(out: &mut Vec<u8>, field: u64, len: usize) {
+    key(out, field, LEN);
+    varint(out, len as u64);
 }
 
-/// Appends a family of scalar series (counters or gauges without exemplars) straight from
-/// its label names and each series' label values and value, computing every length first:
-/// no allocation per series.
-pub(crate) fn write_scalar_family(
-    out: &mut Vec<u8>,
-    name: &str,
-    help: &str,
-    kind: Kind,
-    label_names: &[String],
-    series: &[(&[String], f64)],
-) {
-    // A label pair's content, and the value message: key, length 9, the double's key, 8 bytes.
-    let pair = |k: &str, v: &str| field_len(k.len()) + field_len(v.len());
-    const VALUE_LEN: usize = 11;
-    let metric_len = |values: &[String]| {
-        label_names
-            .iter()
-            .zip(values)
-            .map(|(k, v)| field_len(pair(k, v)))
-            .sum::<usize>()
-            + VALUE_LEN
-    };
-    let total = field_len(name.len())
-        + field_len(help.len())
-        + 2
-        + series
-            .iter()
-            .map(|(values, _)| field_len(metric_len(values)))
-            .sum::<usize>();
-    out.reserve(total + 10);
-    varint(out, total as u64);
-    bytes(out, 1, name.as_bytes());
-    bytes(out, 2, help.as_bytes());
-    uint(out, 3, if kind == Kind::Counter { 0 } else { 1 });
-    let value_field = if kind == Kind::Counter { 3 } else { 2 };
-    for (values, v) in series {
-        key(out, 4, LEN);
-        varint(out, metric_len(values) as u64);
-        for (k, value) in label_names.iter().zip(values.iter()) {
-            key(out, 1, LEN);
-            varint(out, pair(k, value) as u64);
-            bytes(out, 1, k.as_bytes());
-            bytes(out, 2, value.as_bytes());
-        }
-        key(out, value_field, LEN);
-        varint(out, 9);
-        double(out, 1, *v);
-    }
+/// The bytes a length-delimited field of `len` bytes takes, key and length included.
+fn nested_len(field: u64, len: usize) -> usize {
+    key_len(field) + varint_len(len as u64) + len
 }
 
-/// Appends `family` as one length-delimited `MetricFamily`.
-pub(crate) fn write_family(out: &mut Vec<u8>, family: &Snapshot) {
-    let mut encoded = Vec::with_capacity(64 + family.series.len() * 64);
-    bytes(&mut encoded, 1, family.name.as_bytes());
-    bytes(&mut encoded, 2, family.help.as_bytes());
-    let kind = match family.kind {
-        Kind::Counter => 0,
-        Kind::Gauge => 1,
-        Kind::Summary => 2,
-        Kind::Untyped => 3,
-        Kind::Histogram => 4,
-    };
-    uint(&mut encoded, 3, kind);
-    for series in &family.series {
-        message(&mut encoded, 4, |m| {
-            for (name, value) in &series.labels {
-                message(m, 1, |pair| {
-                    bytes(pair, 1, name.as_bytes());
-                    bytes(pair, 2, value.as_bytes());
-                });
-            }
-            write_value(m, family.kind, &series.value, &series.exemplars);
-        });
-    }
-    varint(out, encoded.len() as u64);
-    out.extend_from_slice(&encoded);
+// The messages of metrics.proto, each as its length and its writer.
+
+fn pair_len(k: &str, v: &str) -> usize {
+    bytes_len(1, k.len()) + bytes_len(2, v.len())
+}
+
+fn metric_len<S: SeriesSource>(kind: Kind, s: &S) -> usize {
+    let labels: usize = s.labels().map(|(k, v)| nested_len(1, pair_len(k, v))).sum();
+    labels + value_len(kind, s.value(), s.exemplars())
+}
+
+/// The latest exemplar of `slot`.
+fn exemplar(exemplars: &[(usize, Exemplar)], slot: usize) -> Option<&Exemplar> {
+    exemplars.iter().find(|(s, _)| *s == slot).map(|(_, e)| e)
 }
 
 /// An `Exemplar`: labels, value, and a `google.protobuf.Timestamp`.
-fn write_exemplar(out: &mut Vec<u8>, field: u32, e: &Exemplar) {
-    message(out, field, |x| {
-        for (name, value) in &e.labels {
-            message(x, 1, |pair| {
-                bytes(pair, 1, name.as_bytes());
-                bytes(pair, 2, value.as_bytes());
-            });
-        }
-        double(x, 2, e.value);
-        message(x, 3, |t| {
-            uint(t, 1, u64::try_from(e.timestamp.0).unwrap_or(0));
-            uint(t, 2, u64::from(e.timestamp.1));
-        });
-    });
+fn exemplar_len(e: &Exemplar) -> usize {
+    let labels: usize = e
+        .labels
+        .iter()
+        .map(|(k, v)| nested_len(1, pair_len(k, v)))
+        .sum();
+    labels + double_len(2) + nested_len(3, timestamp_len(e))
 }
 
-fn write_value(m: &mut Vec<u8>, kind: Kind, value: &Value, exemplars: &[(usize, Exemplar)]) {
-    let exemplar = |i: usize| {
-        exemplars
-            .iter()
-            .find(|(slot, _)| *slot == i)
-            .map(|(_, e)| e)
-    };
-    match (kind, value) {
-        (Kind::Counter, Value::Scalar(v)) => message(m, 3, |c| {
-            double(c, 1, *v);
-            if let Some(e) = exemplar(0) {
-                write_exemplar(c, 2, e);
-            }
-        }),
-        (Kind::Untyped, Value::Scalar(v)) => message(m, 5, |u| double(u, 1, *v)),
-        (_, Value::Scalar(v)) => message(m, 2, |g| double(g, 1, *v)),
-        (
-            _,
-            Value::Summary {
-                quantiles,
-                sum,
-                count,
-            },
-        ) => message(m, 4, |s| {
-            uint(s, 1, *count);
-            double(s, 2, *sum);
-            for (q, v) in quantiles {
-                message(s, 3, |quantile| {
-                    double(quantile, 1, *q);
-                    double(quantile, 2, *v);
-                });
-            }
-        }),
-        (
-            _,
-            Value::Histogram {
-                buckets,
-                sum,
-                count,
-                native,
-            },
-        ) => message(m, 7, |h| {
-            uint(h, 1, *count);
-            double(h, 2, *sum);
-            for (i, (bound, cumulative)) in buckets.iter().enumerate() {
-                message(h, 3, |b| {
-                    uint(b, 1, *cumulative);
-                    double(b, 2, *bound);
-                    if let Some(e) = exemplar(i) {
-                        write_exemplar(b, 3, e);
-                    }
-                });
-            }
-            if let Some(native) = native {
-                write_native(h, native);
-                // A native histogram's exemplars, all with timestamps.
-                for (_, e) in exemplars {
-                    write_exemplar(h, 16, e);
-                }
-            }
-        }),
+fn timestamp_len(e: &Exemplar) -> usize {
+    uint_len(1, u64::try_from(e.timestamp.0).unwrap_or(0)) + uint_len(2, u64::from(e.timestamp.1))
+}
+
+fn write_exemplar(out: &mut Vec<u8>, field: u64, e: &Exemplar) {
+    header(out, field, exemplar_len(e));
+    for (k, v) in &e.labels {
+        header(out, 1, pair_len(k, v));
+        bytes(out, 1, k.as_bytes());
+        bytes(out, 2, v.as_bytes());
+    }
+    double(out, 2, e.value);
+    header(out, 3, timestamp_len(e));
+    uint(out, 1, u64::try_from(e.timestamp.0).unwrap_or(0));
+    uint(out, 2, u64::from(e.timestamp.1));
+}
+
+/// The value message of a series: its field in `Metric` and its length.
+fn value_len(kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)]) -> usize {
+    let (field, len) = value_message(kind, value, exemplars);
+    nested_len(field, len)
+}
+
+fn value_message(kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)]) -> (u64, usize) {
+    match (kind, value.plain()) {
+        (Kind::Counter, Plain::Scalar(_)) => {
+            let e = exemplar(exemplars, 0).map_or(0, |e| nested_len(2, exemplar_len(e)));
+            (3, double_len(1) + e)
+        }
+        (Kind::Untyped, Plain::Scalar(_)) => (5, double_len(1)),
+        (_, Plain::Scalar(_)) => (2, double_len(1)),
+        (_, Plain::Summary(quantiles, _, count)) => {
+            let q = quantiles.len() * nested_len(3, 2 * double_len(1));
+            (4, uint_len(1, count) + double_len(2) + q)
+        }
+        (_, Plain::Histogram(buckets, _, count, native)) => {
+            let classic: usize = buckets
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c))| nested_len(3, bucket_len(*c, exemplar(exemplars, i))))
+                .sum();
+            let native = native.map_or(0, |n| {
+                let exemplars: usize = exemplars
+                    .iter()
+                    .map(|(_, e)| nested_len(16, exemplar_len(e)))
+                    .sum();
+                native_len(n) + exemplars
+            });
+            (7, uint_len(1, count) + double_len(2) + classic + native)
+        }
     }
 }
 
+fn bucket_len(cumulative: u64, e: Option<&Exemplar>) -> usize {
+    uint_len(1, cumulative) + double_len(2) + e.map_or(0, |e| nested_len(3, exemplar_len(e)))
+}
+
+fn write_value(m: &mut Vec<u8>, kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)]) {
+    let (field, len) = value_message(kind, value, exemplars);
+    header(m, field, len);
+    match value.plain() {
+        Plain::Scalar(v) => {
+            double(m, 1, v);
+            if kind == Kind::Counter
+                && let Some(e) = exemplar(exemplars, 0)
+            {
+                write_exemplar(m, 2, e);
+            }
+        }
+        Plain::Summary(quantiles, sum, count) => {
+            uint(m, 1, count);
+            double(m, 2, sum);
+            for (q, v) in quantiles {
+                header(m, 3, 2 * double_len(1));
+                double(m, 1, *q);
+                double(m, 2, *v);
+            }
+        }
+        Plain::Histogram(buckets, sum, count, native) => {
+            uint(m, 1, count);
+            double(m, 2, sum);
+            for (i, (bound, cumulative)) in buckets.iter().enumerate() {
+                let e = exemplar(exemplars, i);
+                header(m, 3, bucket_len(*cumulative, e));
+                uint(m, 1, *cumulative);
+                double(m, 2, *bound);
+                if let Some(e) = e {
+                    write_exemplar(m, 3, e);
+                }
+            }
+            if let Some(native) = native {
+                write_native(m, native);
+                // A native histogram's exemplars, all with timestamps.
+                for (_, e) in exemplars {
+                    write_exemplar(m, 16, e);
+                }
+            }
+        }
+    }
+}
+
+/// The spans of sorted bucket keys: gaps and runs, as `(offset, length)`.
+fn spans(buckets: &[(i32, u64)]) -> impl Iterator<Item = (i64, u32)> + '_ {
+    let mut previous: Option<i32> = None;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let (first, _) = *buckets.get(i)?;
+        let offset = previous.map_or(i64::from(first), |p| i64::from(first - p - 1));
+        let mut length = 1u32;
+        while buckets
+            .get(i + length as usize)
+            .is_some_and(|(k, _)| *k == first + length as i32)
+        {
+            length += 1;
+        }
+        i += length as usize;
+        previous = Some(first + length as i32 - 1);
+        Some((offset, length))
+    })
+}
+
+/// The bucket counts as deltas, each from the one before.
+fn deltas(buckets: &[(i32, u64)]) -> impl Iterator<Item = i64> + '_ {
+    let mut previous = 0i64;
+    buckets.iter().map(move |(_, n)| {
+        let n = i64::try_from(*n).unwrap_or(i64::MAX);
+        let delta = n - previous;
+        previous = n;
+        delta
+    })
+}
+
+/// The spans of one sign, and whether the no-op span that an empty native histogram needs to
+/// read as native goes in their place (positive side only).
+fn sign_spans<'a>(
+    native: &'a Native,
+    buckets: &'a [(i32, u64)],
+    positive: bool,
+) -> impl Iterator<Item = (i64, u32)> + 'a {
+    let empty = positive && native.positive.is_empty() && native.negative.is_empty();
+    spans(buckets).chain(empty.then_some((0, 0)))
+}
+
+fn span_len((offset, length): (i64, u32)) -> usize {
+    sint_len(1, offset) + uint_len(2, u64::from(length))
+}
+
 /// The native fields of a `Histogram`: schema, zero bucket, spans and deltas per sign.
+fn native_len(native: &Native) -> usize {
+    let mut len =
+        sint_len(5, i64::from(native.schema)) + double_len(6) + uint_len(7, native.zero_count);
+    for (buckets, span_field, delta_field, positive) in [
+        (&native.negative, 9, 10, false),
+        (&native.positive, 12, 13, true),
+    ] {
+        len += sign_spans(native, buckets, positive)
+            .map(|s| nested_len(span_field, span_len(s)))
+            .sum::<usize>();
+        if !buckets.is_empty() {
+            let packed: usize = deltas(buckets).map(|d| varint_len(zigzag(d))).sum();
+            len += nested_len(delta_field, packed);
+        }
+    }
+    len
+}
+
 fn write_native(h: &mut Vec<u8>, native: &Native) {
     sint(h, 5, i64::from(native.schema));
     double(h, 6, native.zero_threshold);
     uint(h, 7, native.zero_count);
-    for (buckets, span_field, delta_field) in
-        [(&native.negative, 9, 10), (&native.positive, 12, 13)]
-    {
-        let mut previous_key = None;
-        let mut spans: Vec<(i64, u32)> = Vec::new();
-        for (k, _) in buckets {
-            match (previous_key, spans.last_mut()) {
-                (Some(p), Some(last)) if *k == p + 1 => last.1 += 1,
-                (Some(p), _) => spans.push((i64::from(*k - p - 1), 1)),
-                (None, _) => spans.push((i64::from(*k), 1)),
-            }
-            previous_key = Some(*k);
-        }
-        // A native histogram without buckets needs a no-op span to read as native.
-        if spans.is_empty()
-            && span_field == 12
-            && native.positive.is_empty()
-            && native.negative.is_empty()
-        {
-            spans.push((0, 0));
-        }
-        for (offset, length) in spans {
-            message(h, span_field, |s| {
-                sint(s, 1, offset);
-                uint(s, 2, u64::from(length));
-            });
+    for (buckets, span_field, delta_field, positive) in [
+        (&native.negative, 9, 10, false),
+        (&native.positive, 12, 13, true),
+    ] {
+        for span in sign_spans(native, buckets, positive) {
+            header(h, span_field, span_len(span));
+            sint(h, 1, span.0);
+            uint(h, 2, u64::from(span.1));
         }
         if !buckets.is_empty() {
-            let mut previous = 0i64;
-            let deltas: Vec<i64> = buckets
-                .iter()
-                .map(|(_, n)| {
-                    let n = i64::try_from(*n).unwrap_or(i64::MAX);
-                    let delta = n - previous;
-                    previous = n;
-                    delta
-                })
-                .collect();
-            packed_sint(h, delta_field, &deltas);
+            let packed: usize = deltas(buckets).map(|d| varint_len(zigzag(d))).sum();
+            header(h, delta_field, packed);
+            for d in deltas(buckets) {
+                varint(h, zigzag(d));
+            }
         }
     }
 }
@@ -286,7 +449,6 @@ fn write_native(h: &mut Vec<u8>, native: &Native) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::snapshot::SeriesSnapshot;
 
     #[test]
     fn wire_encoding() {
@@ -301,34 +463,42 @@ mod tests {
     }
 
     #[test]
-    fn the_scalar_path_writes_what_the_general_one_does() {
+    fn scalars_read_in_place_write_what_their_snapshot_does() {
         let names = vec!["k".to_owned(), "model".to_owned()];
         let values: Vec<Vec<String>> = (0..300)
             .map(|i| vec!["v".to_owned(), "m".repeat(i)])
             .collect();
         for kind in [Kind::Counter, Kind::Gauge] {
-            let series: Vec<(&[String], f64)> = values
+            let series: Vec<ScalarSeries<'_>> = values
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (&v[..], i as f64 * 1.5))
+                .map(|(i, v)| ScalarSeries {
+                    names: &names,
+                    values: v,
+                    value: i as f64 * 1.5,
+                })
                 .collect();
             let mut fast = Vec::new();
-            write_scalar_family(&mut fast, "f", &"h".repeat(200), kind, &names, &series);
+            write_family(&mut fast, "f", &"h".repeat(200), kind, &series);
             let family = Snapshot {
                 name: "f".into(),
                 help: "h".repeat(200),
                 kind,
                 series: series
                     .iter()
-                    .map(|(v, x)| SeriesSnapshot {
-                        labels: names.iter().cloned().zip(v.iter().cloned()).collect(),
-                        value: Value::Scalar(*x),
+                    .map(|s| SeriesSnapshot {
+                        labels: names
+                            .iter()
+                            .cloned()
+                            .zip(s.values.iter().cloned())
+                            .collect(),
+                        value: Value::Scalar(s.value),
                         exemplars: Vec::new(),
                     })
                     .collect(),
             };
             let mut general = Vec::new();
-            write_family(&mut general, &family);
+            write_snapshot(&mut general, &family);
             assert_eq!(fast, general, "{kind:?}");
         }
         assert_eq!(varint_len(0), 1);
@@ -350,7 +520,7 @@ mod tests {
             }],
         };
         let mut out = Vec::new();
-        write_family(&mut out, &family);
+        write_snapshot(&mut out, &family);
         let one = 1.0f64.to_le_bytes();
         let mut want = vec![
             0x0A, 7, b'a', b'_', b't', b'o', b't', b'a', b'l', // name

@@ -1,7 +1,7 @@
 //! One model of what a family holds at one moment, whoever produced it: the GPU collector,
 //! foreign `prometheus` collectors, our own families when they are not written from their
 //! prepared text. [`text::write_snapshot`](super::text::write_snapshot) and
-//! [`protobuf::write_family`](super::protobuf::write_family) write it,
+//! [`protobuf::write_snapshot`](super::protobuf::write_snapshot) write it,
 //! [`prometheus_model::to_proto`](super::prometheus_model::to_proto) turns it into the
 //! `prometheus` crate's model. See [`Snapshot`] for details.
 

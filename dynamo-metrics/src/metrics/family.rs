@@ -13,8 +13,9 @@ use super::cell::Cell;
 use super::histogram::DEFAULT_BUCKETS;
 pub(crate) use super::meta::Meta;
 use crate::exposition::prepared::{self, Header, Prepared};
+use crate::exposition::protobuf::{self, ScalarSeries};
 use crate::exposition::snapshot::{SeriesSnapshot, Snapshot};
-use crate::exposition::{Format, PreparedFamily, protobuf};
+use crate::exposition::{Format, PreparedFamily};
 
 /// The value of every variable label of the series that collects label combinations beyond
 /// a family's cap.
@@ -364,24 +365,28 @@ impl<C: Cell> PreparedFamily for Family<C> {
         if series.is_empty() {
             return;
         }
-        // Counters and gauges without exemplars: straight from the label values.
-        let scalars: Option<Vec<(&[String], f64)>> = series
+        // Counters and gauges without exemplars: read in place, no snapshot made.
+        let scalars: Option<Vec<ScalarSeries<'_>>> = series
             .iter()
-            .map(|e| e.series.cell.scalar().map(|v| (&e.series.values[..], v)))
+            .map(|e| {
+                let value = e.series.cell.scalar()?;
+                let names = &self.meta.labels;
+                Some(ScalarSeries {
+                    names,
+                    values: &e.series.values,
+                    value,
+                })
+            })
             .collect();
+        let meta = &self.meta;
         match scalars {
-            Some(scalars) => protobuf::write_scalar_family(
-                out,
-                &self.meta.name,
-                &self.meta.help,
-                self.meta.kind.into(),
-                &self.meta.labels,
-                &scalars,
-            ),
+            Some(scalars) => {
+                protobuf::write_family(out, &meta.name, &meta.help, meta.kind.into(), &scalars);
+            }
             None => {
                 drop(series);
                 if let Some(snap) = self.snapshot() {
-                    protobuf::write_family(out, &snap);
+                    protobuf::write_snapshot(out, &snap);
                 }
             }
         }
