@@ -14,11 +14,7 @@ const LEN: u64 = 2;
 /// message, once to write it.
 pub(crate) trait SeriesSource {
     /// The label pairs, in order.
-    type Labels<'a>: Iterator<Item = (&'a str, &'a str)> + Clone
-    where
-        Self: 'a;
-
-    fn labels(&self) -> Self::Labels<'_>;
+    fn labels(&self) -> impl Iterator<Item = (&str, &str)> + Clone;
     fn value(&self) -> ValueRef<'_>;
     fn exemplars(&self) -> &[(usize, Exemplar)];
 }
@@ -58,12 +54,7 @@ impl<'a> ValueRef<'a> {
 }
 
 impl SeriesSource for SeriesSnapshot {
-    type Labels<'a> = std::iter::Map<
-        std::slice::Iter<'a, (String, String)>,
-        fn(&'a (String, String)) -> (&'a str, &'a str),
-    >;
-
-    fn labels(&self) -> Self::Labels<'_> {
+    fn labels(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
@@ -85,21 +76,9 @@ pub(crate) struct ScalarSeries<'a> {
 }
 
 impl SeriesSource for ScalarSeries<'_> {
-    type Labels<'a>
-        = std::iter::Zip<
-        std::iter::Map<std::slice::Iter<'a, String>, fn(&'a String) -> &'a str>,
-        std::iter::Map<std::slice::Iter<'a, String>, fn(&'a String) -> &'a str>,
-    >
-    where
-        Self: 'a;
-
-    fn labels(&self) -> Self::Labels<'_> {
-        let names = self.names.iter().map(String::as_str as fn(&String) -> &str);
-        names.zip(
-            self.values
-                .iter()
-                .map(String::as_str as fn(&String) -> &str),
-        )
+    fn labels(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        let values = self.values.iter().map(String::as_str);
+        self.names.iter().map(String::as_str).zip(values)
     }
 
     fn value(&self) -> ValueRef<'_> {

@@ -28,7 +28,7 @@ const PENDING: usize = 32;
 pub(crate) struct CallTable {
     /// How many instrumented functions the program has.
     functions: usize,
-    shape: Shape,
+    shape: DurationBuckets,
     /// Every set of records made, in use or free.
     threads: Mutex<Vec<Arc<ThreadCalls>>>,
     free: Mutex<Vec<Arc<ThreadCalls>>>,
@@ -38,18 +38,18 @@ pub(crate) struct CallTable {
 /// native parameters (with a native cell of them that only classifies), and the seconds per
 /// clock tick. Counting a list and reading one use the same arithmetic, so a duration lands in
 /// the same bucket either way.
-pub(crate) struct Shape {
+pub(crate) struct DurationBuckets {
     per_tick: f64,
     bounds: Box<[f64]>,
     native: Option<(NativeParams, NativeCell)>,
 }
 
-impl Shape {
+impl DurationBuckets {
     pub(crate) fn new(bounds: &[f64], native: Option<NativeParams>) -> Self {
         const SPAN: u64 = 1 << 40;
         #[allow(clippy::cast_precision_loss)] // a power of two
         let per_tick = timer::seconds(SPAN) / SPAN as f64;
-        Shape {
+        DurationBuckets {
             per_tick,
             bounds: bounds.into(),
             native: native.map(|p| (p, NativeCell::new(p))),
@@ -90,7 +90,7 @@ struct CallShard {
 }
 
 impl CallTable {
-    pub(crate) fn new(functions: usize, shape: Shape) -> Self {
+    pub(crate) fn new(functions: usize, shape: DurationBuckets) -> Self {
         CallTable {
             functions,
             shape,
@@ -157,7 +157,7 @@ impl CallTable {
 impl ThreadCalls {
     /// The calling thread's shard of function `index` (this thread owns these records).
     #[inline]
-    fn shard(&self, index: usize, shape: &Shape) -> Option<&CallShard> {
+    fn shard(&self, index: usize, shape: &DurationBuckets) -> Option<&CallShard> {
         let cell = self.shards.get(index)?;
         Some(cell.get_or_init(|| CallShard::new(shape)))
     }
@@ -192,7 +192,7 @@ impl ThreadCalls {
 }
 
 impl CallShard {
-    fn new(shape: &Shape) -> Self {
+    fn new(shape: &DurationBuckets) -> Self {
         CallShard {
             started: AtomicU64::new(0),
             ended: AtomicU64::new(0),
@@ -205,7 +205,7 @@ impl CallShard {
 
     /// Lists a duration; counts the list into the buckets when it is full.
     #[inline]
-    fn push(&self, ticks: u64, shape: &Shape) {
+    fn push(&self, ticks: u64, shape: &DurationBuckets) {
         let n = self.len.load(Relaxed);
         self.pending[n].store(ticks, Relaxed);
         if n + 1 < PENDING {
@@ -219,7 +219,7 @@ impl CallShard {
     /// number odd meanwhile.
     #[cold]
     #[inline(never)]
-    fn fold(&self, shape: &Shape) {
+    fn fold(&self, shape: &DurationBuckets) {
         // Odd while counting, even after (whatever it was before: a count cut short by a
         // panic, were one possible here, would not leave it odd for good).
         let seq = self.seq.load(Relaxed) | 1;
@@ -236,7 +236,7 @@ impl CallShard {
 
     /// Adds this shard's durations, counted and listed, to `t`: read again whenever the owner
     /// counted its list meanwhile, so each is added once.
-    fn tally_into(&self, shape: &Shape, t: &mut Tally) {
+    fn tally_into(&self, shape: &DurationBuckets, t: &mut Tally) {
         let mut spins = 0u32;
         loop {
             let seq = self.seq.load(Acquire);

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use dynamo_metrics_naming::{self as naming, MetricKind};
 
-use super::calls::{CallTable, Shape};
+use super::calls::{CallTable, DurationBuckets};
 use crate::describe::MetricDescriptor;
 use crate::error::Result;
 use crate::metrics::timer;
-use crate::metrics::{Cell, Histogram, IntCounter, IntCounterVec, IntGauge, Series};
+use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge, Series, SeriesCell};
 use crate::registry::scope::{Level, MetricsRegistry, MetricsScope};
 
 /// Bucket bounds of `dynamo_component_request_duration_seconds`, in seconds: from 5 ms to
@@ -115,7 +115,7 @@ pub(crate) const DESCRIPTORS: [MetricDescriptor; 7] = [
 ];
 
 /// The one series of the label-less family `desc` in `scope`.
-fn series<C: Cell>(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Arc<Series<C>>> {
+fn series<C: SeriesCell>(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Arc<Series<C>>> {
     scope.declared(desc)?.series(&[])
 }
 
@@ -223,9 +223,9 @@ impl EndpointMetrics {
 
     /// How the thread records of instrumented calls count durations: as the duration family
     /// does.
-    pub(crate) fn call_shape() -> Shape {
+    pub(crate) fn call_shape() -> DurationBuckets {
         let [_, duration, ..] = &DESCRIPTORS;
-        Shape::new(
+        DurationBuckets::new(
             duration.buckets.unwrap_or(REQUEST_DURATION_BUCKETS),
             duration.native,
         )

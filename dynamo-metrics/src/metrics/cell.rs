@@ -1,17 +1,17 @@
-//! The atomic values behind every series. See [`Cell`] for details.
+//! The atomic values behind every series. See [`SeriesCell`] for details.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use dynamo_metrics_naming::MetricKind;
 
-use super::exemplar::{Exemplar, Slots};
+use super::exemplar::{Exemplar, ExemplarSlots};
 use super::meta::Meta;
 use super::striped::{Striped, Word};
 use crate::exposition::prepared::{LineText, Prepared, Sample, ScalarReading};
 use crate::exposition::snapshot::Value;
 
 /// The value of one series: an atomic, and what the exposition reads of it.
-pub(crate) trait Cell: Send + Sync + Sized + 'static {
+pub(crate) trait SeriesCell: Send + Sync + Sized + 'static {
     /// The family type this cell belongs to.
     const KIND: MetricKind;
     /// The Rust type of the value, to tell integer and float families apart in messages.
@@ -79,15 +79,15 @@ impl AtomicF64 {
 macro_rules! simple_cell {
     ($cell:ident, $atomic:ty, $value:literal, $kind:ident, $sample:ident, $new:expr) => {
         #[derive(Debug, Default)]
-        pub(crate) struct $cell(pub(crate) $atomic, pub(crate) Slots);
+        pub(crate) struct $cell(pub(crate) $atomic, pub(crate) ExemplarSlots);
 
-        impl Cell for $cell {
+        impl SeriesCell for $cell {
             const KIND: MetricKind = MetricKind::$kind;
             const VALUE: &'static str = $value;
             type Text = LineText;
 
             fn new(_: &Meta, striped: bool) -> Self {
-                $cell($new(striped), Slots::default())
+                $cell($new(striped), ExemplarSlots::default())
             }
 
             fn exemplars(&self) -> Vec<(usize, Exemplar)> {

@@ -1,6 +1,6 @@
 //! Exemplars: one sample, with labels such as a trace id, kept beside a counter or a histogram
 //! bucket and shown in OpenMetrics and protobuf: the rules an exemplar must keep
-//! ([`Exemplar::new`]) and the slots a series keeps its latest in ([`Slots`]).
+//! ([`Exemplar::new`]) and the slots a series keeps its latest in ([`ExemplarSlots`]).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -57,9 +57,9 @@ impl Exemplar {
 /// Where the latest exemplars of a series are kept: nothing until the first one arrives, so
 /// series without exemplars pay one pointer.
 #[derive(Debug, Default)]
-pub(crate) struct Slots(OnceLock<Box<[Mutex<Option<Exemplar>>]>>);
+pub(crate) struct ExemplarSlots(OnceLock<Box<[Mutex<Option<Exemplar>>]>>);
 
-impl Slots {
+impl ExemplarSlots {
     /// Keeps `exemplar` as the latest of slot `i` of `n`.
     pub(crate) fn set(&self, n: usize, i: usize, exemplar: Exemplar) {
         let slots = self

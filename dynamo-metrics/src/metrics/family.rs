@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 use prometheus::core::Desc;
 use prometheus::proto;
 
-use super::cell::Cell;
+use super::cell::SeriesCell;
 use super::histogram::DEFAULT_BUCKETS;
 pub(crate) use super::meta::Meta;
 use crate::exposition::prepared::{self, Header, Prepared};
@@ -22,7 +22,7 @@ use crate::exposition::{Format, PreparedFamily};
 pub const OVERFLOW: &str = "__overflow__";
 
 /// One series: its value cell first (the hot path touches nothing else), then its identity.
-pub(crate) struct Series<C: Cell> {
+pub(crate) struct Series<C: SeriesCell> {
     pub(crate) cell: C,
     pub(crate) meta: Arc<Meta>,
     values: Box<[String]>,
@@ -33,12 +33,12 @@ pub(crate) struct Series<C: Cell> {
 
 /// A series in its family's sorted list, with its pre-rendered text beside the pointer: a
 /// render reads both without first following the pointer.
-struct Entry<C: Cell> {
+struct Entry<C: SeriesCell> {
     series: Arc<Series<C>>,
     text: C::Text,
 }
 
-impl<C: Cell> Series<C> {
+impl<C: SeriesCell> Series<C> {
     /// Whether the variable label values (after the first `fixed`) are `values`.
     #[inline]
     pub(crate) fn has_values(&self, fixed: usize, values: &[&str]) -> bool {
@@ -110,7 +110,7 @@ impl Budget {
 }
 
 /// A family: its description and its series, sorted by label values so renders are stable.
-pub(crate) struct Family<C: Cell> {
+pub(crate) struct Family<C: SeriesCell> {
     meta: Arc<Meta>,
     /// The text all its series share.
     shared: <C::Text as Prepared<C>>::Shared,
@@ -129,7 +129,7 @@ pub(crate) struct Family<C: Cell> {
     generation: Arc<AtomicU64>,
 }
 
-impl<C: Cell> Family<C> {
+impl<C: SeriesCell> Family<C> {
     pub(crate) fn new(meta: Meta, budget: Option<Arc<Budget>>) -> Self {
         let bounds = meta.buckets.as_deref().unwrap_or(DEFAULT_BUCKETS);
         Family {
@@ -326,7 +326,7 @@ pub(crate) trait AnyFamily: Send + Sync {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-impl<C: Cell> AnyFamily for Family<C> {
+impl<C: SeriesCell> AnyFamily for Family<C> {
     fn meta(&self) -> &Arc<Meta> {
         &self.meta
     }
@@ -353,7 +353,7 @@ impl<C: Cell> AnyFamily for Family<C> {
     }
 }
 
-impl<C: Cell> PreparedFamily for Family<C> {
+impl<C: SeriesCell> PreparedFamily for Family<C> {
     fn write_text(&self, out: &mut String, format: Format) {
         let series = self.series.read();
         let series = series.iter().map(|e| (&e.text, &e.series.cell));

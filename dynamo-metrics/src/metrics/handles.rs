@@ -13,10 +13,10 @@ use prometheus::proto;
 use super::cell::{CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
 use super::exemplar::Exemplar;
 use super::family::Series;
-use super::histogram::{HistogramCell, Source as HistogramSource};
+use super::histogram::{HistogramCell, TallySource};
 #[cfg(feature = "metrics")]
 use super::local::{Key, LocalCache};
-use super::striped::Source as StripedSource;
+use super::striped::ValueSource;
 use super::view::{View, standalone};
 use crate::error::Result;
 
@@ -49,7 +49,7 @@ macro_rules! collector {
 }
 
 /// Defines a single-series handle: the struct, `Debug`, and `prometheus::core::Collector`.
-macro_rules! series_handle {
+macro_rules! single_series_handle {
     ($(#[$doc:meta])* $name:ident, $cell:ty) => {
         $(#[$doc])*
         #[derive(Clone)]
@@ -65,7 +65,7 @@ macro_rules! series_handle {
         #[cfg(feature = "metrics")]
         impl $name {
             pub(crate) fn from_series(series: Arc<Series<$cell>>) -> Self {
-                let striped = super::cell::Cell::striped(&series.cell);
+                let striped = super::cell::SeriesCell::striped(&series.cell);
                 $name { series, striped }
             }
 
@@ -89,7 +89,7 @@ macro_rules! series_handle {
             /// Moves this series' value into `other`, leaving this one at zero.
             #[allow(dead_code)] // needed only by the types endpoint metrics hold
             pub(crate) fn drain_into(&self, other: &Self) {
-                super::cell::Cell::drain_into(&self.series.cell, &other.series.cell);
+                super::cell::SeriesCell::drain_into(&self.series.cell, &other.series.cell);
             }
         }
 
@@ -401,7 +401,7 @@ macro_rules! standalone_new {
     };
 }
 
-series_handle!(
+single_series_handle!(
     /// A counter of whole numbers (`u64`). Cloning shares the value.
     IntCounter,
     IntCounterCell
@@ -486,7 +486,7 @@ impl IntCounter {
     }
 }
 
-series_handle!(
+single_series_handle!(
     /// A counter of real numbers (`f64`). Cloning shares the value.
     Counter,
     CounterCell
@@ -533,7 +533,7 @@ impl Counter {
     }
 }
 
-series_handle!(
+single_series_handle!(
     /// A gauge of whole numbers (`i64`). Cloning shares the value.
     IntGauge,
     IntGaugeCell
@@ -583,7 +583,7 @@ impl IntGauge {
     }
 }
 
-series_handle!(
+single_series_handle!(
     /// A gauge of real numbers (`f64`). Cloning shares the value.
     Gauge,
     GaugeCell
@@ -633,7 +633,7 @@ impl Gauge {
     }
 }
 
-series_handle!(
+single_series_handle!(
     /// A histogram: observations counted into buckets, with their sum and count.
     /// Cloning shares the values.
     Histogram,
@@ -749,19 +749,15 @@ macro_rules! set_source {
 
 set_source!(
     IntCounter,
-    StripedSource<u64>,
+    ValueSource<u64>,
     |cell| cell.0.takes_source(),
     |s| cell.0.set_source(s)
 );
 set_source!(
     IntGauge,
-    StripedSource<i64>,
+    ValueSource<i64>,
     |cell| cell.0.takes_source(),
     |s| cell.0.set_source(s)
 );
-set_source!(
-    Histogram,
-    HistogramSource,
-    |cell| cell.takes_source(),
-    |s| cell.set_source(s)
-);
+set_source!(Histogram, TallySource, |cell| cell.takes_source(), |s| cell
+    .set_source(s));

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::exposition::snapshot::Value;
 use dynamo_metrics_naming::MetricKind;
 
-use super::cell::{AtomicF64, Cell};
-use super::exemplar::{Exemplar, Slots};
+use super::cell::{AtomicF64, SeriesCell};
+use super::exemplar::{Exemplar, ExemplarSlots};
 use super::meta::Meta;
 use super::native::{NativeCell, NativeTally};
 use super::per_thread::this_thread;
@@ -147,7 +147,7 @@ pub(crate) struct HistogramCell {
     /// When striped.
     local: Option<Box<PerThread>>,
     /// The latest exemplar of each bucket.
-    exemplars: Slots,
+    exemplars: ExemplarSlots,
 }
 
 /// The counts of a striped histogram series: each thread's, and what another source (see
@@ -155,7 +155,7 @@ pub(crate) struct HistogramCell {
 struct PerThread {
     counts: ThreadLocal<Aligned>,
     native: Option<NativeParams>,
-    source: OnceLock<Source>,
+    source: OnceLock<TallySource>,
 }
 
 /// One thread's counts, on cache lines of their own.
@@ -163,7 +163,7 @@ struct PerThread {
 struct Aligned(Counts);
 
 /// Adds what it counted for a histogram series to a [`Tally`].
-pub(crate) type Source = Box<dyn Fn(&mut Tally) + Send + Sync>;
+pub(crate) type TallySource = Box<dyn Fn(&mut Tally) + Send + Sync>;
 
 /// Everything a histogram series counted, added up: per classic bucket (not cumulative), the
 /// sum, and the native buckets.
@@ -341,7 +341,7 @@ impl HistogramCell {
 
     /// Adds what `source` counts to this series, read with it; `false` (and nothing changed)
     /// unless it [takes a source](Self::takes_source).
-    pub(crate) fn set_source(&self, source: Source) -> bool {
+    pub(crate) fn set_source(&self, source: TallySource) -> bool {
         self.local
             .as_ref()
             .is_some_and(|l| l.source.set(source).is_ok())
@@ -374,7 +374,7 @@ impl HistogramCell {
     }
 }
 
-impl Cell for HistogramCell {
+impl SeriesCell for HistogramCell {
     const KIND: MetricKind = MetricKind::Histogram;
     const VALUE: &'static str = "f64";
     type Text = HistogramText;
@@ -394,7 +394,7 @@ impl Cell for HistogramCell {
                     source: OnceLock::new(),
                 })
             }),
-            exemplars: Slots::default(),
+            exemplars: ExemplarSlots::default(),
         }
     }
 

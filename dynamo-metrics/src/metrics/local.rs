@@ -11,7 +11,7 @@ use thread_local::ThreadLocal;
 
 use super::per_thread::{this_thread, until_teardown};
 
-/// Slots a thread's cache starts with, and the most it grows to.
+/// LookupTable a thread's cache starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
 const MAX_SLOTS: usize = 256;
 
@@ -171,12 +171,12 @@ impl<H> Clone for LocalCache<H> {
 }
 
 /// This thread's table of a handle type, once it has one (see [`Cached::mine`]).
-pub(crate) type Mine<H> = Cell<Option<&'static RefCell<Slots<H>>>>;
+pub(crate) type Mine<H> = Cell<Option<&'static RefCell<LookupTable<H>>>>;
 
 /// A handle type with a table per thread (see [`LocalCache`]).
 pub(crate) trait Cached: Send + Sized + 'static {
     /// Every thread's table of handles of this type.
-    fn tables() -> &'static ThreadLocal<RefCell<Slots<Self>>>;
+    fn tables() -> &'static ThreadLocal<RefCell<LookupTable<Self>>>;
 
     /// This thread's entry of [`tables`](Self::tables), kept in a thread-local of the
     /// standard library once found: a constant one with nothing to drop, which a hit reads
@@ -191,10 +191,10 @@ macro_rules! cached {
         impl $crate::metrics::local::Cached for $handle {
             #[inline(always)]
             fn tables() -> &'static thread_local::ThreadLocal<
-                std::cell::RefCell<$crate::metrics::local::Slots<Self>>,
+                std::cell::RefCell<$crate::metrics::local::LookupTable<Self>>,
             > {
                 static TABLES: thread_local::ThreadLocal<
-                    std::cell::RefCell<$crate::metrics::local::Slots<$handle>>,
+                    std::cell::RefCell<$crate::metrics::local::LookupTable<$handle>>,
                 > = thread_local::ThreadLocal::new();
                 &TABLES
             }
@@ -214,7 +214,7 @@ pub(crate) use cached;
 
 /// This thread's table of handles of type `H`, if it has one.
 #[inline(always)]
-fn table<H: Cached>() -> Option<&'static RefCell<Slots<H>>> {
+fn table<H: Cached>() -> Option<&'static RefCell<LookupTable<H>>> {
     match H::mine().try_with(Cell::get) {
         Ok(Some(table)) => Some(table),
         _ => found(),
@@ -224,14 +224,14 @@ fn table<H: Cached>() -> Option<&'static RefCell<Slots<H>>> {
 /// [`table`] before this thread remembered its table: looks it up.
 #[cold]
 #[inline(never)]
-fn found<H: Cached>() -> Option<&'static RefCell<Slots<H>>> {
+fn found<H: Cached>() -> Option<&'static RefCell<LookupTable<H>>> {
     let table = H::tables().get()?;
     remember(table);
     Some(table)
 }
 
 /// Keeps `table` as this thread's table of `H`, until the thread gives its id back.
-fn remember<H: Cached>(table: &'static RefCell<Slots<H>>) {
+fn remember<H: Cached>(table: &'static RefCell<LookupTable<H>>) {
     fn forget<H: Cached>() {
         let _ = H::mine().try_with(|mine| mine.set(None));
     }
@@ -242,14 +242,14 @@ fn remember<H: Cached>(table: &'static RefCell<Slots<H>>) {
 }
 
 /// A thread's table of one handle type (see [`LocalCache`]).
-pub(crate) struct Slots<H> {
+pub(crate) struct LookupTable<H> {
     slots: Vec<Option<Slot<H>>>,
     /// 64 less the bits of a slot's index: a key's slot is the top bits of its hash (mixed
     /// with the family), where the multiplications of [`Key::new`] mix best.
     shift: u32,
 }
 
-impl<H> Slots<H> {
+impl<H> LookupTable<H> {
     /// The slot of a key's `hash` in the family whose id is `spread` (see [`spread`]).
     #[inline(always)]
     #[allow(clippy::cast_possible_truncation)] // an index below the table's length
@@ -259,7 +259,7 @@ impl<H> Slots<H> {
 
     /// A table of `len` slots (a power of two), empty.
     fn empty(len: usize) -> Self {
-        Slots {
+        LookupTable {
             slots: std::iter::repeat_with(|| None).take(len).collect(),
             shift: 64 - len.trailing_zeros(),
         }
@@ -346,8 +346,9 @@ impl<H: Cached> LocalCache<H> {
 
     /// Remembers `handle` for `key` at `generation` in this thread's cache.
     pub(crate) fn insert(&self, key: Key, generation: u64, handle: H) {
-        let Some(table) = this_thread(H::tables(), || RefCell::new(Slots::empty(FIRST_SLOTS)))
-        else {
+        let Some(table) = this_thread(H::tables(), || {
+            RefCell::new(LookupTable::empty(FIRST_SLOTS))
+        }) else {
             return;
         };
         remember(table);
@@ -359,7 +360,7 @@ impl<H: Cached> LocalCache<H> {
             .as_ref()
             .is_some_and(|s| s.key.hash != key.hash || s.family != self.id);
         if collides && slots.slots.len() < MAX_SLOTS {
-            let mut bigger = Slots::empty(slots.slots.len() * 2);
+            let mut bigger = LookupTable::empty(slots.slots.len() * 2);
             for s in slots.slots.drain(..).flatten() {
                 let j = bigger.slot_of(s.key.hash, spread(s.family));
                 bigger.slots[j] = Some(s);

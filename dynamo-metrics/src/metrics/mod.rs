@@ -15,7 +15,7 @@ mod striped;
 pub(crate) mod timer;
 mod view;
 
-pub(crate) use cell::Cell;
+pub(crate) use cell::SeriesCell;
 pub(crate) use declare::Declaration;
 pub use exemplar::MAX_EXEMPLAR_LABEL_CHARS;
 pub(crate) use exemplar::exemplars_dropped;

@@ -105,11 +105,11 @@ pub(crate) struct Striped<A: Word> {
 /// counts for it.
 struct Stripes<A: Word> {
     slots: Box<[Padded<A>]>,
-    source: OnceLock<Source<A::Value>>,
+    source: OnceLock<ValueSource<A::Value>>,
 }
 
 /// A count kept elsewhere that a striped value adds to its own when read.
-pub(crate) type Source<V> = Box<dyn Fn() -> V + Send + Sync>;
+pub(crate) type ValueSource<V> = Box<dyn Fn() -> V + Send + Sync>;
 
 impl<A: Word> std::fmt::Debug for Stripes<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -191,7 +191,7 @@ impl<A: Word> Striped<A> {
     /// Adds what `source` counts to this value, read with it; `false` (and nothing changed)
     /// unless it [takes a source](Self::takes_source). One source, so a read costs one load
     /// more, not a lock.
-    pub(crate) fn set_source(&self, source: Source<A::Value>) -> bool {
+    pub(crate) fn set_source(&self, source: ValueSource<A::Value>) -> bool {
         self.stripes
             .as_ref()
             .is_some_and(|s| s.source.set(source).is_ok())

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use prometheus::core::Desc;
 use prometheus::proto;
 
-use super::cell::Cell;
+use super::cell::SeriesCell;
 use super::declare::Declaration;
 use super::family::{Family, OVERFLOW, Series};
 use super::local::LocalCache;
@@ -20,7 +20,7 @@ pub(crate) fn location(caller: &Location<'_>) -> String {
 
 /// A family that belongs to no registry, for standalone metrics.
 #[track_caller]
-pub(super) fn standalone<C: Cell>(
+pub(super) fn standalone<C: SeriesCell>(
     name: &str,
     help: &str,
     labels: &[&str],
@@ -45,7 +45,7 @@ pub(super) fn standalone<C: Cell>(
 
 /// A labelled family as seen from one place: the values of its fixed labels (hierarchy and
 /// constant labels) are bound, the variable ones are given per series.
-pub(crate) struct View<C: Cell> {
+pub(crate) struct View<C: SeriesCell> {
     pub(super) family: Arc<Family<C>>,
     fixed: Box<[String]>,
     desc: OnceLock<Option<Desc>>,
@@ -53,7 +53,7 @@ pub(crate) struct View<C: Cell> {
     overflowed: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
-impl<C: Cell> View<C> {
+impl<C: SeriesCell> View<C> {
     pub(crate) fn new(family: Arc<Family<C>>, fixed: Box<[String]>) -> Self {
         View {
             family,

@@ -11,13 +11,13 @@ use prometheus::core::Collector;
 use crate::describe::{Declared, MetricDescriptor};
 use crate::error::{Error, Result};
 use crate::metrics::{
-    Cell, Counter, CounterVec, Declaration, Family, Gauge, GaugeVec, Histogram, HistogramVec,
-    IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Series, View, location,
+    Counter, CounterVec, Declaration, Family, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Series, SeriesCell, View, location,
 };
 use crate::registry::store::Store;
 
 /// `dynamo_metrics_series_overflow_total{family}`, at runtime level.
-static OVERFLOW: MetricDescriptor = MetricDescriptor::__new(
+static OVERFLOW_FAMILY: MetricDescriptor = MetricDescriptor::__new(
     "metrics",
     "series_overflow_total",
     "dynamo_metrics_series_overflow_total",
@@ -31,7 +31,7 @@ static OVERFLOW: MetricDescriptor = MetricDescriptor::__new(
 .__max_series(usize::MAX)
 .__declared("dynamo_metrics::LabeledFamily", file!(), line!(), column!());
 
-inventory::submit! { Declared(&OVERFLOW) }
+inventory::submit! { Declared(&OVERFLOW_FAMILY) }
 
 pub use dynamo_metrics_naming::Level;
 
@@ -87,7 +87,7 @@ impl MetricsScope {
     }
 
     /// Checks a declaration and returns its family (new or existing) and fixed label values.
-    fn family<C: Cell>(&self, declaration: Declaration<'_>) -> Result<View<C>> {
+    fn family<C: SeriesCell>(&self, declaration: Declaration<'_>) -> Result<View<C>> {
         let (meta, fixed) = Declaration {
             declared_at: format!("{} in scope {}", declaration.declared_at, self.describe()),
             ..declaration
@@ -100,7 +100,7 @@ impl MetricsScope {
     /// The one series of a family without variable labels, declared where the caller's
     /// caller is (through `#[track_caller]`).
     #[track_caller]
-    fn single<C: Cell>(
+    fn single<C: SeriesCell>(
         &self,
         name: &str,
         help: &str,
@@ -113,7 +113,7 @@ impl MetricsScope {
 
     /// A family with variable labels, declared where the caller's caller is.
     #[track_caller]
-    fn labelled<C: Cell>(
+    fn labelled<C: SeriesCell>(
         &self,
         name: &str,
         help: &str,
@@ -145,7 +145,7 @@ impl MetricsScope {
 
     /// The family `desc` describes, at this scope's level (its subsystem is the
     /// descriptor's). Buckets come from the descriptor's variables when they are set.
-    pub(crate) fn declared<C: Cell>(&self, desc: &MetricDescriptor) -> Result<View<C>> {
+    pub(crate) fn declared<C: SeriesCell>(&self, desc: &MetricDescriptor) -> Result<View<C>> {
         let from_env = match desc.buckets_env {
             Some(prefix) => crate::metrics::env_buckets(prefix, |v| std::env::var(v).ok())?,
             None => None,
@@ -184,7 +184,7 @@ impl MetricsScope {
     /// the family `family`.
     pub(crate) fn overflow_counter(&self, family: &str) -> Result<IntCounter> {
         let root = MetricsScope::new(self.inner.store.clone(), Vec::new());
-        IntCounterVec::from_view(root.declared(&OVERFLOW)?).with_label_values(&[family])
+        IntCounterVec::from_view(root.declared(&OVERFLOW_FAMILY)?).with_label_values(&[family])
     }
 }
 

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::exposition::prometheus_model as foreign;
 use crate::exposition::snapshot::Snapshot;
 use crate::exposition::{Exposed, Families};
-use crate::metrics::{AnyFamily, Budget, Cell, Family, Meta};
+use crate::metrics::{AnyFamily, Budget, Family, Meta, SeriesCell};
 
 /// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
 /// level it was registered at.
@@ -57,7 +57,7 @@ impl Store {
     /// # Errors
     /// [`Error::Conflict`] when the name is taken by a different declaration, by the series
     /// of another family, or by a foreign collector.
-    pub(crate) fn family<C: Cell>(&self, meta: Meta) -> Result<Arc<Family<C>>> {
+    pub(crate) fn family<C: SeriesCell>(&self, meta: Meta) -> Result<Arc<Family<C>>> {
         let mut families = self.families.write();
         if let Some(existing) = families.get(&meta.name) {
             let same = existing.meta().shape() == meta.shape();

@@ -331,7 +331,7 @@ impl RuntimeInner {
 }
 
 #[cfg(feature = "server")]
-impl server::Source for RuntimeInner {
+impl server::Served for RuntimeInner {
     fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
         RuntimeInner::encode(self, format, names)
     }
@@ -391,8 +391,8 @@ impl DistributedRuntime {
         Ok(())
     }
 
-    fn source(&self) -> Weak<dyn server::Source> {
-        Arc::downgrade(&self.inner) as Weak<dyn server::Source>
+    fn source(&self) -> Weak<dyn server::Served> {
+        Arc::downgrade(&self.inner) as Weak<dyn server::Served>
     }
 
     /// Starts the system status server: `GET /metrics`, `/health`, `/live`. Must be called

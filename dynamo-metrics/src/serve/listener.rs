@@ -63,12 +63,12 @@ pub(crate) fn count(counter: &Option<IntCounter>) {
 }
 
 #[cfg(feature = "tls")]
-pub(crate) use crate::serve::web::Web;
+pub(crate) use crate::serve::web::WebConfig;
 
 /// Without the `tls` feature there is no web configuration: a type without values.
 #[cfg(not(feature = "tls"))]
 #[derive(Debug)]
-pub(crate) enum Web {}
+pub(crate) enum WebConfig {}
 
 /// Serves `app` on `listener` until `stop` resolves, then stops accepting, lets open
 /// connections finish for `config.shutdown_grace`, and cancels what is left (drops its
@@ -91,7 +91,7 @@ pub(crate) async fn serve(
     app: Router,
     config: &SystemServerConfig,
     refusals: Refusals,
-    web: Option<Arc<Web>>,
+    web: Option<Arc<WebConfig>>,
     stop: impl Future<Output = ()>,
 ) {
     let app = limit_requests(app, config, refusals.requests.clone());
@@ -186,7 +186,7 @@ async fn established(
     stream: TcpStream,
     first: u8,
     serving: Serving,
-    web: Option<Arc<Web>>,
+    web: Option<Arc<WebConfig>>,
     refused_tls: Option<IntCounter>,
 ) {
     #[cfg(feature = "tls")]

@@ -1,7 +1,7 @@
 //! The system status server: `GET /metrics`, `/health`, `/live` over HTTP/1.1, with a cap
 //! on connections, header and request timeouts, and graceful shutdown; and the same routes as
 //! a router to mount in an application's own axum server. It knows what it serves only through
-//! [`Source`].
+//! [`Served`].
 
 use std::net::SocketAddr;
 use std::sync::Weak;
@@ -28,7 +28,7 @@ use crate::serve::config::SystemServerConfig;
 use crate::serve::listener::{self, Refusals};
 
 /// What the routes serve: the exposition and the readiness of one runtime.
-pub(crate) trait Source: Send + Sync + 'static {
+pub(crate) trait Served: Send + Sync + 'static {
     /// The exposition in `format`, only the families in `names` when given.
     fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8>;
     /// Whether the runtime reports ready, and how long it has been up.
@@ -170,7 +170,7 @@ pub(crate) fn secure(
     app: Router,
     config: &SystemServerConfig,
     exporter: Option<&ExporterMetrics>,
-) -> Result<(Router, Option<std::sync::Arc<listener::Web>>)> {
+) -> Result<(Router, Option<std::sync::Arc<listener::WebConfig>>)> {
     let Some(path) = &config.web_config_file else {
         return Ok((app, None));
     };
@@ -180,7 +180,7 @@ pub(crate) fn secure(
             succeeded: exporter.and_then(|e| e.reloads.with_label_values(&["success"]).ok()),
             failed: exporter.and_then(|e| e.reloads.with_label_values(&["failure"]).ok()),
         };
-        let web = std::sync::Arc::new(crate::serve::web::Web::load(path, reloads)?);
+        let web = std::sync::Arc::new(crate::serve::web::WebConfig::load(path, reloads)?);
         let refused = exporter.and_then(|e| e.refused.with_label_values(&["auth"]).ok());
         let guard = web.clone();
         let app = app.layer(axum::middleware::from_fn(
@@ -247,7 +247,7 @@ impl ServerHandle {
 
 /// Binds `config`'s address and serves in a background task.
 pub(crate) async fn start(
-    source: Weak<dyn Source>,
+    source: Weak<dyn Served>,
     config: SystemServerConfig,
 ) -> Result<ServerHandle> {
     let wanted = config.addr();
@@ -279,12 +279,12 @@ pub(crate) async fn start(
 
 #[derive(Clone)]
 struct AppState {
-    source: Weak<dyn Source>,
+    source: Weak<dyn Served>,
 }
 
 /// The routes `/metrics`, `/health` and `/live` of `source`. The status server adds a
 /// fallback 404 for other paths, and its listener the limits of [`listener::serve`].
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>(source: Weak<dyn Source>) -> Router<S> {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(source: Weak<dyn Served>) -> Router<S> {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -292,7 +292,7 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(source: Weak<dyn Source>)
         .with_state(AppState { source })
 }
 
-fn router(source: Weak<dyn Source>) -> Router {
+fn router(source: Weak<dyn Served>) -> Router {
     routes(source).fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
 }
 

@@ -47,7 +47,7 @@ pub trait SeriesHandle: Clone + Send + Sync + 'static {
     fn noop() -> Self;
 }
 
-macro_rules! series_handle {
+macro_rules! typed_series_handle {
     ($handle:ident, $vec:ident, $kind:ident, $value:literal) => {
         impl SeriesHandle for $handle {
             type Vec = $vec;
@@ -84,11 +84,11 @@ macro_rules! series_handle {
     };
 }
 
-series_handle!(IntCounter, IntCounterVec, Counter, "u64");
-series_handle!(Counter, CounterVec, Counter, "f64");
-series_handle!(IntGauge, IntGaugeVec, Gauge, "i64");
-series_handle!(Gauge, GaugeVec, Gauge, "f64");
-series_handle!(Histogram, HistogramVec, Histogram, "f64");
+typed_series_handle!(IntCounter, IntCounterVec, Counter, "u64");
+typed_series_handle!(Counter, CounterVec, Counter, "f64");
+typed_series_handle!(IntGauge, IntGaugeVec, Gauge, "i64");
+typed_series_handle!(Gauge, GaugeVec, Gauge, "f64");
+typed_series_handle!(Histogram, HistogramVec, Histogram, "f64");
 
 /// A family whose series are told apart by a typed [`LabelSet`] `L`.
 ///

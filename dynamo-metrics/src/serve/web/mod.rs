@@ -35,7 +35,7 @@ const DECOY_HASH: &str = "$2b$10$6tn6Tp2Q7sOV1m7ZB5Eek.VbD5fvqr4Y7n7mFZbiUq9iYQ5
 const AUTH_CACHE: usize = 64;
 
 /// The loaded web configuration of a status server, reloaded when its files change.
-pub(crate) struct Web {
+pub(crate) struct WebConfig {
     path: PathBuf,
     tls: bool,
     state: Mutex<State>,
@@ -78,16 +78,16 @@ pub(crate) struct Settings {
     files: Vec<PathBuf>,
 }
 
-impl fmt::Debug for Web {
+impl fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Web")
+        f.debug_struct("WebConfig")
             .field("path", &self.path)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
 
-impl Web {
+impl WebConfig {
     /// Loads the file at `path`; later reloads count into `reloads`.
     ///
     /// # Errors
@@ -95,7 +95,7 @@ impl Web {
     pub(crate) fn load(path: &Path, reloads: Reloads) -> Result<Self> {
         let settings = Settings::load(path)?;
         let stamp = stamps(path, &settings.files);
-        Ok(Web {
+        Ok(WebConfig {
             path: path.to_owned(),
             tls: settings.tls.is_some(),
             state: Mutex::new(State {
@@ -877,7 +877,7 @@ mod tests {
         let file = dir.join("web.yml");
         let hash = bcrypt::hash("right", 4).unwrap();
         std::fs::write(&file, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
-        let web = Web::load(&file, Reloads::default()).unwrap();
+        let web = WebConfig::load(&file, Reloads::default()).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         let settings = web.current();
         let checks = || web.bcrypt_checks.load(std::sync::atomic::Ordering::Relaxed);
