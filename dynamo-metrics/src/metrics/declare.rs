@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use dynamo_metrics_naming::{self as naming, MetricKind};
 
-use super::histogram::check_buckets;
+use super::buckets::check_buckets;
 use super::meta::Meta;
 use crate::error::{Error, Result};
 

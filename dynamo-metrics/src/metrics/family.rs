@@ -9,8 +9,8 @@ use parking_lot::RwLock;
 use prometheus::core::Desc;
 use prometheus::proto;
 
+use super::buckets::DEFAULT_BUCKETS;
 use super::cell::SeriesCell;
-use super::histogram::DEFAULT_BUCKETS;
 pub(crate) use super::meta::Meta;
 use crate::exposition::prepared::{self, Header, Prepared};
 use crate::exposition::protobuf::{self, ScalarSeries};

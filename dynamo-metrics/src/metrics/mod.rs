@@ -1,6 +1,7 @@
 //! Metric types on atomics, their families, and the checks of a declaration.
 //! See [`IntCounter`] and [`IntCounterVec`] for details.
 
+mod buckets;
 mod cell;
 mod declare;
 mod exemplar;
@@ -15,6 +16,8 @@ mod striped;
 pub(crate) mod timer;
 mod view;
 
+pub(crate) use buckets::env_buckets;
+pub use buckets::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets, log_buckets};
 pub(crate) use cell::SeriesCell;
 pub(crate) use declare::Declaration;
 pub use exemplar::MAX_EXEMPLAR_LABEL_CHARS;
@@ -25,8 +28,7 @@ pub use handles::{
     Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec,
 };
-pub(crate) use histogram::{Counts, Tally, bucket_of, env_buckets};
-pub use histogram::{DEFAULT_BUCKETS, exponential_buckets, linear_buckets, log_buckets};
+pub(crate) use histogram::{Counts, Tally, bucket_of};
 pub(crate) use native::NativeCell;
 pub(crate) use striped::Word;
 pub(crate) use view::{View, location};

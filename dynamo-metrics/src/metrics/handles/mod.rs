@@ -10,15 +10,15 @@ use std::time::Duration;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto;
 
-use super::cell::{CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
-use super::exemplar::Exemplar;
-use super::family::Series;
-use super::histogram::{HistogramCell, TallySource};
-#[cfg(feature = "metrics")]
-use super::local::{Key, LocalCache};
-use super::striped::ValueSource;
-use super::view::{View, standalone};
 use crate::error::Result;
+use crate::metrics::cell::{CounterCell, GaugeCell, IntCounterCell, IntGaugeCell};
+use crate::metrics::exemplar::Exemplar;
+use crate::metrics::family::Series;
+use crate::metrics::histogram::{HistogramCell, TallySource};
+#[cfg(feature = "metrics")]
+use crate::metrics::local::{Key, LocalCache};
+use crate::metrics::striped::ValueSource;
+use crate::metrics::view::{View, standalone};
 
 /// Implements `prometheus::core::Collector` for a handle through its `$inner` field; with the
 /// `metrics` feature off it describes and collects nothing.
@@ -65,7 +65,7 @@ macro_rules! single_series_handle {
         #[cfg(feature = "metrics")]
         impl $name {
             pub(crate) fn from_series(series: Arc<Series<$cell>>) -> Self {
-                let striped = super::cell::SeriesCell::striped(&series.cell);
+                let striped = crate::metrics::cell::SeriesCell::striped(&series.cell);
                 $name { series, striped }
             }
 
@@ -89,7 +89,7 @@ macro_rules! single_series_handle {
             /// Moves this series' value into `other`, leaving this one at zero.
             #[allow(dead_code)] // needed only by the types endpoint metrics hold
             pub(crate) fn drain_into(&self, other: &Self) {
-                super::cell::SeriesCell::drain_into(&self.series.cell, &other.series.cell);
+                crate::metrics::cell::SeriesCell::drain_into(&self.series.cell, &other.series.cell);
             }
         }
 
@@ -215,7 +215,7 @@ macro_rules! family_handle {
             pub(crate) fn drain_into(&self, _: &Self) {}
         }
 
-        super::local::cached!($handle);
+        crate::metrics::local::cached!($handle);
 
         #[cfg(feature = "metrics")]
         impl $name {
@@ -401,19 +401,6 @@ macro_rules! standalone_new {
     };
 }
 
-single_series_handle!(
-    /// A counter of whole numbers (`u64`). Cloning shares the value.
-    IntCounter,
-    IntCounterCell
-);
-family_handle!(
-    /// A family of [`IntCounter`]s told apart by the values of its variable labels.
-    IntCounterVec,
-    IntCounter,
-    IntCounterCell
-);
-standalone_new!(IntCounter, IntCounterVec, IntCounterCell);
-
 /// Defines `striped()` on a family of integers or histograms (float counters and gauges have
 /// no stripes).
 macro_rules! striped {
@@ -429,287 +416,6 @@ macro_rules! striped {
             }
         }
     };
-}
-
-striped!(
-    IntCounterVec,
-    /// Stripes the series this family creates from now on across cache lines, one stripe
-    /// per CPU up to 16: threads that update one series at once no longer take its cache
-    /// line from each other, and a read sums the stripes (exact). It costs 128 bytes per
-    /// stripe and series, and reading every stripe on render.
-);
-striped!(
-    IntGaugeVec,
-    /// Stripes the series this family creates from now on across cache lines, as
-    /// [`IntCounterVec::striped`] does. For gauges that are only added to: `set` is exact
-    /// only when nothing adds at the same time.
-);
-striped!(
-    HistogramVec,
-    /// Gives the series this family creates from now on one set of counts per thread that
-    /// observes: each thread writes its own with plain loads and stores (no locked
-    /// instruction, no cache line shared with another thread), and a read sums them
-    /// (exact). It costs a set of counts (the buckets, the sum, and the native buckets of a
-    /// native histogram) per thread and series, made at the thread's first observation.
-);
-
-impl IntCounter {
-    /// Adds one: a single atomic add.
-    #[inline]
-    pub fn inc(&self) {
-        self.inc_by(1);
-    }
-
-    /// Adds `v`: a single atomic add.
-    #[inline]
-    pub fn inc_by(&self, v: u64) {
-        self.with_striped(|c, striped| c.0.add(v, Relaxed, striped));
-    }
-
-    /// Adds `v` and keeps an exemplar of it with `labels` (a trace id, say), shown in
-    /// OpenMetrics and protobuf scrapes. Labels longer than
-    /// [`MAX_EXEMPLAR_LABEL_CHARS`](crate::MAX_EXEMPLAR_LABEL_CHARS) in all drop the
-    /// exemplar (counted by `dynamo_metrics_exemplars_dropped_total`), never the increment.
-    pub fn inc_by_with_exemplar(&self, v: u64, labels: &[(&str, &str)]) {
-        self.inc_by(v);
-        #[allow(clippy::cast_precision_loss)]
-        self.with_cell(|c| {
-            if let Some(e) = Exemplar::new(labels, v as f64) {
-                c.1.set(1, 0, e);
-            }
-        });
-    }
-
-    /// The current value.
-    pub fn get(&self) -> u64 {
-        self.with_cell(|c| c.0.load(Relaxed))
-    }
-}
-
-single_series_handle!(
-    /// A counter of real numbers (`f64`). Cloning shares the value.
-    Counter,
-    CounterCell
-);
-family_handle!(
-    /// A family of [`Counter`]s told apart by the values of its variable labels.
-    CounterVec,
-    Counter,
-    CounterCell
-);
-standalone_new!(Counter, CounterVec, CounterCell);
-
-impl Counter {
-    /// Adds one.
-    #[inline]
-    pub fn inc(&self) {
-        self.with_cell(|c| c.0.add(1.0));
-    }
-
-    /// Adds `v`. A counter never goes down: negative and NaN amounts are ignored.
-    #[inline]
-    pub fn inc_by(&self, v: f64) {
-        if v > 0.0 {
-            self.with_cell(|c| c.0.add(v));
-        }
-    }
-
-    /// Adds `v` and keeps an exemplar of it with `labels`, as
-    /// [`IntCounter::inc_by_with_exemplar`] does.
-    pub fn inc_by_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
-        if v > 0.0 {
-            self.inc_by(v);
-            self.with_cell(|c| {
-                if let Some(e) = Exemplar::new(labels, v) {
-                    c.1.set(1, 0, e);
-                }
-            });
-        }
-    }
-
-    /// The current value.
-    pub fn get(&self) -> f64 {
-        self.with_cell(|c| c.0.get())
-    }
-}
-
-single_series_handle!(
-    /// A gauge of whole numbers (`i64`). Cloning shares the value.
-    IntGauge,
-    IntGaugeCell
-);
-family_handle!(
-    /// A family of [`IntGauge`]s told apart by the values of its variable labels.
-    IntGaugeVec,
-    IntGauge,
-    IntGaugeCell
-);
-standalone_new!(IntGauge, IntGaugeVec, IntGaugeCell);
-
-impl IntGauge {
-    /// Adds one.
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    /// Subtracts one.
-    #[inline]
-    pub fn dec(&self) {
-        self.add(-1);
-    }
-
-    /// Adds `v` (which may be negative): a single atomic add.
-    #[inline]
-    pub fn add(&self, v: i64) {
-        self.with_striped(|c, striped| c.0.add(v, Relaxed, striped));
-    }
-
-    /// Subtracts `v`.
-    #[inline]
-    pub fn sub(&self, v: i64) {
-        self.add(v.wrapping_neg());
-    }
-
-    /// Sets the value.
-    #[inline]
-    pub fn set(&self, v: i64) {
-        self.with_cell(|c| c.0.store(v, Relaxed));
-    }
-
-    /// The current value.
-    pub fn get(&self) -> i64 {
-        self.with_cell(|c| c.0.load(Relaxed))
-    }
-}
-
-single_series_handle!(
-    /// A gauge of real numbers (`f64`). Cloning shares the value.
-    Gauge,
-    GaugeCell
-);
-family_handle!(
-    /// A family of [`Gauge`]s told apart by the values of its variable labels.
-    GaugeVec,
-    Gauge,
-    GaugeCell
-);
-standalone_new!(Gauge, GaugeVec, GaugeCell);
-
-impl Gauge {
-    /// Adds one.
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1.0);
-    }
-
-    /// Subtracts one.
-    #[inline]
-    pub fn dec(&self) {
-        self.add(-1.0);
-    }
-
-    /// Adds `v` (which may be negative): one compare-and-swap loop.
-    #[inline]
-    pub fn add(&self, v: f64) {
-        self.with_cell(|c| c.0.add(v));
-    }
-
-    /// Subtracts `v`.
-    #[inline]
-    pub fn sub(&self, v: f64) {
-        self.add(-v);
-    }
-
-    /// Sets the value.
-    #[inline]
-    pub fn set(&self, v: f64) {
-        self.with_cell(|c| c.0.set(v));
-    }
-
-    /// The current value.
-    pub fn get(&self) -> f64 {
-        self.with_cell(|c| c.0.get())
-    }
-}
-
-single_series_handle!(
-    /// A histogram: observations counted into buckets, with their sum and count.
-    /// Cloning shares the values.
-    Histogram,
-    HistogramCell
-);
-family_handle!(
-    /// A family of [`Histogram`]s told apart by the values of its variable labels.
-    HistogramVec,
-    Histogram,
-    HistogramCell
-);
-
-impl Histogram {
-    /// A standalone histogram named exactly `name`, outside any runtime; `None` buckets means
-    /// [`DEFAULT_BUCKETS`](crate::DEFAULT_BUCKETS).
-    ///
-    /// # Errors
-    /// [`Error::InvalidName`](crate::Error::InvalidName), [`Error::EmptyHelp`](crate::Error::EmptyHelp) or [`Error::InvalidBuckets`](crate::Error::InvalidBuckets).
-    #[track_caller]
-    pub fn new(name: &str, help: &str, buckets: Option<&[f64]>) -> Result<Self> {
-        let family = standalone::<HistogramCell>(name, help, &[], buckets)?;
-        Ok(Self::from_series(family.get_or_create(&[], &[]).0))
-    }
-
-    /// Counts `v` into its bucket and adds it to the sum: one atomic add and one
-    /// compare-and-swap loop, or, striped, a load and a store of this thread's counts for
-    /// each. NaN is ignored.
-    #[inline]
-    pub fn observe(&self, v: f64) {
-        self.with_cell(|c| c.observe(v));
-    }
-
-    /// Observes a duration in seconds.
-    #[inline]
-    pub fn observe_duration(&self, d: Duration) {
-        self.observe(d.as_secs_f64());
-    }
-
-    /// Observes `v` and keeps it as its bucket's exemplar with `labels` (a trace id, say),
-    /// shown in OpenMetrics and protobuf scrapes. Labels longer than
-    /// [`MAX_EXEMPLAR_LABEL_CHARS`](crate::MAX_EXEMPLAR_LABEL_CHARS) in all drop the
-    /// exemplar (counted by `dynamo_metrics_exemplars_dropped_total`), never the observation.
-    pub fn observe_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
-        self.with_cell(|c| match Exemplar::new(labels, v) {
-            Some(e) => c.observe_with_exemplar(v, e),
-            None => c.observe(v),
-        });
-    }
-
-    /// How many observations were made.
-    pub fn sample_count(&self) -> u64 {
-        self.with_cell(HistogramCell::count)
-    }
-
-    /// The sum of all observations.
-    pub fn sample_sum(&self) -> f64 {
-        self.with_cell(HistogramCell::sum)
-    }
-}
-
-impl HistogramVec {
-    /// A standalone labelled histogram family named exactly `name`, outside any runtime.
-    ///
-    /// # Errors
-    /// [`Error::InvalidName`](crate::Error::InvalidName), [`Error::DuplicateLabel`](crate::Error::DuplicateLabel), [`Error::EmptyHelp`](crate::Error::EmptyHelp) or
-    /// [`Error::InvalidBuckets`](crate::Error::InvalidBuckets).
-    #[track_caller]
-    pub fn new(
-        name: &str,
-        help: &str,
-        label_names: &[&str],
-        buckets: Option<&[f64]>,
-    ) -> Result<Self> {
-        let family = standalone::<HistogramCell>(name, help, label_names, buckets)?;
-        Ok(Self::from_view(View::new(family, Box::default())))
-    }
 }
 
 /// Defines `takes_source` and `set_source` on a handle whose series can add what another
@@ -747,17 +453,10 @@ macro_rules! set_source {
     };
 }
 
-set_source!(
-    IntCounter,
-    ValueSource<u64>,
-    |cell| cell.0.takes_source(),
-    |s| cell.0.set_source(s)
-);
-set_source!(
-    IntGauge,
-    ValueSource<i64>,
-    |cell| cell.0.takes_source(),
-    |s| cell.0.set_source(s)
-);
-set_source!(Histogram, TallySource, |cell| cell.takes_source(), |s| cell
-    .set_source(s));
+mod counter;
+mod gauge;
+mod histogram;
+
+pub use counter::{Counter, CounterVec, IntCounter, IntCounterVec};
+pub use gauge::{Gauge, GaugeVec, IntGauge, IntGaugeVec};
+pub use histogram::{Histogram, HistogramVec};
