@@ -35,6 +35,7 @@ enum Plain<'a> {
 }
 
 impl<'a> ValueRef<'a> {
+    #[inline]
     fn plain(self) -> Plain<'a> {
         match self {
             ValueRef::Scalar(v) | ValueRef::Value(&Value::Scalar(v)) => Plain::Scalar(v),
@@ -53,7 +54,7 @@ impl<'a> ValueRef<'a> {
     }
 }
 
-impl SeriesSource for SeriesSnapshot {
+impl SeriesSource for &SeriesSnapshot {
     fn labels(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -68,7 +69,9 @@ impl SeriesSource for SeriesSnapshot {
 }
 
 /// A counter's or gauge's series read in place: label names and values side by side, and
-/// the value.
+/// the value. A family of them is read twice (to measure, then to write); a double's length
+/// does not depend on its value, so a value that moves in between changes nothing.
+#[derive(Clone, Copy)]
 pub(crate) struct ScalarSeries<'a> {
     pub(crate) names: &'a [String],
     pub(crate) values: &'a [String],
@@ -76,6 +79,7 @@ pub(crate) struct ScalarSeries<'a> {
 }
 
 impl SeriesSource for ScalarSeries<'_> {
+    #[inline]
     fn labels(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         let values = self.values.iter().map(String::as_str);
         self.names.iter().map(String::as_str).zip(values)
@@ -92,7 +96,13 @@ impl SeriesSource for ScalarSeries<'_> {
 
 /// Appends a family of the model as one length-delimited `MetricFamily`.
 pub(crate) fn write_snapshot(out: &mut Vec<u8>, family: &Snapshot) {
-    write_family(out, &family.name, &family.help, family.kind, &family.series);
+    write_family(
+        out,
+        &family.name,
+        &family.help,
+        family.kind,
+        family.series.iter(),
+    );
 }
 
 /// Appends a family as one length-delimited `MetricFamily`: the one protobuf writer, for
@@ -102,7 +112,7 @@ pub(crate) fn write_family<S: SeriesSource>(
     name: &str,
     help: &str,
     kind: Kind,
-    series: &[S],
+    series: impl Iterator<Item = S> + Clone,
 ) {
     let kind_number = match kind {
         Kind::Counter => 0,
@@ -112,8 +122,8 @@ pub(crate) fn write_family<S: SeriesSource>(
         Kind::Histogram => 4,
     };
     let metrics: usize = series
-        .iter()
-        .map(|s| nested_len(4, metric_len(kind, s)))
+        .clone()
+        .map(|s| nested_len(4, metric_len(kind, &s)))
         .sum();
     let len =
         bytes_len(1, name.len()) + bytes_len(2, help.len()) + uint_len(3, kind_number) + metrics;
@@ -123,7 +133,7 @@ pub(crate) fn write_family<S: SeriesSource>(
     bytes(out, 2, help.as_bytes());
     uint(out, 3, kind_number);
     for s in series {
-        header(out, 4, metric_len(kind, s));
+        header(out, 4, metric_len(kind, &s));
         for (k, v) in s.labels() {
             header(out, 1, pair_len(k, v));
             bytes(out, 1, k.as_bytes());
@@ -135,6 +145,7 @@ pub(crate) fn write_family<S: SeriesSource>(
 
 // The wire format: each writer has a `_len` twin that gives the bytes it writes.
 
+#[inline]
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         #[allow(clippy::cast_possible_truncation)] // the low seven bits
@@ -145,83 +156,100 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+#[inline]
 fn key(out: &mut Vec<u8>, field: u64, wire: u64) {
     varint(out, (field << 3) | wire);
 }
 
+#[inline]
 fn key_len(field: u64) -> usize {
     varint_len(field << 3)
 }
 
+#[inline]
 fn uint(out: &mut Vec<u8>, field: u64, v: u64) {
     key(out, field, VARINT);
     varint(out, v);
 }
 
+#[inline]
 fn uint_len(field: u64, v: u64) -> usize {
     key_len(field) + varint_len(v)
 }
 
 /// A `sint32`/`sint64` field, zigzag-encoded.
+#[inline]
 fn sint(out: &mut Vec<u8>, field: u64, v: i64) {
     uint(out, field, zigzag(v));
 }
 
+#[inline]
 fn sint_len(field: u64, v: i64) -> usize {
     uint_len(field, zigzag(v))
 }
 
+#[inline]
 fn zigzag(v: i64) -> u64 {
     #[allow(clippy::cast_sign_loss)]
     let z = ((v << 1) ^ (v >> 63)) as u64;
     z
 }
 
+#[inline]
 fn double(out: &mut Vec<u8>, field: u64, v: f64) {
     key(out, field, FIXED64);
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 fn double_len(field: u64) -> usize {
     key_len(field) + 8
 }
 
+#[inline]
 fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
     header(out, field, b.len());
     out.extend_from_slice(b);
 }
 
+#[inline]
 fn bytes_len(field: u64, len: usize) -> usize {
     nested_len(field, len)
 }
 
 /// The key and length of a length-delimited field of `len` bytes; its content follows.
+#[inline]
 fn header(out: &mut Vec<u8>, field: u64, len: usize) {
     key(out, field, LEN);
     varint(out, len as u64);
 }
 
 /// The bytes a length-delimited field of `len` bytes takes, key and length included.
+#[inline]
 fn nested_len(field: u64, len: usize) -> usize {
     key_len(field) + varint_len(len as u64) + len
 }
 
 // The messages of metrics.proto, each as its length and its writer.
 
+#[inline]
 fn pair_len(k: &str, v: &str) -> usize {
     bytes_len(1, k.len()) + bytes_len(2, v.len())
 }
 
+#[inline]
 fn metric_len<S: SeriesSource>(kind: Kind, s: &S) -> usize {
     let labels: usize = s.labels().map(|(k, v)| nested_len(1, pair_len(k, v))).sum();
     labels + value_len(kind, s.value(), s.exemplars())
 }
 
 /// The latest exemplar of `slot`.
+#[inline]
 fn exemplar(exemplars: &[(usize, Exemplar)], slot: usize) -> Option<&Exemplar> {
     exemplars.iter().find(|(s, _)| *s == slot).map(|(_, e)| e)
 }
@@ -254,11 +282,13 @@ fn write_exemplar(out: &mut Vec<u8>, field: u64, e: &Exemplar) {
 }
 
 /// The value message of a series: its field in `Metric` and its length.
+#[inline]
 fn value_len(kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)]) -> usize {
     let (field, len) = value_message(kind, value, exemplars);
     nested_len(field, len)
 }
 
+#[inline]
 fn value_message(kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)]) -> (u64, usize) {
     match (kind, value.plain()) {
         (Kind::Counter, Plain::Scalar(_)) => {
@@ -293,6 +323,7 @@ fn bucket_len(cumulative: u64, e: Option<&Exemplar>) -> usize {
     uint_len(1, cumulative) + double_len(2) + e.map_or(0, |e| nested_len(3, exemplar_len(e)))
 }
 
+#[inline]
 fn write_value(m: &mut Vec<u8>, kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)]) {
     let (field, len) = value_message(kind, value, exemplars);
     header(m, field, len);
@@ -458,7 +489,13 @@ mod tests {
                 })
                 .collect();
             let mut fast = Vec::new();
-            write_family(&mut fast, "f", &"h".repeat(200), kind, &series);
+            write_family(
+                &mut fast,
+                "f",
+                &"h".repeat(200),
+                kind,
+                series.iter().copied(),
+            );
             let family = Snapshot {
                 name: "f".into(),
                 help: "h".repeat(200),

@@ -14,7 +14,7 @@ use super::cell::SeriesCell;
 pub(crate) use super::meta::Meta;
 use crate::exposition::prepared::{self, Header, Prepared};
 use crate::exposition::protobuf::{self, ScalarSeries};
-use crate::exposition::snapshot::{SeriesSnapshot, Snapshot};
+use crate::exposition::snapshot::{SeriesSnapshot, Snapshot, Value};
 use crate::exposition::{Format, PreparedFamily};
 
 /// The value of every variable label of the series that collects label combinations beyond
@@ -365,29 +365,25 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
         if series.is_empty() {
             return;
         }
-        // Counters and gauges without exemplars: read in place, no snapshot made.
-        let scalars: Option<Vec<ScalarSeries<'_>>> = series
-            .iter()
-            .map(|e| {
-                let value = e.series.cell.scalar()?;
-                let names = &self.meta.labels;
-                Some(ScalarSeries {
-                    names,
-                    values: &e.series.values,
-                    value,
-                })
-            })
-            .collect();
         let meta = &self.meta;
-        match scalars {
-            Some(scalars) => {
-                protobuf::write_family(out, &meta.name, &meta.help, meta.kind.into(), &scalars);
-            }
-            None => {
-                drop(series);
-                if let Some(snap) = self.snapshot() {
-                    protobuf::write_snapshot(out, &snap);
-                }
+        // Counters and gauges without exemplars: read in place, no snapshot made. An exemplar
+        // that arrives meanwhile is left for the next scrape.
+        if series.iter().all(|e| e.series.cell.scalar().is_some()) {
+            let names = &meta.labels;
+            let scalars = series.iter().map(|e| ScalarSeries {
+                names,
+                values: &e.series.values,
+                value: match e.series.cell.value() {
+                    Value::Scalar(v) => v,
+                    // Not a counter's or gauge's value: never, since all were scalars above.
+                    _ => f64::NAN,
+                },
+            });
+            protobuf::write_family(out, &meta.name, &meta.help, meta.kind.into(), scalars);
+        } else {
+            drop(series);
+            if let Some(snap) = self.snapshot() {
+                protobuf::write_snapshot(out, &snap);
             }
         }
     }
