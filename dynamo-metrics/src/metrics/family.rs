@@ -47,7 +47,7 @@ impl<C: SeriesCell> Series<C> {
             && own
                 .iter()
                 .zip(values)
-                .all(|(a, b)| super::local::same_str(a, b))
+                .all(|(a, b)| super::label_key::same_str(a, b))
     }
 
     fn snapshot(&self) -> SeriesSnapshot {

@@ -8,6 +8,7 @@ mod exemplar;
 mod family;
 mod handles;
 mod histogram;
+mod label_key;
 mod local;
 mod meta;
 mod native;

@@ -16,7 +16,9 @@ use crate::metrics::exemplar::Exemplar;
 use crate::metrics::family::Series;
 use crate::metrics::histogram::{HistogramCell, TallySource};
 #[cfg(feature = "metrics")]
-use crate::metrics::local::{Key, LocalCache};
+use crate::metrics::label_key::Key;
+#[cfg(feature = "metrics")]
+use crate::metrics::local::LocalCache;
 use crate::metrics::striped::ValueSource;
 use crate::metrics::view::{View, standalone};
 
