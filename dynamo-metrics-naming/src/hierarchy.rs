@@ -50,6 +50,17 @@ impl Level {
         Level::ALL.into_iter().find(|l| l.as_str() == name)
     }
 
+    /// The level one down: a namespace's, a component's, an endpoint's; `None` below an
+    /// endpoint.
+    pub const fn below(self) -> Option<Level> {
+        match self {
+            Level::Runtime => Some(Level::Namespace),
+            Level::Namespace => Some(Level::Component),
+            Level::Component => Some(Level::Endpoint),
+            Level::Endpoint => None,
+        }
+    }
+
     /// The hierarchy labels a metric at this level carries, outermost first.
     pub const fn labels(self) -> &'static [&'static str] {
         match self {

@@ -154,6 +154,16 @@ mod tests {
         for l in Level::ALL {
             assert_eq!(Level::from_name(l.as_str()), Some(l));
         }
+        // Each level one down carries one hierarchy label more.
+        for pair in Level::ALL.windows(2) {
+            assert_eq!(pair[0].below(), Some(pair[1]));
+            assert_eq!(
+                pair[1].labels()[..pair[0].labels().len()],
+                *pair[0].labels()
+            );
+            assert_eq!(pair[1].labels().len(), pair[0].labels().len() + 1);
+        }
+        assert_eq!(Level::Endpoint.below(), None);
         assert_eq!(Level::from_name("cluster"), None);
         assert_eq!(
             Level::Component.labels(),

@@ -284,6 +284,26 @@ pub struct Declared(pub &'static MetricDescriptor);
 
 inventory::collect!(Declared);
 
+/// A runtime-level family of this crate's own, declared where the macro is written:
+/// `runtime_family!(source, subsystem, short_name, Kind, "value type", help)`, named
+/// `dynamo_<subsystem>_<short_name>`. Every family the runtime makes for itself is declared
+/// with it (the derive, an optional dependency, is not at hand here).
+macro_rules! runtime_family {
+    ($source:literal, $subsystem:literal, $short:literal, $kind:ident, $value:literal, $help:literal $(,)?) => {
+        $crate::describe::MetricDescriptor::__new(
+            $subsystem,
+            $short,
+            concat!("dynamo_", $subsystem, "_", $short),
+            ::dynamo_metrics_naming::MetricKind::$kind,
+            $value,
+            $help,
+        )
+        .__level(::dynamo_metrics_naming::Level::Runtime)
+        .__declared($source, file!(), line!(), column!())
+    };
+}
+pub(crate) use runtime_family;
+
 #[cfg(test)]
 mod tests {
     use super::*;

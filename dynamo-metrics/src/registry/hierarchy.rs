@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use dynamo_metrics_naming::{self as naming, COMPONENT_LABEL, ENDPOINT_LABEL, NAMESPACE_LABEL};
+use dynamo_metrics_naming as naming;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
@@ -55,7 +55,7 @@ impl Namespaces {
         self.0.get_or_insert("namespace", name, || Namespace {
             inner: Arc::new(NamespaceInner {
                 name: name.to_owned(),
-                scope: root.child(NAMESPACE_LABEL, name),
+                scope: root.child(name),
                 components: Children::new(),
             }),
         })
@@ -91,7 +91,7 @@ impl Namespace {
                 inner: Arc::new(ComponentInner {
                     name: name.to_owned(),
                     namespace: ns.name.clone(),
-                    scope: ns.scope.child(COMPONENT_LABEL, name),
+                    scope: ns.scope.child(name),
                     endpoints: Children::new(),
                 }),
             })
@@ -134,7 +134,7 @@ impl Component {
                 name: name.to_owned(),
                 component: c.name.clone(),
                 namespace: c.namespace.clone(),
-                scope: c.scope.child(ENDPOINT_LABEL, name),
+                scope: c.scope.child(name),
             }),
         })
     }

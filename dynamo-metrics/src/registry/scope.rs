@@ -8,7 +8,7 @@ use std::sync::Arc;
 use dynamo_metrics_naming as naming;
 use prometheus::core::Collector;
 
-use crate::describe::{Declared, MetricDescriptor};
+use crate::describe::{Declared, MetricDescriptor, runtime_family};
 use crate::error::{Error, Result};
 use crate::metrics::{
     Counter, CounterVec, Declaration, Family, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
@@ -17,19 +17,17 @@ use crate::metrics::{
 use crate::registry::store::Store;
 
 /// `dynamo_metrics_series_overflow_total{family}`, at runtime level.
-static OVERFLOW_FAMILY: MetricDescriptor = MetricDescriptor::__new(
+static OVERFLOW_FAMILY: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::LabeledFamily",
     "metrics",
     "series_overflow_total",
-    "dynamo_metrics_series_overflow_total",
-    naming::MetricKind::Counter,
+    Counter,
     "u64",
     "Label combinations folded into a family's overflow series: the family reached its series cap, a label value was too long, or the runtime's series budget was spent",
 )
 .__labels(&["family"])
-.__level(Level::Runtime)
 // One series per family that can overflow: bounded by the families, never folded.
-.__max_series(usize::MAX)
-.__declared("dynamo_metrics::LabeledFamily", file!(), line!(), column!());
+.__max_series(usize::MAX);
 
 inventory::submit! { Declared(&OVERFLOW_FAMILY) }
 
@@ -46,6 +44,8 @@ pub struct MetricsScope {
 struct ScopeInner {
     store: Arc<Store>,
     subsystem: String,
+    level: Level,
+    /// The level's hierarchy labels and their values.
     labels: Vec<(&'static str, String)>,
 }
 
@@ -59,21 +59,27 @@ impl fmt::Debug for MetricsScope {
 }
 
 impl MetricsScope {
-    pub(crate) fn new(store: Arc<Store>, labels: Vec<(&'static str, String)>) -> Self {
+    /// The scope of `level` whose hierarchy labels have `values`, outermost first.
+    fn new(store: Arc<Store>, level: Level, values: Vec<String>) -> Self {
         MetricsScope {
             inner: Arc::new(ScopeInner {
                 store,
                 subsystem: naming::DEFAULT_SUBSYSTEM.to_owned(),
-                labels,
+                level,
+                labels: level.labels().iter().copied().zip(values).collect(),
             }),
         }
     }
 
-    /// The scope of a child level: this scope's labels plus one.
-    pub(crate) fn child(&self, label: &'static str, value: &str) -> Self {
-        let mut labels = self.inner.labels.clone();
-        labels.push((label, value.to_owned()));
-        MetricsScope::new(self.inner.store.clone(), labels)
+    /// The scope one level down, named `name` (a namespace, component or endpoint name).
+    /// Below an endpoint there is none: the endpoint's own scope.
+    pub(crate) fn child(&self, name: &str) -> Self {
+        let Some(level) = self.inner.level.below() else {
+            return self.clone();
+        };
+        let mut values: Vec<String> = self.inner.labels.iter().map(|(_, v)| v.clone()).collect();
+        values.push(name.to_owned());
+        MetricsScope::new(self.inner.store.clone(), level, values)
     }
 
     fn describe(&self) -> String {
@@ -172,18 +178,13 @@ impl MetricsScope {
 
     /// The level this scope belongs to.
     pub fn level(&self) -> Level {
-        match self.inner.labels.len() {
-            0 => Level::Runtime,
-            1 => Level::Namespace,
-            2 => Level::Component,
-            _ => Level::Endpoint,
-        }
+        self.inner.level
     }
 
     /// The runtime-level counter of label combinations folded into overflow series, for
     /// the family `family`.
     pub(crate) fn overflow_counter(&self, family: &str) -> Result<IntCounter> {
-        let root = MetricsScope::new(self.inner.store.clone(), Vec::new());
+        let root = MetricsScope::new(self.inner.store.clone(), Level::Runtime, Vec::new());
         IntCounterVec::from_view(root.declared(&OVERFLOW_FAMILY)?).with_label_values(&[family])
     }
 }
@@ -240,6 +241,7 @@ pub trait MetricsRegistry {
             inner: Arc::new(ScopeInner {
                 store: inner.store.clone(),
                 subsystem: subsystem.to_owned(),
+                level: inner.level,
                 labels: inner.labels.clone(),
             }),
         })
@@ -401,5 +403,5 @@ impl MetricsRegistry for MetricsScope {
 
 /// The root scope of a runtime: no hierarchy labels.
 pub(crate) fn root_scope(store: Arc<Store>) -> MetricsScope {
-    MetricsScope::new(store, Vec::new())
+    MetricsScope::new(store, Level::Runtime, Vec::new())
 }

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "server")]
 use parking_lot::Mutex;
 
-use dynamo_metrics_naming::MetricKind;
-
-use crate::describe::{Declared, MetricDescriptor};
+use crate::describe::{Declared, MetricDescriptor, runtime_family};
 #[cfg(feature = "server")]
 use crate::error::Error;
 use crate::error::Result;
@@ -25,7 +23,7 @@ use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::{Gauge, IntCounter};
 use crate::registry::hierarchy::{Namespace, Namespaces};
-use crate::registry::scope::{Level, MetricsRegistry, MetricsScope, root_scope};
+use crate::registry::scope::{MetricsRegistry, MetricsScope, root_scope};
 use crate::registry::store::Store;
 use crate::runtime::config::RuntimeConfig;
 #[cfg(feature = "server")]
@@ -34,35 +32,26 @@ use crate::serve::config::SystemServerConfig;
 use crate::serve::server::{self, ServerHandle};
 
 /// `dynamo_component_uptime_seconds`, at runtime level.
-static UPTIME: MetricDescriptor = MetricDescriptor::__new(
+static UPTIME: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
     "component",
     "uptime_seconds",
-    "dynamo_component_uptime_seconds",
-    MetricKind::Gauge,
+    Gauge,
     "f64",
     "Total uptime of the DistributedRuntime in seconds",
-)
-.__level(Level::Runtime)
-.__declared(
-    "dynamo_metrics::DistributedRuntime",
-    file!(),
-    line!(),
-    column!(),
 );
 
 inventory::submit! { Declared(&UPTIME) }
 
 /// `dynamo_metrics_exemplars_dropped_total`, at runtime level.
-static EXEMPLARS_DROPPED: MetricDescriptor = MetricDescriptor::__new(
+static EXEMPLARS_DROPPED: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
     "metrics",
     "exemplars_dropped_total",
-    "dynamo_metrics_exemplars_dropped_total",
-    MetricKind::Counter,
+    Counter,
     "u64",
     "Exemplars refused in this process because their labels were invalid or longer than 128 characters",
-)
-.__level(Level::Runtime)
-.__declared("dynamo_metrics::DistributedRuntime", file!(), line!(), column!());
+);
 
 inventory::submit! { Declared(&EXEMPLARS_DROPPED) }
 

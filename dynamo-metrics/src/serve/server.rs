@@ -17,9 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use dynamo_metrics_naming::{Level, MetricKind};
-
-use crate::describe::{Declared, MetricDescriptor};
+use crate::describe::{Declared, MetricDescriptor, runtime_family};
 use crate::error::{Error, Result};
 use crate::exposition::format::Format;
 use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge};
@@ -52,35 +50,19 @@ pub(crate) struct ExporterMetrics {
     reloads: IntCounterVec,
 }
 
-/// A runtime-level family of the exporter.
-const fn exporter_family(
-    short_name: &'static str,
-    name: &'static str,
-    kind: MetricKind,
-    value_type: &'static str,
-    help: &'static str,
-) -> MetricDescriptor {
-    MetricDescriptor::__new("metrics", short_name, name, kind, value_type, help)
-        .__level(Level::Runtime)
-        .__declared(
-            "dynamo_metrics::DistributedRuntime",
-            file!(),
-            line!(),
-            column!(),
-        )
-}
-
-static SCRAPES: MetricDescriptor = exporter_family(
+static SCRAPES: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
+    "metrics",
     "scrapes_total",
-    "dynamo_metrics_scrapes_total",
-    MetricKind::Counter,
+    Counter,
     "u64",
     "Scrapes of /metrics answered",
 );
-static SCRAPE_DURATION: MetricDescriptor = exporter_family(
+static SCRAPE_DURATION: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
+    "metrics",
     "scrape_duration_seconds",
-    "dynamo_metrics_scrape_duration_seconds",
-    MetricKind::Histogram,
+    Histogram,
     "f64",
     "Time to render, encode and compress one scrape of /metrics",
 )
@@ -90,33 +72,37 @@ static SCRAPE_DURATION: MetricDescriptor = exporter_family(
     ]),
     None,
 );
-static SCRAPE_BYTES: MetricDescriptor = exporter_family(
+static SCRAPE_BYTES: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
+    "metrics",
     "scrape_response_bytes_total",
-    "dynamo_metrics_scrape_response_bytes_total",
-    MetricKind::Counter,
+    Counter,
     "u64",
     "Bytes of /metrics bodies sent, after compression",
 );
-static SCRAPES_IN_FLIGHT: MetricDescriptor = exporter_family(
+static SCRAPES_IN_FLIGHT: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
+    "metrics",
     "scrapes_in_flight",
-    "dynamo_metrics_scrapes_in_flight",
-    MetricKind::Gauge,
+    Gauge,
     "i64",
     "Scrapes of /metrics being answered",
 );
-static REFUSED: MetricDescriptor = exporter_family(
+static REFUSED: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
+    "metrics",
     "refused_total",
-    "dynamo_metrics_refused_total",
-    MetricKind::Counter,
+    Counter,
     "u64",
     "Connections and requests refused by the runtime's listeners: over a limit (connection, request; answered 503), failing basic auth (auth; 401), failing the TLS handshake or speaking plain HTTP to TLS (tls)",
 )
 .__labels(&["what"]);
 
-static WEB_CONFIG_RELOADS: MetricDescriptor = exporter_family(
+static WEB_CONFIG_RELOADS: MetricDescriptor = runtime_family!(
+    "dynamo_metrics::DistributedRuntime",
+    "metrics",
     "web_config_reloads_total",
-    "dynamo_metrics_web_config_reloads_total",
-    MetricKind::Counter,
+    Counter,
     "u64",
     "Reloads of the web configuration file after it changed: taken (success), or refused for an error, the last good configuration kept (failure)",
 )
