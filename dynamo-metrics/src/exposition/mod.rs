@@ -29,6 +29,9 @@ pub(crate) mod prometheus_model;
 pub(crate) mod protobuf;
 pub(crate) mod snapshot;
 pub(crate) mod text;
+mod wire;
+#[cfg(test)]
+mod writers_agree;
 
 pub use format::{CONTENT_TYPE, Escaping, Format, Negotiated};
 

@@ -4,10 +4,10 @@
 //! follow `prometheus/client_model`'s `metrics.proto`. See [`write_family`] for details.
 
 use super::snapshot::{Exemplar, Kind, Native, SeriesSnapshot, Snapshot, Value};
-
-const VARINT: u64 = 0;
-const FIXED64: u64 = 1;
-const LEN: u64 = 2;
+use super::wire::{
+    bytes, bytes_len, double, double_len, header, nested_len, sint, sint_len, uint, uint_len,
+    varint, varint_len, zigzag,
+};
 
 /// A series as the writer reads it: its labels, value and exemplars, by slot (0 for a
 /// counter, the classic bucket for a histogram). Labels are read twice: once to measure the
@@ -141,98 +141,6 @@ pub(crate) fn write_family<S: SeriesSource>(
         }
         write_value(out, kind, s.value(), s.exemplars());
     }
-}
-
-// The wire format: each writer has a `_len` twin that gives the bytes it writes.
-
-#[inline]
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        #[allow(clippy::cast_possible_truncation)] // the low seven bits
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    out.push(v as u8);
-}
-
-#[inline]
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-#[inline]
-fn key(out: &mut Vec<u8>, field: u64, wire: u64) {
-    varint(out, (field << 3) | wire);
-}
-
-#[inline]
-fn key_len(field: u64) -> usize {
-    varint_len(field << 3)
-}
-
-#[inline]
-fn uint(out: &mut Vec<u8>, field: u64, v: u64) {
-    key(out, field, VARINT);
-    varint(out, v);
-}
-
-#[inline]
-fn uint_len(field: u64, v: u64) -> usize {
-    key_len(field) + varint_len(v)
-}
-
-/// A `sint32`/`sint64` field, zigzag-encoded.
-#[inline]
-fn sint(out: &mut Vec<u8>, field: u64, v: i64) {
-    uint(out, field, zigzag(v));
-}
-
-#[inline]
-fn sint_len(field: u64, v: i64) -> usize {
-    uint_len(field, zigzag(v))
-}
-
-#[inline]
-fn zigzag(v: i64) -> u64 {
-    #[allow(clippy::cast_sign_loss)]
-    let z = ((v << 1) ^ (v >> 63)) as u64;
-    z
-}
-
-#[inline]
-fn double(out: &mut Vec<u8>, field: u64, v: f64) {
-    key(out, field, FIXED64);
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-#[inline]
-fn double_len(field: u64) -> usize {
-    key_len(field) + 8
-}
-
-#[inline]
-fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
-    header(out, field, b.len());
-    out.extend_from_slice(b);
-}
-
-#[inline]
-fn bytes_len(field: u64, len: usize) -> usize {
-    nested_len(field, len)
-}
-
-/// The key and length of a length-delimited field of `len` bytes; its content follows.
-#[inline]
-fn header(out: &mut Vec<u8>, field: u64, len: usize) {
-    key(out, field, LEN);
-    varint(out, len as u64);
-}
-
-/// The bytes a length-delimited field of `len` bytes takes, key and length included.
-#[inline]
-fn nested_len(field: u64, len: usize) -> usize {
-    key_len(field) + varint_len(len as u64) + len
 }
 
 // The messages of metrics.proto, each as its length and its writer.
@@ -461,18 +369,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wire_encoding() {
-        let mut out = Vec::new();
-        varint(&mut out, 300);
-        assert_eq!(out, [0xAC, 0x02]);
-        assert_eq!(zigzag(0), 0);
-        assert_eq!(zigzag(-1), 1);
-        assert_eq!(zigzag(1), 2);
-        assert_eq!(zigzag(-2), 3);
-        assert_eq!(zigzag(i64::MIN), u64::MAX);
-    }
-
-    #[test]
     fn scalars_read_in_place_write_what_their_snapshot_does() {
         let names = vec!["k".to_owned(), "model".to_owned()];
         let values: Vec<Vec<String>> = (0..300)
@@ -517,10 +413,6 @@ mod tests {
             write_snapshot(&mut general, &family);
             assert_eq!(fast, general, "{kind:?}");
         }
-        assert_eq!(varint_len(0), 1);
-        assert_eq!(varint_len(127), 1);
-        assert_eq!(varint_len(128), 2);
-        assert_eq!(varint_len(u64::MAX), 10);
     }
 
     #[test]

@@ -1,0 +1,120 @@
+//! The protobuf wire format, as much of it as `metrics.proto` needs: varints, zigzag, doubles
+//! and length-delimited fields. Each writer has a `_len` twin that gives the bytes it writes,
+//! so a message's length is known before it is written.
+
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+
+#[inline]
+pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        #[allow(clippy::cast_possible_truncation)] // the low seven bits
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    out.push(v as u8);
+}
+
+#[inline]
+pub(super) fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+#[inline]
+pub(super) fn key(out: &mut Vec<u8>, field: u64, wire: u64) {
+    varint(out, (field << 3) | wire);
+}
+
+#[inline]
+pub(super) fn key_len(field: u64) -> usize {
+    varint_len(field << 3)
+}
+
+#[inline]
+pub(super) fn uint(out: &mut Vec<u8>, field: u64, v: u64) {
+    key(out, field, VARINT);
+    varint(out, v);
+}
+
+#[inline]
+pub(super) fn uint_len(field: u64, v: u64) -> usize {
+    key_len(field) + varint_len(v)
+}
+
+/// A `sint32`/`sint64` field, zigzag-encoded.
+#[inline]
+pub(super) fn sint(out: &mut Vec<u8>, field: u64, v: i64) {
+    uint(out, field, zigzag(v));
+}
+
+#[inline]
+pub(super) fn sint_len(field: u64, v: i64) -> usize {
+    uint_len(field, zigzag(v))
+}
+
+#[inline]
+pub(super) fn zigzag(v: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss)]
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    z
+}
+
+#[inline]
+pub(super) fn double(out: &mut Vec<u8>, field: u64, v: f64) {
+    key(out, field, FIXED64);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+#[inline]
+pub(super) fn double_len(field: u64) -> usize {
+    key_len(field) + 8
+}
+
+#[inline]
+pub(super) fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    header(out, field, b.len());
+    out.extend_from_slice(b);
+}
+
+#[inline]
+pub(super) fn bytes_len(field: u64, len: usize) -> usize {
+    nested_len(field, len)
+}
+
+/// The key and length of a length-delimited field of `len` bytes; its content follows.
+#[inline]
+pub(super) fn header(out: &mut Vec<u8>, field: u64, len: usize) {
+    key(out, field, LEN);
+    varint(out, len as u64);
+}
+
+/// The bytes a length-delimited field of `len` bytes takes, key and length included.
+#[inline]
+pub(super) fn nested_len(field: u64, len: usize) -> usize {
+    key_len(field) + varint_len(len as u64) + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_encoding() {
+        let mut out = Vec::new();
+        varint(&mut out, 300);
+        assert_eq!(out, [0xAC, 0x02]);
+        assert_eq!(zigzag(0), 0);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+        assert_eq!(zigzag(-2), 3);
+        assert_eq!(zigzag(i64::MIN), u64::MAX);
+        assert_eq!(varint_len(0), 1);
+        assert_eq!(varint_len(127), 1);
+        assert_eq!(varint_len(128), 2);
+        assert_eq!(varint_len(u64::MAX), 10);
+        assert_eq!(key_len(15), 1);
+        assert_eq!(key_len(16), 2);
+    }
+}
