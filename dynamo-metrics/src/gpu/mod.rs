@@ -1,5 +1,8 @@
 //! GPU gauges from NVML, sampled in the background and exported as `dynamo_gpu_*` (and, in
 //! dcgm-exporter compatibility mode, `DCGM_FI_DEV_*`). See [`GpuCollector`] for details.
+//!
+//! A producer of [`Snapshot`]s like any foreign collector: it imports `exposition` and
+//! `error` only.
 
 mod families;
 mod nvml;

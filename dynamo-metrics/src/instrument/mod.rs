@@ -5,7 +5,10 @@
 //! - [`binding`]: which runtime an instrumented call is recorded by;
 //! - [`site`]: the statics of one instrumented function;
 //! - [`payload`] and [`error_type`]: what a request, a response and an error count as;
-//! - [`stream`]: response streams; [`probe`]: what the macro asks of any value.
+//! - [`stream`]: response streams; [`probe`]: what the macro asks of any value;
+//! - [`calls`]: calls recorded per thread and runtime, read back at render.
+//!
+//! It imports `metrics`, `registry` and `describe`; the runtime binds it at start.
 
 pub(crate) mod binding;
 pub(crate) mod calls;

@@ -1,5 +1,17 @@
 //! Metric types on atomics, their families, and the checks of a declaration.
 //! See [`IntCounter`] and [`IntCounterVec`] for details.
+//!
+//! - cells: `cell` (counters and gauges), `striped` (one atomic per stripe), `histogram` and
+//!   `native` (classic and native buckets), `buckets` (bounds and their checks), `exemplar`
+//!   (the slots a series keeps its latest exemplars in), `per_thread` (values per thread);
+//! - families: `meta` (what a family is), `family` (its series, sorted, with their prepared
+//!   text), `view` (one level's series of a family), `declare` (the checks of a declaration);
+//! - string labels: `label_key` (the key of label values), `local` (each thread's lookup
+//!   table);
+//! - `handles`: the public types, `IntCounter` to `HistogramVec`; `timer`: the clock.
+//!
+//! It imports `describe`, `error` and `exposition` (the readings cells hand over, the writers
+//! a family hands its series to), never the registry above it.
 
 mod buckets;
 mod cell;

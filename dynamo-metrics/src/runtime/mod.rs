@@ -1,5 +1,7 @@
-//! The root of the hierarchy: [`DistributedRuntime`] owns the store of its families, renders it, and runs
-//! the system status server.
+//! The root of the hierarchy: [`DistributedRuntime`] owns the store of its families, renders
+//! it through [`exposition`], and runs the system status server; `config` is its settings,
+//! `scoped` the running of code under a chosen runtime. It is the top layer: it imports every
+//! other module, and none imports it but `lib.rs`.
 
 pub(crate) mod config;
 pub(crate) mod scoped;
@@ -153,7 +155,7 @@ impl DistributedRuntime {
         };
         #[cfg(all(feature = "gpu", feature = "metrics"))]
         if let Some(gpu) = &config.gpu {
-            runtime.register_collector(Box::new(crate::GpuCollector::nvml(gpu.clone())))?;
+            runtime.register_collector(Box::new(crate::gpu::GpuCollector::nvml(gpu.clone())))?;
         }
         let owner: Weak<dyn std::any::Any + Send + Sync> = Arc::downgrade(&runtime.inner) as _;
         bound.set_owner(owner);
