@@ -1,16 +1,17 @@
 //! Everything about output formats: what a scrape asks for, the one model of a family at one
 //! moment, and one writer per format.
 //!
-//! - [`format`](mod@format): [`Format`], [`Escaping`] and [`Negotiated`]: `Accept` negotiation and every
-//!   content type we answer with;
-//! - [`snapshot`]: [`Snapshot`], a family at one moment with its
-//!   exemplars: what every producer that has no prepared text hands over (the GPU collector,
-//!   foreign collectors, our own families for protobuf);
+//! - [`format`](mod@format): [`Format`], [`Escaping`] and [`Negotiated`]: `Accept`
+//!   negotiation and every content type we answer with;
+//! - [`snapshot`]: [`Snapshot`], a family at one moment with its exemplars: what every
+//!   producer that has no prepared text hands over (the GPU collector, foreign collectors,
+//!   our own histograms and exemplar-carrying counters for protobuf);
 //! - [`text`]: the text writer (0.0.4 and OpenMetrics share it): escaping, numbers, headers,
 //!   exemplars, and whole families from snapshots;
 //! - [`prepared`]: the text each of our series prepares at creation and writes with the value
 //!   its cell reads, the fast path of every scrape, in the same bytes as [`text`];
-//! - [`protobuf`]: the delimited `MetricFamily` writer;
+//! - [`protobuf`]: the delimited `MetricFamily` writer, over `wire` (varints, doubles,
+//!   length-delimited fields);
 //! - [`prometheus_model`]: the `prometheus` crate's model, both ways, for foreign collectors
 //!   and for our types' `Collector` impls.
 //!

@@ -316,7 +316,15 @@ impl RuntimeInner {
             Some(names) => {
                 exposition::encode(&*self.store, format, &|n| names.contains(&n), capacity)
             }
-            None => exposition::encode(&*self.store, format, &|_| true, capacity),
+            None => {
+                let out = exposition::encode(&*self.store, format, &|_| true, capacity);
+                // The size of the text page: a protobuf one is smaller, and would under-size
+                // the next text render's buffer.
+                if format != Format::Protobuf {
+                    self.last_render.store(out.len() + out.len() / 8, Relaxed);
+                }
+                out
+            }
         }
     }
 }
