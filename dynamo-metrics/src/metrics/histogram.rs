@@ -1,11 +1,11 @@
 //! Histogram cells: observations counted per classic and native bucket, once or per thread.
 //! See [`HistogramCell`] for details.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
-use crate::exposition::snapshot::Value;
-use dynamo_metrics_naming::MetricKind;
+use dynamo_metrics_naming::{MetricKind, NativeParams};
+use thread_local::ThreadLocal;
 
 use super::buckets::DEFAULT_BUCKETS;
 use super::cell::{AtomicF64, SeriesCell};
@@ -15,9 +15,7 @@ use super::native::{NativeCell, NativeTally};
 use super::per_thread::this_thread;
 use super::striped::Word;
 use crate::exposition::prepared::{HistogramReading, HistogramText};
-use dynamo_metrics_naming::NativeParams;
-use std::sync::OnceLock;
-use thread_local::ThreadLocal;
+use crate::exposition::snapshot::Value;
 
 /// A histogram series: observations counted per bucket, their sum and their native buckets,
 /// in one set of counts, or, when striped, in one set per thread that observes (each written
