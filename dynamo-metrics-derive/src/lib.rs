@@ -20,7 +20,8 @@ use proc_macro::TokenStream;
 ///   `level = "runtime" | "namespace" | "component" | "endpoint"` (checked at registration;
 ///   runtime-level structs are also registered when a runtime starts), `prefix = "..."`.
 /// - Field attributes, `#[metric(...)]`: `name = "..."`, `help = "..."`, `unit = "seconds"`,
-///   `buckets = [0.1, 1, 10]` or `exponential(start, factor, count)`,
+///   `buckets = [0.1, 1, 10]` (finite number literals, strictly increasing; `f64::INFINITY` may
+///   end the list, the `+Inf` bucket every histogram has) or `exponential(start, factor, count)`,
 ///   `linear(start, width, count)`, `log(min, max, count)`, `const_labels(key = "value")`,
 ///   `max_series = N` (string label sets; default 1000), `max_label_len = N` (the longest
 ///   string label value in bytes; default 256, longer values count under the overflow series),

@@ -58,14 +58,46 @@ pub(super) fn kind_of(ty: &Type) -> Option<MetricKind> {
     kind_of_name(&last.ident.to_string())
 }
 
+/// The value of a number literal's digits, or an error at the literal when it is out of the
+/// range of `f64`.
+fn in_range(cx: &mut Ctxt, lit: &dyn quote::ToTokens, digits: &str) -> Option<f64> {
+    match digits.parse::<f64>() {
+        Ok(v) if v.is_finite() => Some(v),
+        _ => {
+            cx.error(
+                lit,
+                format_args!(
+                    "bound `{digits}` is out of range for f64; write `f64::INFINITY` for +Inf, or leave it out (it is always added)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Whether `path` is `f64::INFINITY`, `std::f64::INFINITY` or `core::f64::INFINITY`.
+fn is_f64_infinity(path: &syn::Path) -> bool {
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    matches!(
+        names.as_slice(),
+        ["f64", "INFINITY"] | ["std" | "core", "f64", "INFINITY"]
+    )
+}
+
 pub(super) fn number(cx: &mut Ctxt, expr: &Expr) -> Option<f64> {
     match expr {
+        // A literal out of the range of `f64` (`1e999`) parses as infinity: refused at the
+        // literal, as rustc refuses it, never taken for the `+Inf` bound.
         Expr::Lit(ExprLit {
             lit: Lit::Float(f), ..
-        }) => f.base10_parse().ok(),
+        }) => in_range(cx, f, f.base10_digits()),
         Expr::Lit(ExprLit {
             lit: Lit::Int(i), ..
-        }) => i.base10_parse::<i64>().ok().map(|v| v as f64),
+        }) => in_range(cx, i, i.base10_digits()),
+        // `f64::INFINITY` (also `std::`/`core::`): the `+Inf` bound written out, allowed last
+        // as client_golang allows it.
+        Expr::Path(p) if is_f64_infinity(&p.path) => Some(f64::INFINITY),
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => number(cx, &u.expr).map(|v| -v),
         Expr::Group(g) => number(cx, &g.expr),
         _ => {
