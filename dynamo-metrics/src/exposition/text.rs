@@ -152,7 +152,8 @@ pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: Kind,
 /// Appends `family` in a text format: 0.0.4 or OpenMetrics. A foreign counter whose name does
 /// not end in `_total` is `unknown` in OpenMetrics: its samples would have to be renamed
 /// `<name>_total` otherwise, and every query of the name it has in the text format (a DCGM
-/// dashboard's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, say) would lose its series.
+/// dashboard's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, say) would lose its series. In
+/// OpenMetrics a sample carries the exemplar of its slot, if the snapshot has one.
 pub(crate) fn write_snapshot(out: &mut String, family: &Snapshot, format: Format) {
     let openmetrics = format == Format::OpenMetrics;
     let name = family.name.as_str();
