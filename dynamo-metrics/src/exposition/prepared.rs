@@ -4,7 +4,8 @@
 //!
 //! A metric type hands over only what it reads now, through [`ScalarReading`] or
 //! [`HistogramReading`]; the lines are this module's. They are the bytes
-//! [`write_snapshot`](super::text::write_snapshot) writes for the same family (tested below).
+//! [`write_snapshot`](super::text::write_snapshot) writes for the same family (tested in
+//! `writers_agree`).
 
 use std::sync::Arc;
 
