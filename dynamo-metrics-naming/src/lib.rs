@@ -9,7 +9,8 @@
 //! - names starting with `__` are reserved for Prometheus itself;
 //! - `quantile` is reserved as a label everywhere, `le` on histograms;
 //! - the hierarchy labels ([`HIERARCHY_LABELS`]) are injected by the runtime and cannot be
-//!   set by hand;
+//!   set by hand; nor can [`WORKER_ID_LABEL`], but as a variable label of a runtime-level
+//!   family that describes other workers;
 //! - counters end in `_total`; gauges and histograms do not, and histograms do not end in the
 //!   suffixes their own series use (`_bucket`, `_sum`, `_count`).
 //!
@@ -26,13 +27,17 @@ mod names;
 pub use buckets::{
     BucketError, DEFAULT_BUCKETS, MAX_BUCKETS, NativeParams, check_buckets, log_buckets,
 };
-pub use hierarchy::{COMPONENT_LABEL, ENDPOINT_LABEL, HIERARCHY_LABELS, Level, NAMESPACE_LABEL};
+pub use hierarchy::{
+    COMPONENT_LABEL, DEFAULT_ENDPOINT_LABELS, ENDPOINT_LABEL, HIERARCHY_LABELS, Level,
+    NAMESPACE_LABEL, WORKER_ID_LABEL,
+};
 pub use kind::MetricKind;
 pub use limits::{DEFAULT_MAX_LABEL_LEN, DEFAULT_MAX_SERIES, DEFAULT_SERIES_BUDGET};
 pub use names::{
     DEFAULT_ERROR_TYPE, DEFAULT_SUBSYSTEM, NameError, PANIC_ERROR_TYPE, PREFIX, SERIES_SUFFIXES,
-    check_env_prefix, check_error_type, check_hierarchy_name, check_label_name, check_metric_name,
-    check_metric_name_for, check_subsystem, check_user_label_name, full_name,
+    check_env_prefix, check_error_type, check_fixed_label_name, check_hierarchy_name,
+    check_label_name, check_metric_name, check_metric_name_for, check_subsystem,
+    check_user_label_name, full_name,
 };
 
 #[cfg(test)]
@@ -258,6 +263,13 @@ mod tests {
             Err(NameError::ReservedLe)
         );
         assert_eq!(check_user_label_name(Counter, "le"), Ok(()));
+        assert_eq!(check_user_label_name(Counter, WORKER_ID_LABEL), Ok(()));
+        assert_eq!(
+            check_fixed_label_name(WORKER_ID_LABEL),
+            Err(NameError::WorkerIdLabel)
+        );
+        assert_eq!(check_fixed_label_name("le"), Err(NameError::ReservedLe));
+        assert_eq!(check_fixed_label_name("model"), Ok(()));
         assert_eq!(
             check_user_label_name(Gauge, "quantile"),
             Err(NameError::ReservedQuantile)

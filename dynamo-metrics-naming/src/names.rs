@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::MetricKind;
-use crate::hierarchy::HIERARCHY_LABELS;
+use crate::hierarchy::{HIERARCHY_LABELS, WORKER_ID_LABEL};
 
 /// The prefix of every metric name: `dynamo_<subsystem>_<name>`.
 pub const PREFIX: &str = "dynamo";
@@ -41,6 +41,8 @@ pub enum NameError {
     ReservedPrefix,
     /// The label is one of the hierarchy labels the runtime injects.
     HierarchyLabel,
+    /// `worker_id` is injected by the runtime on every series of a worker.
+    WorkerIdLabel,
     /// `le` is the bucket bound label of histograms.
     ReservedLe,
     /// `quantile` is the label of summary quantiles.
@@ -92,6 +94,11 @@ impl fmt::Display for NameError {
             NameError::HierarchyLabel => f.write_str(
                 "the hierarchy labels dynamo_namespace, dynamo_component and dynamo_endpoint \
                  are injected by the runtime from the level the metric lives at and cannot be set by hand",
+            ),
+            NameError::WorkerIdLabel => f.write_str(
+                "`worker_id` is injected by the runtime on every series of a worker \
+                 (RuntimeConfig::worker_id) and cannot be set by hand; only a runtime-level \
+                 family that describes other workers may have it as a variable label",
             ),
             NameError::ReservedLe => {
                 f.write_str("`le` is reserved for the bucket bounds of histograms")
@@ -187,6 +194,17 @@ pub fn check_user_label_name(kind: MetricKind, name: &str) -> Result<(), NameErr
     }
     if kind == MetricKind::Histogram && name == "le" {
         return Err(NameError::ReservedLe);
+    }
+    Ok(())
+}
+
+/// Checks a label whose value is fixed where it is declared (a constant label, or a label
+/// of an endpoint): the rules of [`check_user_label_name`] for a histogram (an endpoint has
+/// one), and not `worker_id`, which the runtime injects.
+pub fn check_fixed_label_name(name: &str) -> Result<(), NameError> {
+    check_user_label_name(MetricKind::Histogram, name)?;
+    if name == WORKER_ID_LABEL {
+        return Err(NameError::WorkerIdLabel);
     }
     Ok(())
 }

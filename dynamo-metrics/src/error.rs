@@ -122,6 +122,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Labels given to an endpoint cannot be used: a name that is not one of the runtime's
+    /// endpoint labels, a value too long, or more labelled endpoints than the cap.
+    #[error("labels {labels} of endpoint {endpoint:?}: {reason}")]
+    EndpointLabels {
+        /// `namespace/component/endpoint`.
+        endpoint: String,
+        /// The labels as given, `{k="v", ..}`.
+        labels: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The system status server was started twice on one runtime.
     #[error("the system status server is already running on {addr}")]
     ServerRunning {

@@ -63,12 +63,13 @@
 //!     kv_blocks.set(42);
 //!
 //!     let text = runtime.render(); // what GET /metrics on `addr` serves
+//!     let worker = runtime.worker_id().unwrap_or_default(); // on every series, generated
 //!     # #[cfg(feature = "metrics")]
 //!     for line in [
-//!         r#"dynamo_router_requests_total{model="llama",status="success"} 1"#,
-//!         r#"dynamo_component_requests_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 1"#,
-//!         r#"dynamo_component_response_bytes_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 5"#,
-//!         r#"dynamo_component_kv_blocks{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 42"#,
+//!         format!(r#"dynamo_router_requests_total{{worker_id="{worker}",model="llama",status="success"}} 1"#),
+//!         format!(r#"dynamo_component_requests_total{{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",worker_id="{worker}"}} 1"#),
+//!         format!(r#"dynamo_component_response_bytes_total{{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",worker_id="{worker}"}} 5"#),
+//!         format!(r#"dynamo_component_kv_blocks{{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",worker_id="{worker}"}} 42"#),
 //!     ] {
 //!         assert!(text.lines().any(|l| l == line), "{line}");
 //!     }
@@ -147,7 +148,7 @@ pub use registry::catalog::{catalog, check_catalog};
 pub use registry::hierarchy::{Component, Endpoint, Namespace};
 pub use registry::scope::{Level, MetricsRegistry, MetricsScope};
 pub use runtime::DistributedRuntime;
-pub use runtime::config::RuntimeConfig;
+pub use runtime::config::{RuntimeConfig, WorkerId};
 pub use runtime::scoped::{Scoped, spawn, spawn_blocking};
 pub use serve::config::SystemServerConfig;
 pub use typed::family::{

@@ -36,8 +36,9 @@ fn tokenize(prompt: &str) -> usize {
 /// The value of sample `name` for `component/endpoint`, `None` when the runtime has no such
 /// series.
 fn sample(rt: &DistributedRuntime, name: &str, component: &str, endpoint: &str) -> Option<f64> {
+    let worker = rt.worker_id().unwrap();
     let series = format!(
-        "{name}{{dynamo_namespace=\"dynamo\",dynamo_component=\"{component}\",dynamo_endpoint=\"{endpoint}\"}} "
+        "{name}{{dynamo_namespace=\"dynamo\",dynamo_component=\"{component}\",dynamo_endpoint=\"{endpoint}\",worker_id=\"{worker}\"}} "
     );
     rt.render()
         .lines()
@@ -189,11 +190,24 @@ fn calls_with_no_runtime_alive_move_into_the_next_one() {
     tokenize("before");
     let rt = DistributedRuntime::new().unwrap();
     assert_eq!(requests(&rt, "backend", "tokenize"), Some(2));
-    let text = rt.render();
-    let bytes = "dynamo_component_request_bytes_total{dynamo_namespace=\"dynamo\",dynamo_component=\"backend\",dynamo_endpoint=\"tokenize\"} 12";
-    assert!(text.lines().any(|l| l == bytes), "{text}");
-    let inflight = "dynamo_component_inflight_requests{dynamo_namespace=\"dynamo\",dynamo_component=\"backend\",dynamo_endpoint=\"tokenize\"} 0";
-    assert!(text.lines().any(|l| l == inflight), "{text}");
+    assert_eq!(
+        sample(
+            &rt,
+            "dynamo_component_request_bytes_total",
+            "backend",
+            "tokenize"
+        ),
+        Some(12.0)
+    );
+    assert_eq!(
+        sample(
+            &rt,
+            "dynamo_component_inflight_requests",
+            "backend",
+            "tokenize"
+        ),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]

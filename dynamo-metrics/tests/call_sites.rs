@@ -42,7 +42,10 @@ fn step(n: u64) -> u64 {
 
 #[test]
 fn same_call_sites_with_and_without_metrics() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = rt
         .namespace("ns")
         .unwrap()

@@ -29,7 +29,10 @@ fn sample(text: &str, name: &str, le: Option<&str>) -> f64 {
 
 #[test]
 fn renders_meanwhile_are_consistent_and_totals_exact() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     // Few calls, below the length of a thread's pending list: all still pending.
     for i in 0..5 {
         work(i);

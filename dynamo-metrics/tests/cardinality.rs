@@ -61,7 +61,10 @@ fn overflow_count(text: &str, family: &str) -> u64 {
 #[test]
 fn a_million_values_through_a_hand_made_vec_stay_bounded() {
     let _serial = serial();
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let vec = rt
         .namespace("ns")
         .unwrap()
@@ -105,7 +108,10 @@ fn a_million_values_through_a_hand_made_vec_stay_bounded() {
 #[test]
 fn over_long_values_fold_into_overflow() {
     let _serial = serial();
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let vec = rt
         .create_intcountervec("by_model_total", "Requests by model", &["model"], &[])
         .unwrap();
@@ -128,7 +134,10 @@ fn over_long_values_fold_into_overflow() {
 #[test]
 fn a_family_sets_its_own_value_length() {
     let _serial = serial();
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let routes = rt
         .create_intcountervec("by_route_total", "Requests by route", &["route"], &[])
         .unwrap()
@@ -157,6 +166,7 @@ fn the_runtime_budget_bounds_many_families_together() {
     let _serial = serial();
     let mut config = RuntimeConfig::default();
     config.max_series_total = 500;
+    config.worker_id = dynamo_metrics::WorkerId::Off;
     let rt = DistributedRuntime::with_config(&config).unwrap();
     // The runtime's own series with labels (the exporter's refusal counts) come first.
     let own = rt
@@ -205,6 +215,7 @@ fn removed_series_give_their_memory_back() {
     let _serial = serial();
     let mut config = RuntimeConfig::default();
     config.max_series_total = 1_000_000;
+    config.worker_id = dynamo_metrics::WorkerId::Off;
     let rt = DistributedRuntime::with_config(&config).unwrap();
     let vec = rt
         .create_intcountervec("sessions_total", "Sessions by id", &["session"], &[])
@@ -266,7 +277,10 @@ fn removed_series_give_their_memory_back() {
 #[test]
 fn cached_lookups_follow_removal_and_count_every_fold() {
     let _serial = serial();
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let vec = rt
         .namespace("cache")
         .unwrap()

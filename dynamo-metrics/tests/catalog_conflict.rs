@@ -62,7 +62,9 @@ fn conflicting_declarations_stop_the_runtime_with_both_locations() {
     assert!(both.contains(&a.as_str()), "{both:?}\n{a}");
     assert!(both.contains(&b.as_str()), "{both:?}\n{b}");
     assert!(matches!(
-        DistributedRuntime::new(),
+        DistributedRuntime::with_config(
+            &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off)
+        ),
         Err(Error::Conflict { .. })
     ));
 }

@@ -39,7 +39,10 @@ const OVERLAPPING_READS: usize = 20;
 
 #[test]
 fn totals_are_exact_and_histograms_consistent_under_scrapes() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let hits = rt.create_intcounter("hits_total", "Hits", &[]).unwrap();
     let sizes = rt
         .create_histogram("size_seconds", "Sizes", &[], Some(&[1.0, 10.0, 100.0]))

@@ -63,7 +63,10 @@ fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
 
 #[test]
 fn runtime_level_struct_renders_every_bounded_series_at_zero() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     // Declared for the runtime level: registered at startup, before any code asks for it.
     assert!(rt.render().contains("dynamo_web_disconnected_clients 0\n"));
     let m = FrontendMetrics::register(&rt).unwrap();
@@ -116,7 +119,10 @@ fn runtime_level_struct_renders_every_bounded_series_at_zero() {
 
 #[test]
 fn endpoint_level_struct_carries_hierarchy_and_constant_labels() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = rt
         .namespace("ns")
         .unwrap()
@@ -163,7 +169,10 @@ struct Capped {
 
 #[test]
 fn a_long_value_is_counted_under_overflow_and_never_stored() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let m = Capped::register(&rt).unwrap();
     for t in ["abc", "abcd", "abc"] {
         m.short_tenant_requests_total
@@ -181,7 +190,10 @@ fn a_long_value_is_counted_under_overflow_and_never_stored() {
 
 #[test]
 fn string_labels_are_capped_and_overflow_is_counted() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let m = Capped::register(&rt).unwrap();
     for t in ["a", "b", "c", "d", "a"] {
         m.tenant_requests_total.inc(&Tenant { tenant: t.into() });
@@ -202,7 +214,10 @@ fn string_labels_are_capped_and_overflow_is_counted() {
 
 #[test]
 fn only_families_that_can_overflow_have_an_overflow_series() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     FrontendMetrics::register(&rt).unwrap();
     let text = rt.render();
     let overflow = lines(&text, "dynamo_metrics_series_overflow_total{");
@@ -321,7 +336,10 @@ fn a_struct_at_each_level_carries_that_levels_labels() {
     ];
     for (want, register) in cases {
         // A family has one set of label names, so each level gets its own runtime.
-        let rt = DistributedRuntime::new().unwrap();
+        let rt = DistributedRuntime::with_config(
+            &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+        )
+        .unwrap();
         register(&rt).hits_total.inc();
         let text = rt.render();
         assert_eq!(lines(&text, "dynamo_cache_hits_total"), [want]);
@@ -345,7 +363,10 @@ struct Hot {
 
 #[test]
 fn striped_metrics_count_exactly_across_threads() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let hot = Hot::register(&rt).unwrap();
     let llama = ByModel {
         model: "llama".into(),

@@ -14,7 +14,10 @@ fn endpoint(rt: &DistributedRuntime) -> Endpoint {
 
 #[test]
 fn invalid_metric_names() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = endpoint(&rt);
     let err = ep
         .create_intcounter("bad-name_total", "h", &[])
@@ -57,7 +60,10 @@ fn invalid_metric_names() {
 
 #[test]
 fn suffix_rules() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let err = rt.create_intcounter("requests", "h", &[]).unwrap_err();
     assert!(matches!(
         err,
@@ -90,7 +96,10 @@ fn suffix_rules() {
 
 #[test]
 fn reserved_and_invalid_labels() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = endpoint(&rt);
     let err = ep
         .create_intcounter("a_total", "h", &[("dynamo_endpoint", "x")])
@@ -169,7 +178,10 @@ fn reserved_and_invalid_labels() {
 
 #[test]
 fn duplicate_labels() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let err = rt
         .create_intcountervec("x_total", "h", &["model"], &[("model", "m")])
         .unwrap_err();
@@ -186,7 +198,10 @@ fn duplicate_labels() {
 
 #[test]
 fn empty_help_and_bad_buckets() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let err = rt.create_gauge("g", "  ", &[]).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -212,7 +227,10 @@ fn empty_help_and_bad_buckets() {
 
 #[test]
 fn conflicting_redeclarations_name_both_declarations() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = endpoint(&rt);
     let first = ep.create_intcounter("requests_total", "Requests handled", &[]);
     let line = line!() - 1;
@@ -235,8 +253,9 @@ fn conflicting_redeclarations_name_both_declarations() {
         existing,
         &format!(
             "counter of u64, help \"Requests handled\", labels [dynamo_namespace, dynamo_component, \
-             dynamo_endpoint] (declared at {file}:{line}:20 in scope {{dynamo_namespace=\"ns\", \
-             dynamo_component=\"c\", dynamo_endpoint=\"e\"}})"
+             dynamo_endpoint, model, model_name] (declared at {file}:{line}:20 in scope \
+             {{dynamo_namespace=\"ns\", dynamo_component=\"c\", dynamo_endpoint=\"e\", model=\"\", \
+             model_name=\"\"}})"
         )
     );
     assert!(
@@ -294,7 +313,10 @@ fn conflicting_redeclarations_name_both_declarations() {
 #[cfg(feature = "metrics")] // off, families hold no series to count labels against
 #[test]
 fn label_count_mismatch() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let v = rt
         .create_intcountervec("v_total", "h", &["a", "b"], &[])
         .unwrap();
@@ -311,7 +333,10 @@ fn label_count_mismatch() {
 
 #[test]
 fn hierarchy_names_and_subsystems() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let err = rt.namespace("").unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -356,7 +381,10 @@ fn hierarchy_names_and_subsystems() {
 
 #[test]
 fn foreign_collectors_that_cannot_merge() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = endpoint(&rt);
     ep.create_intgauge("ours", "Ours", &[]).unwrap();
     let clash = prometheus::IntGauge::new("dynamo_component_ours", "Theirs").unwrap();

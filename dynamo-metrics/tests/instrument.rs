@@ -124,7 +124,10 @@ async fn instrumented_handlers_record_requests() {
     // Before any runtime: counted in pending cells.
     assert_eq!(tokenize("a b c".into()), ["a", "b", "c"]);
 
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let text = rt.render();
     assert_eq!(value(&text, &metric("requests_total", "tokenize")), 1.0);
     assert_eq!(

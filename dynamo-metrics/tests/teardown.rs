@@ -42,7 +42,10 @@ thread_local! {
 
 #[test]
 fn a_destructor_that_runs_after_the_threads_own_state_still_records() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let vec = rt
         .create_intcountervec("late_total", "Late", &["who"], &[])
         .unwrap();

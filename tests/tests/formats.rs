@@ -18,7 +18,10 @@ const ODD: &str = "a \"quoted\" \\ value\nwith a newline, ünïcödé";
 /// A runtime with a counter family (an odd label value), a histogram, a gauge and a foreign
 /// counter whose name has no `_total`, serving on a free loopback port.
 async fn serve() -> (DistributedRuntime, SocketAddr) {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = rt
         .namespace("ns")
         .unwrap()
@@ -354,7 +357,10 @@ async fn protobuf_is_served_and_reads_back() {
 async fn native_histograms_in_protobuf_and_classic_buckets_in_text() {
     use dynamo_metrics::DynamoMetrics;
     use dynamo_metrics::builtin::{FrontendMetrics, ModelLabels};
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let frontend = FrontendMetrics::register(&rt).unwrap();
     let model = ModelLabels { model: "m".into() };
     for v in [0.5, 1.0, 1.05, 1.05, 2.0] {
@@ -385,7 +391,10 @@ async fn native_histograms_in_protobuf_and_classic_buckets_in_text() {
 
 #[tokio::test]
 async fn exemplars_in_openmetrics_and_protobuf_never_in_text() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let latency = rt
         .create_histogram("exemplar_seconds", "Latency", &[], Some(&[0.5, 1.0]))
         .unwrap();

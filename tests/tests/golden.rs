@@ -41,7 +41,10 @@ struct Golden {
 
 /// Every family of the fixed registry, once recorded.
 async fn fixed_registry() -> DistributedRuntime {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let ep = rt
         .namespace("ns")
         .unwrap()

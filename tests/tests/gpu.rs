@@ -10,7 +10,10 @@ use dynamo_metrics_tests::{FixedGpus, promtool_check_metrics, request};
 
 #[tokio::test]
 async fn gpu_gauges_are_promtool_clean_and_carry_hierarchy_labels() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let mut config = GpuConfig::default();
     config.interval = Duration::from_millis(20);
     config.dcgm_compat = false;

@@ -6,7 +6,10 @@ use dynamo_metrics_tests::{promtool_check_metrics, request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_exposition_is_promtool_clean() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let config = SystemServerConfig::at(([127, 0, 0, 1], 0));
     let addr = rt.start_system_server(config).await.unwrap();
     let metrics = dynamo_examples::declare(&rt).unwrap();

@@ -21,7 +21,10 @@ const VALUES: &[&str] = &[
 
 #[test]
 fn label_values_round_trip_through_python_parser() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     // Hierarchy names are plain words; a constant label carries the odd text instead.
     let ns = rt.namespace("ns").unwrap();
     let family = ns
@@ -95,7 +98,10 @@ impl Rng {
 
 #[test]
 fn generated_label_values_round_trip() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let family = rt
         .create_intcountervec("generated_total", "Generated values", &["a", "b"], &[])
         .unwrap();

@@ -13,7 +13,10 @@ fn loopback(port: u16) -> SystemServerConfig {
 }
 
 async fn started() -> (DistributedRuntime, SocketAddr) {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let addr = rt.start_system_server(loopback(0)).await.unwrap();
     (rt, addr)
 }
@@ -104,7 +107,10 @@ async fn unknown_paths_and_methods() {
 #[tokio::test]
 async fn port_in_use_is_a_clear_error() {
     let (rt, addr) = started().await;
-    let other = DistributedRuntime::new().unwrap();
+    let other = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let err = other
         .start_system_server(loopback(addr.port()))
         .await
@@ -156,7 +162,10 @@ async fn a_slow_client_does_not_block_others() {
     let mut config = loopback(0);
     config.max_connections = 2;
     config.header_read_timeout = std::time::Duration::from_millis(300);
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let addr = rt.start_system_server(config).await.unwrap();
     // Two idle connections take every slot: one more is answered 503, not queued (queued, it
     // would be answered 200 once the header timeout closed an idle one). Until the server
@@ -205,7 +214,10 @@ async fn a_slow_client_does_not_block_others() {
 
 #[tokio::test]
 async fn metrics_router_mounts_in_an_application_router() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     rt.create_intcounter("mounted_total", "Hits", &[])
         .unwrap()
         .inc_by(4);
@@ -265,7 +277,10 @@ async fn what_outlives_the_grace_period_is_cancelled() {
             }
         }),
     );
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(
+        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = loopback(0);

@@ -170,12 +170,15 @@ impl<R: ScalarReading> Prepared<R> for LineText {
         let view_values = &values[..fixed.min(values.len())];
         text::write_series_prefix(&mut view, name, "", pairs_of(labels, view_values), None);
         // Both start with the name and the view's labels; they part where the view's line
-        // ends and the series' goes on with its own labels.
+        // ends and the series' goes on with its own labels (or, where those are all empty
+        // and not written, closes).
+        let view_end = view.strip_suffix("} ").map_or(view.len(), str::len);
         let mut at = line
             .bytes()
             .zip(view.bytes())
             .take_while(|(a, b)| a == b)
-            .count();
+            .count()
+            .min(view_end);
         while !line.is_char_boundary(at) {
             at -= 1;
         }

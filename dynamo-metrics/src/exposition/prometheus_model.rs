@@ -217,9 +217,11 @@ fn outside_strings(debug: &str, needle: &str) -> Option<usize> {
 /// which both shapes of `prometheus::proto` have (see `foreign`).
 pub(crate) fn to_proto(family: &Snapshot) -> proto::MetricFamily {
     let metrics = family.series.iter().map(|s| {
+        // As in our own formats, a label with an empty value is not written.
         let labels = s
             .labels
             .iter()
+            .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| {
                 let mut pair = proto::LabelPair::default();
                 pair.set_name(k.clone());

@@ -134,7 +134,7 @@ pub(crate) fn write_family<S: SeriesSource>(
     uint(out, 3, kind_number);
     for s in series {
         header(out, 4, metric_len(kind, &s));
-        for (k, v) in s.labels() {
+        for (k, v) in written_labels(&s) {
             header(out, 1, pair_len(k, v));
             bytes(out, 1, k.as_bytes());
             bytes(out, 2, v.as_bytes());
@@ -145,6 +145,13 @@ pub(crate) fn write_family<S: SeriesSource>(
 
 // The messages of metrics.proto, each as its length and its writer.
 
+/// The labels of `s` that are written: a label with an empty value is left out, as in the
+/// text formats.
+#[inline]
+fn written_labels<S: SeriesSource>(s: &S) -> impl Iterator<Item = (&str, &str)> + Clone {
+    s.labels().filter(|(_, v)| !v.is_empty())
+}
+
 #[inline]
 fn pair_len(k: &str, v: &str) -> usize {
     bytes_len(1, k.len()) + bytes_len(2, v.len())
@@ -152,7 +159,9 @@ fn pair_len(k: &str, v: &str) -> usize {
 
 #[inline]
 fn metric_len<S: SeriesSource>(kind: Kind, s: &S) -> usize {
-    let labels: usize = s.labels().map(|(k, v)| nested_len(1, pair_len(k, v))).sum();
+    let labels: usize = written_labels(s)
+        .map(|(k, v)| nested_len(1, pair_len(k, v)))
+        .sum();
     labels + value_len(kind, s.value(), s.exemplars())
 }
 

@@ -64,12 +64,14 @@ pub(crate) fn format_bound(bound: f64) -> String {
     out
 }
 
-/// Appends `k="v"` pairs separated by commas, values escaped.
+/// Appends `k="v"` pairs separated by commas, values escaped. A label with an empty value is
+/// left out, as Prometheus reads it anyway (an endpoint label the endpoint has no value for).
 pub(crate) fn write_label_pairs<'a>(
     out: &mut String,
     labels: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) {
-    for (i, (k, v)) in labels.into_iter().enumerate() {
+    let labels = labels.into_iter().filter(|(_, v)| !v.is_empty());
+    for (i, (k, v)) in labels.enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -80,7 +82,8 @@ pub(crate) fn write_label_pairs<'a>(
     }
 }
 
-/// Appends `name{l1="v1",...,extra="x"} `: the part of a sample line before its value.
+/// Appends `name{l1="v1",...,extra="x"} `: the part of a sample line before its value. Labels
+/// with empty values are left out, as in [`write_label_pairs`].
 pub(crate) fn write_series_prefix<'a>(
     out: &mut String,
     name: &str,
@@ -99,7 +102,7 @@ pub(crate) fn write_series_prefix<'a>(
         write_label_value(out, v);
         out.push('"');
     };
-    for (k, v) in labels {
+    for (k, v) in labels.into_iter().filter(|(_, v)| !v.is_empty()) {
         pair(k, v);
     }
     if let Some((k, v)) = extra {

@@ -91,7 +91,10 @@ fn wait_for_all(recorded: &mpsc::Receiver<usize>, passes: usize) {
 }
 
 fn render(collector: GpuCollector) -> (String, crate::DistributedRuntime) {
-    let rt = crate::DistributedRuntime::new().unwrap();
+    let rt = crate::DistributedRuntime::with_config(
+        &crate::RuntimeConfig::default().with_worker_id(crate::WorkerId::Off),
+    )
+    .unwrap();
     crate::MetricsRegistry::register_collector(&rt, Box::new(collector)).unwrap();
     let text = rt.render();
     let kept: Vec<&str> = text
@@ -250,7 +253,10 @@ fn a_hanging_source_never_blocks_the_scrape_and_its_values_go_stale() {
     // One good pass, then the source hangs until released.
     let (collector, taken, release) = start(vec![Ok(vec![h100(0)])], config);
     wait_for_all(&taken, 1);
-    let rt = crate::DistributedRuntime::new().unwrap();
+    let rt = crate::DistributedRuntime::with_config(
+        &crate::RuntimeConfig::default().with_worker_id(crate::WorkerId::Off),
+    )
+    .unwrap();
     let shared = collector.shared.clone();
     crate::MetricsRegistry::register_collector(&rt, Box::new(collector)).unwrap();
     assert!(

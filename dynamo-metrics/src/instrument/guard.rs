@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use super::binding;
 use super::endpoint::EndpointMetrics;
 use crate::metrics::timer::{self, clock};
-use crate::registry::scope::root_scope;
+use crate::registry::scope::{Identity, root_scope};
 use crate::registry::store::Store;
 
 impl EndpointMetrics {
@@ -145,7 +145,7 @@ impl PendingCells {
     fn get(&self) -> Option<&EndpointMetrics> {
         self.0
             .get_or_init(|| {
-                let scope = root_scope(Arc::new(Store::default()));
+                let scope = root_scope(Arc::new(Store::default()), Identity::default());
                 EndpointMetrics::create(&scope, false).ok()
             })
             .as_ref()

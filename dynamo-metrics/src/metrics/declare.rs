@@ -49,6 +49,17 @@ impl Declaration<'_> {
                 family: self.full_name,
             });
         }
+        if let Some((k, _)) = self
+            .const_labels
+            .iter()
+            .find(|(k, _)| *k == naming::WORKER_ID_LABEL)
+        {
+            return Err(Error::InvalidName {
+                what: "label name",
+                name: (*k).to_owned(),
+                reason: naming::NameError::WorkerIdLabel,
+            });
+        }
         let user_labels = self
             .const_labels
             .iter()

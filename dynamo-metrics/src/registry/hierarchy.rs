@@ -55,7 +55,7 @@ impl Namespaces {
         self.0.get_or_insert("namespace", name, || Namespace {
             inner: Arc::new(NamespaceInner {
                 name: name.to_owned(),
-                scope: root.child(name),
+                scope: root.child(name, &[]),
                 components: Children::new(),
             }),
         })
@@ -91,7 +91,7 @@ impl Namespace {
                 inner: Arc::new(ComponentInner {
                     name: name.to_owned(),
                     namespace: ns.name.clone(),
-                    scope: ns.scope.child(name),
+                    scope: ns.scope.child(name, &[]),
                     endpoints: Children::new(),
                 }),
             })
@@ -128,16 +128,96 @@ impl Component {
     /// # Errors
     /// [`Error::InvalidHierarchyName`] when `name` is empty or not a word of `[A-Za-z0-9_-]`.
     pub fn endpoint(&self, name: &str) -> Result<Endpoint> {
+        self.endpoint_with_labels(name, &[])
+    }
+
+    /// The endpoint `name` of this component with labels of its own beside the hierarchy
+    /// labels, as a model-serving worker's endpoints carry `model`: metrics created on it
+    /// carry them, so the endpoint metrics of two models served by one worker stay apart.
+    /// The names must be among the runtime's endpoint labels
+    /// ([`RuntimeConfig::endpoint_labels`](crate::RuntimeConfig::endpoint_labels), by default
+    /// `model` and `model_name`); a label left out has no value and is not written. The same
+    /// node each time it is asked for with the same values.
+    ///
+    /// A component holds at most [`DEFAULT_MAX_SERIES`](crate::DEFAULT_MAX_SERIES) endpoints
+    /// with labels, each value at most [`DEFAULT_MAX_LABEL_LEN`](crate::DEFAULT_MAX_LABEL_LEN)
+    /// bytes, so values from requests cannot grow the exposition without bound.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHierarchyName`] for `name` as [`endpoint`](Self::endpoint);
+    /// [`Error::EndpointLabels`] for a label that is not an endpoint label of the runtime,
+    /// one given twice, a value too long, or a component at its cap.
+    pub fn endpoint_with_labels(&self, name: &str, labels: &[(&str, &str)]) -> Result<Endpoint> {
         let c = &self.inner;
-        c.endpoints.get_or_insert("endpoint", name, || Endpoint {
+        let refuse = |reason: String| Error::EndpointLabels {
+            endpoint: format!("{}/{}/{name}", c.namespace, c.name),
+            labels: describe_labels(labels),
+            reason,
+        };
+        let names = c.scope.endpoint_label_names();
+        let mut key = name.to_owned();
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if !names.contains(k) {
+                return Err(refuse(format!(
+                    "{k:?} is not an endpoint label of this runtime (its endpoint labels: {})",
+                    names.join(", ")
+                )));
+            }
+            if labels[..i].iter().any(|(seen, _)| seen == k) {
+                return Err(refuse(format!("{k:?} is given twice")));
+            }
+            if v.len() > naming::DEFAULT_MAX_LABEL_LEN {
+                return Err(refuse(format!(
+                    "the value of {k:?} is {} bytes, more than {}",
+                    v.len(),
+                    naming::DEFAULT_MAX_LABEL_LEN
+                )));
+            }
+        }
+        // The key lists every endpoint label's value in the runtime's order.
+        for n in names {
+            key.push('\0');
+            key.push_str(labels.iter().find(|(k, _)| k == n).map_or("", |(_, v)| v));
+        }
+        let labelled = labels.iter().any(|(_, v)| !v.is_empty());
+        let make = || Endpoint {
             inner: Arc::new(EndpointInner {
                 name: name.to_owned(),
                 component: c.name.clone(),
                 namespace: c.namespace.clone(),
-                scope: c.scope.child(name),
+                labels: labels
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                scope: c.scope.child(name, labels),
             }),
-        })
+        };
+        check_level_name("endpoint", name)?;
+        let mut endpoints = c.endpoints.0.lock();
+        if let Some(found) = endpoints.get(&key) {
+            return Ok(found.clone());
+        }
+        if labelled
+            && endpoints
+                .values()
+                .filter(|e| !e.labels().is_empty())
+                .count()
+                >= naming::DEFAULT_MAX_SERIES
+        {
+            return Err(refuse(format!(
+                "the component already has {} endpoints with labels, its cap",
+                naming::DEFAULT_MAX_SERIES
+            )));
+        }
+        Ok(endpoints.entry(key).or_insert_with(make).clone())
     }
+}
+
+/// `{k="v", ..}`, for error messages.
+fn describe_labels(labels: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", pairs.join(", "))
 }
 
 /// An endpoint of a component: metrics created here carry all three hierarchy labels.
@@ -150,6 +230,8 @@ struct EndpointInner {
     name: String,
     component: String,
     namespace: String,
+    /// Its own labels with a value, in the order given.
+    labels: Vec<(String, String)>,
     scope: MetricsScope,
 }
 
@@ -167,6 +249,11 @@ impl Endpoint {
     /// The name of the namespace it belongs to.
     pub fn namespace(&self) -> &str {
         &self.inner.namespace
+    }
+
+    /// Its own labels (see [`Component::endpoint_with_labels`]), those with a value.
+    pub fn labels(&self) -> &[(String, String)] {
+        &self.inner.labels
     }
 }
 

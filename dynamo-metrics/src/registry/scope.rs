@@ -45,8 +45,64 @@ struct ScopeInner {
     store: Arc<Store>,
     subsystem: String,
     level: Level,
-    /// The level's hierarchy labels and their values.
+    /// The labels every metric made here carries, with their values: the level's hierarchy
+    /// labels, an endpoint's own labels (empty where it has no value: not written), and the
+    /// runtime's worker id.
     labels: Vec<(&'static str, String)>,
+    identity: Arc<Identity>,
+}
+
+/// What a runtime puts on its series beside the hierarchy labels: its worker id, and the
+/// names of the labels its endpoints may carry.
+#[derive(Debug, Default)]
+pub(crate) struct Identity {
+    /// The value of `worker_id` on every series; `None`: no such label.
+    pub(crate) worker_id: Option<String>,
+    /// The endpoint label names, checked.
+    pub(crate) endpoint_labels: Box<[&'static str]>,
+}
+
+impl Identity {
+    /// An identity with `worker_id` and endpoint labels `names`, each checked by
+    /// [`check_fixed_label_name`](naming::check_fixed_label_name).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a label name that breaks a rule, [`Error::DuplicateLabel`]
+    /// for one given twice.
+    pub(crate) fn new(worker_id: Option<String>, names: &[String]) -> Result<Self> {
+        let mut endpoint_labels: Vec<&'static str> = Vec::with_capacity(names.len());
+        for name in names {
+            naming::check_fixed_label_name(name).map_err(|reason| Error::InvalidName {
+                what: "endpoint label name",
+                name: name.clone(),
+                reason,
+            })?;
+            if endpoint_labels.contains(&name.as_str()) {
+                return Err(Error::DuplicateLabel {
+                    family: "(endpoint labels)".to_owned(),
+                    label: name.clone(),
+                });
+            }
+            endpoint_labels.push(intern(name));
+        }
+        Ok(Identity {
+            worker_id,
+            endpoint_labels: endpoint_labels.into_boxed_slice(),
+        })
+    }
+}
+
+/// `name` with a static lifetime: label names configured at run time are few, and each is
+/// stored once for the process.
+fn intern(name: &str) -> &'static str {
+    static NAMES: parking_lot::Mutex<Vec<&'static str>> = parking_lot::Mutex::new(Vec::new());
+    let mut names = NAMES.lock();
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
 }
 
 impl fmt::Debug for MetricsScope {
@@ -59,27 +115,65 @@ impl fmt::Debug for MetricsScope {
 }
 
 impl MetricsScope {
-    /// The scope of `level` whose hierarchy labels have `values`, outermost first.
-    fn new(store: Arc<Store>, level: Level, values: Vec<String>) -> Self {
+    /// The scope of `level` whose hierarchy labels have `values`, outermost first; an
+    /// endpoint's own labels have `endpoint` (by name; the others are empty).
+    fn new(
+        store: Arc<Store>,
+        identity: Arc<Identity>,
+        level: Level,
+        values: Vec<String>,
+        endpoint: &[(&str, &str)],
+    ) -> Self {
+        let mut labels: Vec<(&'static str, String)> =
+            level.labels().iter().copied().zip(values).collect();
+        if level == Level::Endpoint {
+            labels.extend(identity.endpoint_labels.iter().map(|name| {
+                let value = endpoint.iter().find(|(k, _)| k == name);
+                (
+                    *name,
+                    value.map_or_else(String::new, |(_, v)| (*v).to_owned()),
+                )
+            }));
+        }
+        if let Some(id) = &identity.worker_id {
+            labels.push((naming::WORKER_ID_LABEL, id.clone()));
+        }
         MetricsScope {
             inner: Arc::new(ScopeInner {
                 store,
                 subsystem: naming::DEFAULT_SUBSYSTEM.to_owned(),
                 level,
-                labels: level.labels().iter().copied().zip(values).collect(),
+                labels,
+                identity,
             }),
         }
     }
 
-    /// The scope one level down, named `name` (a namespace, component or endpoint name).
-    /// Below an endpoint there is none: the endpoint's own scope.
-    pub(crate) fn child(&self, name: &str) -> Self {
-        let Some(level) = self.inner.level.below() else {
+    /// The scope one level down, named `name` (a namespace, component or endpoint name);
+    /// an endpoint's scope has its own labels set to `endpoint`. Below an endpoint there is
+    /// none: the endpoint's own scope.
+    pub(crate) fn child(&self, name: &str, endpoint: &[(&str, &str)]) -> Self {
+        let inner = &self.inner;
+        let Some(level) = inner.level.below() else {
             return self.clone();
         };
-        let mut values: Vec<String> = self.inner.labels.iter().map(|(_, v)| v.clone()).collect();
+        let mut values: Vec<String> = inner.labels[..inner.level.labels().len()]
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect();
         values.push(name.to_owned());
-        MetricsScope::new(self.inner.store.clone(), level, values)
+        MetricsScope::new(
+            inner.store.clone(),
+            inner.identity.clone(),
+            level,
+            values,
+            endpoint,
+        )
+    }
+
+    /// The names of the labels an endpoint of this runtime may carry.
+    pub(crate) fn endpoint_label_names(&self) -> &[&'static str] {
+        &self.inner.identity.endpoint_labels
     }
 
     fn describe(&self) -> String {
@@ -94,8 +188,31 @@ impl MetricsScope {
 
     /// Checks a declaration and returns its family (new or existing) and fixed label values.
     fn family<C: SeriesCell>(&self, declaration: Declaration<'_>) -> Result<View<C>> {
+        // A runtime-level family whose own labels name workers describes other workers: the
+        // runtime's own id is not added to it. Anywhere else the name is the runtime's.
+        let other_workers: Vec<(&'static str, String)>;
+        let mut hierarchy = declaration.hierarchy;
+        if declaration
+            .variable_labels
+            .contains(&naming::WORKER_ID_LABEL)
+        {
+            if self.inner.level != Level::Runtime {
+                return Err(Error::InvalidName {
+                    what: "label name",
+                    name: naming::WORKER_ID_LABEL.to_owned(),
+                    reason: naming::NameError::WorkerIdLabel,
+                });
+            }
+            other_workers = hierarchy
+                .iter()
+                .filter(|(k, _)| *k != naming::WORKER_ID_LABEL)
+                .cloned()
+                .collect();
+            hierarchy = &other_workers;
+        }
         let (meta, fixed) = Declaration {
             declared_at: format!("{} in scope {}", declaration.declared_at, self.describe()),
+            hierarchy,
             ..declaration
         }
         .check()?;
@@ -176,6 +293,18 @@ impl MetricsScope {
         })
     }
 
+    /// The runtime's own scope, with its worker id.
+    pub(crate) fn root(&self) -> MetricsScope {
+        let inner = &self.inner;
+        MetricsScope::new(
+            inner.store.clone(),
+            inner.identity.clone(),
+            Level::Runtime,
+            Vec::new(),
+            &[],
+        )
+    }
+
     /// The level this scope belongs to.
     pub fn level(&self) -> Level {
         self.inner.level
@@ -184,7 +313,7 @@ impl MetricsScope {
     /// The runtime-level counter of label combinations folded into overflow series, for
     /// the family `family`.
     pub(crate) fn overflow_counter(&self, family: &str) -> Result<IntCounter> {
-        let root = MetricsScope::new(self.inner.store.clone(), Level::Runtime, Vec::new());
+        let root = self.root();
         IntCounterVec::from_view(root.declared(&OVERFLOW_FAMILY)?).with_label_values(&[family])
     }
 }
@@ -211,7 +340,9 @@ pub trait MetricsRegistry {
     /// The scope metrics of this level are created in.
     fn metrics_scope(&self) -> &MetricsScope;
 
-    /// The hierarchy labels this level injects, outermost first.
+    /// The labels this level injects, outermost first: its hierarchy labels, an endpoint's
+    /// own labels (an empty value is one it does not have, and is not written), and the
+    /// runtime's `worker_id`.
     fn hierarchy_labels(&self) -> &[(&'static str, String)] {
         &self.metrics_scope().inner.labels
     }
@@ -243,6 +374,7 @@ pub trait MetricsRegistry {
                 subsystem: subsystem.to_owned(),
                 level: inner.level,
                 labels: inner.labels.clone(),
+                identity: inner.identity.clone(),
             }),
         })
     }
@@ -401,7 +533,7 @@ impl MetricsRegistry for MetricsScope {
     }
 }
 
-/// The root scope of a runtime: no hierarchy labels.
-pub(crate) fn root_scope(store: Arc<Store>) -> MetricsScope {
-    MetricsScope::new(store, Level::Runtime, Vec::new())
+/// The root scope of a runtime with `identity`: no hierarchy labels.
+pub(crate) fn root_scope(store: Arc<Store>, identity: Identity) -> MetricsScope {
+    MetricsScope::new(store, Arc::new(identity), Level::Runtime, Vec::new(), &[])
 }

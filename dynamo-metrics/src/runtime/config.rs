@@ -37,6 +37,17 @@ pub struct RuntimeConfig {
     /// past it, new label combinations fold into their family's overflow series and are
     /// counted. `DYN_METRICS_MAX_SERIES`, default 100,000.
     pub max_series_total: usize,
+    /// The `worker_id` label on every series of the runtime, at every level, as Dynamo
+    /// injects it: generated at start by default; `DYN_WORKER_ID`, an id of letters, digits,
+    /// `_` and `-`, or `off` for none. A frontend that describes other workers
+    /// by their ids turns it off.
+    pub worker_id: WorkerId,
+    /// The names of the labels endpoints of this runtime may carry beside the hierarchy
+    /// labels (see [`Component::endpoint_with_labels`](crate::Component::endpoint_with_labels)
+    /// and the `labels(..)` of `#[instrument_endpoint]`); `DYN_METRICS_ENDPOINT_LABELS`, names
+    /// separated by commas, default `model,model_name`. An endpoint without a value for one
+    /// does not write it.
+    pub endpoint_labels: Vec<String>,
     /// How long a graceful shutdown lets in-flight requests and streams finish;
     /// `DYN_SHUTDOWN_TIMEOUT_SECS`, default 30. From the environment it is also the system
     /// status server's `shutdown_grace`.
@@ -53,12 +64,24 @@ impl Default for RuntimeConfig {
             starting_ready: true,
             renames: BTreeMap::new(),
             max_series_total: naming::DEFAULT_SERIES_BUDGET,
+            worker_id: WorkerId::Generated,
+            endpoint_labels: naming::DEFAULT_ENDPOINT_LABELS
+                .iter()
+                .map(|l| (*l).to_owned())
+                .collect(),
             shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl RuntimeConfig {
+    /// This configuration with [`worker_id`](Self::worker_id) set to `id`.
+    #[must_use]
+    pub fn with_worker_id(mut self, id: WorkerId) -> Self {
+        self.worker_id = id;
+        self
+    }
+
     /// The component and endpoint names of the instrumented function declared as
     /// `component/endpoint`, after [`renames`](Self::renames).
     ///
@@ -98,8 +121,9 @@ impl RuntimeConfig {
         Ok(names)
     }
 
-    /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_WEB_CONFIG_FILE`, `DYN_SYSTEM_STARTING_HEALTH_STATUS`,
-    /// `DYN_NAMESPACE`, `DYN_METRICS_MAX_SERIES` and `DYN_METRICS_RENAME`.
+    /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_WEB_CONFIG_FILE`,
+    /// `DYN_SYSTEM_STARTING_HEALTH_STATUS`, `DYN_NAMESPACE`, `DYN_WORKER_ID`,
+    /// `DYN_METRICS_ENDPOINT_LABELS`, `DYN_METRICS_MAX_SERIES` and `DYN_METRICS_RENAME`.
     ///
     /// # Errors
     /// [`Error::Env`] naming the variable when a value cannot be used (a port outside
@@ -150,6 +174,35 @@ impl RuntimeConfig {
             }
             config.namespace = value;
         }
+        if let Some((var, value)) = env("DYN_WORKER_ID") {
+            config.worker_id = match value.as_str() {
+                "off" => WorkerId::Off,
+                id if naming::check_hierarchy_name(id).is_ok() => WorkerId::Fixed(value.clone()),
+                _ => {
+                    return Err(bad(
+                        var,
+                        value,
+                        "expected `off` or an id of letters, digits, `_` and `-`",
+                    ));
+                }
+            };
+        }
+        if let Some((var, value)) = env("DYN_METRICS_ENDPOINT_LABELS") {
+            let names: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if crate::registry::scope::Identity::new(None, &names).is_err() {
+                return Err(bad(
+                    var,
+                    value,
+                    "expected label names separated by commas, each once, none of dynamo_namespace, dynamo_component, dynamo_endpoint, worker_id, le or quantile",
+                ));
+            }
+            config.endpoint_labels = names;
+        }
         if let Some((var, value)) = env("DYN_SHUTDOWN_TIMEOUT_SECS") {
             let secs: f64 = value
                 .parse()
@@ -192,6 +245,58 @@ impl RuntimeConfig {
         }
         Ok(config)
     }
+}
+
+/// The `worker_id` of a runtime's series. See [`RuntimeConfig::worker_id`].
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WorkerId {
+    /// A random 64-bit id in hexadecimal, made when the runtime starts (Dynamo writes its
+    /// instance ids so).
+    #[default]
+    Generated,
+    /// This id: a word of letters, digits, `_` and `-`.
+    Fixed(String),
+    /// No `worker_id` label: a process that is not a worker, or one whose ids come from
+    /// elsewhere (a relabelling scrape).
+    Off,
+}
+
+impl WorkerId {
+    /// The label value this setting gives a runtime starting now; `None` when off.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a fixed id that is not a word of letters, digits, `_` and
+    /// `-` (the rule of [`check_hierarchy_name`](crate::naming::check_hierarchy_name)).
+    pub(crate) fn resolve(&self) -> Result<Option<String>> {
+        match self {
+            WorkerId::Generated => Ok(Some(format!("{:x}", random_u64()))),
+            WorkerId::Fixed(id) => match naming::check_hierarchy_name(id) {
+                Ok(()) => Ok(Some(id.clone())),
+                Err(reason) => Err(Error::InvalidName {
+                    what: "worker id",
+                    name: id.clone(),
+                    reason,
+                }),
+            },
+            WorkerId::Off => Ok(None),
+        }
+    }
+}
+
+/// A random number from the standard library's per-process hash keys, the time and a
+/// counter: distinct per runtime and per process, without a dependency.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    hasher.finish()
 }
 
 /// Whether `from=to` renames a component to a component or an endpoint to an endpoint, each

@@ -25,7 +25,7 @@ use crate::instrument::binding::{self, Bound};
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::{Gauge, IntCounter};
 use crate::registry::hierarchy::{Namespace, Namespaces};
-use crate::registry::scope::{MetricsRegistry, MetricsScope, root_scope};
+use crate::registry::scope::{Identity, MetricsRegistry, MetricsScope, root_scope};
 use crate::registry::store::Store;
 use crate::runtime::config::RuntimeConfig;
 #[cfg(feature = "server")]
@@ -79,6 +79,7 @@ pub(crate) struct RuntimeInner {
     exemplars_dropped: IntCounter,
     exemplars_dropped_seen: AtomicU64,
     ready: AtomicBool,
+    worker_id: Option<String>,
     /// Size of the last render, to allocate the next one at once.
     last_render: AtomicUsize,
     #[cfg(feature = "server")]
@@ -123,7 +124,9 @@ impl DistributedRuntime {
     pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
         crate::registry::catalog::check_catalog()?;
         let store = Arc::new(Store::new(config.max_series_total));
-        let scope = root_scope(store.clone());
+        let identity = Identity::new(config.worker_id.resolve()?, &config.endpoint_labels)?;
+        let worker_id = identity.worker_id.clone();
+        let scope = root_scope(store.clone(), identity);
         let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
         let exemplars_dropped =
             IntCounter::from_series(scope.declared(&EXEMPLARS_DROPPED)?.series(&[])?);
@@ -145,6 +148,7 @@ impl DistributedRuntime {
                 exemplars_dropped,
                 exemplars_dropped_seen: AtomicU64::new(0),
                 ready: AtomicBool::new(config.starting_ready),
+                worker_id,
                 last_render: AtomicUsize::new(4096),
                 #[cfg(feature = "server")]
                 server: Mutex::new(None),
@@ -203,6 +207,12 @@ impl DistributedRuntime {
     /// [`Error::InvalidHierarchyName`] when `name` is empty.
     pub fn namespace(&self, name: &str) -> Result<Namespace> {
         self.inner.namespaces.get(&self.inner.scope, name)
+    }
+
+    /// The value of the `worker_id` label on every series of this runtime; `None` when
+    /// [`RuntimeConfig::worker_id`] turns it off.
+    pub fn worker_id(&self) -> Option<&str> {
+        self.inner.worker_id.as_deref()
     }
 
     /// How long ago the runtime was created.
