@@ -1,11 +1,13 @@
-//! `#[instrument_endpoint(component = "...", endpoint = "...")]`: the function is kept as
-//! written (its signature re-emitted token for token, its body moved unchanged into an
-//! `async move` block or a closure) and wrapped in a request guard that records the
-//! endpoint's request metrics.
+//! `#[instrument_endpoint(component = "...", endpoint = "...", labels(model = ..))]`: the
+//! function is kept as written (its signature re-emitted token for token, its body moved
+//! unchanged into an `async move` block or a closure) and wrapped in a request guard that
+//! records the endpoint's request metrics, on the endpoint labelled with the values of
+//! `labels(..)` when it has them.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::Parser;
+use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, LitStr, Pat, ReturnType, Type};
 
 use crate::ctxt::{Ctxt, key, with_stub};
@@ -15,6 +17,8 @@ struct Args {
     endpoint: Option<LitStr>,
     stream: bool,
     request: Option<syn::Ident>,
+    /// `labels(model = <expr>, ..)`: endpoint labels and the expressions of their values.
+    labels: Vec<(syn::Ident, syn::Expr)>,
 }
 
 fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
@@ -23,6 +27,7 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
         endpoint: None,
         stream: false,
         request: None,
+        labels: Vec::new(),
     };
     let mut seen: Vec<String> = Vec::new();
     let parser = syn::meta::parser(|meta| {
@@ -32,9 +37,30 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
             "endpoint" => out.endpoint = Some(meta.value()?.parse()?),
             "request" => out.request = Some(meta.value()?.parse()?),
             "stream" => out.stream = true,
+            "labels" => meta.parse_nested_meta(|label| {
+                let Some(name) = label.path.get_ident().cloned() else {
+                    return Err(label.error("expected a label name: labels(model = <expression>)"));
+                };
+                let value: syn::Expr = label.value()?.parse()?;
+                if let Err(reason) =
+                    dynamo_metrics_naming::check_fixed_label_name(&name.to_string())
+                {
+                    cx.error(
+                        &name,
+                        format_args!("invalid endpoint label `{name}`: {reason}"),
+                    );
+                } else if out.labels.iter().any(|(n, _)| *n == name) {
+                    cx.error(
+                        &name,
+                        format_args!("endpoint label `{name}` is given twice"),
+                    );
+                }
+                out.labels.push((name, value));
+                Ok(())
+            })?,
             _ => {
                 cx.error(&meta.path, format_args!(
-                    "unknown key `{key}`; expected component = \"...\", endpoint = \"...\", request = <argument>, stream"
+                    "unknown key `{key}`; expected component = \"...\", endpoint = \"...\", request = <argument>, stream, labels(<label> = <expression>, ..)"
                 ));
                 if meta.input.peek(syn::Token![=]) {
                     meta.value()?.parse::<syn::Expr>()?;
@@ -148,7 +174,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         (Some(c), Some(e)) => (c, e),
         _ => return func.into_token_stream(),
     };
-    instrument(func, component, endpoint, request, args.stream)
+    instrument(
+        func,
+        component,
+        endpoint,
+        request,
+        args.stream,
+        &args.labels,
+    )
 }
 
 fn instrument(
@@ -157,6 +190,7 @@ fn instrument(
     endpoint: &LitStr,
     request: Option<syn::Ident>,
     stream: bool,
+    labels: &[(syn::Ident, syn::Expr)],
 ) -> TokenStream {
     let ItemFn {
         attrs,
@@ -218,6 +252,16 @@ fn instrument(
             __dynamo_out
         }
     };
+    let label_names: Vec<String> = labels.iter().map(|(n, _)| n.to_string()).collect();
+    // The values are read before the body runs (it may consume the arguments they borrow).
+    let start = if labels.is_empty() {
+        quote!(__DYNAMO_ENDPOINT.start())
+    } else {
+        let values = labels
+            .iter()
+            .map(|(_, v)| quote_spanned!(v.span()=> ::core::convert::AsRef::<str>::as_ref(&(#v))));
+        quote!(__DYNAMO_ENDPOINT.start_labelled(&[#(#values),*]))
+    };
     quote! {
         #(#attrs)*
         #vis #sig {
@@ -225,6 +269,7 @@ fn instrument(
                 ::dynamo_metrics::__private::StaticEndpoint::new(
                     #component,
                     #endpoint,
+                    &[#(#label_names),*],
                     ::core::concat!(::core::module_path!(), "::", #fn_name),
                     ::core::file!(),
                     #line,
@@ -232,7 +277,7 @@ fn instrument(
             ::dynamo_metrics::__private::inventory::submit! {
                 ::dynamo_metrics::__private::EndpointSite(&__DYNAMO_ENDPOINT)
             }
-            let __dynamo_guard = __DYNAMO_ENDPOINT.start();
+            let __dynamo_guard = #start;
             #request_bytes
             #[allow(clippy::redundant_closure_call)]
             let __dynamo_out #annotation = #run;

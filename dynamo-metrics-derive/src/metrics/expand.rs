@@ -137,6 +137,14 @@ pub(super) fn generate(
                 ::core::assert!(!::dynamo_metrics::__private::contains(<#ty as ::dynamo_metrics::MetricField>::LABELS, "le"), #msg);
             });
         }
+        if level.is_some_and(|l| l != naming::Level::Runtime) {
+            let msg = format!(
+                "the label set of `{full}` has a label `worker_id`, which the runtime injects on every series of a worker: only a runtime-level family may name other workers by it"
+            );
+            checks.push(quote_spanned! {span=>
+                ::core::assert!(!::dynamo_metrics::__private::contains(<#ty as ::dynamo_metrics::MetricField>::LABELS, "worker_id"), #msg);
+            });
+        }
         for name in &cl_names {
             let msg = format!(
                 "constant label `{name}` of `{full}` is also a label of its label set: remove one of them"

@@ -319,7 +319,13 @@ pub(super) fn validate<'a>(
     let mut const_labels = Vec::new();
     for (name, value) in &attrs.const_labels {
         let n = name.to_string();
-        if let Err(reason) = naming::check_user_label_name(kind, &n) {
+        let checked = naming::check_user_label_name(kind, &n).and_then(|()| {
+            match n == naming::WORKER_ID_LABEL {
+                true => Err(naming::NameError::WorkerIdLabel),
+                false => Ok(()),
+            }
+        });
+        if let Err(reason) = checked {
             cx.error(name, format_args!("invalid label name `{n}`: {reason}"));
         }
         const_labels.push((n, value.value()));

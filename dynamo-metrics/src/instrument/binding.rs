@@ -21,6 +21,7 @@ use parking_lot::RwLock;
 
 use super::calls::{CallTable, ThreadCalls};
 use super::endpoint::EndpointMetrics;
+use super::labelled::LabelledEndpoints;
 use crate::metrics::timer;
 
 /// What a runtime offers to instrumented calls: the metrics of every instrumented function
@@ -29,6 +30,8 @@ use crate::metrics::timer;
 pub(crate) struct Bound {
     id: u64,
     endpoints: Box<[EndpointMetrics]>,
+    /// Function `index`'s endpoints with labels, for functions whose calls give some.
+    labelled: Box<[Option<LabelledEndpoints>]>,
     calls: Arc<CallTable>,
     /// Whether function `index`'s metrics count its calls from `calls`; where not, calls
     /// record into the metrics themselves.
@@ -39,7 +42,11 @@ pub(crate) struct Bound {
 impl Bound {
     /// A table for the runtime `owner` (set once it exists). `groups` lists the functions
     /// whose metrics are the same series (named alike), each group once.
-    pub(crate) fn new(endpoints: Box<[EndpointMetrics]>, groups: &[Vec<usize>]) -> Self {
+    pub(crate) fn new(
+        endpoints: Box<[EndpointMetrics]>,
+        labelled: Box<[Option<LabelledEndpoints>]>,
+        groups: &[Vec<usize>],
+    ) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let calls = Arc::new(CallTable::new(
             endpoints.len(),
@@ -60,6 +67,7 @@ impl Bound {
         Bound {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             endpoints,
+            labelled,
             calls,
             counted,
             owner: OnceLock::new(),
@@ -69,6 +77,11 @@ impl Bound {
     /// Records the runtime this table belongs to, for [`current_owner`].
     pub(crate) fn set_owner(&self, owner: Weak<dyn Any + Send + Sync>) {
         let _ = self.owner.set(owner);
+    }
+
+    /// The endpoints with labels of every function whose calls give some.
+    pub(crate) fn labelled(&self) -> impl Iterator<Item = &LabelledEndpoints> {
+        self.labelled.iter().flatten()
     }
 
     /// The runtime this table belongs to, if it is still alive.
@@ -306,6 +319,13 @@ impl Bound {
             }
         }
     }
+}
+
+/// The metrics of instrumented function `index` labelled `values` in the runtime a call made
+/// here runs under; `None` without such a runtime, or where it refuses the values.
+#[inline]
+pub(crate) fn labelled(index: usize, values: &[&str]) -> Option<Arc<EndpointMetrics>> {
+    with_current(|bound, _| bound?.labelled.get(index)?.as_ref()?.get(values))
 }
 
 /// Runs `f` with the metrics of instrumented function `index` in the runtime a call made

@@ -41,6 +41,8 @@ pub(crate) enum Held<'a> {
     /// Nowhere (the pending metrics could not be created).
     Nothing,
     Borrowed(&'a EndpointMetrics),
+    /// The metrics of an endpoint with labels, kept alive by the call.
+    Owned(Arc<EndpointMetrics>),
     /// Instrumented function `index` in the table of the runtime numbered `runtime`.
     Bound {
         runtime: u64,
@@ -70,6 +72,7 @@ impl<'a> RequestGuard<'a> {
         match self.metrics {
             Held::Nothing => {}
             Held::Borrowed(m) => f(m),
+            Held::Owned(ref m) => f(m),
             Held::Bound { runtime, index } => {
                 binding::with_endpoint_of(runtime, index as usize, f);
             }
@@ -117,6 +120,7 @@ impl Drop for RequestGuard<'_> {
         match self.metrics {
             Held::Nothing => {}
             Held::Borrowed(m) => m.end(timer::ticks_since(started), finished),
+            Held::Owned(ref m) => m.end(timer::ticks_since(started), finished),
             Held::Bound { runtime, index } => {
                 binding::end(runtime, index as usize, started, finished);
             }

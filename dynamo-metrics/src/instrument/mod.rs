@@ -3,7 +3,8 @@
 //!
 //! - [`endpoint`]: the request metrics of an endpoint; [`guard`]: the guard of one request;
 //! - [`binding`]: which runtime an instrumented call is recorded by;
-//! - [`site`]: the statics of one instrumented function;
+//! - [`site`]: the statics of one instrumented function; [`labelled`]: its endpoints under
+//!   the label values its calls give;
 //! - [`payload`] and [`error_type`]: what a request, a response and an error count as;
 //! - [`stream`]: response streams; [`probe`]: what the macro asks of any value;
 //! - [`calls`]: calls recorded per thread and runtime, read back at render.
@@ -15,6 +16,7 @@ pub(crate) mod calls;
 pub(crate) mod endpoint;
 pub(crate) mod error_type;
 pub(crate) mod guard;
+pub(crate) mod labelled;
 pub(crate) mod payload;
 pub(crate) mod probe;
 pub(crate) mod site;

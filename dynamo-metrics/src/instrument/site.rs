@@ -17,16 +17,19 @@ use crate::describe::MetricDescriptor;
 pub struct StaticEndpoint {
     component: &'static str,
     endpoint: &'static str,
+    labels: &'static [&'static str],
     descriptors: [MetricDescriptor; 7],
     index: OnceLock<usize>,
     pending: PendingCells,
 }
 
 impl StaticEndpoint {
-    /// For the macro: the function `source` at `file:line` serves `component/endpoint`.
+    /// For the macro: the function `source` at `file:line` serves `component/endpoint`,
+    /// its calls labelled `labels`.
     pub const fn new(
         component: &'static str,
         endpoint: &'static str,
+        labels: &'static [&'static str],
         source: &'static str,
         file: &'static str,
         line: u32,
@@ -40,6 +43,7 @@ impl StaticEndpoint {
         StaticEndpoint {
             component,
             endpoint,
+            labels,
             descriptors,
             index: OnceLock::new(),
             pending: PendingCells::new(),
@@ -54,6 +58,12 @@ impl StaticEndpoint {
     /// The endpoint name the attribute gives (a runtime may map it to another).
     pub(crate) fn endpoint(&self) -> &'static str {
         self.endpoint
+    }
+
+    /// The names of the endpoint labels its calls give values for (`labels(..)` of the
+    /// attribute), in the order of the values.
+    pub(crate) fn labels(&self) -> &'static [&'static str] {
+        self.labels
     }
 
     /// The descriptors of the endpoint metrics this function records.
@@ -82,6 +92,24 @@ impl StaticEndpoint {
         match (runtime, u32::try_from(index)) {
             (Some(runtime), Ok(index)) => RequestGuard::new(Held::Bound { runtime, index }),
             _ => self.pending.start(index),
+        }
+    }
+
+    /// Starts a request on the metrics of the endpoint labelled `values` (in the order of
+    /// [`labels`](Self::labels)) in the runtime the call runs under. Empty values, values the
+    /// runtime refuses, and calls while no runtime is alive go where [`start`](Self::start)
+    /// puts them.
+    #[inline]
+    pub fn start_labelled(&'static self, values: &[&str]) -> RequestGuard<'static> {
+        if values.iter().all(|v| v.is_empty()) {
+            return self.start();
+        }
+        match binding::labelled(self.index(), values) {
+            Some(metrics) => {
+                metrics.begin();
+                RequestGuard::new(Held::Owned(metrics))
+            }
+            None => self.start(),
         }
     }
 

@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::exposition::{self, Format};
 use crate::instrument::binding::{self, Bound};
+use crate::instrument::labelled::LabelledEndpoints;
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::{Gauge, IntCounter};
 use crate::registry::hierarchy::{Namespace, Namespaces};
@@ -213,6 +214,31 @@ impl DistributedRuntime {
     /// [`RuntimeConfig::worker_id`] turns it off.
     pub fn worker_id(&self) -> Option<&str> {
         self.inner.worker_id.as_deref()
+    }
+
+    /// Creates at zero the request metrics of every instrumented function whose calls give
+    /// labels (`#[instrument_endpoint(.., labels(model = ..))]`) under the values `labels`
+    /// names, so that the series of a model a worker serves exist before its first request.
+    /// A function takes the values of the labels it names; one that names a label missing
+    /// here is left alone. Returns how many functions it labelled.
+    ///
+    /// # Errors
+    /// [`Error::EndpointLabels`](crate::Error::EndpointLabels) when a component refuses the
+    /// values (too long, or past its cap of labelled endpoints).
+    pub fn prepare_endpoint_labels(&self, labels: &[(&str, &str)]) -> Result<usize> {
+        let mut prepared = 0;
+        for functions in self.inner.bound.labelled() {
+            let values: Option<Vec<&str>> = functions
+                .names()
+                .iter()
+                .map(|n| labels.iter().find(|(k, _)| k == n).map(|(_, v)| *v))
+                .collect();
+            if let Some(values) = values {
+                functions.create(&values)?;
+                prepared += 1;
+            }
+        }
+        Ok(prepared)
     }
 
     /// How long ago the runtime was created.
@@ -430,8 +456,13 @@ impl DistributedRuntime {
 
 /// The table of every instrumented function under `namespace`, with the names `config`
 /// gives them, created at zero; records made while no runtime was alive move in.
+///
+/// # Errors
+/// [`Error::EndpointLabels`](crate::Error::EndpointLabels) when a function's calls give a
+/// label that is not one of the runtime's endpoint labels.
 fn instrumented_endpoints(namespace: &Namespace, config: &RuntimeConfig) -> Result<Bound> {
     let mut metrics = Vec::new();
+    let mut labelled = Vec::new();
     // Functions that serve the same endpoint share its series.
     let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     for (i, site) in site::sites().iter().enumerate() {
@@ -440,13 +471,34 @@ fn instrumented_endpoints(namespace: &Namespace, config: &RuntimeConfig) -> Resu
             .entry((component.to_owned(), endpoint.to_owned()))
             .or_default()
             .push(i);
-        let endpoint = namespace.component(component)?.endpoint(endpoint)?;
-        let m = EndpointMetrics::register(&endpoint)?;
+        let component = namespace.component(component)?;
+        let m = EndpointMetrics::register(&component.endpoint(endpoint)?)?;
         site.drain_pending_into(&m);
         metrics.push(m);
+        labelled.push(match site.labels() {
+            [] => None,
+            names => {
+                let unknown = names.iter().find(|n| !config.endpoint_labels.iter().any(|l| l == *n));
+                if let Some(name) = unknown {
+                    return Err(crate::Error::EndpointLabels {
+                        endpoint: format!("{}/{}/{endpoint}", namespace.name(), component.name()),
+                        labels: format!("({})", names.join(", ")),
+                        reason: format!(
+                            "{name:?} is not an endpoint label of this runtime (RuntimeConfig::endpoint_labels: {})",
+                            config.endpoint_labels.join(", ")
+                        ),
+                    });
+                }
+                Some(LabelledEndpoints::new(component, endpoint, names)?)
+            }
+        });
     }
     let groups: Vec<Vec<usize>> = groups.into_values().collect();
-    Ok(Bound::new(metrics.into_boxed_slice(), &groups))
+    Ok(Bound::new(
+        metrics.into_boxed_slice(),
+        labelled.into_boxed_slice(),
+        &groups,
+    ))
 }
 
 impl MetricsRegistry for DistributedRuntime {

@@ -15,7 +15,7 @@ struct Metrics {
 }
 
 fn main() {
-    let runtime = DistributedRuntime::new().unwrap();
+    let runtime = DistributedRuntime::with_config(&dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off)).unwrap();
     let metrics = Metrics::register(&runtime).unwrap();
     metrics.latency_seconds.observe(5.0);
     let text = runtime.render();

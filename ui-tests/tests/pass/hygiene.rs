@@ -84,7 +84,7 @@ fn count(id: u32, text: &str) -> usize {
 }
 
 fn main() {
-    let rt = DistributedRuntime::new().unwrap();
+    let rt = DistributedRuntime::with_config(&dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off)).unwrap();
     let ep = rt.namespace("ns").unwrap().component("c").unwrap().endpoint("e").unwrap();
     let m = <Metrics as DynamoMetrics>::register(&ep).unwrap();
     m.steps_total.inc(&Labels { phase: Phase::Decoding, model: "m" });
