@@ -1,11 +1,14 @@
-//! The built-in metrics of a Dynamo-style frontend and preprocessor, declared with this
-//! crate's own derive. See [`FrontendMetrics`] and [`PreprocessorMetrics`] for details.
+//! The built-in metrics of a Dynamo-style frontend, preprocessor and KV router, declared
+//! with this crate's own derive. See [`FrontendMetrics`], [`PreprocessorMetrics`] and
+//! [`router`] for details.
 //!
 //! Names, types and labels follow Dynamo's, with its known flaws fixed: histogram buckets
 //! wide enough that p99 is not clipped (request duration to 10 minutes, time to first token
 //! to 480 s, inter-token latency to 80 s), bucket overrides read from the variables the
 //! Dynamo docs name (`DYN_METRICS_TTFT_MIN`, ..., not `DYN_HISTOGRAM_DYN_METRICS_...`), a
 //! disconnect count that is a counter, and `dynamo_preprocessor_*` metrics that exist.
+
+pub mod router;
 
 use crate::{HistogramFamily, IntCounterFamily, IntGaugeFamily, LabelSet, LabelValue};
 
@@ -89,6 +92,34 @@ impl ModelLabels {
     }
 }
 
+/// What a worker does in a disaggregated deployment.
+#[derive(LabelValue, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerType {
+    /// Computes prompts' KV caches.
+    Prefill,
+    /// Generates tokens (every worker of an aggregated deployment).
+    Decode,
+}
+
+/// The labels of the frontend's per-worker gauges: which worker (its id as the worker
+/// reports it), its data-parallel rank, its type.
+#[derive(LabelSet, Debug, Clone)]
+pub struct WorkerLabels {
+    /// The worker's id.
+    pub worker_id: String,
+    /// The data-parallel rank (`none` without data parallelism, as Dynamo writes it).
+    pub dp_rank: String,
+    /// Prefill or decode.
+    pub worker_type: WorkerType,
+}
+
+/// A `worker_type` label.
+#[derive(LabelSet, Debug, Clone)]
+pub struct WorkerTypeLabels {
+    /// Prefill or decode.
+    pub worker_type: WorkerType,
+}
+
 /// The metrics of an OpenAI-compatible HTTP frontend, `dynamo_frontend_*`.
 ///
 /// Bucket bounds are log-spaced (see [`log_buckets`](crate::log_buckets)) and can be replaced
@@ -152,6 +183,70 @@ pub struct FrontendMetrics {
     pub model_total_kv_blocks: IntGaugeFamily<ModelLabels>,
     /// Maximum number of sequences the model runs at once
     pub model_max_num_seqs: IntGaugeFamily<ModelLabels>,
+    /// KV cache blocks in use for decoding on each worker, as the router sees them
+    pub worker_active_decode_blocks: IntGaugeFamily<WorkerLabels>,
+    /// Prompt tokens being prefilled on each worker, as the router sees them
+    pub worker_active_prefill_tokens: IntGaugeFamily<WorkerLabels>,
+    /// Requests waiting in the router's queue for a worker
+    pub router_queue_pending_requests: IntGaugeFamily<WorkerTypeLabels>,
+}
+
+impl FrontendMetrics {
+    /// Creates at zero every series of `model` (lower-cased): each outcome of
+    /// `requests_total` the frontend can report (every route and request type, success, and
+    /// an error of each `error_type`), the gauges, counters and histograms by model; so that
+    /// the rate of a rare error reads 0 from the start, not "no data".
+    pub fn serve_model(&self, model: &str) {
+        let labels = ModelLabels::new(model);
+        let outcomes = [(Status::Success, FrontendErrorType::None)].into_iter().chain(
+            [
+                FrontendErrorType::Validation,
+                FrontendErrorType::NotFound,
+                FrontendErrorType::Overload,
+                FrontendErrorType::Cancelled,
+                FrontendErrorType::ResponseTimeout,
+                FrontendErrorType::Internal,
+                FrontendErrorType::NotImplemented,
+            ]
+            .map(|e| (Status::Error, e)),
+        );
+        for (status, error_type) in outcomes {
+            for endpoint in [FrontendEndpoint::ChatCompletions, FrontendEndpoint::Completions] {
+                for request_type in [RequestType::Stream, RequestType::Unary] {
+                    self.requests_total.get(&RequestLabels {
+                        model: labels.model.clone(),
+                        endpoint,
+                        request_type,
+                        status,
+                        error_type,
+                    });
+                }
+            }
+        }
+        for gauge in [
+            &self.inflight_requests,
+            &self.queued_requests,
+            &self.model_context_length,
+            &self.model_kv_cache_block_size,
+            &self.model_total_kv_blocks,
+            &self.model_max_num_seqs,
+        ] {
+            gauge.get(&labels);
+        }
+        for counter in [&self.disconnected_clients_total, &self.output_tokens_total] {
+            counter.get(&labels);
+        }
+        for histogram in [
+            &self.request_duration,
+            &self.input_sequence_tokens,
+            &self.output_sequence_tokens,
+            &self.cached_tokens,
+            &self.time_to_first_token,
+            &self.inter_token_latency,
+        ] {
+            histogram.get(&labels);
+        }
+    }
 }
 
 /// What went wrong in preprocessing.

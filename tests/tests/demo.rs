@@ -52,6 +52,7 @@ async fn demo_lights_every_builtin_metric() {
         host: "127.0.0.1".parse().unwrap(),
         frontend_port: 0,
         system_port: 0,
+        workers: 2,
         models: vec!["Mock-Llama".into()],
         timings: EngineTimings {
             prefill_base: PREFILL,

@@ -51,6 +51,7 @@ async fn hostile_requests_are_bounded_and_counted() {
         host: "127.0.0.1".parse().unwrap(),
         frontend_port: 0,
         system_port: 0,
+        workers: 2,
         models: vec!["mock-llama".into()],
         timings: EngineTimings {
             prefill_base: Duration::from_millis(1),

@@ -247,6 +247,12 @@ impl<L: LabelSet> LabeledFamily<L, IntGauge> {
         self.with(labels, IntGauge::dec);
     }
 
+    /// Adds `v` (which may be negative) to the series of `labels`.
+    #[inline]
+    pub fn add(&self, labels: &L, v: i64) {
+        self.with(labels, |g| g.add(v));
+    }
+
     /// Sets the series of `labels`.
     #[inline]
     pub fn set(&self, labels: &L, v: i64) {

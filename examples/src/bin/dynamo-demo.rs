@@ -1,9 +1,10 @@
-//! The demo: an OpenAI-compatible frontend, a preprocessor and a streaming mock worker, all
-//! instrumented with dynamo-metrics, and an optional load generator.
+//! The demo: an OpenAI-compatible frontend with a preprocessor and a KV-aware router, and
+//! streaming mock workers with KV caches, all instrumented with dynamo-metrics, and an
+//! optional load generator.
 //!
 //! ```text
 //! cargo run --release -p dynamo-examples --bin dynamo-demo -- --load 8
-//! curl localhost:8080/metrics; curl localhost:8081/metrics
+//! curl localhost:8080/metrics; curl localhost:8081/metrics; curl localhost:8082/metrics
 //! ```
 
 use std::time::Duration;
@@ -19,7 +20,10 @@ OPTIONS:
   --host ADDR              address of the frontend and the status server [env DYN_HTTP_HOST, default 0.0.0.0]
   --port PORT              frontend port: /v1/chat/completions, /v1/completions, /v1/models, /metrics
                            [env DYN_HTTP_PORT, default 8080]
-  --system-port PORT       worker status server: /metrics, /health, /live [env DYN_SYSTEM_PORT, default 8081]
+  --system-port PORT       first worker's status server: /metrics, /health, /live; worker N listens on
+                           PORT+N (8081, 8082, ...) [env DYN_SYSTEM_PORT, default 8081]
+  --workers N              mock workers behind the KV-aware router, each with its own status server
+                           and worker_id [env DYN_DEMO_WORKERS, default 2]
   --web-config-file PATH   TLS, client certificates and basic auth of the status server, in the
                            Prometheus exporter toolkit's format [env DYN_SYSTEM_WEB_CONFIG_FILE]
   --models A,B             models served [env DYN_DEMO_MODELS, default mock-llama,mock-qwen]
@@ -30,7 +34,8 @@ OPTIONS:
   --requests M             requests the load generator sends [default 200]
   --help                   this text
 
-Other variables: DYN_NAMESPACE, DYN_GPU_METRICS, DYN_GPU_DCGM_COMPAT, DYN_GPU_SAMPLE_INTERVAL_MS,
+Other variables: DYN_NAMESPACE, DYN_WORKER_ID (a base id: worker N gets ID-N; `off` for none),
+DYN_METRICS_ENDPOINT_LABELS, DYN_GPU_METRICS, DYN_GPU_DCGM_COMPAT, DYN_GPU_SAMPLE_INTERVAL_MS,
 DYN_METRICS_{REQUEST_DURATION,INPUT_SEQUENCE,OUTPUT_SEQUENCE,TTFT,ITL}_{MIN,MAX,COUNT},
 DYN_METRICS_MAX_SERIES, DYN_METRICS_RENAME, DYN_SHUTDOWN_TIMEOUT_SECS.
 The tokenizer is a deterministic whitespace tokenizer, not a real vocabulary.
@@ -55,6 +60,9 @@ fn parse() -> Result<Option<Args>, String> {
             .map_or(Ok(8080), |p| p.parse())
             .map_err(|_| "DYN_HTTP_PORT: expected a port")?,
         system_port: runtime.system_server.as_ref().map_or(8081, |s| s.port),
+        workers: env("DYN_DEMO_WORKERS")
+            .map_or(Ok(2), |n| n.parse())
+            .map_err(|_| "DYN_DEMO_WORKERS: expected a whole number")?,
         models: env("DYN_DEMO_MODELS")
             .unwrap_or_else(|| "mock-llama,mock-qwen".into())
             .split(',')
@@ -96,6 +104,12 @@ fn parse() -> Result<Option<Args>, String> {
                     .map_err(|_| format!("--system-port: expected a port, got {value:?}"))?
             }
             "--web-config-file" => config.web_config_file = Some(value.into()),
+            "--workers" => {
+                config.workers = usize::try_from(num(&value)?)
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or("--workers: expected 1 to 64")?
+            }
             "--models" => config.models = value.split(',').map(str::to_owned).collect(),
             "--prefill-ms" => config.timings.prefill_base = Duration::from_millis(num(&value)?),
             "--prefill-us-per-token" => {
@@ -144,9 +158,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     };
     tracing::info!(
-        "frontend http://{}/v1/chat/completions (metrics on /metrics); worker status http://{}/metrics; Ctrl-C or SIGTERM stops",
+        "frontend http://{}/v1/chat/completions (metrics on /metrics); worker status {}; Ctrl-C or SIGTERM stops",
         demo.frontend,
-        demo.system
+        demo.workers
+            .iter()
+            .map(|(_, addr)| format!("http://{addr}/metrics"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if let Some(concurrency) = args.load {
         let target = std::net::SocketAddr::new([127, 0, 0, 1].into(), demo.frontend.port());

@@ -1,13 +1,20 @@
 //! The backend worker: a mock engine whose `generate` endpoint streams tokens with
 //! configurable prefill and per-token delays, served over TCP on loopback, one JSON line per
-//! request and per token.
+//! request and per token. It keeps a KV cache of the prompts it prefilled: cached blocks are
+//! not prefilled again, and what enters and leaves the cache goes to the router as events.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use dynamo_metrics::builtin::router::{KvCacheLabels, KvStatsMetrics};
 use dynamo_metrics::{ErrorType, instrument_endpoint};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::kv::{self, BLOCK_SIZE, KvCache, KvEvent};
 use futures_core::Stream;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -59,6 +66,48 @@ const WORDS: &[&str] = &[
 /// Context length of the mock models, in tokens.
 pub const CONTEXT_LENGTH: usize = 8192;
 
+/// KV cache blocks of one mock worker.
+pub const KV_BLOCKS: usize = 4096;
+
+/// One worker's engine: its place among the workers, its delays, its KV cache, where its
+/// cache events go, and the cache's gauges.
+pub struct Engine {
+    /// The worker's index among the router's workers.
+    pub index: usize,
+    /// The mock delays.
+    pub timings: EngineTimings,
+    /// The KV cache.
+    pub cache: parking_lot::Mutex<KvCache>,
+    /// The router's event channel: (worker index, event).
+    pub events: UnboundedSender<(usize, KvEvent)>,
+    /// `dynamo_component_total_blocks`, `_gpu_cache_usage_percent`.
+    pub stats: KvStatsMetrics,
+}
+
+impl Engine {
+    /// Takes a prompt into the cache: the tokens found cached, the events sent on.
+    fn admit(&self, model: &str, tokens: &[u64]) -> usize {
+        let seq = kv::sequence_hashes(&kv::block_hashes(tokens));
+        let mut cache = self.cache.lock();
+        let (cached, events) = cache.admit(&seq);
+        let labels = KvCacheLabels {
+            model: model.to_owned(),
+            dp_rank: "0".to_owned(),
+        };
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
+        {
+            self.stats.total_blocks.set(&labels, cache.capacity() as i64);
+            let usage = cache.len() as f64 / cache.capacity() as f64;
+            self.stats.gpu_cache_usage_percent.set(&labels, usage);
+        }
+        drop(cache);
+        for event in events {
+            let _ = self.events.send((self.index, event));
+        }
+        cached * BLOCK_SIZE
+    }
+}
+
 /// A stream of token lines: the first after the prefill delay, the rest one inter-token delay
 /// apart; a refused request is one error item.
 pub struct TokenStream {
@@ -91,12 +140,14 @@ fn refuse(error: EngineError) -> TokenStream {
     }
 }
 
-/// The worker's `generate` endpoint: `request` is one JSON line
-/// `{"tokens": [...], "max_tokens": n}`; the answer streams one JSON line per token.
-#[instrument_endpoint(component = "backend", endpoint = "generate")]
+/// The worker's `generate` endpoint for `model`: `request` is one JSON line
+/// `{"tokens": [...], "max_tokens": n}`; the answer streams one JSON line per token. Its
+/// metrics carry the model.
+#[instrument_endpoint(component = "backend", endpoint = "generate", labels(model = model))]
 pub async fn generate(
+    model: String,
     request: String,
-    timings: EngineTimings,
+    engine: Arc<Engine>,
 ) -> impl Stream<Item = Result<String, EngineError>> {
     let Ok(parsed) = serde_json::from_str::<Value>(&request) else {
         return refuse(EngineError::InvalidRequest);
@@ -109,10 +160,12 @@ pub async fn generate(
     if tokens.len() > CONTEXT_LENGTH {
         return refuse(EngineError::ContextExceeded);
     }
+    let tokens: Vec<u64> = tokens.iter().filter_map(Value::as_u64).collect();
+    let cached = engine.admit(&model, &tokens);
+    let timings = engine.timings;
     let seed = tokens
         .iter()
-        .filter_map(Value::as_u64)
-        .fold(7u64, |h, t| h.wrapping_mul(31).wrapping_add(t));
+        .fold(7u64, |h, t| h.wrapping_mul(31).wrapping_add(*t));
     let items: Vec<Result<String, EngineError>> = (0..max_tokens)
         .map(|i| {
             #[allow(clippy::cast_possible_truncation)]
@@ -120,8 +173,9 @@ pub async fn generate(
             Ok(json!({ "index": i, "text": format!("{word} ") }).to_string())
         })
         .collect();
+    // Cached blocks are not prefilled again.
     #[allow(clippy::cast_possible_truncation)]
-    let prefill = timings.prefill_base + timings.prefill_per_token * tokens.len() as u32;
+    let prefill = timings.prefill_base + timings.prefill_per_token * (tokens.len() - cached) as u32;
     TokenStream {
         items: items.into_iter(),
         delay: Box::pin(tokio::time::sleep(prefill)),
@@ -130,16 +184,17 @@ pub async fn generate(
 }
 
 /// Serves `generate` on `listener`: one request line per connection, one line per token back.
-pub async fn serve_worker(listener: TcpListener, timings: EngineTimings) {
+/// Each connection's task keeps the metrics runtime this one runs under.
+pub async fn serve_worker(listener: TcpListener, engine: Arc<Engine>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        tokio::spawn(handle(stream, timings));
+        dynamo_metrics::spawn(handle(stream, engine.clone()));
     }
 }
 
-async fn handle(stream: TcpStream, timings: EngineTimings) {
+async fn handle(stream: TcpStream, engine: Arc<Engine>) {
     let (read, write) = stream.into_split();
     let mut line = String::new();
     if BufReader::new(read).read_line(&mut line).await.is_err() {
@@ -147,10 +202,10 @@ async fn handle(stream: TcpStream, timings: EngineTimings) {
     }
     let line = line.trim_end().to_owned();
     // The frontend passes the request's trace on: the request's duration then keeps its id.
-    let trace = serde_json::from_str::<Value>(&line)
-        .ok()
-        .and_then(|v| v["trace_id"].as_str().map(str::to_owned));
-    let serve = answer(line, write, timings);
+    let parsed = serde_json::from_str::<Value>(&line).ok();
+    let field = |k: &str| parsed.as_ref().and_then(|v| v[k].as_str().map(str::to_owned));
+    let trace = field("trace_id");
+    let serve = answer(field("model").unwrap_or_default(), line, write, engine);
     match trace {
         Some(id) => dynamo_metrics::trace::with_trace_id(&id, serve).await,
         None => serve.await,
@@ -158,8 +213,13 @@ async fn handle(stream: TcpStream, timings: EngineTimings) {
 }
 
 /// Runs `generate` on one request line and writes its token lines back.
-async fn answer(line: String, mut write: tokio::net::tcp::OwnedWriteHalf, timings: EngineTimings) {
-    let mut tokens = std::pin::pin!(generate(line, timings).await);
+async fn answer(
+    model: String,
+    line: String,
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    engine: Arc<Engine>,
+) {
+    let mut tokens = std::pin::pin!(generate(model, line, engine).await);
     while let Some(item) = std::future::poll_fn(|cx| tokens.as_mut().poll_next(cx)).await {
         let out = match item {
             Ok(token) => token,

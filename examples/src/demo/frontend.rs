@@ -17,15 +17,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dynamo_metrics::DistributedRuntime;
+use dynamo_metrics::builtin::router::{RouterLabels, RouterRequestMetrics, RouterOverheadMetrics};
 use dynamo_metrics::builtin::{
     FrontendEndpoint, FrontendErrorType, FrontendMetrics, ModelLabels, PreprocessorErrorLabels,
-    PreprocessorErrorType, PreprocessorMetrics, RequestLabels, RequestType, Status,
+    PreprocessorErrorType, PreprocessorMetrics, RequestLabels, RequestType, Status, WorkerLabels,
+    WorkerTypeLabels,
 };
 use futures_core::Stream;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+
+use super::kv::{self, BLOCK_SIZE, KvIndex};
 
 /// The most tokens one request may ask for.
 const MAX_TOKENS_LIMIT: u64 = 1024;
@@ -40,34 +44,35 @@ pub struct App {
     pub preprocessor: PreprocessorMetrics,
     /// The models served, lower-cased.
     pub models: Vec<String>,
-    /// The worker's loopback address.
-    pub worker: SocketAddr,
-    /// A mock prefix cache: the recent prompts of each model, in tokens, newest last.
-    pub recent_prompts:
-        parking_lot::Mutex<std::collections::HashMap<String, std::collections::VecDeque<Vec<u64>>>>,
+    /// The KV-aware router in front of the workers.
+    pub router: KvRouter,
 }
 
-/// KV cache block size of the mock models, in tokens.
-pub const BLOCK_SIZE: usize = 16;
+/// The router: the workers' loopback addresses and ids, the index of their caches, what each
+/// is busy with, and the router's metrics.
+pub struct KvRouter {
+    /// Each worker's loopback address.
+    pub workers: Vec<SocketAddr>,
+    /// Each worker's labels in the frontend's per-worker gauges.
+    pub worker_labels: Vec<WorkerLabels>,
+    /// Which worker holds which blocks, from their events.
+    pub index: Arc<parking_lot::Mutex<KvIndex>>,
+    /// Blocks each worker is decoding.
+    pub load: parking_lot::Mutex<Vec<usize>>,
+    /// `dynamo_router_overhead_*`.
+    pub overhead: RouterOverheadMetrics,
+    /// `dynamo_component_router_*`.
+    pub requests: RouterRequestMetrics,
+    /// This router's `router_id`.
+    pub id: RouterLabels,
+}
 
-/// Prompts the mock prefix cache keeps per model.
-const CACHED_PROMPTS: usize = 8;
-
-/// Prompt tokens the mock prefix cache holds for `tokens`: the whole blocks of the longest
-/// prefix shared with one of the model's recent prompts.
-fn cached_tokens(app: &App, model: &str, tokens: &[u64]) -> usize {
-    let mut recent = app.recent_prompts.lock();
-    let prompts = recent.entry(model.to_owned()).or_default();
-    let shared = prompts
-        .iter()
-        .map(|p| p.iter().zip(tokens).take_while(|(a, b)| a == b).count())
-        .max()
-        .unwrap_or(0);
-    if prompts.len() == CACHED_PROMPTS {
-        prompts.pop_front();
-    }
-    prompts.push_back(tokens.to_vec());
-    shared / BLOCK_SIZE * BLOCK_SIZE
+/// A request's place on a worker: its blocks in the router's load and the frontend's
+/// per-worker gauges until it ends, its prompt tokens until its first token.
+struct Placement {
+    worker: usize,
+    blocks: usize,
+    prefill_tokens: i64,
 }
 
 /// The frontend's routes.
@@ -328,13 +333,23 @@ struct Tracker {
     last_token: Option<Instant>,
     tokens: u64,
     outcome: Option<FrontendErrorType>,
+    placement: Placement,
 }
 
 impl Tracker {
-    fn new(app: Arc<App>, request: &Request, endpoint: FrontendEndpoint) -> Self {
+    fn new(app: Arc<App>, request: &Request, endpoint: FrontendEndpoint, placement: Placement) -> Self {
         let model = ModelLabels::new(&request.model);
         app.frontend.inflight_requests.inc(&model);
         app.frontend.queued_requests.inc(&model);
+        let worker = &app.router.worker_labels[placement.worker];
+        app.frontend
+            .worker_active_prefill_tokens
+            .add(worker, placement.prefill_tokens);
+        #[allow(clippy::cast_possible_wrap)]
+        app.frontend
+            .worker_active_decode_blocks
+            .add(worker, placement.blocks as i64);
+        app.frontend.router_queue_pending_requests.inc(&pending(worker));
         Tracker {
             app,
             model,
@@ -348,21 +363,27 @@ impl Tracker {
             last_token: None,
             tokens: 0,
             outcome: None,
+            placement,
         }
     }
 
     fn token(&mut self) {
         let now = Instant::now();
-        let f = &self.app.frontend;
+        let app = self.app.clone();
+        let (f, r) = (&app.frontend, &app.router);
         match self.last_token {
             None => {
-                f.time_to_first_token
-                    .observe(&self.model, (now - self.started).as_secs_f64());
+                let ttft = (now - self.started).as_secs_f64();
+                f.time_to_first_token.observe(&self.model, ttft);
+                r.requests.router_time_to_first_token.observe(&r.id, ttft);
                 f.queued_requests.dec(&self.model);
+                self.prefilled();
             }
-            Some(last) => f
-                .inter_token_latency
-                .observe(&self.model, (now - last).as_secs_f64()),
+            Some(last) => {
+                let itl = (now - last).as_secs_f64();
+                f.inter_token_latency.observe(&self.model, itl);
+                r.requests.router_inter_token_latency.observe(&r.id, itl);
+            }
         }
         f.output_tokens_total.inc(&self.model);
         self.last_token = Some(now);
@@ -372,15 +393,45 @@ impl Tracker {
     fn done(&mut self, outcome: FrontendErrorType) {
         self.outcome = Some(outcome);
     }
+
+    /// The prompt is prefilled (or never will be): its tokens leave the worker's count.
+    fn prefilled(&mut self) {
+        let worker = &self.app.router.worker_labels[self.placement.worker];
+        let f = &self.app.frontend;
+        f.worker_active_prefill_tokens
+            .add(worker, -self.placement.prefill_tokens);
+        f.router_queue_pending_requests.dec(&pending(worker));
+        self.placement.prefill_tokens = 0;
+    }
+}
+
+/// The router queue a request waits in for its first token.
+fn pending(worker: &WorkerLabels) -> WorkerTypeLabels {
+    WorkerTypeLabels {
+        worker_type: worker.worker_type,
+    }
 }
 
 impl Drop for Tracker {
     fn drop(&mut self) {
-        let f = &self.app.frontend;
+        let app = self.app.clone();
+        let (f, r) = (&app.frontend, &app.router);
         f.inflight_requests.dec(&self.model);
         if self.last_token.is_none() {
             f.queued_requests.dec(&self.model);
+            self.prefilled();
         }
+        let Placement { worker, blocks, .. } = self.placement;
+        #[allow(clippy::cast_possible_wrap)]
+        f.worker_active_decode_blocks
+            .add(&r.worker_labels[worker], -(blocks as i64));
+        if let Some(load) = r.load.lock().get_mut(worker) {
+            *load = load.saturating_sub(blocks);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        r.requests
+            .router_output_sequence_tokens
+            .observe(&r.id, self.tokens as f64);
         let error_type = self.outcome.unwrap_or(FrontendErrorType::Cancelled);
         if error_type == FrontendErrorType::Cancelled {
             f.disconnected_clients_total.inc(&self.model);
@@ -442,16 +493,10 @@ async fn handle(
     };
     let tokens = preprocess(&app.preprocessor, &request);
     let model = ModelLabels::new(&request.model);
-    #[allow(clippy::cast_precision_loss)]
-    {
-        app.frontend
-            .input_sequence_tokens
-            .observe(&model, tokens.len() as f64);
-        let cached = cached_tokens(&app, &request.model, &tokens);
-        app.frontend.cached_tokens.observe(&model, cached as f64);
-    }
-    let mut tracker = Tracker::new(app.clone(), &request, endpoint);
-    let lines = match open_worker(app.worker, &tokens, request.max_tokens, trace_id).await {
+    let placement = place(&app, &model, &tokens);
+    let worker = app.router.workers[placement.worker];
+    let mut tracker = Tracker::new(app.clone(), &request, endpoint, placement);
+    let lines = match open_worker(worker, &model.model, &tokens, request.max_tokens, trace_id).await {
         Ok(lines) => lines,
         Err(e) => {
             tracker.done(FrontendErrorType::Internal);
@@ -521,6 +566,39 @@ async fn handle(
     .into_response()
 }
 
+/// Routes a prompt of `tokens`: the worker whose cache holds most of it, load considered;
+/// records what the router and the frontend know of it.
+fn place(app: &App, model: &ModelLabels, tokens: &[u64]) -> Placement {
+    let r = &app.router;
+    let routed = {
+        let load = r.load.lock().clone();
+        kv::route(&r.index.lock(), tokens, &load, &r.overhead, &r.id)
+    };
+    if let Some(load) = r.load.lock().get_mut(routed.worker) {
+        *load += routed.blocks;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    {
+        let isl = tokens.len() as f64;
+        app.frontend.input_sequence_tokens.observe(model, isl);
+        let cached = (routed.cached_blocks * BLOCK_SIZE) as f64;
+        app.frontend.cached_tokens.observe(model, cached);
+        r.requests.router_requests_total.inc(&r.id);
+        r.requests.router_input_sequence_tokens.observe(&r.id, isl);
+        let hit_rate = match routed.blocks {
+            0 => 0.0,
+            n => routed.cached_blocks as f64 / n as f64,
+        };
+        r.requests.router_kv_hit_rate.observe(&r.id, hit_rate);
+    }
+    #[allow(clippy::cast_possible_wrap)]
+    Placement {
+        worker: routed.worker,
+        blocks: routed.blocks,
+        prefill_tokens: (tokens.len() - routed.cached_blocks * BLOCK_SIZE) as i64,
+    }
+}
+
 /// A connection to the worker: its token lines, and the write half kept open until the
 /// answer is read (dropping both closes the connection, which the worker sees as a
 /// cancellation).
@@ -538,13 +616,14 @@ impl Lines {
 /// Sends the request line to the worker and returns its token lines.
 async fn open_worker(
     worker: SocketAddr,
+    model: &str,
     tokens: &[u64],
     max_tokens: u64,
     trace_id: Option<String>,
 ) -> std::io::Result<Lines> {
     let stream = TcpStream::connect(worker).await?;
     let (read, mut write) = stream.into_split();
-    let mut request = json!({ "tokens": tokens, "max_tokens": max_tokens });
+    let mut request = json!({ "model": model, "tokens": tokens, "max_tokens": max_tokens });
     if let Some(id) = trace_id {
         request["trace_id"] = json!(id);
     }
