@@ -198,20 +198,25 @@ impl FrontendMetrics {
     /// the rate of a rare error reads 0 from the start, not "no data".
     pub fn serve_model(&self, model: &str) {
         let labels = ModelLabels::new(model);
-        let outcomes = [(Status::Success, FrontendErrorType::None)].into_iter().chain(
-            [
-                FrontendErrorType::Validation,
-                FrontendErrorType::NotFound,
-                FrontendErrorType::Overload,
-                FrontendErrorType::Cancelled,
-                FrontendErrorType::ResponseTimeout,
-                FrontendErrorType::Internal,
-                FrontendErrorType::NotImplemented,
-            ]
-            .map(|e| (Status::Error, e)),
-        );
+        let outcomes = [(Status::Success, FrontendErrorType::None)]
+            .into_iter()
+            .chain(
+                [
+                    FrontendErrorType::Validation,
+                    FrontendErrorType::NotFound,
+                    FrontendErrorType::Overload,
+                    FrontendErrorType::Cancelled,
+                    FrontendErrorType::ResponseTimeout,
+                    FrontendErrorType::Internal,
+                    FrontendErrorType::NotImplemented,
+                ]
+                .map(|e| (Status::Error, e)),
+            );
         for (status, error_type) in outcomes {
-            for endpoint in [FrontendEndpoint::ChatCompletions, FrontendEndpoint::Completions] {
+            for endpoint in [
+                FrontendEndpoint::ChatCompletions,
+                FrontendEndpoint::Completions,
+            ] {
                 for request_type in [RequestType::Stream, RequestType::Unary] {
                     self.requests_total.get(&RequestLabels {
                         model: labels.model.clone(),

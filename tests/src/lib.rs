@@ -150,8 +150,8 @@ fn run_with_input(program: &str, args: &[&str], text: &str, missing: &str) -> Ou
     child.wait_with_output().expect("the child's output")
 }
 
-/// Runs `promtool check metrics` on `text`; returns its exit success and everything it
-/// printed. `promtool` comes from Debian's `prometheus` package, which `.ci/run` installs.
+/// Runs `promtool check metrics` on `text`; returns whether the page is clean and what it
+/// found, but for one expected finding (Dynamo's `_ms` routing overhead names). `promtool` comes from Debian's `prometheus` package, which `.ci/run` installs.
 ///
 /// # Panics
 /// When `promtool` cannot be run.
@@ -167,7 +167,19 @@ pub fn promtool_check_metrics(text: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (out.status.success(), printed)
+    // Dynamo names its routing overhead histograms `dynamo_router_overhead_*_ms`, and its
+    // dashboards query those names: kept, so promtool's style finding on them is expected.
+    let findings: String = printed
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("dynamo_router_overhead_")
+                && l.ends_with("_ms metric names should not contain abbreviated units"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // promtool fails on style findings too: with only the expected one, the page is clean.
+    let clean = out.status.success() || (!printed.trim().is_empty() && findings.is_empty());
+    (clean, findings)
 }
 
 /// Parses `text` with Python's `prometheus_client` parser, an implementation independent of

@@ -75,47 +75,155 @@ async fn demo_lights_every_builtin_metric() {
     post(fe, Kind::Cancelled, 9).await;
     post(fe, Kind::TooLong, 15).await;
 
-    // The worker sees the cancellation when its next token write fails.
+    // A worker sees the cancellation when its next token write fails.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let ep = r#"{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"}"#;
-    let worker = loop {
-        let text = scrape(demo.system).await;
-        if value(&text, &format!("dynamo_component_cancellation_total{ep}")) == 1.0 {
-            break text;
+    let ep = r#"dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",model="mock-llama""#;
+    let worker_ids: Vec<String> = demo
+        .workers
+        .iter()
+        .map(|(rt, _)| rt.worker_id().unwrap().to_owned())
+        .collect();
+    assert_ne!(worker_ids[0], worker_ids[1], "each worker its own id");
+    // The sum of `dynamo_component_{name}{..}` over the workers' pages, each under its own id.
+    let over_workers = |pages: &[String], name: &str, extra: &str| -> f64 {
+        pages
+            .iter()
+            .zip(&worker_ids)
+            .map(|(page, id)| {
+                value(
+                    page,
+                    &format!("dynamo_component_{name}{{{ep},worker_id=\"{id}\"{extra}}}"),
+                )
+            })
+            .sum()
+    };
+    let workers = loop {
+        let mut pages = Vec::new();
+        for (_, addr) in &demo.workers {
+            pages.push(scrape(*addr).await);
         }
-        assert!(Instant::now() < deadline, "no cancellation seen:\n{text}");
+        if over_workers(&pages, "cancellation_total", "") == 1.0 {
+            break pages;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no cancellation seen:\n{pages:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let frontend = scrape(fe).await;
 
-    // Every built-in family is on the page it belongs to, with its type.
+    // Every built-in family is on the page it belongs to, with its type: the router's on
+    // the frontend's, the endpoints' and KV caches' on the workers'.
     for d in catalog() {
-        let page = match d.subsystem {
-            "frontend" | "preprocessor" => &frontend,
-            "component" => &worker,
-            _ => continue,
-        };
         let line = format!("# TYPE {} {}", d.name, d.kind);
-        assert!(page.contains(&line), "{line} missing");
+        let on_worker = workers.iter().all(|w| w.contains(&line));
+        match d.subsystem {
+            "frontend" | "preprocessor" | "router" => {
+                assert!(frontend.contains(&line), "{line} missing");
+            }
+            "component" => assert!(on_worker || frontend.contains(&line), "{line} missing"),
+            _ => {}
+        }
     }
 
-    // Worker: six requests reached it, one cancelled, one refused, all finished.
-    let w = |name: &str| value(&worker, &format!("dynamo_component_{name}{ep}"));
+    // Workers: six requests reached them, one cancelled, one refused, all finished; each
+    // series under the model it served and the worker's id.
+    let w = |name: &str| over_workers(&workers, name, "");
     assert_eq!(w("requests_total"), 6.0);
     assert_eq!(w("cancellation_total"), 1.0);
     assert_eq!(w("inflight_requests"), 0.0);
     assert_eq!(w("request_duration_seconds_count"), 6.0);
-    let refused = r#"dynamo_component_errors_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",error_type="context_exceeded"}"#;
-    assert_eq!(value(&worker, refused), 1.0);
+    // An error type exists only on the worker that had it.
+    let refused: usize = workers
+        .iter()
+        .zip(&worker_ids)
+        .filter(|(page, id)| {
+            page.contains(&format!(
+                "dynamo_component_errors_total{{{ep},worker_id=\"{id}\",error_type=\"context_exceeded\"}} 1\n"
+            ))
+        })
+        .count();
+    assert_eq!(refused, 1);
     assert!(w("request_bytes_total") > 0.0 && w("response_bytes_total") > 0.0);
-    assert!(worker.contains("\ndynamo_component_uptime_seconds "));
+    for (page, id) in workers.iter().zip(&worker_ids) {
+        assert!(page.contains(&format!(
+            "\ndynamo_component_uptime_seconds{{worker_id=\"{id}\"}} "
+        )));
+        let kv = format!(
+            "dynamo_component_total_blocks{{dynamo_namespace=\"dynamo\",dynamo_component=\"backend\",worker_id=\"{id}\",model=\"mock-llama\",dp_rank=\"0\"}}"
+        );
+        assert_eq!(value(page, &kv), 4096.0);
+    }
+
+    // The router: every request that reached a worker was routed, its stages timed, and
+    // the workers' cache events applied; the per-worker gauges are back at zero.
+    let router = r#"{dynamo_namespace="dynamo",dynamo_component="router",router_id="0"}"#;
+    let r = |name: &str| {
+        value(
+            &frontend,
+            &format!("dynamo_component_router_{name}{router}"),
+        )
+    };
+    assert_eq!(r("requests_total"), 6.0);
+    assert_eq!(r("kv_hit_rate_count"), 6.0);
+    assert_eq!(r("time_to_first_token_seconds_count"), 5.0);
+    for stage in [
+        "block_hashing",
+        "seq_hashing",
+        "indexer_find_matches",
+        "scheduling",
+        "total",
+    ] {
+        let count = format!("dynamo_router_overhead_{stage}_ms_count{{router_id=\"0\"}}");
+        assert_eq!(value(&frontend, &count), 6.0, "{stage}");
+    }
+    let stored = r#"dynamo_component_kv_cache_events_applied{dynamo_namespace="dynamo",dynamo_component="router",event_type="stored",status="ok"}"#;
+    assert!(value(&frontend, stored) > 0.0);
+    for id in &worker_ids {
+        for gauge in ["active_decode_blocks", "active_prefill_tokens"] {
+            let series = format!(
+                "dynamo_frontend_worker_{gauge}{{worker_id=\"{id}\",dp_rank=\"0\",worker_type=\"decode\"}}"
+            );
+            assert_eq!(value(&frontend, &series), 0.0, "{series}");
+        }
+    }
+    // Every outcome of a served model exists, at zero where it never happened.
+    assert_eq!(
+        value(
+            &frontend,
+            r#"dynamo_frontend_requests_total{model="mock-llama",endpoint="completions",request_type="stream",status="error",error_type="overload"}"#
+        ),
+        0.0
+    );
+
+    // The same prompt again goes to the worker that holds its blocks: every whole block of
+    // it is cached.
+    let m = |text: &str, name: &str| {
+        value(
+            text,
+            &format!("dynamo_frontend_{name}{{model=\"mock-llama\"}}"),
+        )
+    };
+    let before = scrape(fe).await;
+    post(fe, Kind::Unary, 3).await;
+    let after = scrape(fe).await;
+    let prompt = m(&after, "input_sequence_tokens_sum") - m(&before, "input_sequence_tokens_sum");
+    let cached = m(&after, "cached_tokens_sum") - m(&before, "cached_tokens_sum");
+    assert!(prompt >= 32.0, "{prompt}");
+    assert_eq!(cached, (prompt / 16.0).floor() * 16.0);
 
     // Frontend: exact counts by label set.
     let req = |model: &str, endpoint: &str, rt: &str, status: &str, error: &str| {
+        // A success's empty `error_type` is not written (Prometheus reads the two alike).
+        let error = match error {
+            "" => String::new(),
+            e => format!(",error_type=\"{e}\""),
+        };
         value(
             &frontend,
             &format!(
-                "dynamo_frontend_requests_total{{model=\"{model}\",endpoint=\"{endpoint}\",request_type=\"{rt}\",status=\"{status}\",error_type=\"{error}\"}}"
+                "dynamo_frontend_requests_total{{model=\"{model}\",endpoint=\"{endpoint}\",request_type=\"{rt}\",status=\"{status}\"{error}}}"
             ),
         )
     };
@@ -220,7 +328,11 @@ async fn demo_lights_every_builtin_metric() {
         "TTFT sum {ttft} and ITL sum {itl} for {first_tokens} requests and {gaps} gaps"
     );
 
-    for (name, page) in [("frontend", &frontend), ("worker", &worker)] {
+    for (name, page) in [
+        ("frontend", &frontend),
+        ("worker", &workers[0]),
+        ("worker", &workers[1]),
+    ] {
         let (ok, printed) = promtool_check_metrics(page);
         assert!(
             ok && printed.trim().is_empty(),

@@ -42,9 +42,28 @@ struct Golden {
 /// Every family of the fixed registry, once recorded.
 async fn fixed_registry() -> DistributedRuntime {
     let rt = DistributedRuntime::with_config(
-        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
+        &dynamo_metrics::RuntimeConfig::default()
+            .with_worker_id(dynamo_metrics::WorkerId::Fixed("golden-1".into())),
     )
     .unwrap();
+    // An endpoint with a label of its own (a family's own label of that name wins).
+    let labelled = rt
+        .namespace("ns")
+        .unwrap()
+        .component("c")
+        .unwrap()
+        .endpoint_with_labels("e", &[("model", "m")])
+        .unwrap();
+    labelled
+        .create_intcounter("labelled_total", "On the labelled endpoint", &[])
+        .unwrap()
+        .inc();
+    labelled
+        .create_intcountervec("requests_total", "Requests, \"quoted\"", &["model"], &[])
+        .unwrap()
+        .with_label_values(&["own"])
+        .unwrap()
+        .inc();
     let ep = rt
         .namespace("ns")
         .unwrap()
@@ -170,8 +189,10 @@ fn fixed_text(page: &[u8]) -> Vec<u8> {
     let page = std::str::from_utf8(page).unwrap();
     let mut out = String::new();
     for line in page.lines() {
-        if line.starts_with("dynamo_component_uptime_seconds ") {
-            out.push_str("dynamo_component_uptime_seconds UPTIME");
+        if line.starts_with("dynamo_component_uptime_seconds{") {
+            let (series, _) = line.rsplit_once(' ').unwrap_or((line, ""));
+            out.push_str(series);
+            out.push_str(" UPTIME");
         } else if line.contains(" # {") {
             let (before, _timestamp) = line.rsplit_once(' ').unwrap();
             out.push_str(before);

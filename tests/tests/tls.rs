@@ -38,6 +38,8 @@ async fn serve_with(
     let mut config = RuntimeConfig::default();
     config.system_server = Some(server);
     config.gpu = None;
+    // Without `worker_id`, expected lines are written out whole.
+    config.worker_id = dynamo_metrics::WorkerId::Off;
     let rt = DistributedRuntime::from_config(config).await?;
     let addr = rt.system_server_addr().unwrap();
     Ok((rt, addr))

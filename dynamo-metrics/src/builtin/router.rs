@@ -3,9 +3,7 @@
 //! [`KvIndexerMetrics`], [`KvStatsMetrics`]. Names, labels and buckets are Dynamo's, so its
 //! dashboards read them unchanged.
 
-use crate::{
-    GaugeFamily, HistogramFamily, IntCounterFamily, IntGaugeFamily, LabelSet, LabelValue,
-};
+use crate::{GaugeFamily, HistogramFamily, IntCounterFamily, IntGaugeFamily, LabelSet, LabelValue};
 
 /// The `router_id` label: which router (a frontend may run several) did the work.
 #[derive(LabelSet, Debug, Clone)]
@@ -130,4 +128,42 @@ pub struct KvStatsMetrics {
     pub total_blocks: IntGaugeFamily<KvCacheLabels>,
     /// Share of the worker's KV cache blocks in use, from 0 to 1
     pub gpu_cache_usage_percent: GaugeFamily<KvCacheLabels>,
+}
+
+impl RouterOverheadMetrics {
+    /// Creates the series of `router` at zero, before it routes its first request.
+    pub fn add_router(&self, router: &RouterLabels) {
+        for stage in [
+            &self.overhead_block_hashing_ms,
+            &self.overhead_seq_hashing_ms,
+            &self.overhead_indexer_find_matches_ms,
+            &self.overhead_scheduling_ms,
+            &self.overhead_total_ms,
+        ] {
+            stage.get(router);
+        }
+    }
+}
+
+impl RouterRequestMetrics {
+    /// Creates the series of `router` at zero, before it routes its first request.
+    pub fn add_router(&self, router: &RouterLabels) {
+        for counter in [
+            &self.router_requests_total,
+            &self.router_remote_indexer_query_failures_total,
+            &self.router_remote_indexer_write_failures_total,
+        ] {
+            counter.get(router);
+        }
+        for histogram in [
+            &self.router_time_to_first_token,
+            &self.router_inter_token_latency,
+            &self.router_input_sequence_tokens,
+            &self.router_output_sequence_tokens,
+            &self.router_kv_hit_rate,
+            &self.router_kv_transfer_estimated_latency,
+        ] {
+            histogram.get(router);
+        }
+    }
 }

@@ -190,25 +190,29 @@ impl MetricsScope {
     fn family<C: SeriesCell>(&self, declaration: Declaration<'_>) -> Result<View<C>> {
         // A runtime-level family whose own labels name workers describes other workers: the
         // runtime's own id is not added to it. Anywhere else the name is the runtime's.
-        let other_workers: Vec<(&'static str, String)>;
-        let mut hierarchy = declaration.hierarchy;
-        if declaration
-            .variable_labels
-            .contains(&naming::WORKER_ID_LABEL)
+        let own = |k: &str| {
+            declaration.variable_labels.contains(&k)
+                || declaration.const_labels.iter().any(|(c, _)| *c == k)
+        };
+        if declaration.variable_labels.contains(&naming::WORKER_ID_LABEL)
+            && self.inner.level != Level::Runtime
         {
-            if self.inner.level != Level::Runtime {
-                return Err(Error::InvalidName {
-                    what: "label name",
-                    name: naming::WORKER_ID_LABEL.to_owned(),
-                    reason: naming::NameError::WorkerIdLabel,
-                });
-            }
-            other_workers = hierarchy
-                .iter()
-                .filter(|(k, _)| *k != naming::WORKER_ID_LABEL)
-                .cloned()
-                .collect();
-            hierarchy = &other_workers;
+            return Err(Error::InvalidName {
+                what: "label name",
+                name: naming::WORKER_ID_LABEL.to_owned(),
+                reason: naming::NameError::WorkerIdLabel,
+            });
+        }
+        // So does a family's own label named like an endpoint label: its value wins.
+        let injected = |k: &str| {
+            !(own(k)
+                && (k == naming::WORKER_ID_LABEL || self.endpoint_label_names().contains(&k)))
+        };
+        let kept: Vec<(&'static str, String)>;
+        let mut hierarchy = declaration.hierarchy;
+        if hierarchy.iter().any(|(k, _)| !injected(k)) {
+            kept = hierarchy.iter().filter(|(k, _)| injected(k)).cloned().collect();
+            hierarchy = &kept;
         }
         let (meta, fixed) = Declaration {
             declared_at: format!("{} in scope {}", declaration.declared_at, self.describe()),

@@ -88,8 +88,17 @@ impl Engine {
     /// Takes a prompt into the cache: the tokens found cached, the events sent on.
     fn admit(&self, model: &str, tokens: &[u64]) -> usize {
         let seq = kv::sequence_hashes(&kv::block_hashes(tokens));
-        let mut cache = self.cache.lock();
-        let (cached, events) = cache.admit(&seq);
+        let (cached, events) = self.cache.lock().admit(&seq);
+        self.report_cache(model);
+        for event in events {
+            let _ = self.events.send((self.index, event));
+        }
+        cached * BLOCK_SIZE
+    }
+
+    /// Sets the KV cache gauges of `model` from the cache.
+    pub fn report_cache(&self, model: &str) {
+        let cache = self.cache.lock();
         let labels = KvCacheLabels {
             model: model.to_owned(),
             dp_rank: "0".to_owned(),
@@ -100,11 +109,6 @@ impl Engine {
             let usage = cache.len() as f64 / cache.capacity() as f64;
             self.stats.gpu_cache_usage_percent.set(&labels, usage);
         }
-        drop(cache);
-        for event in events {
-            let _ = self.events.send((self.index, event));
-        }
-        cached * BLOCK_SIZE
     }
 }
 

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dynamo_metrics::DistributedRuntime;
-use dynamo_metrics::builtin::router::{RouterLabels, RouterRequestMetrics, RouterOverheadMetrics};
+use dynamo_metrics::builtin::router::{RouterLabels, RouterOverheadMetrics, RouterRequestMetrics};
 use dynamo_metrics::builtin::{
     FrontendEndpoint, FrontendErrorType, FrontendMetrics, ModelLabels, PreprocessorErrorLabels,
     PreprocessorErrorType, PreprocessorMetrics, RequestLabels, RequestType, Status, WorkerLabels,
@@ -337,7 +337,12 @@ struct Tracker {
 }
 
 impl Tracker {
-    fn new(app: Arc<App>, request: &Request, endpoint: FrontendEndpoint, placement: Placement) -> Self {
+    fn new(
+        app: Arc<App>,
+        request: &Request,
+        endpoint: FrontendEndpoint,
+        placement: Placement,
+    ) -> Self {
         let model = ModelLabels::new(&request.model);
         app.frontend.inflight_requests.inc(&model);
         app.frontend.queued_requests.inc(&model);
@@ -349,7 +354,9 @@ impl Tracker {
         app.frontend
             .worker_active_decode_blocks
             .add(worker, placement.blocks as i64);
-        app.frontend.router_queue_pending_requests.inc(&pending(worker));
+        app.frontend
+            .router_queue_pending_requests
+            .inc(&pending(worker));
         Tracker {
             app,
             model,
@@ -496,7 +503,8 @@ async fn handle(
     let placement = place(&app, &model, &tokens);
     let worker = app.router.workers[placement.worker];
     let mut tracker = Tracker::new(app.clone(), &request, endpoint, placement);
-    let lines = match open_worker(worker, &model.model, &tokens, request.max_tokens, trace_id).await {
+    let lines = match open_worker(worker, &model.model, &tokens, request.max_tokens, trace_id).await
+    {
         Ok(lines) => lines,
         Err(e) => {
             tracker.done(FrontendErrorType::Internal);

@@ -101,7 +101,10 @@ impl KvCache {
     /// Takes a prompt of sequence hashes `seq`: how many of its first blocks were cached,
     /// and the events of what was stored and evicted to make room.
     pub fn admit(&mut self, seq: &[u64]) -> (usize, Vec<KvEvent>) {
-        let cached = seq.iter().take_while(|h| self.blocks.contains_key(h)).count();
+        let cached = seq
+            .iter()
+            .take_while(|h| self.blocks.contains_key(h))
+            .count();
         let mut events = Vec::new();
         for h in seq {
             self.tick += 1;
@@ -117,7 +120,9 @@ impl KvCache {
         }
         let mut removed = Vec::new();
         while self.blocks.len() > self.capacity {
-            let Some((tick, h)) = self.order.pop_front() else { break };
+            let Some((tick, h)) = self.order.pop_front() else {
+                break;
+            };
             if self.blocks.get(&h) == Some(&tick) {
                 self.blocks.remove(&h);
                 removed.push(h);
@@ -156,7 +161,10 @@ impl KvIndex {
             KvEvent::Removed { blocks } => {
                 let mut status = KvEventStatus::Ok;
                 for b in blocks {
-                    let held = self.holders.get_mut(b).map(|w| (w.remove(&worker), w.is_empty()));
+                    let held = self
+                        .holders
+                        .get_mut(b)
+                        .map(|w| (w.remove(&worker), w.is_empty()));
                     match held {
                         Some((true, now_empty)) => {
                             if now_empty {
@@ -179,7 +187,9 @@ impl KvIndex {
     }
 
     fn held_by(&self, block: u64, worker: usize) -> bool {
-        self.holders.get(&block).is_some_and(|w| w.contains(&worker))
+        self.holders
+            .get(&block)
+            .is_some_and(|w| w.contains(&worker))
     }
 
     /// How many of the first blocks of `seq` each of `workers` workers holds.
@@ -187,7 +197,9 @@ impl KvIndex {
         let mut overlap = vec![0; workers];
         let mut alive: BTreeSet<usize> = (0..workers).collect();
         for h in seq {
-            let Some(holders) = self.holders.get(h) else { break };
+            let Some(holders) = self.holders.get(h) else {
+                break;
+            };
             alive.retain(|w| holders.contains(w));
             if alive.is_empty() {
                 break;
@@ -223,13 +235,17 @@ pub fn route(
     let ms = |start: Instant| start.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     let blocks = block_hashes(tokens);
-    overhead.overhead_block_hashing_ms.observe(router, ms(started));
+    overhead
+        .overhead_block_hashing_ms
+        .observe(router, ms(started));
     let t = Instant::now();
     let seq = sequence_hashes(&blocks);
     overhead.overhead_seq_hashing_ms.observe(router, ms(t));
     let t = Instant::now();
     let overlaps = index.overlaps(&seq, load.len());
-    overhead.overhead_indexer_find_matches_ms.observe(router, ms(t));
+    overhead
+        .overhead_indexer_find_matches_ms
+        .observe(router, ms(t));
     let t = Instant::now();
     let worker = (0..load.len())
         .min_by_key(|w| (seq.len() - overlaps[*w]) + load[*w])
@@ -301,11 +317,23 @@ mod tests {
         // A block removed twice, or stored after a parent the worker never had.
         let removed = KvEvent::Removed { blocks: vec![a[0]] };
         assert_eq!(index.apply(0, &removed).1, KvEventStatus::BlockNotFound);
-        let orphan = KvEvent::Stored { parent: Some(a[2]), blocks: vec![a[3]] };
-        assert_eq!(index.apply(0, &orphan).1, KvEventStatus::ParentBlockNotFound);
-        let empty = KvEvent::Stored { parent: None, blocks: vec![] };
+        let orphan = KvEvent::Stored {
+            parent: Some(a[2]),
+            blocks: vec![a[3]],
+        };
+        assert_eq!(
+            index.apply(0, &orphan).1,
+            KvEventStatus::ParentBlockNotFound
+        );
+        let empty = KvEvent::Stored {
+            parent: None,
+            blocks: vec![],
+        };
         assert_eq!(index.apply(0, &empty).1, KvEventStatus::InvalidBlock);
-        assert_eq!(index.apply(0, &KvEvent::Cleared), (KvEventType::Cleared, KvEventStatus::Ok));
+        assert_eq!(
+            index.apply(0, &KvEvent::Cleared),
+            (KvEventType::Cleared, KvEventStatus::Ok)
+        );
         assert_eq!(index.overlaps(&b, 1), [0]);
     }
 }

@@ -133,6 +133,9 @@ pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error
             events: events.clone(),
             stats: KvStatsMetrics::register(&component)?,
         });
+        for m in &models {
+            engine.report_cache(m);
+        }
         let (listener, addr) = engine::bind_worker().await?;
         worker_tasks.push(tokio::spawn(
             runtime.scope(engine::serve_worker(listener, engine)),
@@ -197,7 +200,8 @@ pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error
             router_id: "0".to_owned(),
         },
     };
-    router.requests.router_requests_total.get(&router.id);
+    router.requests.add_router(&router.id);
+    router.overhead.add_router(&router.id);
     let app = Arc::new(frontend::App {
         runtime: frontend_runtime.clone(),
         frontend: frontend_metrics,
