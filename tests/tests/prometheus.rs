@@ -13,11 +13,13 @@ use dynamo_metrics::{GpuCollector, GpuConfig, MetricsRegistry, RuntimeConfig};
 use dynamo_metrics_tests::{FixedGpus, Prometheus, encode, request};
 use serde_json::Value;
 
-fn start_prometheus(frontend: SocketAddr, worker: SocketAddr, flags: &[&str]) -> Prometheus {
+fn start_prometheus(frontend: SocketAddr, workers: &[SocketAddr], flags: &[&str]) -> Prometheus {
+    let workers: Vec<String> = workers.iter().map(|w| format!("\"{w}\"")).collect();
     let config = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  \
          - job_name: dynamo-frontend\n    static_configs:\n      - targets: [\"{frontend}\"]\n  \
-         - job_name: dynamo-backend\n    static_configs:\n      - targets: [\"{worker}\"]\n"
+         - job_name: dynamo-backend\n    static_configs:\n      - targets: [{}]\n",
+        workers.join(", ")
     );
     Prometheus::start(&frontend.port().to_string(), &config, flags)
 }
@@ -85,10 +87,12 @@ fn unanswered(q: &str, values: &[f64]) -> Option<String> {
         .then(|| format!("no series above zero under load: {values:?}"))
 }
 
-/// Waits until Prometheus holds at least `scrapes` scrapes of each of the two targets in the
-/// last minute, so that every `rate()` window has samples; fails after a minute.
-async fn wait_for_scrapes(prometheus: SocketAddr, scrapes: u32) {
-    let q = "min(count_over_time(up[1m])) and count(count_over_time(up[1m])) == 2";
+/// Waits until Prometheus holds at least `scrapes` scrapes of each of the `targets` (the
+/// frontend and the workers) in the last minute, so that every `rate()` window has samples;
+/// fails after a minute.
+async fn wait_for_scrapes(prometheus: SocketAddr, scrapes: u32, targets: usize) {
+    let q = format!("min(count_over_time(up[1m])) and count(count_over_time(up[1m])) == {targets}");
+    let q: &'static str = Box::leak(q.into_boxed_str());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let values = tokio::task::spawn_blocking(move || result_values(prometheus, q))
@@ -104,6 +108,11 @@ async fn wait_for_scrapes(prometheus: SocketAddr, scrapes: u32) {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The status servers of the demo's workers.
+fn worker_addrs(demo: &demo::Demo) -> Vec<SocketAddr> {
+    demo.workers.iter().map(|(_, addr)| *addr).collect()
 }
 
 fn demo_config() -> DemoConfig {
@@ -151,14 +160,15 @@ async fn native_histograms_reach_a_prometheus_with_the_feature_on() {
     let demo = demo::start(demo_config()).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let load = drive(demo.frontend, stop.clone());
-    let (frontend, system) = (demo.frontend, demo.system);
+    let (frontend, workers) = (demo.frontend, worker_addrs(&demo));
+    let targets = workers.len() + 1;
     // With native histograms on, Prometheus asks for protobuf first.
     let prometheus = tokio::task::spawn_blocking(move || {
-        start_prometheus(frontend, system, &["--enable-feature=native-histograms"])
+        start_prometheus(frontend, &workers, &["--enable-feature=native-histograms"])
     })
     .await
     .unwrap();
-    wait_for_scrapes(prometheus.addr, 6).await;
+    wait_for_scrapes(prometheus.addr, 6, targets).await;
     let addr = prometheus.addr;
     let (p99, raw, duration) = tokio::task::spawn_blocking(move || {
         (
@@ -209,9 +219,9 @@ fn traced_request(frontend: SocketAddr, trace_id: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exemplars_carry_the_trace_id_sent_in_traceparent() {
     let demo = demo::start(demo_config()).await.unwrap();
-    let (frontend, system) = (demo.frontend, demo.system);
+    let (frontend, workers) = (demo.frontend, worker_addrs(&demo));
     let prometheus = tokio::task::spawn_blocking(move || {
-        start_prometheus(frontend, system, &["--enable-feature=exemplar-storage"])
+        start_prometheus(frontend, &workers, &["--enable-feature=exemplar-storage"])
     })
     .await
     .unwrap();
@@ -262,13 +272,14 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let stop = Arc::new(AtomicBool::new(false));
     let frontend = demo.frontend;
     let load = drive(frontend, stop.clone());
-    let system = demo.system;
+    let workers = worker_addrs(&demo);
+    let targets = workers.len() + 1;
     // No feature flags: Prometheus 2.42 asks for OpenMetrics first, and gets it.
-    let prometheus = tokio::task::spawn_blocking(move || start_prometheus(frontend, system, &[]))
+    let prometheus = tokio::task::spawn_blocking(move || start_prometheus(frontend, &workers, &[]))
         .await
         .unwrap();
     // Several scrapes at 1 s, so every rate() window holds samples.
-    wait_for_scrapes(prometheus.addr, 6).await;
+    wait_for_scrapes(prometheus.addr, 6, targets).await;
 
     let addr = prometheus.addr;
     let report = tokio::task::spawn_blocking(move || {

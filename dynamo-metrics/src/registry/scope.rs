@@ -194,7 +194,9 @@ impl MetricsScope {
             declaration.variable_labels.contains(&k)
                 || declaration.const_labels.iter().any(|(c, _)| *c == k)
         };
-        if declaration.variable_labels.contains(&naming::WORKER_ID_LABEL)
+        if declaration
+            .variable_labels
+            .contains(&naming::WORKER_ID_LABEL)
             && self.inner.level != Level::Runtime
         {
             return Err(Error::InvalidName {
@@ -205,13 +207,16 @@ impl MetricsScope {
         }
         // So does a family's own label named like an endpoint label: its value wins.
         let injected = |k: &str| {
-            !(own(k)
-                && (k == naming::WORKER_ID_LABEL || self.endpoint_label_names().contains(&k)))
+            !(own(k) && (k == naming::WORKER_ID_LABEL || self.endpoint_label_names().contains(&k)))
         };
         let kept: Vec<(&'static str, String)>;
         let mut hierarchy = declaration.hierarchy;
         if hierarchy.iter().any(|(k, _)| !injected(k)) {
-            kept = hierarchy.iter().filter(|(k, _)| injected(k)).cloned().collect();
+            kept = hierarchy
+                .iter()
+                .filter(|(k, _)| injected(k))
+                .cloned()
+                .collect();
             hierarchy = &kept;
         }
         let (meta, fixed) = Declaration {

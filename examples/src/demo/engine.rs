@@ -105,7 +105,9 @@ impl Engine {
         };
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
         {
-            self.stats.total_blocks.set(&labels, cache.capacity() as i64);
+            self.stats
+                .total_blocks
+                .set(&labels, cache.capacity() as i64);
             let usage = cache.len() as f64 / cache.capacity() as f64;
             self.stats.gpu_cache_usage_percent.set(&labels, usage);
         }
@@ -207,7 +209,11 @@ async fn handle(stream: TcpStream, engine: Arc<Engine>) {
     let line = line.trim_end().to_owned();
     // The frontend passes the request's trace on: the request's duration then keeps its id.
     let parsed = serde_json::from_str::<Value>(&line).ok();
-    let field = |k: &str| parsed.as_ref().and_then(|v| v[k].as_str().map(str::to_owned));
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v[k].as_str().map(str::to_owned))
+    };
     let trace = field("trace_id");
     let serve = answer(field("model").unwrap_or_default(), line, write, engine);
     match trace {

@@ -67,6 +67,9 @@ pub struct KvRouter {
     pub id: RouterLabels,
 }
 
+/// Estimated time to move one token's KV cache between workers.
+const TRANSFER_SECONDS_PER_TOKEN: f64 = 2e-6;
+
 /// A request's place on a worker: its blocks in the router's load and the frontend's
 /// per-worker gauges until it ends, its prompt tokens until its first token.
 struct Placement {
@@ -598,6 +601,15 @@ fn place(app: &App, model: &ModelLabels, tokens: &[u64]) -> Placement {
             n => routed.cached_blocks as f64 / n as f64,
         };
         r.requests.router_kv_hit_rate.observe(&r.id, hit_rate);
+        // The blocks the chosen worker lacks, were they moved to it rather than prefilled;
+        // estimated only where some are.
+        let missing = routed.blocks - routed.cached_blocks;
+        if missing > 0 {
+            let estimate = (missing * BLOCK_SIZE) as f64 * TRANSFER_SECONDS_PER_TOKEN;
+            r.requests
+                .router_kv_transfer_estimated_latency
+                .observe(&r.id, estimate);
+        }
     }
     #[allow(clippy::cast_possible_wrap)]
     Placement {
