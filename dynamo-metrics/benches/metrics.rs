@@ -71,6 +71,12 @@ fn plain_sync(x: u64) -> u64 {
     black_box(x) + 1
 }
 
+/// The same, its calls labelled with the model they serve (an endpoint label).
+#[instrument_endpoint(component = "bench", endpoint = "labelled", labels(model = model))]
+fn instrumented_labelled(model: &str, x: u64) -> u64 {
+    black_box(x) + 1
+}
+
 #[instrument_endpoint(component = "bench", endpoint = "async")]
 async fn instrumented_async(x: u64) -> u64 {
     black_box(x) + 1
@@ -282,6 +288,11 @@ fn instrumentation(c: &mut Criterion) {
     g.bench_function("plain fn", |b| b.iter(|| plain_sync(black_box(1))));
     g.bench_function("instrumented fn", |b| {
         b.iter(|| instrumented_sync(black_box(1)))
+    });
+    _rt.prepare_endpoint_labels(&[("model", "mock-llama")])
+        .unwrap();
+    g.bench_function("instrumented fn, labels(model)", |b| {
+        b.iter(|| instrumented_labelled(black_box("mock-llama"), black_box(1)))
     });
     g.bench_function("plain async fn (polled once)", |b| {
         b.iter(|| ready(plain_async(black_box(1))))

@@ -161,7 +161,8 @@ fn pod_monitors_select_what_the_processes_serve() {
             .find(|p| p["name"] == name)
             .map(|p| p["containerPort"].as_u64().unwrap())
     };
-    // What the demo serves by default: the frontend's /metrics on 8080, the status server's on 8081.
+    // What the demo serves: the frontend's /metrics on 8080, its two workers' status servers'
+    // on 8081 and 8082.
     let expected = [
         ("dynamo-frontend", "http", 8080),
         ("dynamo-worker", "system", 8081),
@@ -171,14 +172,23 @@ fn pod_monitors_select_what_the_processes_serve() {
         assert_eq!(m["apiVersion"], "monitoring.coreos.com/v1");
         assert_eq!(m["kind"], "PodMonitor");
         assert_eq!(m["metadata"]["name"], name);
-        let endpoint = &m["spec"]["podMetricsEndpoints"][0];
-        assert_eq!(endpoint["path"], "/metrics", "{name}");
-        assert_eq!(endpoint["port"], port_name, "{name}");
-        assert_eq!(
-            port(port_name),
-            Some(number),
-            "{name}: the pod has no port {port_name}={number}"
-        );
+        let endpoints = m["spec"]["podMetricsEndpoints"].as_array().unwrap();
+        // The worker monitor scrapes every worker: the status ports after the first.
+        let workers = if name == "dynamo-worker" { 2 } else { 1 };
+        assert_eq!(endpoints.len(), workers, "{name}");
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            let (port_name, number) = match i {
+                0 => (port_name.to_owned(), number),
+                i => (format!("{port_name}-{i}"), number + i as u64),
+            };
+            assert_eq!(endpoint["path"], "/metrics", "{name}");
+            assert_eq!(endpoint["port"], port_name.as_str(), "{name}");
+            assert_eq!(
+                port(&port_name),
+                Some(number),
+                "{name}: the pod has no port {port_name}={number}"
+            );
+        }
         let selects = m["spec"]["selector"]["matchExpressions"][0]["values"]
             .as_array()
             .unwrap();

@@ -30,13 +30,13 @@ use crate::metrics::timer;
 pub(crate) struct Bound {
     id: u64,
     endpoints: Box<[EndpointMetrics]>,
-    /// Function `index`'s endpoints with labels, for functions whose calls give some.
-    labelled: Box<[Option<LabelledEndpoints>]>,
     calls: Arc<CallTable>,
     /// Whether function `index`'s metrics count its calls from `calls`; where not, calls
     /// record into the metrics themselves.
     counted: Box<[bool]>,
     owner: OnceLock<Weak<dyn Any + Send + Sync>>,
+    /// Function `index`'s endpoints with labels, for functions whose calls give some.
+    labelled: Box<[Option<LabelledEndpoints>]>,
 }
 
 impl Bound {
@@ -321,11 +321,35 @@ impl Bound {
     }
 }
 
-/// The metrics of instrumented function `index` labelled `values` in the runtime a call made
-/// here runs under; `None` without such a runtime, or where it refuses the values.
+/// Starts a call of instrumented function `index` on its endpoint labelled `values` in the
+/// runtime a call made here runs under: the runtime's id and the endpoint's slot; `None`
+/// without such a runtime, or where it refuses the values.
 #[inline]
-pub(crate) fn labelled(index: usize, values: &[&str]) -> Option<Arc<EndpointMetrics>> {
-    with_current(|bound, _| bound?.labelled.get(index)?.as_ref()?.get(values))
+pub(crate) fn begin_labelled(index: usize, values: &[&str]) -> Option<(u64, u32)> {
+    with_current(|bound, _| {
+        let bound = bound?;
+        let slot = bound.labelled.get(index)?.as_ref()?.begin(values)?;
+        Some((bound.id, slot))
+    })
+}
+
+/// Runs `f` with the metrics at `slot` of instrumented function `index`'s labelled endpoints
+/// in the runtime numbered `runtime`, if it is still alive.
+pub(crate) fn with_labelled_of<R>(
+    runtime: u64,
+    index: usize,
+    slot: usize,
+    f: impl Fn(&EndpointMetrics) -> R,
+) -> Option<R> {
+    let labelled = |bound: &Bound| bound.labelled.get(index)?.as_ref()?.with(slot, &f);
+    let here = with_current(|bound, _| match bound {
+        Some(bound) if bound.id == runtime => Some(labelled(bound)),
+        _ => None,
+    });
+    match here {
+        Some(done) => done,
+        None => labelled(&*live(runtime)?),
+    }
 }
 
 /// Runs `f` with the metrics of instrumented function `index` in the runtime a call made

@@ -41,8 +41,13 @@ pub(crate) enum Held<'a> {
     /// Nowhere (the pending metrics could not be created).
     Nothing,
     Borrowed(&'a EndpointMetrics),
-    /// The metrics of an endpoint with labels, kept alive by the call.
-    Owned(Arc<EndpointMetrics>),
+    /// Instrumented function `index`'s endpoint with labels at `slot`, in the table of the
+    /// runtime numbered `runtime`.
+    Labelled {
+        runtime: u64,
+        index: u32,
+        slot: u32,
+    },
     /// Instrumented function `index` in the table of the runtime numbered `runtime`.
     Bound {
         runtime: u64,
@@ -72,7 +77,13 @@ impl<'a> RequestGuard<'a> {
         match self.metrics {
             Held::Nothing => {}
             Held::Borrowed(m) => f(m),
-            Held::Owned(ref m) => f(m),
+            Held::Labelled {
+                runtime,
+                index,
+                slot,
+            } => {
+                binding::with_labelled_of(runtime, index as usize, slot as usize, f);
+            }
             Held::Bound { runtime, index } => {
                 binding::with_endpoint_of(runtime, index as usize, f);
             }
@@ -120,7 +131,11 @@ impl Drop for RequestGuard<'_> {
         match self.metrics {
             Held::Nothing => {}
             Held::Borrowed(m) => m.end(timer::ticks_since(started), finished),
-            Held::Owned(ref m) => m.end(timer::ticks_since(started), finished),
+            Held::Labelled {
+                runtime,
+                index,
+                slot,
+            } => end_labelled(runtime, index, slot, started, finished),
             Held::Bound { runtime, index } => {
                 binding::end(runtime, index as usize, started, finished);
             }
@@ -132,6 +147,15 @@ impl Drop for RequestGuard<'_> {
             }
         }
     }
+}
+
+/// Ends a call on an endpoint with labels, out of line: the unlabelled call is the common one.
+#[inline(never)]
+fn end_labelled(runtime: u64, index: u32, slot: u32, started: u64, finished: bool) {
+    let ticks = timer::ticks_since(started);
+    binding::with_labelled_of(runtime, index as usize, slot as usize, |m| {
+        m.end(ticks, finished);
+    });
 }
 
 /// The cells that record an instrumented function's calls while no runtime is alive, made

@@ -1,7 +1,6 @@
 //! The endpoints of one instrumented function under the label values its calls give, as
 //! `#[instrument_endpoint(.., labels(model = ..))]` asks. See [`LabelledEndpoints`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use parking_lot::RwLock;
@@ -22,7 +21,8 @@ pub(crate) struct LabelledEndpoints {
     endpoint: String,
     names: &'static [&'static str],
     /// A few entries in practice (the models a worker serves): a scan beats hashing them.
-    known: RwLock<Vec<(Box<[String]>, Arc<EndpointMetrics>)>>,
+    /// Only ever grows: a call names its entry by position.
+    known: RwLock<Vec<(Box<[String]>, EndpointMetrics)>>,
     overflows: IntCounter,
     warned: AtomicBool,
 }
@@ -52,17 +52,22 @@ impl LabelledEndpoints {
         self.names
     }
 
-    /// The metrics of the endpoint labelled `values` (in the order of the names), made at
-    /// the first call; `None` when the component refuses them (counted and logged once).
+    /// Starts a call on the endpoint labelled `values` (in the order of the names), made at
+    /// the first call; its place here, for [`with`](Self::with). `None` when the component
+    /// refuses the values (counted and logged once).
     #[inline]
-    pub(crate) fn get(&self, values: &[&str]) -> Option<Arc<EndpointMetrics>> {
+    pub(crate) fn begin(&self, values: &[&str]) -> Option<u32> {
         let known = self.known.read();
-        if let Some((_, metrics)) = known.iter().find(|(v, _)| same(v, values)) {
-            return Some(metrics.clone());
+        if let Some(slot) = known.iter().position(|(v, _)| same(v, values)) {
+            known[slot].1.begin();
+            return u32::try_from(slot).ok();
         }
         drop(known);
         match self.create(values) {
-            Ok(metrics) => Some(metrics),
+            Ok(slot) => {
+                self.with(slot, EndpointMetrics::begin);
+                u32::try_from(slot).ok()
+            }
             Err(error) => {
                 self.overflows.inc();
                 if !self.warned.swap(true, Relaxed) {
@@ -73,16 +78,22 @@ impl LabelledEndpoints {
         }
     }
 
-    /// Creates (or finds) the metrics of the endpoint labelled `values` at zero.
+    /// Runs `f` on the metrics at `slot` (entries are never removed, so a slot stays).
+    #[inline]
+    pub(crate) fn with<R>(&self, slot: usize, f: impl FnOnce(&EndpointMetrics) -> R) -> Option<R> {
+        self.known.read().get(slot).map(|(_, m)| f(m))
+    }
+
+    /// Creates (or finds) the metrics of the endpoint labelled `values` at zero; their slot.
     ///
     /// # Errors
     /// [`Error::EndpointLabels`](crate::Error::EndpointLabels) as
     /// [`Component::endpoint_with_labels`] refuses them.
     #[cold]
-    pub(crate) fn create(&self, values: &[&str]) -> Result<Arc<EndpointMetrics>> {
+    pub(crate) fn create(&self, values: &[&str]) -> Result<usize> {
         let mut known = self.known.write();
-        if let Some((_, metrics)) = known.iter().find(|(v, _)| same(v, values)) {
-            return Ok(metrics.clone());
+        if let Some(slot) = known.iter().position(|(v, _)| same(v, values)) {
+            return Ok(slot);
         }
         let labels: Vec<(&str, &str)> = self
             .names
@@ -93,12 +104,9 @@ impl LabelledEndpoints {
         let endpoint = self
             .component
             .endpoint_with_labels(&self.endpoint, &labels)?;
-        let metrics = Arc::new(EndpointMetrics::register(&endpoint)?);
-        known.push((
-            values.iter().map(|v| (*v).to_owned()).collect(),
-            metrics.clone(),
-        ));
-        Ok(metrics)
+        let metrics = EndpointMetrics::register(&endpoint)?;
+        known.push((values.iter().map(|v| (*v).to_owned()).collect(), metrics));
+        Ok(known.len() - 1)
     }
 }
 

@@ -104,12 +104,14 @@ impl StaticEndpoint {
         if values.iter().all(|v| v.is_empty()) {
             return self.start();
         }
-        match binding::labelled(self.index(), values) {
-            Some(metrics) => {
-                metrics.begin();
-                RequestGuard::new(Held::Owned(metrics))
-            }
-            None => self.start(),
+        let index = self.index();
+        match (binding::begin_labelled(index, values), u32::try_from(index)) {
+            (Some((runtime, slot)), Ok(index)) => RequestGuard::new(Held::Labelled {
+                runtime,
+                index,
+                slot,
+            }),
+            _ => self.start(),
         }
     }
 
