@@ -168,7 +168,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         return with_stub(&e, func.into_token_stream());
     }
     if !cfg!(feature = "metrics") {
-        return func.into_token_stream();
+        return uninstrumented(func, &args.labels);
     }
     let (component, endpoint) = match (&args.component, &args.endpoint) {
         (Some(c), Some(e)) => (c, e),
@@ -182,6 +182,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         args.stream,
         &args.labels,
     )
+}
+
+/// The function as written, its label expressions kept in a closure that never runs: they are
+/// not evaluated, and the arguments only they use raise no unused-variable warning.
+fn uninstrumented(mut func: ItemFn, labels: &[(syn::Ident, syn::Expr)]) -> TokenStream {
+    if !labels.is_empty() {
+        let values = labels.iter().map(|(_, v)| v);
+        func.block.stmts.insert(
+            0,
+            syn::parse_quote! {
+                let _ = || { #(let _ = &(#values);)* };
+            },
+        );
+    }
+    func.into_token_stream()
 }
 
 fn instrument(

@@ -14,11 +14,6 @@ pub const ENDPOINT_LABEL: &str = "dynamo_endpoint";
 /// every series of a worker, at every level, as Dynamo injects it.
 pub const WORKER_ID_LABEL: &str = "worker_id";
 
-/// The labels an endpoint of a model-serving worker carries beside the hierarchy labels when
-/// it is given values for them, as Dynamo's `metrics_labels` do: the served model's name, and
-/// its name as the engine knows it.
-pub const DEFAULT_ENDPOINT_LABELS: [&str; 2] = ["model", "model_name"];
-
 /// The hierarchy labels, in the order the levels nest: injected by the runtime, never by hand.
 pub const HIERARCHY_LABELS: [&str; 3] = [NAMESPACE_LABEL, COMPONENT_LABEL, ENDPOINT_LABEL];
 

@@ -145,7 +145,9 @@ async fn values_past_the_caps_are_recorded_without_labels_and_counted() {
 
 #[test]
 fn endpoints_made_by_hand_carry_their_labels() {
-    let rt = runtime("w3");
+    let mut config = RuntimeConfig::default().with_worker_id(WorkerId::Fixed("w3".into()));
+    config.endpoint_labels = vec!["model_name".into()];
+    let rt = DistributedRuntime::with_config(&config).unwrap();
     let component = rt.namespace("ns").unwrap().component("worker").unwrap();
     let llama = component
         .endpoint_with_labels("generate", &[("model", "llama"), ("model_name", "Llama-3")])
@@ -171,7 +173,7 @@ fn endpoints_made_by_hand_carry_their_labels() {
     let requests = |labels: &str| sample(&text, "dynamo_component_requests_total", labels);
     assert_eq!(
         requests(&format!(
-            "{base},model=\"llama\",model_name=\"Llama-3\",worker_id=\"w3\""
+            "{base},model_name=\"Llama-3\",model=\"llama\",worker_id=\"w3\""
         )),
         Some(1.0),
         "{text}"
@@ -211,12 +213,21 @@ fn endpoint_label_names_follow_the_rule_table() {
         let err = DistributedRuntime::with_config(&config).unwrap_err();
         assert!(matches!(err, Error::InvalidName { .. }), "{bad}: {err}");
     }
+    // The configured names, then those instrumented functions give (`generate`: `model`).
+    let _serial = serial();
     let mut config = RuntimeConfig::default();
     config.endpoint_labels = vec!["tenant".to_owned()];
-    // `generate` gives `model`, which this runtime's endpoints cannot carry.
-    let _serial = serial();
-    let err = DistributedRuntime::with_config(&config).unwrap_err();
-    assert!(matches!(err, Error::EndpointLabels { .. }), "{err}");
+    let rt = DistributedRuntime::with_config(&config).unwrap();
+    let component = rt.namespace("ns").unwrap().component("c").unwrap();
+    let both = component.endpoint_with_labels("e", &[("tenant", "a"), ("model", "m")]);
+    assert!(both.is_ok());
+    let err = component
+        .endpoint_with_labels("e", &[("model_name", "m")])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::EndpointLabels { reason, .. } if reason.contains("tenant, model")),
+        "{err}"
+    );
     let env = RuntimeConfig::from_lookup(|v| {
         (v == "DYN_METRICS_ENDPOINT_LABELS").then(|| "model, tenant".to_owned())
     })

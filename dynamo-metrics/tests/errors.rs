@@ -253,9 +253,8 @@ fn conflicting_redeclarations_name_both_declarations() {
         existing,
         &format!(
             "counter of u64, help \"Requests handled\", labels [dynamo_namespace, dynamo_component, \
-             dynamo_endpoint, model, model_name] (declared at {file}:{line}:20 in scope \
-             {{dynamo_namespace=\"ns\", dynamo_component=\"c\", dynamo_endpoint=\"e\", model=\"\", \
-             model_name=\"\"}})"
+             dynamo_endpoint] (declared at {file}:{line}:20 in scope {{dynamo_namespace=\"ns\", \
+             dynamo_component=\"c\", dynamo_endpoint=\"e\"}})"
         )
     );
     assert!(

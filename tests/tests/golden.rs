@@ -41,11 +41,10 @@ struct Golden {
 
 /// Every family of the fixed registry, once recorded.
 async fn fixed_registry() -> DistributedRuntime {
-    let rt = DistributedRuntime::with_config(
-        &dynamo_metrics::RuntimeConfig::default()
-            .with_worker_id(dynamo_metrics::WorkerId::Fixed("golden-1".into())),
-    )
-    .unwrap();
+    let mut config = dynamo_metrics::RuntimeConfig::default()
+        .with_worker_id(dynamo_metrics::WorkerId::Fixed("golden-1".into()));
+    config.endpoint_labels = vec!["model".into()];
+    let rt = DistributedRuntime::with_config(&config).unwrap();
     // An endpoint with a label of its own (a family's own label of that name wins).
     let labelled = rt
         .namespace("ns")

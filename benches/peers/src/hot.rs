@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dynamo_metrics::{
-    DistributedRuntime, DynamoMetrics, Histogram, IntCounterFamily, LabelSet, LabelValue,
-    MetricsRegistry, instrument_endpoint,
+    DynamoMetrics, Histogram, IntCounterFamily, LabelSet, LabelValue, MetricsRegistry,
+    instrument_endpoint,
 };
 use measured::label::StaticLabelSet;
 use measured::{FixedCardinalityLabel, LabelGroup};
@@ -146,7 +146,7 @@ fn two_threads(ops: u64, op: &(dyn Fn() + Sync)) -> Duration {
 
 /// Every case of this module, in groups.
 pub fn cases() -> Vec<Case> {
-    let rt = DistributedRuntime::new().expect("runtime");
+    let rt = crate::runtime();
     let ours = Ours::register(&rt).expect("register");
     let ours = std::sync::Arc::new(ours);
     let mut cases = Vec::new();

@@ -6,9 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use dynamo_metrics::{
-    DistributedRuntime, DynamoMetrics, IntCounter, IntCounterFamily, LabelSet, MetricsRegistry,
-};
+use dynamo_metrics::{DynamoMetrics, IntCounter, IntCounterFamily, LabelSet, MetricsRegistry};
 use measured::LabelGroup;
 use paracord::ParaCord;
 
@@ -89,7 +87,7 @@ pub fn cases() -> Vec<Case> {
         metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
     )
     .expect("the only global recorder");
-    let rt = DistributedRuntime::new().expect("runtime");
+    let rt = crate::runtime();
     let routed = std::sync::Arc::new(Routed::register(&rt).expect("register"));
     let by_hand = rt
         .create_intcountervec(
@@ -200,7 +198,7 @@ fn first_sight(cases: &mut Vec<Case>) {
     let mut from = 0;
     cases.push(untimed_setup(OURS, peers, move |ops| {
         let routes: Vec<Route> = fresh_keys(&mut from, ops).iter().map(route).collect();
-        let rt = DistributedRuntime::new().expect("runtime");
+        let rt = crate::runtime();
         let routed = Routed::register(&rt).expect("register");
         let start = Instant::now();
         for r in &routes {

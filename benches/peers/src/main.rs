@@ -16,6 +16,14 @@ mod render;
 #[global_allocator]
 static ALLOCATOR: mem::Counting = mem::Counting;
 
+/// A runtime whose series carry the labels the peers' do: no `worker_id` (a worker's id
+/// adds one label to every series; `mem` measures what it costs).
+fn runtime() -> dynamo_metrics::DistributedRuntime {
+    let config =
+        dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off);
+    dynamo_metrics::DistributedRuntime::with_config(&config).expect("runtime")
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let mut cases = render::cases();

@@ -167,10 +167,16 @@ pub fn print() {
     ];
     // The runtime (and `metrics`' recorder) exist before counting: only the families and
     // their series are counted.
-    let rt = DistributedRuntime::new().expect("runtime");
+    let rt = crate::runtime();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let rows: Vec<(&str, f64, Option<f64>)> = vec![
         ours(&rt, "dynamo-metrics", false, &buckets),
+        ours(
+            &DistributedRuntime::new().expect("runtime"),
+            "dynamo-metrics, a worker's runtime (its `worker_id` on every series)",
+            false,
+            &buckets,
+        ),
         ours(
             &rt,
             "dynamo-metrics, striped (stripes: this machine's CPUs, up to 16; one observing thread)",

@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use dynamo_metrics::{DistributedRuntime, Format, MetricsRegistry};
+use dynamo_metrics::{Format, MetricsRegistry};
 use measured::{CounterVec, LabelGroup, MetricGroup};
 use paracord::ParaCord;
 use prometheus::Encoder as _;
@@ -99,7 +99,7 @@ const MEASURED_COLD: &str = "measured BufferedTextEncoder, cold";
 /// Every render case, on one set of 10,000 series per library.
 pub fn cases() -> Vec<Case> {
     // Ours: 100 endpoints, each with a family of 100 ids, so the hierarchy labels come first.
-    let rt = DistributedRuntime::new().expect("runtime");
+    let rt = crate::runtime();
     let comp = rt
         .namespace("ns")
         .expect("ns")

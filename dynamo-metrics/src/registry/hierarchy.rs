@@ -135,8 +135,8 @@ impl Component {
     /// labels, as a model-serving worker's endpoints carry `model`: metrics created on it
     /// carry them, so the endpoint metrics of two models served by one worker stay apart.
     /// The names must be among the runtime's endpoint labels
-    /// ([`RuntimeConfig::endpoint_labels`](crate::RuntimeConfig::endpoint_labels), by default
-    /// `model` and `model_name`); a label left out has no value and is not written. The same
+    /// ([`RuntimeConfig::endpoint_labels`](crate::RuntimeConfig::endpoint_labels), and those
+    /// instrumented functions give); a label left out has no value and is not written. The same
     /// node each time it is asked for with the same values.
     ///
     /// A component holds at most [`DEFAULT_MAX_SERIES`](crate::DEFAULT_MAX_SERIES) endpoints

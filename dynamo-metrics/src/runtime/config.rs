@@ -43,10 +43,12 @@ pub struct RuntimeConfig {
     /// by their ids turns it off.
     pub worker_id: WorkerId,
     /// The names of the labels endpoints of this runtime may carry beside the hierarchy
-    /// labels (see [`Component::endpoint_with_labels`](crate::Component::endpoint_with_labels)
-    /// and the `labels(..)` of `#[instrument_endpoint]`); `DYN_METRICS_ENDPOINT_LABELS`, names
-    /// separated by commas, default `model,model_name`. An endpoint without a value for one
-    /// does not write it.
+    /// labels, as Dynamo's `metrics_labels` (`model`, `model_name`), for
+    /// [`Component::endpoint_with_labels`](crate::Component::endpoint_with_labels);
+    /// `DYN_METRICS_ENDPOINT_LABELS`, names separated by commas, default none. The labels the
+    /// program's `#[instrument_endpoint(.., labels(..))]` functions give are added to them.
+    /// Every endpoint family then has them: an endpoint without a value for one does not
+    /// write it. None, none is paid for.
     pub endpoint_labels: Vec<String>,
     /// How long a graceful shutdown lets in-flight requests and streams finish;
     /// `DYN_SHUTDOWN_TIMEOUT_SECS`, default 30. From the environment it is also the system
@@ -65,10 +67,7 @@ impl Default for RuntimeConfig {
             renames: BTreeMap::new(),
             max_series_total: naming::DEFAULT_SERIES_BUDGET,
             worker_id: WorkerId::Generated,
-            endpoint_labels: naming::DEFAULT_ENDPOINT_LABELS
-                .iter()
-                .map(|l| (*l).to_owned())
-                .collect(),
+            endpoint_labels: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
         }
     }

@@ -125,7 +125,14 @@ impl DistributedRuntime {
     pub fn with_config(config: &RuntimeConfig) -> Result<Self> {
         crate::registry::catalog::check_catalog()?;
         let store = Arc::new(Store::new(config.max_series_total));
-        let identity = Identity::new(config.worker_id.resolve()?, &config.endpoint_labels)?;
+        // The endpoint labels configured, then those instrumented functions give.
+        let mut endpoint_labels = config.endpoint_labels.clone();
+        for name in site::sites().iter().flat_map(|s| s.labels()) {
+            if !endpoint_labels.iter().any(|l| l == name) {
+                endpoint_labels.push((*name).to_owned());
+            }
+        }
+        let identity = Identity::new(config.worker_id.resolve()?, &endpoint_labels)?;
         let worker_id = identity.worker_id.clone();
         let scope = root_scope(store.clone(), identity);
         let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
@@ -456,10 +463,6 @@ impl DistributedRuntime {
 
 /// The table of every instrumented function under `namespace`, with the names `config`
 /// gives them, created at zero; records made while no runtime was alive move in.
-///
-/// # Errors
-/// [`Error::EndpointLabels`](crate::Error::EndpointLabels) when a function's calls give a
-/// label that is not one of the runtime's endpoint labels.
 fn instrumented_endpoints(namespace: &Namespace, config: &RuntimeConfig) -> Result<Bound> {
     let mut metrics = Vec::new();
     let mut labelled = Vec::new();
@@ -477,20 +480,7 @@ fn instrumented_endpoints(namespace: &Namespace, config: &RuntimeConfig) -> Resu
         metrics.push(m);
         labelled.push(match site.labels() {
             [] => None,
-            names => {
-                let unknown = names.iter().find(|n| !config.endpoint_labels.iter().any(|l| l == *n));
-                if let Some(name) = unknown {
-                    return Err(crate::Error::EndpointLabels {
-                        endpoint: format!("{}/{}/{endpoint}", namespace.name(), component.name()),
-                        labels: format!("({})", names.join(", ")),
-                        reason: format!(
-                            "{name:?} is not an endpoint label of this runtime (RuntimeConfig::endpoint_labels: {})",
-                            config.endpoint_labels.join(", ")
-                        ),
-                    });
-                }
-                Some(LabelledEndpoints::new(component, endpoint, names)?)
-            }
+            names => Some(LabelledEndpoints::new(component, endpoint, names)?),
         });
     }
     let groups: Vec<Vec<usize>> = groups.into_values().collect();
