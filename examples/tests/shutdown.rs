@@ -49,6 +49,8 @@ fn start() -> Demo {
         .env("DYN_HTTP_HOST", "127.0.0.1")
         .env("DYN_HTTP_PORT", http.to_string())
         .env("DYN_SYSTEM_PORT", system.to_string())
+        // One worker: a second would take the port after `system`, which may be taken.
+        .env("DYN_DEMO_WORKERS", "1")
         .env("DYN_GPU_METRICS", "0")
         .env("DYN_SHUTDOWN_TIMEOUT_SECS", "10")
         .stdout(Stdio::null())

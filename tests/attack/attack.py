@@ -207,7 +207,8 @@ def main():
     ports = {"frontend": free_port(), "system": free_port()}
     env = dict(os.environ, DYN_SHUTDOWN_TIMEOUT_SECS="5")
     demo = subprocess.Popen(
-        [args.bin, "--host", HOST, "--port", str(ports["frontend"]), "--system-port", str(ports["system"])],
+        # One worker: a second would take the port after the system port, which may be taken.
+        [args.bin, "--host", HOST, "--port", str(ports["frontend"]), "--system-port", str(ports["system"]), "--workers", "1"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -63,21 +63,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(generate(request).await?, "HELLO");
 
     let text = runtime.render();
+    // Every series carries the worker's id, foreign collectors' too.
+    let w = runtime.worker_id().ok_or("no worker id")?;
     for line in [
-        "# HELP legacy_jobs_total Jobs, counted the old way",
-        "# TYPE legacy_jobs_total counter",
-        r#"legacy_jobs_total{queue="a \"quoted\" queue"} 3"#,
-        r#"dynamo_router_routed_total{route="chat"} 1"#,
-        r#"dynamo_component_requests_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 1"#,
-        r#"dynamo_component_response_bytes_total{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate"} 5"#,
-        "# TYPE process_cpu_seconds_total counter",
+        "# HELP legacy_jobs_total Jobs, counted the old way".to_owned(),
+        "# TYPE legacy_jobs_total counter".to_owned(),
+        format!(r#"legacy_jobs_total{{worker_id="{w}",queue="a \"quoted\" queue"}} 3"#),
+        format!(r#"dynamo_router_routed_total{{worker_id="{w}",route="chat"}} 1"#),
+        format!(
+            r#"dynamo_component_requests_total{{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",worker_id="{w}"}} 1"#
+        ),
+        format!(
+            r#"dynamo_component_response_bytes_total{{dynamo_namespace="dynamo",dynamo_component="backend",dynamo_endpoint="generate",worker_id="{w}"}} 5"#
+        ),
+        "# TYPE process_cpu_seconds_total counter".to_owned(),
     ] {
         assert!(
             text.lines().any(|l| l == line),
             "missing {line:?} in:\n{text}"
         );
     }
-    let rss: f64 = line_of(&text, "process_resident_memory_bytes ")
+    let rss: f64 = line_of(&text, "process_resident_memory_bytes{")
         .rsplit(' ')
         .next()
         .ok_or("no value")?
@@ -115,7 +121,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         page.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
         "{page}"
     );
-    assert!(page.contains(r#"legacy_jobs_total{queue="a \"quoted\" queue"} 3"#));
+    assert!(page.contains(&format!(
+        r#"legacy_jobs_total{{worker_id="{w}",queue="a \"quoted\" queue"}} 3"#
+    )));
 
     runtime.shutdown().await;
     println!("user crate: dynamo-metrics beside prometheus (protobuf, process, push) works");
