@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 use super::binding;
 use super::endpoint::EndpointMetrics;
 use crate::metrics::timer::{self, clock};
-use crate::registry::scope::{Identity, root_scope};
+use crate::registry::identity::Identity;
+use crate::registry::scope::root_scope;
 use crate::registry::store::Store;
 
 impl EndpointMetrics {

@@ -6,6 +6,7 @@
 //! - [`scope`]: [`MetricsScope`](scope::MetricsScope) and the
 //!   [`MetricsRegistry`](scope::MetricsRegistry) trait: creating families with a level's
 //!   labels;
+//! - [`identity`]: a runtime's worker id and endpoint label names, on every scope;
 //! - [`hierarchy`]: `Namespace -> Component -> Endpoint`, each made once per name;
 //! - [`catalog`]: the descriptors `inventory` gathers, checked together.
 //!
@@ -14,5 +15,6 @@
 
 pub(crate) mod catalog;
 pub(crate) mod hierarchy;
+pub(crate) mod identity;
 pub(crate) mod scope;
 pub(crate) mod store;

@@ -193,7 +193,7 @@ impl RuntimeConfig {
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned)
                 .collect();
-            if crate::registry::scope::Identity::new(None, &names).is_err() {
+            if crate::registry::identity::Identity::new(None, &names).is_err() {
                 return Err(bad(
                     var,
                     value,

@@ -26,7 +26,8 @@ use crate::instrument::labelled::LabelledEndpoints;
 use crate::instrument::{EndpointMetrics, site};
 use crate::metrics::{Gauge, IntCounter};
 use crate::registry::hierarchy::{Namespace, Namespaces};
-use crate::registry::scope::{Identity, MetricsRegistry, MetricsScope, root_scope};
+use crate::registry::identity::Identity;
+use crate::registry::scope::{MetricsRegistry, MetricsScope, root_scope};
 use crate::registry::store::Store;
 use crate::runtime::config::RuntimeConfig;
 #[cfg(feature = "server")]

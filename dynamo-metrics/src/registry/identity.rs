@@ -1,0 +1,59 @@
+//! What a runtime puts on its series beside the hierarchy labels: [`Identity`], its worker
+//! id and the names of its endpoint labels.
+
+use dynamo_metrics_naming as naming;
+
+use crate::error::{Error, Result};
+
+/// What a runtime puts on its series beside the hierarchy labels: its worker id, and the
+/// names of the labels its endpoints may carry.
+#[derive(Debug, Default)]
+pub(crate) struct Identity {
+    /// The value of `worker_id` on every series; `None`: no such label.
+    pub(crate) worker_id: Option<String>,
+    /// The endpoint label names, checked.
+    pub(crate) endpoint_labels: Box<[&'static str]>,
+}
+
+impl Identity {
+    /// An identity with `worker_id` and endpoint labels `names`, each checked by
+    /// [`check_fixed_label_name`](naming::check_fixed_label_name).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a label name that breaks a rule, [`Error::DuplicateLabel`]
+    /// for one given twice.
+    pub(crate) fn new(worker_id: Option<String>, names: &[String]) -> Result<Self> {
+        let mut endpoint_labels: Vec<&'static str> = Vec::with_capacity(names.len());
+        for name in names {
+            naming::check_fixed_label_name(name).map_err(|reason| Error::InvalidName {
+                what: "endpoint label name",
+                name: name.clone(),
+                reason,
+            })?;
+            if endpoint_labels.contains(&name.as_str()) {
+                return Err(Error::DuplicateLabel {
+                    family: "(endpoint labels)".to_owned(),
+                    label: name.clone(),
+                });
+            }
+            endpoint_labels.push(intern(name));
+        }
+        Ok(Identity {
+            worker_id,
+            endpoint_labels: endpoint_labels.into_boxed_slice(),
+        })
+    }
+}
+
+/// `name` with a static lifetime: label names configured at run time are few, and each is
+/// stored once for the process.
+fn intern(name: &str) -> &'static str {
+    static NAMES: parking_lot::Mutex<Vec<&'static str>> = parking_lot::Mutex::new(Vec::new());
+    let mut names = NAMES.lock();
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
