@@ -46,11 +46,8 @@ async fn fixed_registry() -> DistributedRuntime {
     config.endpoint_labels = vec!["model".into()];
     let rt = DistributedRuntime::with_config(&config).unwrap();
     // An endpoint with a label of its own (a family's own label of that name wins).
-    let labelled = rt
-        .namespace("ns")
-        .unwrap()
-        .component("c")
-        .unwrap()
+    let component = rt.namespace("ns").unwrap().component("c").unwrap();
+    let labelled = component
         .endpoint_with_labels("e", &[("model", "m")])
         .unwrap();
     labelled
@@ -63,13 +60,7 @@ async fn fixed_registry() -> DistributedRuntime {
         .with_label_values(&["own"])
         .unwrap()
         .inc();
-    let ep = rt
-        .namespace("ns")
-        .unwrap()
-        .component("c")
-        .unwrap()
-        .endpoint("e")
-        .unwrap();
+    let ep = component.endpoint("e").unwrap();
     let requests = ep
         .create_intcountervec("requests_total", "Requests, \"quoted\"", &["model"], &[])
         .unwrap();

@@ -48,7 +48,7 @@ pub struct RuntimeConfig {
     /// `DYN_METRICS_ENDPOINT_LABELS`, names separated by commas, default none. The labels the
     /// program's `#[instrument_endpoint(.., labels(..))]` functions give are added to them.
     /// Every endpoint family then has them: an endpoint without a value for one does not
-    /// write it. None, none is paid for.
+    /// write it. A runtime without any pays nothing for them.
     pub endpoint_labels: Vec<String>,
     /// How long a graceful shutdown lets in-flight requests and streams finish;
     /// `DYN_SHUTDOWN_TIMEOUT_SECS`, default 30. From the environment it is also the system
