@@ -93,6 +93,13 @@ pub enum Error {
         /// What was expected.
         reason: &'static str,
     },
+    /// The OTLP export cannot start (an endpoint or TLS file it cannot use, an export
+    /// already running) or an export asked for did not get through.
+    #[error("OTLP export: {reason}")]
+    Otlp {
+        /// Why.
+        reason: String,
+    },
     /// The system status server could not bind its address (a port in use, for example).
     #[error("system status server cannot listen on {addr}: {source}")]
     Bind {

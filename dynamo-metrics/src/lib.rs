@@ -119,6 +119,8 @@ mod exposition;
 mod gpu;
 mod instrument;
 mod metrics;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod registry;
 mod runtime;
 mod serve;
@@ -143,6 +145,8 @@ pub use metrics::{
     IntCounterVec, IntGauge, IntGaugeVec, MAX_EXEMPLAR_LABEL_CHARS, OVERFLOW, exponential_buckets,
     linear_buckets, log_buckets,
 };
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpConfig, OtlpProtocol, Temporality};
 pub use prometheus;
 pub use registry::catalog::{catalog, check_catalog};
 pub use registry::hierarchy::{Component, Endpoint, Namespace};

@@ -12,6 +12,8 @@
 //!   its cell reads, the fast path of every scrape, in the same bytes as [`text`];
 //! - [`protobuf`]: the delimited `MetricFamily` writer, over `wire` (varints, doubles,
 //!   length-delimited fields);
+//! - `otlp` (feature `otlp`): the OTLP `ExportMetricsServiceRequest` writer, cumulative or
+//!   delta;
 //! - [`prometheus_model`]: the `prometheus` crate's model, both ways, for foreign collectors
 //!   and for our types' `Collector` impls.
 //!
@@ -25,6 +27,8 @@
 //! and it knows no metric type.
 
 pub(crate) mod format;
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
 pub(crate) mod prepared;
 pub(crate) mod prometheus_model;
 pub(crate) mod protobuf;
@@ -54,6 +58,10 @@ pub(crate) trait PreparedFamily {
     /// Appends the family as a length-delimited protobuf `MetricFamily`; nothing when it has
     /// no series.
     fn write_protobuf(&self, out: &mut Vec<u8>);
+    /// Appends the family as one OTLP `Metric` (field 2 of `ScopeMetrics`); nothing when it
+    /// has no series.
+    #[cfg(feature = "otlp")]
+    fn write_otlp(&self, out: &mut Vec<u8>, ctx: &mut otlp::Context<'_>);
 }
 
 /// Whatever holds the families of an exposition: the store of a runtime.

@@ -104,19 +104,24 @@ impl Native {
     pub(crate) fn limit(&mut self, max_buckets: u32) {
         let max = usize::try_from(max_buckets).unwrap_or(usize::MAX);
         while self.positive.len() + self.negative.len() > max && self.schema > -4 {
-            self.schema -= 1;
-            for buckets in [&mut self.positive, &mut self.negative] {
-                let mut merged: Vec<(i32, u64)> = Vec::with_capacity(buckets.len());
-                for (k, n) in buckets.drain(..) {
-                    // Buckets 2j-1 and 2j become bucket j one schema down.
-                    let k = (k + 1) >> 1;
-                    match merged.last_mut() {
-                        Some((last, count)) if *last == k => *count += n,
-                        _ => merged.push((k, n)),
-                    }
+            self.downscale();
+        }
+    }
+
+    /// Halves the resolution once: buckets `2j-1` and `2j` become bucket `j` one schema
+    /// down.
+    pub(crate) fn downscale(&mut self) {
+        self.schema -= 1;
+        for buckets in [&mut self.positive, &mut self.negative] {
+            let mut merged: Vec<(i32, u64)> = Vec::with_capacity(buckets.len());
+            for (k, n) in buckets.drain(..) {
+                let k = (k + 1) >> 1;
+                match merged.last_mut() {
+                    Some((last, count)) if *last == k => *count += n,
+                    _ => merged.push((k, n)),
                 }
-                *buckets = merged;
             }
+            *buckets = merged;
         }
     }
 }

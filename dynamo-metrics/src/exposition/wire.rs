@@ -72,6 +72,21 @@ pub(super) fn double_len(field: u64) -> usize {
     key_len(field) + 8
 }
 
+/// A `fixed64` or `sfixed64` field.
+#[cfg(feature = "otlp")]
+#[inline]
+pub(super) fn fixed64(out: &mut Vec<u8>, field: u64, v: u64) {
+    key(out, field, FIXED64);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// A `fixed64` field's length: a double's.
+#[cfg(feature = "otlp")]
+#[inline]
+pub(super) fn fixed64_len(field: u64) -> usize {
+    double_len(field)
+}
+
 #[inline]
 pub(super) fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
     header(out, field, b.len());

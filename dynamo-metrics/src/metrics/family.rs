@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use prometheus::core::Desc;
 use prometheus::proto;
 
@@ -378,30 +378,61 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
     }
 
     fn write_protobuf(&self, out: &mut Vec<u8>) {
-        let series = self.series.read();
-        if series.is_empty() {
-            return;
-        }
         let meta = &self.meta;
-        // Counters and gauges without exemplars: read in place, no snapshot made. An exemplar
-        // that arrives meanwhile is left for the next scrape.
-        if series.iter().all(|e| e.series.cell.scalar().is_some()) {
-            let names = &meta.labels;
-            let scalars = series.iter().map(|e| ScalarSeries {
-                names,
-                values: &e.series.values,
-                value: match e.series.cell.value() {
-                    Value::Scalar(v) => v,
-                    // Not a counter's or gauge's value: never, since all were scalars above.
-                    _ => f64::NAN,
-                },
-            });
-            protobuf::write_family(out, &meta.name, &meta.help, meta.kind.into(), scalars);
-        } else {
-            drop(series);
-            if let Some(snap) = self.snapshot() {
-                protobuf::write_snapshot(out, &snap);
+        match self.scalars() {
+            Some(series) => {
+                let scalars = scalars_of(&meta.labels, &series);
+                protobuf::write_family(out, &meta.name, &meta.help, meta.kind.into(), scalars);
+            }
+            None => {
+                if let Some(snap) = self.snapshot() {
+                    protobuf::write_snapshot(out, &snap);
+                }
             }
         }
     }
+
+    #[cfg(feature = "otlp")]
+    fn write_otlp(&self, out: &mut Vec<u8>, ctx: &mut crate::exposition::otlp::Context<'_>) {
+        use crate::exposition::otlp;
+        let meta = &self.meta;
+        match self.scalars().filter(|_| ctx.cumulative()) {
+            Some(series) => {
+                let scalars = scalars_of(&meta.labels, &series);
+                otlp::write_scalars(out, ctx, &meta.name, &meta.help, meta.kind.into(), scalars);
+            }
+            None => {
+                if let Some(snap) = self.snapshot() {
+                    otlp::write_snapshot(out, ctx, &snap);
+                }
+            }
+        }
+    }
+}
+
+impl<C: SeriesCell> Family<C> {
+    /// The series under the family's read lock when it has some and all are counters or
+    /// gauges without exemplars, to be read in place (no snapshot made: an exemplar that arrives meanwhile
+    /// is left for the next reading).
+    fn scalars(&self) -> Option<RwLockReadGuard<'_, Vec<Entry<C>>>> {
+        let series = self.series.read();
+        let all = !series.is_empty() && series.iter().all(|e| e.series.cell.scalar().is_some());
+        all.then_some(series)
+    }
+}
+
+/// Counter or gauge series read in place: names, values and the value now.
+fn scalars_of<'a, C: SeriesCell>(
+    names: &'a [String],
+    series: &'a [Entry<C>],
+) -> impl Iterator<Item = ScalarSeries<'a>> + Clone + 'a {
+    series.iter().map(move |e| ScalarSeries {
+        names,
+        values: &e.series.values,
+        value: match e.series.cell.value() {
+            Value::Scalar(v) => v,
+            // Not a counter's or gauge's value: never, since all were scalars.
+            _ => f64::NAN,
+        },
+    })
 }

@@ -54,6 +54,11 @@ pub struct RuntimeConfig {
     /// `DYN_SHUTDOWN_TIMEOUT_SECS`, default 30. From the environment it is also the system
     /// status server's `shutdown_grace`.
     pub shutdown_timeout: Duration,
+    /// The OTLP export to start with the runtime, if any (feature `otlp`); from the
+    /// environment when `OTEL_METRICS_EXPORTER` names `otlp` (see
+    /// [`OtlpConfig::from_lookup`](crate::OtlpConfig::from_lookup)).
+    #[cfg(feature = "otlp")]
+    pub otlp: Option<crate::OtlpConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -69,6 +74,8 @@ impl Default for RuntimeConfig {
             worker_id: WorkerId::Generated,
             endpoint_labels: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
     }
 }
@@ -122,11 +129,14 @@ impl RuntimeConfig {
 
     /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_WEB_CONFIG_FILE`,
     /// `DYN_SYSTEM_STARTING_HEALTH_STATUS`, `DYN_NAMESPACE`, `DYN_WORKER_ID`,
-    /// `DYN_METRICS_ENDPOINT_LABELS`, `DYN_METRICS_MAX_SERIES` and `DYN_METRICS_RENAME`.
+    /// `DYN_METRICS_ENDPOINT_LABELS`, `DYN_METRICS_MAX_SERIES` and `DYN_METRICS_RENAME`; and
+    /// the OpenTelemetry variables when `OTEL_METRICS_EXPORTER` names `otlp`.
     ///
     /// # Errors
     /// [`Error::Env`] naming the variable when a value cannot be used (a port outside
-    /// `0..=65535`, a host that is not an IP address, an unknown health status).
+    /// `0..=65535`, a host that is not an IP address, an unknown health status, an OTLP
+    /// setting the exporter cannot use, `OTEL_METRICS_EXPORTER=otlp` in a build without the
+    /// `otlp` feature).
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
@@ -139,6 +149,20 @@ impl RuntimeConfig {
         let env = |var: &'static str| lookup(var).map(|v| (var, v.trim().to_owned()));
         let bad = |var, value: String, reason| Error::Env { var, value, reason };
         let mut config = RuntimeConfig::default();
+        #[cfg(feature = "otlp")]
+        {
+            config.otlp = crate::OtlpConfig::from_lookup(&lookup)?;
+        }
+        #[cfg(not(feature = "otlp"))]
+        if let Some((var, value)) = env("OTEL_METRICS_EXPORTER")
+            && value.split(',').any(|e| e.trim() == "otlp")
+        {
+            return Err(bad(
+                var,
+                value,
+                "dynamo-metrics was built without its `otlp` feature",
+            ));
+        }
         if let Some((var, value)) = env("DYN_SYSTEM_PORT") {
             let port = value
                 .parse::<u16>()
@@ -269,7 +293,10 @@ impl WorkerId {
     /// `-` (the rule of [`check_hierarchy_name`](crate::naming::check_hierarchy_name)).
     pub(crate) fn resolve(&self) -> Result<Option<String>> {
         match self {
-            WorkerId::Generated => Ok(Some(format!("{:x}", random_u64()))),
+            WorkerId::Generated => Ok(Some(format!(
+                "{:x}",
+                crate::registry::identity::random_u64()
+            ))),
             WorkerId::Fixed(id) => match naming::check_hierarchy_name(id) {
                 Ok(()) => Ok(Some(id.clone())),
                 Err(reason) => Err(Error::InvalidName {
@@ -281,21 +308,6 @@ impl WorkerId {
             WorkerId::Off => Ok(None),
         }
     }
-}
-
-/// A random number from the standard library's per-process hash keys, the time and a
-/// counter: distinct per runtime and per process, without a dependency.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        hasher.write_u128(now.as_nanos());
-    }
-    hasher.finish()
 }
 
 /// Whether `from=to` renames a component to a component or an endpoint to an endpoint, each

@@ -4,7 +4,11 @@
 //! other module, and none imports it but `lib.rs`.
 
 pub(crate) mod config;
+#[cfg(feature = "otlp")]
+mod otlp;
 pub(crate) mod scoped;
+#[cfg(feature = "server")]
+mod serve;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,12 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-#[cfg(feature = "server")]
+#[cfg(any(feature = "server", feature = "otlp"))]
 use parking_lot::Mutex;
 
 use crate::describe::{Declared, MetricDescriptor, runtime_family};
-#[cfg(feature = "server")]
-use crate::error::Error;
 use crate::error::Result;
 use crate::exposition::{self, Format};
 use crate::instrument::binding::{self, Bound};
@@ -30,8 +32,6 @@ use crate::registry::identity::Identity;
 use crate::registry::scope::{MetricsRegistry, MetricsScope, root_scope};
 use crate::registry::store::Store;
 use crate::runtime::config::RuntimeConfig;
-#[cfg(feature = "server")]
-use crate::serve::config::SystemServerConfig;
 #[cfg(feature = "server")]
 use crate::serve::server::{self, ServerHandle};
 
@@ -82,12 +82,20 @@ pub(crate) struct RuntimeInner {
     exemplars_dropped_seen: AtomicU64,
     ready: AtomicBool,
     worker_id: Option<String>,
+    /// The namespace of the runtime's instrumented functions (`RuntimeConfig::namespace`).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    namespace: String,
+    /// How long shutdown may take.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    shutdown_timeout: Duration,
     /// Size of the last render, to allocate the next one at once.
     last_render: AtomicUsize,
     #[cfg(feature = "server")]
     server: Mutex<Option<ServerHandle>>,
     #[cfg(feature = "server")]
     exporter: server::ExporterMetrics,
+    #[cfg(feature = "otlp")]
+    otlp: Mutex<Option<crate::otlp::exporter::Handle>>,
     /// The metrics of every instrumented function, for calls that run under this runtime.
     pub(crate) bound: Arc<Bound>,
 }
@@ -158,11 +166,15 @@ impl DistributedRuntime {
                 exemplars_dropped_seen: AtomicU64::new(0),
                 ready: AtomicBool::new(config.starting_ready),
                 worker_id,
+                namespace: config.namespace.clone(),
+                shutdown_timeout: config.shutdown_timeout,
                 last_render: AtomicUsize::new(4096),
                 #[cfg(feature = "server")]
                 server: Mutex::new(None),
                 #[cfg(feature = "server")]
                 exporter,
+                #[cfg(feature = "otlp")]
+                otlp: Mutex::new(None),
                 bound: bound.clone(),
             }),
         };
@@ -186,6 +198,10 @@ impl DistributedRuntime {
         #[cfg(feature = "server")]
         if let Some(server) = config.system_server {
             runtime.start_system_server(server).await?;
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = &config.otlp {
+            runtime.start_otlp_export(otlp)?;
         }
         #[cfg(not(feature = "server"))]
         if let Some(server) = config.system_server {
@@ -319,7 +335,8 @@ impl DistributedRuntime {
     }
 
     /// Stops the system status server, if it runs: no new connections are accepted, and open
-    /// ones get the configured grace period to finish.
+    /// ones get the configured grace period to finish. With the OTLP export running (feature
+    /// `otlp`), sends its last export within the shutdown timeout and stops it.
     pub async fn shutdown(&self) {
         #[cfg(feature = "server")]
         {
@@ -328,6 +345,8 @@ impl DistributedRuntime {
                 handle.shutdown().await;
             }
         }
+        #[cfg(feature = "otlp")]
+        self.stop_otlp_export().await;
     }
 }
 
@@ -370,95 +389,6 @@ impl RuntimeInner {
                 out
             }
         }
-    }
-}
-
-#[cfg(feature = "server")]
-impl server::Served for RuntimeInner {
-    fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
-        RuntimeInner::encode(self, format, names)
-    }
-
-    fn health(&self) -> (bool, Duration) {
-        (self.ready.load(Relaxed), self.started.elapsed())
-    }
-
-    fn exporter(&self) -> &server::ExporterMetrics {
-        &self.exporter
-    }
-}
-
-/// The status server and the mountable routes (feature `server`).
-#[cfg(feature = "server")]
-impl DistributedRuntime {
-    /// The routes `GET /metrics`, `/health` and `/live` of this runtime as an axum
-    /// [`Router`](axum::Router), for an application that runs its own HTTP server:
-    /// `app.merge(runtime.metrics_router())`, or `nest` it under a prefix. They answer as the
-    /// status server's do. The router holds the runtime weakly: once the runtime is dropped
-    /// they answer 503. A `Router` is a tower `Service`, so it mounts wherever one does.
-    ///
-    /// The application's server decides how hostile clients are handled. Serve it with
-    /// [`serve`](Self::serve) to get the status server's limits (header and request timeouts,
-    /// connection cap, in-flight limit, 503 with `Retry-After` when over); with another
-    /// server, set the same limits there, or an idle or dripping client holds a connection
-    /// for as long as it likes.
-    pub fn metrics_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        server::routes(self.source())
-    }
-
-    /// Serves `app` (an application's router, this runtime's [`metrics_router`] merged in or
-    /// not) on `listener` with the limits of `config` until `stop` resolves, then drains for
-    /// `config.shutdown_grace`: the status server's own loop, hardened against slow, idle and
-    /// flooding clients. Every request must send its headers within
-    /// `header_read_timeout` (idle kept-alive connections too) and is answered within
-    /// `request_timeout`. Connections over the cap (`max_connections`, at most a quarter of
-    /// the process's open-file limit) and requests over `max_requests_in_flight` get `503`
-    /// with `Retry-After` at once, counted by `dynamo_metrics_refused_total{what}`. A
-    /// `web_config_file` in `config` applies as on the status server (TLS, basic auth on every
-    /// route but `/health` and `/live`, headers).
-    ///
-    /// # Errors
-    /// [`Error::WebConfig`] when `config.web_config_file` cannot be used; nothing is served.
-    ///
-    /// [`metrics_router`]: Self::metrics_router
-    pub async fn serve(
-        &self,
-        listener: tokio::net::TcpListener,
-        app: axum::Router,
-        config: &SystemServerConfig,
-        stop: impl std::future::Future<Output = ()>,
-    ) -> Result<()> {
-        let exporter = &self.inner.exporter;
-        let (app, web) = server::secure(app, config, Some(exporter))?;
-        crate::serve::listener::serve(listener, app, config, exporter.refusals(), web, stop).await;
-        Ok(())
-    }
-
-    fn source(&self) -> Weak<dyn server::Served> {
-        Arc::downgrade(&self.inner) as Weak<dyn server::Served>
-    }
-
-    /// Starts the system status server: `GET /metrics`, `/health`, `/live`. Must be called
-    /// inside a tokio runtime.
-    ///
-    /// # Errors
-    /// [`Error::Bind`] when the address cannot be bound, [`Error::ServerRunning`] when this
-    /// runtime already runs one, [`Error::WebConfig`] when its web configuration file cannot
-    /// be used.
-    pub async fn start_system_server(&self, config: SystemServerConfig) -> Result<SocketAddr> {
-        if let Some(addr) = self.system_server_addr() {
-            return Err(Error::ServerRunning { addr });
-        }
-        let handle = server::start(self.source(), config).await?;
-        let addr = handle.addr();
-        let mut slot = self.inner.server.lock();
-        if let Some(running) = slot.as_ref() {
-            return Err(Error::ServerRunning {
-                addr: running.addr(),
-            });
-        }
-        *slot = Some(handle);
-        Ok(addr)
     }
 }
 
