@@ -1,6 +1,7 @@
 //! Helpers of the end-to-end tests: a minimal HTTP/1.1 client over a real socket, and
 //! running `promtool` and Python's `prometheus_client` parser on exposition text.
 
+pub mod otlp;
 pub mod pki;
 
 use std::io::{Read, Write};
@@ -221,6 +222,39 @@ for family in text_string_to_metric_families(text):
 print(json.dumps(samples))
 "#;
     python_json(SCRIPT, text, "the prometheus_client OpenMetrics parser")
+}
+
+/// Reads an OTLP `ExportMetricsServiceRequest` with Python's official `opentelemetry-proto`
+/// package, and returns per metric name its kind (`sum`, `gauge`, `histogram`,
+/// `exponential_histogram`, `summary`) and, of its first point, `count`, `scale` and the
+/// first exemplar's `trace_id` in hex, where it has them.
+///
+/// # Panics
+/// When Python or the package is missing, or it cannot read the message.
+pub fn python_otlp_summary(body: &[u8]) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+import json, sys
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+request = ExportMetricsServiceRequest.FromString(bytes.fromhex(sys.stdin.read()))
+out = {}
+for rm in request.resource_metrics:
+    for sm in rm.scope_metrics:
+        for m in sm.metrics:
+            kind = m.WhichOneof("data")
+            points = getattr(m, kind).data_points
+            entry = {"kind": kind, "points": len(points)}
+            p = points[0]
+            if kind in ("histogram", "exponential_histogram", "summary"):
+                entry["count"] = p.count
+            if kind == "exponential_histogram":
+                entry["scale"] = p.scale
+            if kind != "summary" and len(p.exemplars) > 0:
+                entry["trace_id"] = p.exemplars[0].trace_id.hex()
+            out[m.name] = entry
+print(json.dumps(out))
+"#;
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    python_json(SCRIPT, &hex, "Python's opentelemetry-proto")
 }
 
 /// Runs a Python `script` that reads `text` on stdin and prints JSON; `what` names it in the
