@@ -445,3 +445,381 @@ async fn http_export_is_the_scrape_and_python_reads_it() {
         TRACE
     );
 }
+
+/// The value of `name`'s point with attribute `kind`, and its start time.
+fn sum_point(request: &ExportMetricsServiceRequest, name: &str, kind: &str) -> (f64, u64, u64) {
+    let Some(Data::Sum(sum)) = &metric(request, name).data else {
+        panic!("{name}: not a sum")
+    };
+    assert_eq!(sum.aggregation_temporality, 1, "delta");
+    let p = sum
+        .data_points
+        .iter()
+        .find(|p| attributes(&p.attributes).get("kind").map(String::as_str) == Some(kind))
+        .unwrap();
+    let Some(number_data_point::Value::AsDouble(v)) = p.value else {
+        panic!()
+    };
+    (v, p.start_time_unix_nano, p.time_unix_nano)
+}
+
+#[tokio::test]
+async fn delta_sums_equal_the_cumulative_value_across_an_outage() {
+    let receiver = Receiver::http().await;
+    let rt = fixture("w1");
+    let hits = rt
+        .namespace("ns")
+        .unwrap()
+        .component("comp")
+        .unwrap()
+        .endpoint("ep")
+        .unwrap()
+        .create_intcountervec("hits_total", "Hits", &["kind"], &[])
+        .unwrap();
+    let latency = rt
+        .namespace("ns")
+        .unwrap()
+        .component("comp")
+        .unwrap()
+        .endpoint("ep")
+        .unwrap()
+        .create_histogram("latency_seconds", "Latency", &[], Some(&[0.5, 1.0]))
+        .unwrap();
+    let mut config = config(&receiver, OtlpProtocol::HttpProtobuf);
+    config.temporality = Temporality::Delta;
+    config.export_timeout = Duration::from_millis(500);
+    rt.start_otlp_export(&config).unwrap();
+    rt.flush_otlp().await.unwrap();
+    hits.with_label_values(&["a"]).unwrap().inc_by(4);
+    latency.observe(0.7);
+    rt.flush_otlp().await.unwrap();
+    // The receiver is down for one export: its changes go into the next.
+    hits.with_label_values(&["a"]).unwrap().inc_by(5);
+    latency.observe(0.1);
+    receiver.answer([Answer::Http(400, None)]);
+    assert!(rt.flush_otlp().await.is_err());
+    hits.with_label_values(&["a"]).unwrap().inc_by(6);
+    latency.observe(2.0);
+    rt.flush_otlp().await.unwrap();
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 4);
+    let delivered: Vec<&ExportMetricsServiceRequest> =
+        [&requests[0], &requests[1], &requests[3]].into();
+    let points: Vec<(f64, u64, u64)> = delivered
+        .iter()
+        .map(|r| sum_point(r, "dynamo_component_hits_total", "a"))
+        .collect();
+    let total: f64 = points.iter().map(|p| p.0).sum();
+    assert_eq!(total, 3.0 + 4.0 + 5.0 + 6.0, "{points:?}");
+    assert_eq!(
+        points[2].0, 11.0,
+        "the undelivered change is merged, not lost"
+    );
+    // Each delivered point starts where the last delivered one ended.
+    assert_eq!(points[1].1, points[0].2);
+    assert_eq!(points[2].1, points[1].2);
+    let histograms: Vec<(u64, f64)> = delivered
+        .iter()
+        .map(|r| {
+            let Some(Data::Histogram(h)) = &metric(r, "dynamo_component_latency_seconds").data
+            else {
+                panic!()
+            };
+            assert_eq!(h.aggregation_temporality, 1);
+            (h.data_points[0].count, h.data_points[0].sum.unwrap())
+        })
+        .collect();
+    assert_eq!(histograms.iter().map(|h| h.0).sum::<u64>(), 6);
+    let sum: f64 = histograms.iter().map(|h| h.1).sum();
+    assert!(
+        (sum - (0.2 + 0.7 + 3.0 + 0.7 + 0.1 + 2.0)).abs() < 1e-9,
+        "{histograms:?}"
+    );
+    // Gauges stay gauges.
+    assert!(matches!(
+        metric(&requests[3], "dynamo_component_queue_depth").data,
+        Some(Data::Gauge(_))
+    ));
+    let text = rt.render();
+    assert!(
+        text.contains("dynamo_metrics_otlp_exports_total{worker_id=\"w1\",result=\"failure\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dynamo_metrics_otlp_exports_total{worker_id=\"w1\",result=\"success\"} 3\n"),
+        "{text}"
+    );
+    rt.shutdown().await;
+}
+
+/// Counts of the exporter's own families, from a render.
+fn own(rt: &DistributedRuntime, series: &str) -> u64 {
+    let text = rt.render();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+}
+
+#[tokio::test]
+async fn retryable_answers_are_retried_after_what_the_receiver_says() {
+    let receiver = Receiver::http().await;
+    let rt = fixture("w1");
+    rt.start_otlp_export(&config(&receiver, OtlpProtocol::HttpProtobuf))
+        .unwrap();
+    receiver.answer([
+        Answer::Http(503, Some(1)),
+        Answer::Http(429, None),
+        Answer::Http(502, None),
+    ]);
+    let started = std::time::Instant::now();
+    rt.flush_otlp().await.unwrap();
+    assert_eq!(receiver.attempts(), 4);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was kept"
+    );
+    assert_eq!(
+        own(&rt, "dynamo_metrics_otlp_retries_total{worker_id=\"w1\"}"),
+        3
+    );
+    // Not retryable: given up at once.
+    receiver.answer([Answer::Http(400, None)]);
+    let err = rt.flush_otlp().await.unwrap_err().to_string();
+    assert!(err.contains("HTTP 400"), "{err}");
+    assert_eq!(receiver.attempts(), 5);
+    // Partial success: delivered, the rejected points counted.
+    receiver.answer([Answer::Partial(2)]);
+    let sent = rt.flush_otlp().await.unwrap();
+    assert_eq!(
+        own(
+            &rt,
+            "dynamo_metrics_otlp_points_total{worker_id=\"w1\",outcome=\"rejected\"}"
+        ),
+        2
+    );
+    assert_eq!(
+        own(
+            &rt,
+            "dynamo_metrics_otlp_exports_total{worker_id=\"w1\",result=\"partial\"}"
+        ),
+        1
+    );
+    assert!(sent > 0);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn grpc_codes_are_retried_as_the_specification_says() {
+    let receiver = Receiver::grpc().await;
+    let rt = fixture("w1");
+    rt.start_otlp_export(&config(&receiver, OtlpProtocol::Grpc))
+        .unwrap();
+    receiver.answer([
+        Answer::Grpc(tonic::Code::Unavailable, None),
+        Answer::Grpc(
+            tonic::Code::ResourceExhausted,
+            Some(Duration::from_millis(300)),
+        ),
+    ]);
+    rt.flush_otlp().await.unwrap();
+    assert_eq!(receiver.attempts(), 3);
+    // RESOURCE_EXHAUSTED without retry information, and INVALID_ARGUMENT: final.
+    for code in [tonic::Code::ResourceExhausted, tonic::Code::InvalidArgument] {
+        receiver.answer([Answer::Grpc(code, None)]);
+        let err = rt.flush_otlp().await.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("gRPC status {}", code as i32)),
+            "{err}"
+        );
+    }
+    assert_eq!(receiver.attempts(), 5);
+    receiver.answer([Answer::Partial(1)]);
+    rt.flush_otlp().await.unwrap();
+    assert_eq!(
+        own(
+            &rt,
+            "dynamo_metrics_otlp_points_total{worker_id=\"w1\",outcome=\"rejected\"}"
+        ),
+        1
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_receiver_absent_or_hanging_costs_the_export_timeout_and_blocks_nothing() {
+    // Absent: a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let rt = fixture("w1");
+    let mut absent = OtlpConfig::default();
+    absent.endpoint = format!("http://{port}/v1/metrics");
+    absent.interval = Duration::from_secs(3600);
+    absent.export_timeout = Duration::from_millis(800);
+    absent.retry_backoff = Duration::from_millis(50);
+    rt.start_otlp_export(&absent).unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(5), rt.flush_otlp())
+        .await
+        .expect("bounded by the export timeout")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("connecting"), "{err}");
+    assert!(own(&rt, "dynamo_metrics_otlp_retries_total{worker_id=\"w1\"}") >= 1);
+    assert!(
+        own(
+            &rt,
+            "dynamo_metrics_otlp_points_total{worker_id=\"w1\",outcome=\"dropped\"}"
+        ) > 0
+    );
+    rt.shutdown().await;
+
+    // Hanging: each request times out, the export gives up at its timeout; meanwhile
+    // recording and scrapes go on.
+    let receiver = Receiver::grpc().await;
+    receiver.answer(std::iter::repeat_n(Answer::Hang, 10));
+    let rt = fixture("w1");
+    let mut hanging = config(&receiver, OtlpProtocol::Grpc);
+    hanging.timeout = Duration::from_millis(300);
+    hanging.export_timeout = Duration::from_secs(1);
+    rt.start_otlp_export(&hanging).unwrap();
+    let flush = {
+        let rt = rt.clone();
+        tokio::spawn(async move { rt.flush_otlp().await })
+    };
+    while receiver.attempts() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let counter = rt
+        .create_intcounter("during_total", "Recorded during an export", &[])
+        .unwrap();
+    counter.inc();
+    assert!(
+        rt.render()
+            .contains("dynamo_component_during_total{worker_id=\"w1\"} 1\n")
+    );
+    assert!(
+        !flush.is_finished(),
+        "the scrape and the recording did not wait for the export"
+    );
+    let err = tokio::time::timeout(Duration::from_secs(5), flush)
+        .await
+        .expect("bounded by the export timeout")
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no answer within 300 ms"), "{err}");
+    // Shutdown sends a last export within the shutdown timeout, though it hangs.
+    tokio::time::timeout(Duration::from_secs(35), rt.shutdown())
+        .await
+        .expect("shutdown is bounded");
+}
+
+#[tokio::test]
+async fn shutdown_sends_the_last_export() {
+    let receiver = Receiver::grpc().await;
+    let rt = fixture("w1");
+    rt.start_otlp_export(&config(&receiver, OtlpProtocol::Grpc))
+        .unwrap();
+    let counter = rt
+        .create_intcounter("last_total", "Recorded before shutdown", &[])
+        .unwrap();
+    counter.inc_by(9);
+    rt.shutdown().await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1, "one export, at shutdown");
+    let Some(Data::Sum(sum)) = &metric(&requests[0], "dynamo_component_last_total").data else {
+        panic!()
+    };
+    assert_eq!(
+        sum.data_points[0].value,
+        Some(number_data_point::Value::AsDouble(9.0))
+    );
+    assert!(rt.flush_otlp().await.is_err(), "stopped");
+}
+
+#[tokio::test]
+async fn tls_with_the_wrong_authority_is_refused_and_with_the_right_one_is_spoken() {
+    let pki = dynamo_metrics_tests::pki::Pki::new("otlp");
+    // Any HTTPS server will do for the handshake: the status server with TLS.
+    let web = pki.path("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .unwrap();
+    let mut server = dynamo_metrics::SystemServerConfig::at(([127, 0, 0, 1], 0));
+    server.web_config_file = Some(web);
+    let mut rt_config = RuntimeConfig::default().with_worker_id(WorkerId::Off);
+    rt_config.system_server = Some(server);
+    rt_config.gpu = None;
+    let server_rt = DistributedRuntime::from_config(rt_config).await.unwrap();
+    let addr = server_rt.system_server_addr().unwrap();
+    for (ca, expect) in [("other-ca.crt", "TLS handshake"), ("ca.crt", "HTTP 404")] {
+        let rt = fixture("w1");
+        let mut config = OtlpConfig::default();
+        config.endpoint = format!("https://localhost:{}/v1/metrics", addr.port());
+        config.certificate = Some(pki.path(ca));
+        config.interval = Duration::from_secs(3600);
+        config.export_timeout = Duration::from_millis(500);
+        config.retry_backoff = Duration::from_millis(50);
+        rt.start_otlp_export(&config).unwrap();
+        let err = rt.flush_otlp().await.unwrap_err().to_string();
+        assert!(err.contains(expect), "{ca}: {err}");
+        rt.shutdown().await;
+    }
+    // A CA file that is not there: refused at start, named.
+    let rt = fixture("w1");
+    let mut config = OtlpConfig::default();
+    config.endpoint = "https://localhost:1/v1/metrics".into();
+    config.certificate = Some(pki.path("missing.crt"));
+    let err = rt.start_otlp_export(&config).unwrap_err().to_string();
+    assert!(err.contains("missing.crt"), "{err}");
+    server_rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_environment_starts_the_export() {
+    let receiver = Receiver::grpc().await;
+    let endpoint = receiver.endpoint();
+    let vars = [
+        ("OTEL_METRICS_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20t"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ("OTEL_SERVICE_NAME", "worker-a"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=ignored,deployment.environment=test",
+        ),
+        ("DYN_WORKER_ID", "w7"),
+    ];
+    let config = RuntimeConfig::from_lookup(|var| {
+        vars.iter()
+            .find(|(k, _)| *k == var)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap();
+    let rt = DistributedRuntime::from_config(config).await.unwrap();
+    // On its timer, every 200 ms.
+    while receiver.requests().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let request = &receiver.requests()[0];
+    let resource = attributes(
+        &request.resource_metrics[0]
+            .resource
+            .as_ref()
+            .unwrap()
+            .attributes,
+    );
+    assert_eq!(resource["service.name"], "worker-a");
+    assert_eq!(resource["deployment.environment"], "test");
+    assert_eq!(resource["service.instance.id"], "w7");
+    assert_eq!(receiver.headers()[0]["authorization"], "Bearer t");
+    assert_eq!(receiver.headers()[0]["grpc-encoding"], "gzip");
+    rt.shutdown().await;
+}
