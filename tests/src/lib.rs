@@ -224,6 +224,26 @@ print(json.dumps(samples))
     python_json(SCRIPT, text, "the prometheus_client OpenMetrics parser")
 }
 
+/// A unary chat request to the demo's frontend with a W3C `traceparent` header for
+/// `trace_id`; the response status.
+///
+/// # Panics
+/// When the connection fails: this is test code.
+pub fn traced_request(frontend: SocketAddr, trace_id: &str) -> u16 {
+    let body = r#"{"model":"mock-llama","max_tokens":4,"messages":[{"role":"user","content":"hello there"}]}"#;
+    let mut stream = std::net::TcpStream::connect(frontend).unwrap();
+    write!(
+        stream,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
 /// Reads an OTLP `ExportMetricsServiceRequest` with Python's official `opentelemetry-proto`
 /// package, and returns per metric name its kind (`sum`, `gauge`, `histogram`,
 /// `exponential_histogram`, `summary`) and, of its first point, `count`, `scale` and the

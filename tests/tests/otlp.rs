@@ -823,3 +823,106 @@ async fn the_environment_starts_the_export() {
     assert_eq!(receiver.headers()[0]["grpc-encoding"], "gzip");
     rt.shutdown().await;
 }
+
+/// The names of the families of a runtime's scrape, and those with native buckets.
+fn scrape_names(rt: &DistributedRuntime) -> (Vec<String>, Vec<String>) {
+    let families = decode_metric_families(&rt.encode(Format::Protobuf, None));
+    let name = |f: &Json| f["name"].as_str().unwrap().to_owned();
+    let native = families
+        .iter()
+        .filter(|f| f["metric"][0]["histogram"]["schema"].is_i64())
+        .map(name)
+        .collect();
+    (families.iter().map(name).collect(), native)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_delivers_every_family_over_both_protocols() {
+    use dynamo_examples::demo::{self, DemoConfig};
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let receiver = match protocol {
+            OtlpProtocol::Grpc => Receiver::grpc().await,
+            _ => Receiver::http().await,
+        };
+        let mut runtime = RuntimeConfig::default();
+        runtime.gpu = None;
+        runtime.otlp = Some(config(&receiver, protocol));
+        let demo = demo::start(DemoConfig {
+            host: "127.0.0.1".parse().unwrap(),
+            frontend_port: 0,
+            system_port: 0,
+            workers: 2,
+            models: vec!["mock-llama".into()],
+            timings: demo::default_timings(),
+            runtime,
+            web_config_file: None,
+        })
+        .await
+        .unwrap();
+        let frontend = demo.frontend;
+        let status = tokio::task::spawn_blocking(move || {
+            dynamo_metrics_tests::traced_request(frontend, TRACE)
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 200);
+        let mut runtimes = vec![demo.frontend_runtime.clone()];
+        runtimes.extend(demo.workers.iter().map(|(rt, _)| rt.clone()));
+        let mut traced = false;
+        for rt in &runtimes {
+            let before = receiver.requests().len();
+            rt.flush_otlp().await.unwrap();
+            let (names, native) = scrape_names(rt);
+            let request = &receiver.requests()[before];
+            let resource = attributes(
+                &request.resource_metrics[0]
+                    .resource
+                    .as_ref()
+                    .unwrap()
+                    .attributes,
+            );
+            assert_eq!(
+                resource.get("service.instance.id").map(String::as_str),
+                rt.worker_id()
+            );
+            let exported: Vec<String> =
+                metrics_of(request).iter().map(|m| m.name.clone()).collect();
+            assert_eq!(
+                exported,
+                names,
+                "{protocol:?}: every family of {:?}",
+                rt.worker_id()
+            );
+            assert!(!native.is_empty());
+            for name in &native {
+                assert!(
+                    matches!(
+                        metric(request, name).data,
+                        Some(Data::ExponentialHistogram(_))
+                    ),
+                    "{name} is native"
+                );
+            }
+            traced |= metrics_of(request).iter().any(|m| {
+                let exemplars: Vec<&opentelemetry_proto::tonic::metrics::v1::Exemplar> = match &m
+                    .data
+                {
+                    Some(Data::Histogram(h)) => {
+                        h.data_points.iter().flat_map(|p| &p.exemplars).collect()
+                    }
+                    Some(Data::ExponentialHistogram(h)) => {
+                        h.data_points.iter().flat_map(|p| &p.exemplars).collect()
+                    }
+                    Some(Data::Sum(s)) => s.data_points.iter().flat_map(|p| &p.exemplars).collect(),
+                    _ => Vec::new(),
+                };
+                exemplars.iter().any(|e| e.trace_id == trace_bytes())
+            });
+        }
+        assert!(
+            traced,
+            "{protocol:?}: the traceparent's trace id as an exemplar"
+        );
+        demo.shutdown().await;
+    }
+}

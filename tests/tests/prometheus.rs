@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dynamo_examples::demo::{self, DemoConfig, EngineTimings};
 use dynamo_metrics::{GpuCollector, GpuConfig, MetricsRegistry, RuntimeConfig};
-use dynamo_metrics_tests::{FixedGpus, Prometheus, encode, request};
+use dynamo_metrics_tests::{FixedGpus, Prometheus, encode, request, traced_request};
 use serde_json::Value;
 
 fn start_prometheus(frontend: SocketAddr, workers: &[SocketAddr], flags: &[&str]) -> Prometheus {
@@ -197,23 +197,6 @@ async fn native_histograms_reach_a_prometheus_with_the_feature_on() {
     assert!(p99 > 0.001, "p99 TTFT {p99}");
     let rate: f64 = duration[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(rate > 0.0, "worker request duration rate {rate}");
-}
-
-/// A unary chat request with a W3C `traceparent` header; the response status.
-fn traced_request(frontend: SocketAddr, trace_id: &str) -> u16 {
-    use std::io::{Read, Write};
-    let body = r#"{"model":"mock-llama","max_tokens":4,"messages":[{"role":"user","content":"hello there"}]}"#;
-    let mut stream = std::net::TcpStream::connect(frontend).unwrap();
-    write!(
-        stream,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-         traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,7 +71,8 @@ impl Demo {
     /// Stops gracefully: both runtimes report not ready at once, the frontend stops accepting
     /// and lets requests and streams in flight finish within the runtime's
     /// `shutdown_timeout` (what is left then is cut, and counted as cancelled), then the
-    /// worker's status server drains and stops.
+    /// worker's status server drains and stops; runtimes that export over OTLP send a last
+    /// export.
     pub async fn shutdown(self) {
         self.frontend_runtime.set_ready(false);
         for (runtime, _) in &self.workers {
@@ -85,6 +86,8 @@ impl Demo {
         for (runtime, _) in &self.workers {
             runtime.shutdown().await;
         }
+        // Its last OTLP export, if it exports.
+        self.frontend_runtime.shutdown().await;
     }
 }
 
@@ -155,6 +158,11 @@ pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error
     // The frontend is not a worker: its per-worker gauges name the workers by their ids.
     frontend_config.worker_id = WorkerId::Off;
     let frontend_runtime = DistributedRuntime::with_config(&frontend_config)?;
+    // Workers start their export with their runtime (`from_config`); the frontend has no
+    // status server to start, so it starts its own.
+    if let Some(otlp) = &frontend_config.otlp {
+        frontend_runtime.start_otlp_export(otlp)?;
+    }
     let frontend_metrics = FrontendMetrics::register(&frontend_runtime)?;
     let preprocessor = PreprocessorMetrics::register(&frontend_runtime)?;
     for m in &models {
