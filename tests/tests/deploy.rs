@@ -223,3 +223,50 @@ fn dashboards_configmap_is_current() {
         assert_eq!(embedded, dashboard(name), "{name}");
     }
 }
+
+#[test]
+fn the_collector_receives_both_protocols_and_writes_to_the_stacks_prometheus() {
+    let text = std::fs::read_to_string(root().join("deploy/metrics/otel-collector.yml")).unwrap();
+    let collector = &yaml_documents(&text)[0];
+    let protocols = &collector["receivers"]["otlp"]["protocols"];
+    assert_eq!(protocols["grpc"]["endpoint"], "0.0.0.0:4317");
+    assert_eq!(protocols["http"]["endpoint"], "0.0.0.0:4318");
+    let pipeline = &collector["service"]["pipelines"]["metrics"];
+    for (kind, section) in [
+        ("receivers", "receivers"),
+        ("processors", "processors"),
+        ("exporters", "exporters"),
+    ] {
+        for name in pipeline[kind].as_array().unwrap() {
+            let name = name.as_str().unwrap();
+            assert!(
+                collector[section][name].is_object(),
+                "{kind} {name} is not defined"
+            );
+        }
+    }
+    let write = &collector["exporters"]["prometheusremotewrite"];
+    assert_eq!(write["endpoint"], "http://prometheus:9090/api/v1/write");
+    assert_eq!(
+        write["add_metric_suffixes"], false,
+        "names arrive with their suffixes"
+    );
+
+    let compose = &yaml_documents(
+        &std::fs::read_to_string(root().join("deploy/metrics/docker-compose.yml")).unwrap(),
+    )[0];
+    let service = &compose["services"]["otel-collector"];
+    assert_eq!(
+        service["ports"],
+        serde_json::json!(["4317:4317", "4318:4318"])
+    );
+    assert_eq!(service["profiles"], serde_json::json!(["otlp"]));
+    let prometheus = compose["services"]["prometheus"]["command"]
+        .as_array()
+        .unwrap();
+    assert!(
+        prometheus
+            .iter()
+            .any(|c| c == "--web.enable-remote-write-receiver")
+    );
+}

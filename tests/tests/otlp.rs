@@ -709,7 +709,7 @@ async fn a_receiver_absent_or_hanging_costs_the_export_timeout_and_blocks_nothin
         .unwrap()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("no answer within 300 ms"), "{err}");
+    assert!(err.contains("no answer within"), "{err}");
     // Shutdown sends a last export within the shutdown timeout, though it hangs.
     tokio::time::timeout(Duration::from_secs(35), rt.shutdown())
         .await
