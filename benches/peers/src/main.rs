@@ -11,6 +11,7 @@
 mod hot;
 mod labels;
 mod mem;
+mod otlp;
 mod render;
 
 #[global_allocator]
@@ -29,6 +30,7 @@ fn main() {
     let mut cases = render::cases();
     cases.extend(labels::cases());
     cases.extend(hot::cases());
+    cases.extend(otlp::cases());
     let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()

@@ -26,9 +26,19 @@ pub(crate) struct Series<C: SeriesCell> {
     pub(crate) cell: C,
     pub(crate) meta: Arc<Meta>,
     values: Box<[String]>,
-    /// Boxed: it is made only when the series is used as a `prometheus` collector, and
-    /// inline it would be most of the series' size.
-    desc: OnceLock<Option<Box<Desc>>>,
+    /// What is made only when the series is used so, boxed: inline it would be most of the
+    /// series' size, which a series that is only recorded and scraped does not pay.
+    lazy: OnceLock<Box<Lazy>>,
+}
+
+/// What a series makes at its first use as a `prometheus` collector or in an OTLP export.
+#[derive(Default)]
+struct Lazy {
+    /// The `prometheus` descriptor of the series alone.
+    desc: OnceLock<Option<Desc>>,
+    /// The head of its OTLP point, encoded (feature `otlp`).
+    #[cfg(feature = "otlp")]
+    otlp: OnceLock<Box<[u8]>>,
 }
 
 /// A series in its family's sorted list, with its pre-rendered text beside the pointer: a
@@ -64,10 +74,10 @@ impl<C: SeriesCell> Series<C> {
 
     /// The `prometheus` descriptor of this series alone, every label constant.
     pub(crate) fn desc(&self) -> Vec<&Desc> {
-        self.desc
-            .get_or_init(|| self.meta.desc(&self.values).map(Box::new))
+        let lazy = self.lazy.get_or_init(Box::default);
+        lazy.desc
+            .get_or_init(|| self.meta.desc(&self.values))
             .iter()
-            .map(|d| &**d)
             .collect()
     }
 
@@ -269,7 +279,7 @@ impl<C: SeriesCell> Family<C> {
             cell: C::new(&self.meta, self.striped.load(Relaxed)),
             meta: self.meta.clone(),
             values,
-            desc: OnceLock::new(),
+            lazy: OnceLock::new(),
         });
         series.insert(
             i,
@@ -398,8 +408,25 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
         let meta = &self.meta;
         match self.scalars().filter(|_| ctx.cumulative()) {
             Some(series) => {
-                let scalars = scalars_of(&meta.labels, &series);
-                otlp::write_scalars(out, ctx, &meta.name, &meta.help, meta.kind.into(), scalars);
+                // Each series' prepared head looked up once, for both passes of the writer.
+                let kind = meta.kind.into();
+                let prepared: Vec<(&[u8], &Series<C>)> = series
+                    .iter()
+                    .map(|e| {
+                        let s = &*e.series;
+                        let head = (s.lazy.get_or_init(Box::default).otlp)
+                            .get_or_init(|| otlp::number_point_head(kind, meta.pairs(&s.values)));
+                        (&**head, s)
+                    })
+                    .collect();
+                let family = (&*meta.name, &*meta.help, kind);
+                // An exemplar that arrives meanwhile is left for the next reading.
+                let value = |s: &Series<C>| match s.cell.value() {
+                    Value::Scalar(v) => v,
+                    _ => f64::NAN,
+                };
+                let prepared = prepared.iter().copied();
+                otlp::write_prepared_scalars(out, ctx, family, prepared, value);
             }
             None => {
                 if let Some(snap) = self.snapshot() {

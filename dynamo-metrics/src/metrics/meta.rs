@@ -37,7 +37,7 @@ impl Meta {
     pub(crate) fn pairs<'a>(
         &'a self,
         values: &'a [String],
-    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
         self.labels
             .iter()
             .map(String::as_str)

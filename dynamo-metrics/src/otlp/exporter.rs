@@ -96,7 +96,7 @@ pub(crate) fn start(
         backoff: config.retry_backoff,
         delta: (config.temporality == Temporality::Delta).then(DeltaState::default),
         last_failure: None,
-        capacity: 4096,
+        buffer: Vec::new(),
     };
     let interval = config.interval;
     tokio::spawn(async move {
@@ -139,11 +139,12 @@ struct Exporter {
     delta: Option<DeltaState>,
     /// Why the last export failed, to log each new reason once.
     last_failure: Option<String>,
-    /// The size of the last request, to allocate the next at once.
-    capacity: usize,
+    /// The last request's buffer, reused.
+    buffer: Vec<u8>,
 }
 
-fn unix_nanos(t: SystemTime) -> u64 {
+/// Nanoseconds since the epoch (0 before it).
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
@@ -163,20 +164,19 @@ impl Exporter {
             delta: self.delta.as_mut(),
             points: 0,
         };
-        let encoded = source.encode_otlp(&self.resource, &mut ctx);
+        let start = source.encode_otlp(&self.resource, &mut ctx, &mut self.buffer);
         drop(source);
-        let points = encoded.points;
-        self.capacity = encoded.message().len() + encoded.message().len() / 8;
+        let points = ctx.points;
+        let message = &self.buffer[start..];
         let body = if self.gzip {
             let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(encoded.message().len() / 4),
+                Vec::with_capacity(message.len() / 4),
                 flate2::Compression::fast(),
             );
-            let _ = gz.write_all(encoded.message());
+            let _ = gz.write_all(message);
             Bytes::from(gz.finish().unwrap_or_default())
         } else {
-            let start = encoded.start;
-            Bytes::from(encoded.buffer).slice(start..)
+            Bytes::copy_from_slice(message)
         };
         let result = self.deliver(body, deadline).await;
         self.metrics

@@ -19,14 +19,21 @@ pub use config::{OtlpConfig, OtlpProtocol, Temporality};
 
 use crate::describe::{Declared, MetricDescriptor, runtime_family};
 use crate::error::Result;
-use crate::exposition::otlp::{Context, Encoded, Resource};
+use crate::exposition::otlp::{Context, Resource};
 use crate::metrics::{Histogram, IntCounter, IntCounterVec};
 use crate::registry::scope::MetricsScope;
 
 /// What the exporter exports: a runtime's families, encoded at the moment of each export.
 pub(crate) trait Source: Send + Sync {
-    /// One `ExportMetricsServiceRequest` of everything a scrape would show now.
-    fn encode_otlp(&self, resource: &Resource, ctx: &mut Context<'_>) -> Encoded;
+    /// Writes one `ExportMetricsServiceRequest` of everything a scrape would show now into
+    /// `buffer` (see [`encode_request`](crate::exposition::otlp::encode_request)); where the
+    /// message starts in it.
+    fn encode_otlp(
+        &self,
+        resource: &Resource,
+        ctx: &mut Context<'_>,
+        buffer: &mut Vec<u8>,
+    ) -> usize;
     /// When the runtime started, in nanoseconds since the epoch: the start of cumulative
     /// series.
     fn started_unix_nanos(&self) -> u64;

@@ -96,6 +96,9 @@ pub(crate) struct RuntimeInner {
     exporter: server::ExporterMetrics,
     #[cfg(feature = "otlp")]
     otlp: Mutex<Option<crate::otlp::exporter::Handle>>,
+    /// The resource of `encode_otlp`, made at its first call.
+    #[cfg(feature = "otlp")]
+    default_resource: std::sync::OnceLock<crate::exposition::otlp::Resource>,
     /// The metrics of every instrumented function, for calls that run under this runtime.
     pub(crate) bound: Arc<Bound>,
 }
@@ -119,7 +122,7 @@ impl DistributedRuntime {
     /// A runtime with default settings and no system status server.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when two macro-declared metrics of the program share a name but
+    /// [`Error::Conflict`](crate::Error::Conflict) when two macro-declared metrics of the program share a name but
     /// not a declaration ([`check_catalog`](crate::check_catalog)).
     pub fn new() -> Result<Self> {
         Self::with_config(&RuntimeConfig::default())
@@ -175,6 +178,8 @@ impl DistributedRuntime {
                 exporter,
                 #[cfg(feature = "otlp")]
                 otlp: Mutex::new(None),
+                #[cfg(feature = "otlp")]
+                default_resource: std::sync::OnceLock::new(),
                 bound: bound.clone(),
             }),
         };
@@ -192,7 +197,7 @@ impl DistributedRuntime {
     /// A runtime with `config`'s settings, its system status server started if configured.
     ///
     /// # Errors
-    /// [`Error::Bind`] when the server cannot listen (a port in use, for example).
+    /// [`Error::Bind`](crate::Error::Bind) when the server cannot listen (a port in use, for example).
     pub async fn from_config(config: RuntimeConfig) -> Result<Self> {
         let runtime = Self::with_config(&config)?;
         #[cfg(feature = "server")]
@@ -217,7 +222,7 @@ impl DistributedRuntime {
     /// system status server started when `DYN_SYSTEM_PORT` is set.
     ///
     /// # Errors
-    /// [`Error::Env`] for an unusable variable, [`Error::Bind`] when the server cannot listen.
+    /// [`Error::Env`](crate::Error::Env) for an unusable variable, [`Error::Bind`](crate::Error::Bind) when the server cannot listen.
     pub async fn from_env() -> Result<Self> {
         Self::from_config(RuntimeConfig::from_env()?).await
     }
@@ -229,7 +234,7 @@ impl DistributedRuntime {
     /// The namespace `name`; the same node each time it is asked for.
     ///
     /// # Errors
-    /// [`Error::InvalidHierarchyName`] when `name` is empty.
+    /// [`Error::InvalidHierarchyName`](crate::Error::InvalidHierarchyName) when `name` is empty.
     pub fn namespace(&self, name: &str) -> Result<Namespace> {
         self.inner.namespaces.get(&self.inner.scope, name)
     }

@@ -7,23 +7,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{DistributedRuntime, RuntimeInner};
 use crate::error::{Error, Result};
-use crate::exposition::otlp::{self, Context, Encoded, Resource};
+use crate::exposition::otlp::{self, Context, Resource};
 use crate::otlp::{OtlpConfig, OtlpMetrics, Source, exporter};
 
 impl Source for RuntimeInner {
-    fn encode_otlp(&self, resource: &Resource, ctx: &mut Context<'_>) -> Encoded {
+    fn encode_otlp(
+        &self,
+        resource: &Resource,
+        ctx: &mut Context<'_>,
+        buffer: &mut Vec<u8>,
+    ) -> usize {
         self.refresh();
-        let capacity = self.last_render.load(Relaxed) / 2;
-        otlp::encode_request(&*self.store, resource, ctx, capacity)
+        otlp::encode_request(&*self.store, resource, ctx, buffer)
     }
 
     fn started_unix_nanos(&self) -> u64 {
         let started = SystemTime::now()
             .checked_sub(self.started.elapsed())
             .unwrap_or(UNIX_EPOCH);
-        started
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        exporter::unix_nanos(started)
     }
 }
 
@@ -53,10 +55,7 @@ impl DistributedRuntime {
         let metrics = OtlpMetrics::register(&self.inner.scope)?;
         let resource = Resource {
             attributes: resource_attributes(&self.inner, config),
-            scope: (
-                "dynamo-metrics".to_owned(),
-                env!("CARGO_PKG_VERSION").to_owned(),
-            ),
+            scope: scope(),
         };
         let source: Weak<dyn Source> = Arc::downgrade(&self.inner) as Weak<dyn Source>;
         *slot = Some(exporter::start(source, config, resource, metrics)?);
@@ -83,6 +82,38 @@ impl DistributedRuntime {
         }
     }
 
+    /// The OTLP `ExportMetricsServiceRequest` (protobuf) of everything `/metrics` shows now,
+    /// cumulative, with the resource a default [`OtlpConfig`] gives: what an export would send,
+    /// for a transport of your own or to look at.
+    pub fn encode_otlp(&self) -> bytes::Bytes {
+        // An OTLP request of counters is about the size of their text page.
+        let mut buffer = Vec::with_capacity(self.inner.last_render.load(Relaxed) * 5 / 4);
+        let start = self.write_otlp(&mut buffer);
+        bytes::Bytes::from(buffer).slice(start..)
+    }
+
+    /// As [`encode_otlp`](Self::encode_otlp), into `buffer` (cleared first; its allocation is
+    /// reused, as [`render_into`](Self::render_into) reuses a `String`); the message, a slice
+    /// of it.
+    pub fn encode_otlp_into<'a>(&self, buffer: &'a mut Vec<u8>) -> &'a [u8] {
+        let start = self.write_otlp(buffer);
+        &buffer[start..]
+    }
+
+    fn write_otlp(&self, buffer: &mut Vec<u8>) -> usize {
+        let resource = self.inner.default_resource.get_or_init(|| Resource {
+            attributes: resource_attributes(&self.inner, &OtlpConfig::default()),
+            scope: scope(),
+        });
+        let mut ctx = Context {
+            start: self.inner.started_unix_nanos(),
+            now: exporter::unix_nanos(SystemTime::now()),
+            delta: None,
+            points: 0,
+        };
+        self.inner.encode_otlp(resource, &mut ctx, buffer)
+    }
+
     /// Sends the last export within the shutdown timeout and stops the export, if it runs.
     pub(super) async fn stop_otlp_export(&self) {
         let handle = self.inner.otlp.lock().take();
@@ -90,6 +121,14 @@ impl DistributedRuntime {
             handle.shutdown(self.inner.shutdown_timeout).await;
         }
     }
+}
+
+/// The instrumentation scope of every export: this crate and its version.
+fn scope() -> (String, String) {
+    (
+        "dynamo-metrics".to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+    )
 }
 
 /// The resource's attributes: what the runtime knows, then the configured ones, which win.

@@ -159,18 +159,15 @@ fn native_difference(now: &Native, last: &Native) -> Option<Native> {
         let mut out = Vec::with_capacity(now.len());
         let mut last = last.iter().peekable();
         for &(k, n) in now {
-            let mut before = 0;
-            while let Some(&&(lk, ln)) = last.peek() {
-                if lk < k {
-                    // A bucket the last export had and this one has not: counts went down.
-                    return None;
-                }
-                if lk == k {
-                    before = ln;
+            let before = match last.peek() {
+                // A bucket the last export had and this one has not: counts went down.
+                Some(&&(lk, _)) if lk < k => return None,
+                Some(&&(lk, ln)) if lk == k => {
                     last.next();
+                    ln
                 }
-                break;
-            }
+                _ => 0,
+            };
             let d = n.checked_sub(before)?;
             if d > 0 {
                 out.push((k, d));

@@ -21,7 +21,14 @@ fn id_bytes(hex: &str, len: usize) -> Option<[u8; 16]> {
 }
 
 /// An exemplar's parts: trace and span ids as bytes where they are ids, its other labels.
-fn exemplar_parts(e: &Exemplar) -> (Option<[u8; 16]>, Option<[u8; 16]>, Vec<(&str, &str)>) {
+/// An exemplar taken apart: its trace id, span id, and other labels.
+struct Parts<'a> {
+    trace: Option<[u8; 16]>,
+    span: Option<[u8; 16]>,
+    rest: Vec<(&'a str, &'a str)>,
+}
+
+fn exemplar_parts(e: &Exemplar) -> Parts<'_> {
     let (mut trace, mut span, mut rest) = (None, None, Vec::new());
     for (k, v) in &e.labels {
         match (&**k, id_bytes(v, if &**k == "span_id" { 8 } else { 16 })) {
@@ -30,11 +37,11 @@ fn exemplar_parts(e: &Exemplar) -> (Option<[u8; 16]>, Option<[u8; 16]>, Vec<(&st
             _ => rest.push((&**k, &**v)),
         }
     }
-    (trace, span, rest)
+    Parts { trace, span, rest }
 }
 
 pub(super) fn exemplar_len(e: &Exemplar) -> usize {
-    let (trace, span, rest) = exemplar_parts(e);
+    let Parts { trace, span, rest } = exemplar_parts(e);
     let attributes: usize = rest
         .iter()
         .map(|(k, v)| nested_len(7, attribute_len(k, v)))
@@ -48,7 +55,7 @@ pub(super) fn exemplar_len(e: &Exemplar) -> usize {
 
 pub(super) fn write_exemplar(out: &mut Vec<u8>, field: u64, e: &Exemplar) {
     header(out, field, exemplar_len(e));
-    let (trace, span, rest) = exemplar_parts(e);
+    let Parts { trace, span, rest } = exemplar_parts(e);
     fixed64(out, 2, nanos(e.timestamp));
     double(out, 3, e.value);
     if let Some(span) = span {

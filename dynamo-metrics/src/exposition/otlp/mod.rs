@@ -4,6 +4,7 @@
 //!
 //! - `points`: one `Metric` per family and its data points, for our series read in place and
 //!   for snapshots;
+//! - `prepared`: the fast path, counters and gauges whose point heads were encoded once;
 //! - `exemplar`: exemplars with their trace and span ids as bytes;
 //! - `delta`: the state that turns cumulative values into deltas, acknowledged per export.
 //!
@@ -25,9 +26,11 @@
 mod delta;
 mod exemplar;
 mod points;
+mod prepared;
 
 pub(crate) use delta::DeltaState;
-pub(crate) use points::{write_scalars, write_snapshot};
+pub(crate) use points::write_snapshot;
+pub(crate) use prepared::{number_point_head, write_prepared_scalars};
 
 use super::wire::{bytes, header, nested_len};
 use super::{Exposed, Families};
@@ -62,22 +65,6 @@ impl Context<'_> {
     }
 }
 
-/// An encoded request: the message is `buffer[start..]` (room for its headers was left in
-/// front of the metrics and only partly used).
-pub(crate) struct Encoded {
-    pub(crate) buffer: Vec<u8>,
-    pub(crate) start: usize,
-    /// Data points in it.
-    pub(crate) points: u64,
-}
-
-impl Encoded {
-    /// The message's bytes.
-    pub(crate) fn message(&self) -> &[u8] {
-        &self.buffer[self.start..]
-    }
-}
-
 /// The bytes of the `Resource` message's fields and the `InstrumentationScope`'s.
 fn resource_fields(resource: &Resource) -> (Vec<u8>, Vec<u8>) {
     let mut attributes = Vec::new();
@@ -90,8 +77,10 @@ fn resource_fields(resource: &Resource) -> (Vec<u8>, Vec<u8>) {
     (attributes, scope)
 }
 
-/// The `ExportMetricsServiceRequest` of every family `families` holds: one
-/// `ResourceMetrics` with `resource`, one `ScopeMetrics`, one `Metric` per family with series.
+/// Writes the `ExportMetricsServiceRequest` of every family `families` holds into `buffer`
+/// (cleared first, its allocation reused): one `ResourceMetrics` with `resource`, one
+/// `ScopeMetrics`, one `Metric` per family with series. Returns where the message starts:
+/// it is `buffer[start..]`.
 ///
 /// The metrics are written first, after room for the headers in front: the lengths of the two
 /// enclosing messages are known only then, and nothing is copied to place them.
@@ -99,17 +88,17 @@ pub(crate) fn encode_request(
     families: &dyn Families,
     resource: &Resource,
     ctx: &mut Context<'_>,
-    capacity: usize,
-) -> Encoded {
+    buffer: &mut Vec<u8>,
+) -> usize {
     let (resource_bytes, scope_bytes) = resource_fields(resource);
     // Keys and lengths of the request's, resource metrics' and scope metrics' fields, of the
     // resource and of the scope: at most 1 + 10 bytes each.
     let room = resource_bytes.len() + scope_bytes.len() + 5 * 11;
-    let mut buffer = Vec::with_capacity(room + capacity);
+    buffer.clear();
     buffer.resize(room, 0);
     families.each_family(&|_| true, &mut |family| match family {
-        Exposed::Prepared(family) => family.write_otlp(&mut buffer, ctx),
-        Exposed::Snapshot(family) => write_snapshot(&mut buffer, ctx, family),
+        Exposed::Prepared(family) => family.write_otlp(buffer, ctx),
+        Exposed::Snapshot(family) => write_snapshot(buffer, ctx, family),
     });
     let metrics = buffer.len() - room;
     let scope_metrics = nested_len(1, scope_bytes.len()) + metrics;
@@ -121,18 +110,9 @@ pub(crate) fn encode_request(
     header(&mut head, 2, scope_metrics);
     header(&mut head, 1, scope_bytes.len());
     head.extend_from_slice(&scope_bytes);
-    debug_assert_eq!(
-        head.len() + metrics,
-        nested_len(1, resource_metrics),
-        "the request's headers"
-    );
     let start = room - head.len();
     buffer[start..room].copy_from_slice(&head);
-    Encoded {
-        buffer,
-        start,
-        points: ctx.points,
-    }
+    start
 }
 
 /// The unit of a family from its name's suffix, in UCUM as OTLP writes it: `_seconds` is

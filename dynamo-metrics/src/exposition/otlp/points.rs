@@ -17,7 +17,7 @@ const CUMULATIVE: u64 = 2;
 
 /// The data of a `Metric`: its field and how points are written in it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Data {
+pub(super) enum Data {
     Gauge,
     Sum,
     Histogram,
@@ -26,7 +26,7 @@ enum Data {
 }
 
 impl Data {
-    fn of(kind: Kind, native: bool) -> Data {
+    pub(super) fn of(kind: Kind, native: bool) -> Data {
         match kind {
             Kind::Counter => Data::Sum,
             Kind::Gauge | Kind::Untyped => Data::Gauge,
@@ -67,7 +67,7 @@ impl Data {
     }
 
     /// Whether points carry a start time: every kind but gauges.
-    fn started(self) -> bool {
+    pub(super) fn started(self) -> bool {
         self != Data::Gauge
     }
 
@@ -80,7 +80,7 @@ impl Data {
         }
     }
 
-    fn write_trailer(self, out: &mut Vec<u8>, delta: bool) {
+    pub(super) fn write_trailer(self, out: &mut Vec<u8>, delta: bool) {
         let temporality = if delta { DELTA } else { CUMULATIVE };
         match self {
             Data::Sum => {
@@ -124,19 +124,33 @@ pub(crate) fn write_snapshot(out: &mut Vec<u8>, ctx: &mut Context<'_>, family: &
     }
 }
 
-/// Appends a counter or gauge family read in place, cumulative (see
-/// [`ScalarSeries`](crate::exposition::protobuf::ScalarSeries)).
-pub(crate) fn write_scalars<S: SeriesSource>(
+/// The `Metric`'s key, length, name, description, unit, and its data's key and length, for
+/// points that take `points` bytes.
+pub(super) fn write_metric_header(
     out: &mut Vec<u8>,
-    ctx: &mut Context<'_>,
     name: &str,
     help: &str,
-    kind: Kind,
-    series: impl Iterator<Item = S> + Clone,
+    data: Data,
+    points: usize,
 ) {
-    let start = ctx.start;
-    let data = Data::of(kind, false);
-    write_metric(out, ctx, name, help, data, series.map(|s| (s, start)));
+    let unit = super::unit_of(name);
+    let data_len = points + data.trailer_len();
+    let metric_len = bytes_len(1, name.len())
+        + bytes_len(2, help.len())
+        + if unit.is_empty() {
+            0
+        } else {
+            bytes_len(3, unit.len())
+        }
+        + nested_len(data.field(), data_len);
+    out.reserve(nested_len(2, metric_len));
+    header(out, 2, metric_len);
+    bytes(out, 1, name.as_bytes());
+    bytes(out, 2, help.as_bytes());
+    if !unit.is_empty() {
+        bytes(out, 3, unit.as_bytes());
+    }
+    header(out, data.field(), data_len);
 }
 
 /// Appends one `Metric`: name, description, unit, and its data with one point per series
@@ -160,24 +174,7 @@ fn write_metric<S: SeriesSource>(
     if count == 0 {
         return;
     }
-    let unit = super::unit_of(name);
-    let data_len = points + data.trailer_len();
-    let metric_len = bytes_len(1, name.len())
-        + bytes_len(2, help.len())
-        + if unit.is_empty() {
-            0
-        } else {
-            bytes_len(3, unit.len())
-        }
-        + nested_len(data.field(), data_len);
-    out.reserve(nested_len(2, metric_len));
-    header(out, 2, metric_len);
-    bytes(out, 1, name.as_bytes());
-    bytes(out, 2, help.as_bytes());
-    if !unit.is_empty() {
-        bytes(out, 3, unit.as_bytes());
-    }
-    header(out, data.field(), data_len);
+    write_metric_header(out, name, help, data, points);
     for (s, start) in series {
         header(out, 1, point_len(data, &s));
         write_point(out, data, &s, start, ctx.now);
