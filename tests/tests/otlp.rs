@@ -926,3 +926,47 @@ async fn the_demo_delivers_every_family_over_both_protocols() {
         demo.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_receiver_gone_mid_run_fails_alone_and_a_new_one_is_reached() {
+    let receiver = Receiver::http().await;
+    let rt = fixture("w1");
+    let mut config = config(&receiver, OtlpProtocol::HttpProtobuf);
+    config.export_timeout = Duration::from_millis(600);
+    rt.start_otlp_export(&config).unwrap();
+    rt.flush_otlp().await.unwrap();
+    let addr = receiver.addr;
+    drop(receiver);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The kept connection is closed and nobody listens: retried, then given up.
+    let err = rt.flush_otlp().await.unwrap_err().to_string();
+    assert!(
+        err.contains("no time left") || err.contains("timeout"),
+        "{err}"
+    );
+    assert!(
+        rt.render()
+            .contains("dynamo_metrics_otlp_exports_total{worker_id=\"w1\",result=\"failure\"} 1\n")
+    );
+    // A receiver back on the same address is reached again, on a new connection.
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        // The port was taken meanwhile: nothing more to check.
+        Err(_) => return,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body.len());
+                ""
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    rt.flush_otlp().await.unwrap();
+    assert!(rx.recv().await.unwrap() > 0);
+    rt.shutdown().await;
+}
