@@ -404,9 +404,26 @@ async fn export_and_compare(protocol: OtlpProtocol, gzip: bool) -> Receiver {
     assert_eq!(points, written as u64);
     assert_export_is_the_scrape(&requests[0], &scrape);
     assert_details(&requests[0], "w1");
-    assert_eq!(receiver.headers()[0]["x-tenant"], "t1");
+    let headers = &receiver.headers()[0];
+    assert_eq!(headers["x-tenant"], "t1");
+    assert!(
+        headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("dynamo-metrics/")
+    );
+    if protocol == OtlpProtocol::HttpProtobuf {
+        assert_eq!(headers["host"], receiver.addr.to_string().as_str());
+    }
     rt.shutdown().await;
     receiver
+}
+
+#[test]
+fn starting_outside_a_tokio_runtime_is_an_error() {
+    let rt = fixture("w1");
+    let err = rt.start_otlp_export(&OtlpConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
 }
 
 #[tokio::test]

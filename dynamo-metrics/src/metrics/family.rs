@@ -439,8 +439,8 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
 
 impl<C: SeriesCell> Family<C> {
     /// The series under the family's read lock when it has some and all are counters or
-    /// gauges without exemplars, to be read in place (no snapshot made: an exemplar that arrives meanwhile
-    /// is left for the next reading).
+    /// gauges without exemplars, to be read in place (no snapshot made: an exemplar that
+    /// arrives meanwhile is left for the next reading).
     fn scalars(&self) -> Option<RwLockReadGuard<'_, Vec<Entry<C>>>> {
         let series = self.series.read();
         let all = !series.is_empty() && series.iter().all(|e| e.series.cell.scalar().is_some());

@@ -76,13 +76,19 @@ impl Handle {
 /// never blocks recording or scrapes.
 ///
 /// # Errors
-/// [`Error::Otlp`] when the endpoint or the TLS files cannot be used.
+/// [`Error::Otlp`] when the endpoint or the TLS files cannot be used, or no tokio runtime
+/// runs here.
 pub(crate) fn start(
     source: Weak<dyn Source>,
     config: &OtlpConfig,
     resource: Resource,
     metrics: OtlpMetrics,
 ) -> Result<Handle> {
+    let Ok(tokio) = tokio::runtime::Handle::try_current() else {
+        return Err(Error::Otlp {
+            reason: "the export must be started inside a tokio runtime".to_owned(),
+        });
+    };
     let client = Client::new(config)?;
     let (commands, mut requests) = mpsc::channel(8);
     let mut exporter = Exporter {
@@ -99,7 +105,7 @@ pub(crate) fn start(
         buffer: Vec::new(),
     };
     let interval = config.interval;
-    tokio::spawn(async move {
+    tokio.spawn(async move {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {

@@ -139,7 +139,21 @@ impl Client {
             Some(c) if c.is_ready() => c,
             _ => self.connect().await?,
         };
-        let mut request = Request::post(self.uri.clone());
+        let mut request = match &connection {
+            // HTTP/1.1: the path, and the authority as `Host` (servers such as Go's refuse a
+            // request without it).
+            Connection::Http1(_) => {
+                let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+                let host = self.uri.authority().map_or("", |a| a.as_str());
+                Request::post(path).header("host", host)
+            }
+            // HTTP/2: the whole URI, for the `:scheme` and `:authority` pseudo-headers.
+            Connection::Http2(_) => Request::post(self.uri.clone()),
+        };
+        request = request.header(
+            "user-agent",
+            concat!("dynamo-metrics/", env!("CARGO_PKG_VERSION")),
+        );
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }

@@ -43,8 +43,8 @@ impl DistributedRuntime {
     /// (`dynamo_metrics_otlp_*`) are created at zero.
     ///
     /// # Errors
-    /// [`Error::Otlp`] when an export already runs, or the endpoint or a TLS file cannot be
-    /// used.
+    /// [`Error::Otlp`] when an export already runs, the endpoint or a TLS file cannot be used,
+    /// or it is called outside a tokio runtime.
     pub fn start_otlp_export(&self, config: &OtlpConfig) -> Result<()> {
         let mut slot = self.inner.otlp.lock();
         if slot.is_some() {
