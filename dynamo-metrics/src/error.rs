@@ -93,6 +93,14 @@ pub enum Error {
         /// What was expected.
         reason: &'static str,
     },
+    /// A relayed source cannot be attached.
+    #[error("relayed source {source_name:?}: {reason}")]
+    Relay {
+        /// The source's name.
+        source_name: String,
+        /// Why not.
+        reason: String,
+    },
     /// The OTLP export cannot start (an endpoint or TLS file it cannot use, an export
     /// already running) or an export asked for did not get through.
     #[error("OTLP export: {reason}")]

@@ -122,6 +122,7 @@ mod metrics;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod registry;
+mod relay;
 mod runtime;
 mod serve;
 pub mod trace;
@@ -151,6 +152,7 @@ pub use prometheus;
 pub use registry::catalog::{catalog, check_catalog};
 pub use registry::hierarchy::{Component, Endpoint, Namespace};
 pub use registry::scope::{Level, MetricsRegistry, MetricsScope};
+pub use relay::RelaySource;
 pub use runtime::DistributedRuntime;
 pub use runtime::config::{RuntimeConfig, WorkerId};
 pub use runtime::scoped::{Scoped, spawn, spawn_blocking};

@@ -3,18 +3,23 @@
 //!
 //! - [`store`]: every family of a runtime by name, foreign collectors, and the walk of all of
 //!   them in name order that the exposition writes;
-//! - [`scope`]: [`MetricsScope`](scope::MetricsScope) and the
-//!   [`MetricsRegistry`](scope::MetricsRegistry) trait: creating families with a level's
+//! - [`scope`]: [`MetricsScope`](scope::MetricsScope): creating families with a level's
 //!   labels;
+//! - [`metrics_registry`]: the [`MetricsRegistry`](metrics_registry::MetricsRegistry) trait
+//!   every level implements on its scope;
+//! - [`sources`]: foreign sources (collectors of the `prometheus` crate, relayed
+//!   expositions) read with their level's labels, each failing alone and counted;
 //! - [`identity`]: a runtime's worker id and endpoint label names, on every scope;
 //! - [`hierarchy`]: `Namespace -> Component -> Endpoint`, each made once per name;
 //! - [`catalog`]: the descriptors `inventory` gathers, checked together.
 //!
-//! It imports `describe`, `metrics` and `exposition`; the runtime, the instrumented endpoints
+//! It imports `describe`, `metrics`, `exposition` and `relay`; the runtime, the instrumented endpoints
 //! and the typed families build on it.
 
 pub(crate) mod catalog;
 pub(crate) mod hierarchy;
 pub(crate) mod identity;
+pub(crate) mod metrics_registry;
 pub(crate) mod scope;
+pub(crate) mod sources;
 pub(crate) mod store;

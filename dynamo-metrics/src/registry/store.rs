@@ -11,18 +11,11 @@ use prometheus::core::Collector;
 use prometheus::proto;
 
 use crate::error::{Error, Result};
-use crate::exposition::prometheus_model as foreign;
 use crate::exposition::snapshot::Snapshot;
 use crate::exposition::{Exposed, Families};
 use crate::metrics::{AnyFamily, Budget, Family, Meta, SeriesCell};
-
-/// A collector from code that uses the `prometheus` crate, with the hierarchy labels of the
-/// level it was registered at.
-struct Foreign {
-    labels: Vec<(&'static str, String)>,
-    names: Vec<String>,
-    collector: Box<dyn Collector>,
-}
+use crate::registry::sources::{Foreign, Health, Producer};
+use crate::relay::RelaySource;
 
 /// All families of one runtime, keyed and rendered by name.
 pub(crate) struct Store {
@@ -32,6 +25,8 @@ pub(crate) struct Store {
     foreign: RwLock<Vec<Foreign>>,
     /// Foreign family names already reported as unusable, so each is logged once.
     warned: Mutex<HashSet<String>>,
+    /// Failures of foreign sources: counted, each change logged once.
+    pub(crate) health: Health,
 }
 
 impl Default for Store {
@@ -48,6 +43,7 @@ impl Store {
             families: RwLock::default(),
             foreign: RwLock::default(),
             warned: Mutex::default(),
+            health: Health::default(),
         }
     }
 
@@ -125,15 +121,48 @@ impl Store {
                 }
             }
         }
-        let names = descs.iter().map(|d| d.fq_name.clone()).collect();
+        let names: Vec<String> = descs.iter().map(|d| d.fq_name.clone()).collect();
+        let source = format!("collector:{}", names.join(","));
         // Still holding the families lock: no family can take one of these names meanwhile.
         self.foreign.write().push(Foreign {
             labels,
             names,
-            collector,
+            producer: Producer::Collector(collector),
+            source,
         });
         drop(families);
         Ok(())
+    }
+
+    /// Adds a relayed exposition, read at every render, its series labelled with `labels`
+    /// (those of the level it was attached at).
+    ///
+    /// # Errors
+    /// [`Error::Relay`] when a source of the same name is attached already.
+    pub(crate) fn register_relay(
+        &self,
+        relay: RelaySource,
+        labels: Vec<(&'static str, String)>,
+    ) -> Result<()> {
+        let mut foreign = self.foreign.write();
+        if relay.name().is_empty() || foreign.iter().any(|f| f.source == relay.name()) {
+            return Err(Error::Relay {
+                source_name: relay.name().to_owned(),
+                reason: "a source needs a name of its own in the runtime".to_owned(),
+            });
+        }
+        foreign.push(Foreign {
+            labels,
+            names: Vec::new(),
+            source: relay.name().to_owned(),
+            producer: Producer::Relay(relay),
+        });
+        Ok(())
+    }
+
+    /// Whether a render may wait on the network (a relayed URL is attached).
+    pub(crate) fn reads_remote(&self) -> bool {
+        self.foreign.read().iter().any(Foreign::is_remote)
     }
 
     /// Collects every foreign collector's families, merged by name, each series with the
@@ -145,9 +174,10 @@ impl Store {
     ) -> BTreeMap<String, Snapshot> {
         let foreign = self.foreign.read();
         let mut merged: BTreeMap<String, Snapshot> = BTreeMap::new();
+        let unusable = |name: &str, why: &str| self.warn_once(name, why);
         for f in foreign.iter() {
-            for family in f.collector.collect() {
-                let name = family.name();
+            for snap in f.read(&self.health, &unusable).unwrap_or_default() {
+                let name = snap.name.as_str();
                 if !keep(name) {
                     continue;
                 }
@@ -155,17 +185,8 @@ impl Store {
                     self.warn_once(name, "it has the name of one of this runtime's families");
                     continue;
                 }
-                let mut snap = match foreign::snapshot(&family) {
-                    Ok(snap) => snap,
-                    Err(why) => {
-                        self.warn_once(name, &why);
-                        continue;
-                    }
-                };
-                for series in &mut snap.series {
-                    let hierarchy = f.labels.iter().map(|(k, v)| ((*k).to_owned(), v.clone()));
-                    series.labels.splice(0..0, hierarchy);
-                }
+                let name = snap.name.clone();
+                let name = name.as_str();
                 match merged.entry(snap.name.clone()) {
                     Entry::Vacant(e) => {
                         e.insert(snap);

@@ -151,6 +151,7 @@ impl DistributedRuntime {
         let exemplars_dropped =
             IntCounter::from_series(scope.declared(&EXEMPLARS_DROPPED)?.series(&[])?);
         crate::registry::catalog::register_runtime_metrics(&scope)?;
+        store.health.register(&scope)?;
         #[cfg(feature = "server")]
         let exporter = server::ExporterMetrics::register(&scope)?;
         let namespaces = Namespaces::new();

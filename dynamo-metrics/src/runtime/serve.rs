@@ -16,6 +16,10 @@ impl server::Served for RuntimeInner {
         RuntimeInner::encode(self, format, names)
     }
 
+    fn waits_on_network(&self) -> bool {
+        self.store.reads_remote()
+    }
+
     fn health(&self) -> (bool, Duration) {
         (self.ready.load(Relaxed), self.started.elapsed())
     }

@@ -29,6 +29,9 @@ use crate::serve::listener::{self, Refusals};
 pub(crate) trait Served: Send + Sync + 'static {
     /// The exposition in `format`, only the families in `names` when given.
     fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8>;
+    /// Whether an exposition may wait on the network (a relayed URL): it is then made on a
+    /// blocking thread, not on the server's.
+    fn waits_on_network(&self) -> bool;
     /// Whether the runtime reports ready, and how long it has been up.
     fn health(&self) -> (bool, Duration);
     /// The exporter's own metrics.
@@ -302,8 +305,19 @@ async fn metrics(
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let negotiated = Format::negotiate(header(header::ACCEPT));
     let names = query.as_deref().map(names_asked).unwrap_or_default();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let body = source.encode(negotiated.format, (!names.is_empty()).then_some(&names[..]));
+    let format = negotiated.format;
+    let body = if source.waits_on_network() {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            source.encode(format, (!names.is_empty()).then_some(&names[..]))
+        })
+        .await
+        .unwrap_or_default()
+    } else {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        source.encode(format, (!names.is_empty()).then_some(&names[..]))
+    };
     let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&negotiated.content_type()) {
