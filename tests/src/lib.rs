@@ -1,6 +1,7 @@
 //! Helpers of the end-to-end tests: a minimal HTTP/1.1 client over a real socket, and
 //! running `promtool` and Python's `prometheus_client` parser on exposition text.
 
+pub mod engine;
 pub mod otlp;
 pub mod pki;
 

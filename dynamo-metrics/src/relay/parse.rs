@@ -103,7 +103,9 @@ pub(crate) fn parse(text: &str, max_series: usize, max_line: usize) -> Result<Pa
                                 return Err(fail(format!("# TYPE of {name} after its samples")));
                             }
                             let word = rest.unwrap_or("").trim();
-                            (family.kind, family.skipped) = kind_of(word).map_err(fail)?;
+                            let (kind, skipped) = kind_of(word).map_err(fail)?;
+                            family.kind = kind;
+                            family.skipped |= skipped;
                             family.info = word == "info";
                         }
                         _ => {}
@@ -172,12 +174,21 @@ fn reading_for<'a>(
         seen.insert(f.name.clone(), (f.kind, f.info));
     }
     seen.insert(name.to_owned(), (Kind::Untyped, false));
+    // `prometheus_client` writes the creation time of `x_total` (or of a histogram or summary
+    // `x`) as a gauge family `x_created` in text 0.0.4, the family just before: not a metric
+    // of the engine's, left out as OpenMetrics' `_created` samples are.
+    let created = name.strip_suffix("_created").is_some_and(|base| {
+        current.as_ref().is_some_and(|f| {
+            f.name == base
+                || (f.kind == Kind::Counter && f.name.strip_suffix("_total") == Some(base))
+        })
+    });
     done.extend(current.take());
     Ok(current.insert(Reading {
         name: name.to_owned(),
         help: String::new(),
         kind: Kind::Untyped,
-        skipped: false,
+        skipped: created,
         info: false,
         series: BTreeMap::new(),
         order: Vec::new(),
