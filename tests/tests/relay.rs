@@ -323,3 +323,105 @@ async fn the_status_server_serves_a_relayed_url() {
     );
     rt.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tokio_runtime_is_sampled_at_each_scrape_and_can_be_turned_off() {
+    let rt = runtime();
+    let text = rt.render();
+    assert!(
+        text.contains("dynamo_tokio_workers{worker_id=\"w1\"} 2\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE dynamo_tokio_worker_busy_seconds_total counter\n"));
+    assert!(text.contains("dynamo_tokio_worker_park_count_total{worker_id=\"w1\",worker=\"1\"} "));
+    assert!(text.contains("dynamo_tokio_alive_tasks{worker_id=\"w1\"} "));
+    python_parse(&text);
+
+    let mut config = RuntimeConfig::default().with_worker_id(WorkerId::Fixed("w1".into()));
+    config.tokio_metrics = false;
+    let off = DistributedRuntime::with_config(&config).unwrap();
+    assert!(!off.render().contains("dynamo_tokio_"));
+    let from_env = |value: &str| {
+        RuntimeConfig::from_lookup(|var| (var == "DYN_METRICS_TOKIO").then(|| value.to_owned()))
+    };
+    assert!(!from_env("0").unwrap().tokio_metrics);
+    assert!(from_env("on").unwrap().tokio_metrics);
+    assert!(
+        from_env("maybe")
+            .unwrap_err()
+            .to_string()
+            .contains("DYN_METRICS_TOKIO")
+    );
+}
+
+#[test]
+fn a_runtime_made_outside_tokio_has_no_tokio_metrics() {
+    assert!(!runtime().render().contains("dynamo_tokio_"));
+}
+
+#[test]
+fn constant_labels_go_on_every_series_ours_and_relayed() {
+    let env = |value: &'static str| {
+        RuntimeConfig::from_lookup(move |var| match var {
+            "DYN_METRICS_CONST_LABELS" => Some(value.to_owned()),
+            "DYN_WORKER_ID" => Some("w1".to_owned()),
+            _ => None,
+        })
+    };
+    let config = env("cluster=a, region=b").unwrap();
+    assert_eq!(
+        config.const_labels,
+        [
+            ("cluster".to_owned(), "a".to_owned()),
+            ("region".to_owned(), "b".to_owned())
+        ]
+    );
+    let rt = DistributedRuntime::with_config(&config).unwrap();
+    let ep = endpoint(&rt);
+    ep.create_intcounter("requests_total", "Requests", &[])
+        .unwrap()
+        .inc();
+    ep.create_intcountervec("by_cluster_total", "By cluster", &["cluster"], &[])
+        .unwrap()
+        .with_label_values(&["z"])
+        .unwrap()
+        .inc();
+    ep.relay(RelaySource::callback("engine", || {
+        "# TYPE vllm:x gauge\nvllm:x 1\n".to_owned()
+    }))
+    .unwrap();
+    let text = rt.render();
+    let ours = "dynamo_namespace=\"ns\",dynamo_component=\"backend\",dynamo_endpoint=\"generate\",worker_id=\"w1\"";
+    for line in [
+        format!("dynamo_component_requests_total{{{ours},cluster=\"a\",region=\"b\"}} 1\n"),
+        format!("vllm:x{{{ours},cluster=\"a\",region=\"b\"}} 1\n"),
+        // A family's own label of the same name wins.
+        format!("dynamo_component_by_cluster_total{{{ours},region=\"b\",cluster=\"z\"}} 1\n"),
+    ] {
+        assert!(text.contains(&line), "{line} in {text}");
+    }
+    assert!(
+        text.contains(
+            "dynamo_component_uptime_seconds{worker_id=\"w1\",cluster=\"a\",region=\"b\"} "
+        )
+    );
+    python_parse(&text);
+    for bad in [
+        "dynamo_component=x",
+        "worker_id=1",
+        "le=1",
+        "__x=1",
+        "1a=b",
+        "a=1,a=2",
+    ] {
+        let err = env(bad).unwrap_err().to_string();
+        let name = bad.split('=').next().unwrap();
+        assert!(err.contains(name), "{bad}: {err}");
+    }
+    assert!(
+        env("novalue")
+            .unwrap_err()
+            .to_string()
+            .contains("DYN_METRICS_CONST_LABELS")
+    );
+}

@@ -13,16 +13,23 @@ pub(crate) struct Identity {
     pub(crate) worker_id: Option<String>,
     /// The endpoint label names, checked.
     pub(crate) endpoint_labels: Box<[&'static str]>,
+    /// Labels on every series of the runtime, after `worker_id`, checked.
+    pub(crate) const_labels: Box<[(&'static str, String)]>,
 }
 
 impl Identity {
-    /// An identity with `worker_id` and endpoint labels `names`, each checked by
+    /// An identity with `worker_id`, endpoint labels `names` and constant labels
+    /// `const_labels`, each name checked by
     /// [`check_fixed_label_name`](naming::check_fixed_label_name).
     ///
     /// # Errors
-    /// [`Error::InvalidName`] for a label name that breaks a rule, [`Error::DuplicateLabel`]
-    /// for one given twice.
-    pub(crate) fn new(worker_id: Option<String>, names: &[String]) -> Result<Self> {
+    /// [`Error::InvalidName`] for a label name that breaks a rule (naming the label and the
+    /// rule), [`Error::DuplicateLabel`] for one given twice among all of them.
+    pub(crate) fn new(
+        worker_id: Option<String>,
+        names: &[String],
+        const_labels: &[(String, String)],
+    ) -> Result<Self> {
         let mut endpoint_labels: Vec<&'static str> = Vec::with_capacity(names.len());
         for name in names {
             naming::check_fixed_label_name(name).map_err(|reason| Error::InvalidName {
@@ -38,9 +45,25 @@ impl Identity {
             }
             endpoint_labels.push(intern(name));
         }
+        let mut constant: Vec<(&'static str, String)> = Vec::with_capacity(const_labels.len());
+        for (name, value) in const_labels {
+            naming::check_fixed_label_name(name).map_err(|reason| Error::InvalidName {
+                what: "constant label name",
+                name: name.clone(),
+                reason,
+            })?;
+            if endpoint_labels.contains(&name.as_str()) || constant.iter().any(|(k, _)| k == name) {
+                return Err(Error::DuplicateLabel {
+                    family: "(constant labels)".to_owned(),
+                    label: name.clone(),
+                });
+            }
+            constant.push((intern(name), value.clone()));
+        }
         Ok(Identity {
             worker_id,
             endpoint_labels: endpoint_labels.into_boxed_slice(),
+            const_labels: constant.into_boxed_slice(),
         })
     }
 }

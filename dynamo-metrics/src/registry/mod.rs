@@ -9,6 +9,7 @@
 //!   every level implements on its scope;
 //! - [`sources`]: foreign sources (collectors of the `prometheus` crate, relayed
 //!   expositions) read with their level's labels, each failing alone and counted;
+//! - [`tokio_runtime`]: `dynamo_tokio_*`, the tokio runtime's metrics sampled at each scrape;
 //! - [`identity`]: a runtime's worker id and endpoint label names, on every scope;
 //! - [`hierarchy`]: `Namespace -> Component -> Endpoint`, each made once per name;
 //! - [`catalog`]: the descriptors `inventory` gathers, checked together.
@@ -23,3 +24,4 @@ pub(crate) mod metrics_registry;
 pub(crate) mod scope;
 pub(crate) mod sources;
 pub(crate) mod store;
+pub(crate) mod tokio_runtime;

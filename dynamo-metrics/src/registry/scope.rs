@@ -46,8 +46,8 @@ pub(super) struct ScopeInner {
     pub(super) subsystem: String,
     pub(super) level: Level,
     /// The labels every metric made here carries, with their values: the level's hierarchy
-    /// labels, an endpoint's own labels (empty where it has no value: not written), and the
-    /// runtime's worker id.
+    /// labels, an endpoint's own labels (empty where it has no value: not written), the
+    /// runtime's worker id and its constant labels.
     pub(super) labels: Vec<(&'static str, String)>,
     pub(super) identity: Arc<Identity>,
 }
@@ -85,6 +85,7 @@ impl MetricsScope {
         if let Some(id) = &identity.worker_id {
             labels.push((naming::WORKER_ID_LABEL, id.clone()));
         }
+        labels.extend(identity.const_labels.iter().cloned());
         MetricsScope {
             inner: Arc::new(ScopeInner {
                 store,
@@ -152,10 +153,18 @@ impl MetricsScope {
                 reason: naming::NameError::WorkerIdLabel,
             });
         }
-        // So does a family's own label named like an endpoint label: its value wins.
-        let injected = |k: &str| {
-            !(own(k) && (k == naming::WORKER_ID_LABEL || self.endpoint_label_names().contains(&k)))
+        // So does a family's own label named like an endpoint label or a constant label: its
+        // value wins.
+        let configured = |k: &str| {
+            self.endpoint_label_names().contains(&k)
+                || self
+                    .inner
+                    .identity
+                    .const_labels
+                    .iter()
+                    .any(|(c, _)| *c == k)
         };
+        let injected = |k: &str| !(own(k) && (k == naming::WORKER_ID_LABEL || configured(k)));
         let kept: Vec<(&'static str, String)>;
         let mut hierarchy = declaration.hierarchy;
         if hierarchy.iter().any(|(k, _)| !injected(k)) {

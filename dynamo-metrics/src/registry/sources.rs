@@ -44,6 +44,8 @@ inventory::submit! { Declared(&RELAY_DROPPED) }
 pub(crate) enum Producer {
     Collector(Box<dyn Collector>),
     Relay(RelaySource),
+    /// The tokio runtime a `DistributedRuntime` was made in.
+    Tokio(tokio::runtime::Handle),
 }
 
 /// A foreign source with the labels of the level it was attached to.
@@ -129,6 +131,7 @@ impl Foreign {
                     })
             }
             Producer::Relay(relay) => relay.read(),
+            Producer::Tokio(handle) => Ok((super::tokio_runtime::sample(handle), 0)),
         };
         let (mut families, overflow): (Vec<Snapshot>, usize) = match read {
             Ok(read) => read,

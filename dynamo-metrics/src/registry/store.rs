@@ -160,6 +160,21 @@ impl Store {
         Ok(())
     }
 
+    /// Adds the metrics of the tokio runtime of `handle`, sampled at every render, labelled
+    /// with `labels` (the runtime's).
+    pub(crate) fn register_tokio(
+        &self,
+        handle: tokio::runtime::Handle,
+        labels: Vec<(&'static str, String)>,
+    ) {
+        self.foreign.write().push(Foreign {
+            labels,
+            names: Vec::new(),
+            source: "tokio".to_owned(),
+            producer: Producer::Tokio(handle),
+        });
+    }
+
     /// Whether a render may wait on the network (a relayed URL is attached).
     pub(crate) fn reads_remote(&self) -> bool {
         self.foreign.read().iter().any(Foreign::is_remote)

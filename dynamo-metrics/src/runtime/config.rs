@@ -24,6 +24,10 @@ pub struct RuntimeConfig {
     /// [`GpuConfig::from_lookup`](crate::GpuConfig::from_lookup)).
     #[cfg(feature = "gpu")]
     pub gpu: Option<crate::GpuConfig>,
+    /// Whether the metrics of the tokio runtime the `DistributedRuntime` is made in are
+    /// exported (`dynamo_tokio_*`, sampled at each scrape); on by default,
+    /// `DYN_METRICS_TOKIO=0` turns them off. A runtime made outside tokio has none.
+    pub tokio_metrics: bool,
     /// Whether `/health` and `/live` report ready from the start;
     /// `DYN_SYSTEM_STARTING_HEALTH_STATUS` = `ready` (default) or `notready`.
     pub starting_ready: bool,
@@ -50,6 +54,12 @@ pub struct RuntimeConfig {
     /// Every endpoint family then has them: an endpoint without a value for one does not
     /// write it. A runtime without any pays nothing for them.
     pub endpoint_labels: Vec<String>,
+    /// Labels on every series of the runtime, ours, foreign and relayed, after `worker_id`
+    /// (Dynamo's open #10801): `DYN_METRICS_CONST_LABELS`, `name=value` pairs separated by
+    /// commas (`cluster=a,region=b`), default none. Each name is checked by the one rule table
+    /// at startup (not a hierarchy label, `worker_id`, an endpoint label, `le`, `quantile`, a
+    /// reserved or invalid name). A family's own label of the same name wins.
+    pub const_labels: Vec<(String, String)>,
     /// How long a graceful shutdown lets in-flight requests and streams finish;
     /// `DYN_SHUTDOWN_TIMEOUT_SECS`, default 30. From the environment it is also the system
     /// status server's `shutdown_grace`.
@@ -69,10 +79,12 @@ impl Default for RuntimeConfig {
             #[cfg(feature = "gpu")]
             gpu: Some(crate::GpuConfig::default()),
             starting_ready: true,
+            tokio_metrics: true,
             renames: BTreeMap::new(),
             max_series_total: naming::DEFAULT_SERIES_BUDGET,
             worker_id: WorkerId::Generated,
             endpoint_labels: Vec::new(),
+            const_labels: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
             #[cfg(feature = "otlp")]
             otlp: None,
@@ -129,7 +141,8 @@ impl RuntimeConfig {
 
     /// Reads `DYN_SYSTEM_PORT`, `DYN_SYSTEM_HOST`, `DYN_SYSTEM_WEB_CONFIG_FILE`,
     /// `DYN_SYSTEM_STARTING_HEALTH_STATUS`, `DYN_NAMESPACE`, `DYN_WORKER_ID`,
-    /// `DYN_METRICS_ENDPOINT_LABELS`, `DYN_METRICS_MAX_SERIES` and `DYN_METRICS_RENAME`; and
+    /// `DYN_METRICS_ENDPOINT_LABELS`, `DYN_METRICS_CONST_LABELS`, `DYN_METRICS_MAX_SERIES`,
+    /// `DYN_METRICS_RENAME` and `DYN_METRICS_TOKIO`; and
     /// the OpenTelemetry variables when `OTEL_METRICS_EXPORTER` names `otlp`.
     ///
     /// # Errors
@@ -217,7 +230,7 @@ impl RuntimeConfig {
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned)
                 .collect();
-            if crate::registry::identity::Identity::new(None, &names).is_err() {
+            if crate::registry::identity::Identity::new(None, &names, &[]).is_err() {
                 return Err(bad(
                     var,
                     value,
@@ -225,6 +238,27 @@ impl RuntimeConfig {
                 ));
             }
             config.endpoint_labels = names;
+        }
+        if let Some((var, value)) = env("DYN_METRICS_CONST_LABELS") {
+            let pairs: Option<Vec<(String, String)>> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    Some((k.trim().to_owned(), v.trim().to_owned()))
+                })
+                .collect();
+            let Some(pairs) = pairs else {
+                return Err(bad(
+                    var,
+                    value,
+                    "expected name=value pairs separated by commas",
+                ));
+            };
+            // The name and the rule it breaks, at startup.
+            crate::registry::identity::Identity::new(None, &config.endpoint_labels, &pairs)?;
+            config.const_labels = pairs;
         }
         if let Some((var, value)) = env("DYN_SHUTDOWN_TIMEOUT_SECS") {
             let secs: f64 = value
@@ -258,6 +292,13 @@ impl RuntimeConfig {
                     })?;
                 config.renames.insert(from.to_owned(), to.to_owned());
             }
+        }
+        if let Some((var, value)) = env("DYN_METRICS_TOKIO") {
+            config.tokio_metrics = match value.as_str() {
+                "1" | "true" | "on" => true,
+                "0" | "false" | "off" => false,
+                _ => return Err(bad(var, value, "expected 1, true, on, 0, false or off")),
+            };
         }
         if let Some((var, value)) = env("DYN_SYSTEM_STARTING_HEALTH_STATUS") {
             config.starting_ready = match value.as_str() {

@@ -144,7 +144,11 @@ impl DistributedRuntime {
                 endpoint_labels.push((*name).to_owned());
             }
         }
-        let identity = Identity::new(config.worker_id.resolve()?, &endpoint_labels)?;
+        let identity = Identity::new(
+            config.worker_id.resolve()?,
+            &endpoint_labels,
+            &config.const_labels,
+        )?;
         let worker_id = identity.worker_id.clone();
         let scope = root_scope(store.clone(), identity);
         let uptime = Gauge::from_series(scope.declared(&UPTIME)?.series(&[])?);
@@ -152,6 +156,9 @@ impl DistributedRuntime {
             IntCounter::from_series(scope.declared(&EXEMPLARS_DROPPED)?.series(&[])?);
         crate::registry::catalog::register_runtime_metrics(&scope)?;
         store.health.register(&scope)?;
+        if let (true, Ok(handle)) = (config.tokio_metrics, tokio::runtime::Handle::try_current()) {
+            store.register_tokio(handle, scope.hierarchy_labels().to_vec());
+        }
         #[cfg(feature = "server")]
         let exporter = server::ExporterMetrics::register(&scope)?;
         let namespaces = Namespaces::new();
