@@ -18,10 +18,11 @@ const ODD: &str = "a \"quoted\" \\ value\nwith a newline, ünïcödé";
 /// A runtime with a counter family (an odd label value), a histogram, a gauge and a foreign
 /// counter whose name has no `_total`, serving on a free loopback port.
 async fn serve() -> (DistributedRuntime, SocketAddr) {
-    let rt = DistributedRuntime::with_config(
-        &dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off),
-    )
-    .unwrap();
+    let mut config =
+        dynamo_metrics::RuntimeConfig::default().with_worker_id(dynamo_metrics::WorkerId::Off);
+    // Expected pages are written out whole: no tokio readings, which move.
+    config.tokio_metrics = false;
+    let rt = DistributedRuntime::with_config(&config).unwrap();
     let ep = rt
         .namespace("ns")
         .unwrap()

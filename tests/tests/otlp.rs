@@ -101,10 +101,12 @@ fn fixture(worker: &str) -> DistributedRuntime {
     rt
 }
 
-/// Families whose values move between an export and a scrape: the uptime, and the
-/// exporter's and server's own counts.
+/// Families whose values move between an export and a scrape: the uptime, the exporter's and
+/// server's own counts, the tokio runtime's readings.
 fn moves(name: &str) -> bool {
-    name == "dynamo_component_uptime_seconds" || name.starts_with("dynamo_metrics_")
+    name == "dynamo_component_uptime_seconds"
+        || name.starts_with("dynamo_metrics_")
+        || name.starts_with("dynamo_tokio_")
 }
 
 fn config(receiver: &Receiver, protocol: OtlpProtocol) -> OtlpConfig {
