@@ -61,6 +61,7 @@ async fn demo_lights_every_builtin_metric() {
         },
         runtime: RuntimeConfig::default(),
         web_config_file: None,
+        relays: Vec::new(),
     };
     let demo = demo::start(config).await.unwrap();
     let fe = demo.frontend;
@@ -155,6 +156,31 @@ async fn demo_lights_every_builtin_metric() {
         );
         assert_eq!(value(page, &kv), 4096.0);
     }
+    // The engines' own vllm: families, relayed on each worker's status port with its labels:
+    // five requests ran on an engine (the sixth was refused before).
+    let relayed = |page: &str, id: &str, name: &str| {
+        value(
+            page,
+            &format!(
+                "vllm:{name}{{dynamo_namespace=\"dynamo\",dynamo_component=\"backend\",dynamo_endpoint=\"generate\",worker_id=\"{id}\",model_name=\"mock-llama\"}}"
+            ),
+        )
+    };
+    let engine_sum = |name: &str| -> f64 {
+        workers
+            .iter()
+            .zip(&worker_ids)
+            .map(|(page, id)| relayed(page, id, name))
+            .sum()
+    };
+    assert_eq!(engine_sum("e2e_request_latency_seconds_count"), 5.0);
+    assert_eq!(engine_sum("num_requests_running"), 0.0);
+    assert!(engine_sum("prompt_tokens_total") > 0.0 && engine_sum("generation_tokens_total") > 0.0);
+    assert!(
+        workers
+            .iter()
+            .all(|w| w.contains("# TYPE vllm:time_to_first_token_seconds histogram\n"))
+    );
 
     // The router: every request that reached a worker was routed, its stages timed, and
     // the workers' cache events applied; the per-worker gauges are back at zero.

@@ -60,6 +60,7 @@ async fn hostile_requests_are_bounded_and_counted() {
         },
         runtime,
         web_config_file: None,
+        relays: Vec::new(),
     };
     let demo = demo::start(config).await.unwrap();
     let fe = demo.frontend;

@@ -875,6 +875,7 @@ async fn the_demo_delivers_every_family_over_both_protocols() {
             timings: demo::default_timings(),
             runtime,
             web_config_file: None,
+            relays: Vec::new(),
         })
         .await
         .unwrap();

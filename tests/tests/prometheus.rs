@@ -128,6 +128,7 @@ fn demo_config() -> DemoConfig {
             inter_token: Duration::from_millis(2),
         },
         web_config_file: None,
+        relays: Vec::new(),
         runtime: {
             let mut runtime = RuntimeConfig::default();
             runtime.gpu = None;

@@ -27,6 +27,9 @@ OPTIONS:
   --web-config-file PATH   TLS, client certificates and basic auth of the status server, in the
                            Prometheus exporter toolkit's format [env DYN_SYSTEM_WEB_CONFIG_FILE]
   --models A,B             models served [env DYN_DEMO_MODELS, default mock-llama,mock-qwen]
+  --relay URL              another exposition (http://host:port/path) each worker relays on its status
+                           port, beside its engine's own vllm: metrics; repeatable
+                           [env DYN_DEMO_RELAY, URLs separated by commas]
   --prefill-ms MS          fixed prefill delay of the mock engine [default 20]
   --prefill-us-per-token US  prefill delay per input token [default 200]
   --itl-ms MS              delay between output tokens [default 8]
@@ -37,7 +40,9 @@ OPTIONS:
 Other variables: DYN_NAMESPACE, DYN_WORKER_ID (a base id: worker N gets ID-N; `off` for none),
 DYN_METRICS_ENDPOINT_LABELS, DYN_GPU_METRICS, DYN_GPU_DCGM_COMPAT, DYN_GPU_SAMPLE_INTERVAL_MS,
 DYN_METRICS_{REQUEST_DURATION,INPUT_SEQUENCE,OUTPUT_SEQUENCE,TTFT,ITL}_{MIN,MAX,COUNT},
-DYN_METRICS_MAX_SERIES, DYN_METRICS_RENAME, DYN_SHUTDOWN_TIMEOUT_SECS.
+DYN_METRICS_MAX_SERIES, DYN_METRICS_RENAME, DYN_METRICS_CONST_LABELS, DYN_METRICS_TOKIO,
+DYN_SHUTDOWN_TIMEOUT_SECS; OTEL_METRICS_EXPORTER=otlp and the OTEL_EXPORTER_OTLP_* variables
+push every runtime's metrics to an OTLP receiver.
 The tokenizer is a deterministic whitespace tokenizer, not a real vocabulary.
 SIGINT (Ctrl-C) or SIGTERM stops gracefully: /health turns 503 at once, requests and streams in
 flight finish within DYN_SHUTDOWN_TIMEOUT_SECS (default 30), then it exits 0.";
@@ -72,6 +77,13 @@ fn parse() -> Result<Option<Args>, String> {
         web_config_file: env("DYN_SYSTEM_WEB_CONFIG_FILE")
             .filter(|f| !f.is_empty())
             .map(Into::into),
+        relays: env("DYN_DEMO_RELAY")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
         runtime,
     };
     let (mut load, mut requests) = (None, 200);
@@ -111,6 +123,7 @@ fn parse() -> Result<Option<Args>, String> {
                     .ok_or("--workers: expected 1 to 64")?
             }
             "--models" => config.models = value.split(',').map(str::to_owned).collect(),
+            "--relay" => config.relays.push(value),
             "--prefill-ms" => config.timings.prefill_base = Duration::from_millis(num(&value)?),
             "--prefill-us-per-token" => {
                 config.timings.prefill_per_token = Duration::from_micros(num(&value)?)

@@ -82,6 +82,8 @@ pub struct Engine {
     pub events: UnboundedSender<(usize, KvEvent)>,
     /// `dynamo_component_total_blocks`, `_gpu_cache_usage_percent`.
     pub stats: KvStatsMetrics,
+    /// The engine's own metrics, with vLLM's names, relayed by the worker.
+    pub vllm: Arc<super::engine_metrics::EngineMetrics>,
 }
 
 impl Engine {
@@ -110,6 +112,7 @@ impl Engine {
                 .set(&labels, cache.capacity() as i64);
             let usage = cache.len() as f64 / cache.capacity() as f64;
             self.stats.gpu_cache_usage_percent.set(&labels, usage);
+            self.vllm.kv_cache_usage(model, usage);
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct TokenStream {
     items: std::vec::IntoIter<Result<String, EngineError>>,
     delay: Pin<Box<Sleep>>,
     inter_token: Duration,
+    /// The engine's record of the request, ended when the stream is dropped.
+    record: Option<super::engine_metrics::RequestRecord>,
 }
 
 impl Stream for TokenStream {
@@ -134,7 +139,11 @@ impl Stream for TokenStream {
         }
         let next = tokio::time::Instant::now() + self.inter_token;
         self.delay.as_mut().reset(next);
-        Poll::Ready(self.items.next())
+        let item = self.items.next();
+        if let (Some(Ok(_)), Some(record)) = (&item, &mut self.record) {
+            record.token();
+        }
+        Poll::Ready(item)
     }
 }
 
@@ -143,6 +152,7 @@ fn refuse(error: EngineError) -> TokenStream {
         items: vec![Err(error)].into_iter(),
         delay: Box::pin(tokio::time::sleep(Duration::ZERO)),
         inter_token: Duration::ZERO,
+        record: None,
     }
 }
 
@@ -186,6 +196,7 @@ pub async fn generate(
         items: items.into_iter(),
         delay: Box::pin(tokio::time::sleep(prefill)),
         inter_token: timings.inter_token,
+        record: Some(engine.vllm.start(&model, tokens.len())),
     }
 }
 

@@ -3,9 +3,11 @@
 //! `dynamo_component_*` on its `/metrics`) with a KV-aware router, backend workers whose
 //! instrumented `generate` endpoint streams tokens from a mock engine with a KV cache over TCP
 //! on loopback (`dynamo_component_*` with `model` and the worker's `worker_id`, and GPU gauges,
-//! each on its own system status server), and a load generator.
+//! each on its own system status server; each engine's own vLLM-named metrics relayed there),
+//! and a load generator.
 
 pub mod engine;
+pub mod engine_metrics;
 pub mod frontend;
 pub mod kv;
 pub mod load;
@@ -21,7 +23,8 @@ use dynamo_metrics::builtin::{
     FrontendMetrics, ModelLabels, PreprocessorMetrics, WorkerLabels, WorkerType,
 };
 use dynamo_metrics::{
-    DistributedRuntime, DynamoMetrics, RuntimeConfig, SystemServerConfig, WorkerId,
+    DistributedRuntime, DynamoMetrics, MetricsRegistry, RelaySource, RuntimeConfig,
+    SystemServerConfig, WorkerId,
 };
 use tokio::net::TcpListener;
 
@@ -47,6 +50,9 @@ pub struct DemoConfig {
     /// The web configuration file of the worker's status server: TLS, client certificates,
     /// basic auth (see `SystemServerConfig::web_config_file`).
     pub web_config_file: Option<std::path::PathBuf>,
+    /// Other expositions (`http://host:port/path`) each worker relays on its status port, at
+    /// its `generate` endpoint, besides its engine's own.
+    pub relays: Vec<String>,
 }
 
 /// A running demo.
@@ -129,12 +135,25 @@ pub async fn start(config: DemoConfig) -> Result<Demo, Box<dyn std::error::Error
         let component = runtime
             .namespace(&config.runtime.namespace)?
             .component("backend")?;
+        // The engine's own metrics on its own port, relayed at the worker's `generate`
+        // endpoint as Dynamo relays vLLM's; then any other exposition asked for.
+        let vllm = Arc::new(engine_metrics::EngineMetrics::new(&models));
+        let engine_addr = engine_metrics::serve(vllm.clone()).await?;
+        let generate = component.endpoint("generate")?;
+        generate.relay(
+            RelaySource::url("vllm", &format!("http://{engine_addr}/metrics"))?
+                .keep_prefixes(&["vllm:"]),
+        )?;
+        for (i, url) in config.relays.iter().enumerate() {
+            generate.relay(RelaySource::url(&format!("relay-{i}"), url)?)?;
+        }
         let engine = Arc::new(engine::Engine {
             index,
             timings: config.timings,
             cache: parking_lot::Mutex::new(kv::KvCache::new(engine::KV_BLOCKS)),
             events: events.clone(),
             stats: KvStatsMetrics::register(&component)?,
+            vllm,
         });
         for m in &models {
             engine.report_cache(m);
