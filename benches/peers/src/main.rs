@@ -12,6 +12,7 @@ mod hot;
 mod labels;
 mod mem;
 mod otlp;
+mod relay;
 mod render;
 
 #[global_allocator]
@@ -31,6 +32,7 @@ fn main() {
     cases.extend(labels::cases());
     cases.extend(hot::cases());
     cases.extend(otlp::cases());
+    cases.extend(relay::cases());
     let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()

@@ -87,7 +87,10 @@ fn provider() -> (SdkMeterProvider, SharedReader) {
     let provider = SdkMeterProvider::builder()
         .with_reader(reader.clone())
         .with_view(|_: &opentelemetry_sdk::metrics::Instrument| {
-            Stream::builder().with_cardinality_limit(20_000).build().ok()
+            Stream::builder()
+                .with_cardinality_limit(20_000)
+                .build()
+                .ok()
         })
         .build();
     (provider, reader)
@@ -136,7 +139,9 @@ fn record() -> Vec<Case> {
     let peers = &[SDK_ADD][..];
     let (a, b) = (ours.clone(), ours);
     vec![
-        case(RECORD, OURS_FIXED, peers, move || a.fixed_total.inc(std::hint::black_box(&fixed))),
+        case(RECORD, OURS_FIXED, peers, move || {
+            a.fixed_total.inc(std::hint::black_box(&fixed))
+        }),
         case(RECORD, OURS_STRINGS, peers, move || {
             b.strings_total.inc(std::hint::black_box(&strings))
         }),
@@ -153,7 +158,11 @@ fn value(e: usize, i: usize) -> u64 {
 
 fn encode() -> Vec<Case> {
     let rt = crate::runtime();
-    let comp = rt.namespace("ns").expect("ns").component("comp").expect("comp");
+    let comp = rt
+        .namespace("ns")
+        .expect("ns")
+        .component("comp")
+        .expect("comp");
     let (provider, reader) = provider();
     let counter = provider
         .meter("peers")
@@ -170,7 +179,10 @@ fn encode() -> Vec<Case> {
             .max_series(IDS);
         for i in 0..IDS {
             let id = format!("{i:02}");
-            family.with_label_values(&[&id]).expect("series").inc_by(value(e, i));
+            family
+                .with_label_values(&[&id])
+                .expect("series")
+                .inc_by(value(e, i));
             counter.add(
                 value(e, i),
                 &[
@@ -194,9 +206,13 @@ fn encode() -> Vec<Case> {
     let mut text = String::new();
     let peers = &[SDK_ENCODE, OURS_TEXT][..];
     vec![
-        timed(ENCODE, OURS_ENCODE, peers, move || ours.encode_otlp_into(&mut buffer).len(), move || {
-            check(&ours_check.encode_otlp())
-        }),
+        timed(
+            ENCODE,
+            OURS_ENCODE,
+            peers,
+            move || ours.encode_otlp_into(&mut buffer).len(),
+            move || check(&ours_check.encode_otlp()),
+        ),
         timed(
             ENCODE,
             OURS_TEXT,
@@ -210,15 +226,20 @@ fn encode() -> Vec<Case> {
         ),
         {
             let sdk_check = sdk_encode.clone();
-            timed(ENCODE, SDK_ENCODE, &[], move || sdk_encode().len(), move || {
-                check(&sdk_check())
-            })
+            timed(
+                ENCODE,
+                SDK_ENCODE,
+                &[],
+                move || sdk_encode().len(),
+                move || check(&sdk_check()),
+            )
         },
     ]
 }
 
-/// A case that times `op` (which returns the bytes it made) and checks one page with `check`.
-fn timed(
+/// A case that times `op` (which returns the bytes it made; timed as a render, a few per
+/// round) and checks one page with `check`.
+pub fn timed(
     group: &'static str,
     name: &'static str,
     peers: &[&'static str],
@@ -262,9 +283,9 @@ fn check(message: &[u8]) -> Result<usize, String> {
             let attr = |k: &str| {
                 p.attributes.iter().find(|a| a.key == k).and_then(|a| {
                     match a.value.as_ref()?.value.as_ref()? {
-                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s) => {
-                            Some(s.clone())
-                        }
+                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                            s,
+                        ) => Some(s.clone()),
                         _ => None,
                     }
                 })

@@ -155,18 +155,22 @@ impl Foreign {
                         .labels
                         .retain(|(k, _)| !ours.iter().any(|(o, _)| o == k));
                 }
-                let added: Vec<(String, String)> = ours
-                    .iter()
-                    .filter(|(k, _)| !series.labels.iter().any(|(s, _)| s == k))
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect();
-                series.labels.splice(0..0, added);
+                let own = std::mem::take(&mut series.labels);
+                let mut labels = Vec::with_capacity(ours.len() + own.len());
+                for (k, v) in &ours {
+                    if !own.iter().any(|(s, _)| s == k) {
+                        labels.push(((*k).to_owned(), (*v).to_owned()));
+                    }
+                }
+                labels.extend(own);
+                series.labels = labels;
             }
         }
         Some(families)
     }
 
     /// Whether reading it may wait on the network.
+    #[cfg(feature = "server")]
     pub(crate) fn is_remote(&self) -> bool {
         matches!(&self.producer, Producer::Relay(r) if r.is_remote())
     }

@@ -176,6 +176,7 @@ impl Store {
     }
 
     /// Whether a render may wait on the network (a relayed URL is attached).
+    #[cfg(feature = "server")]
     pub(crate) fn reads_remote(&self) -> bool {
         self.foreign.read().iter().any(Foreign::is_remote)
     }

@@ -3,13 +3,15 @@
 //!
 //! - [`RelaySource`]: where to read (a callback that returns exposition text, or the URL of
 //!   an engine's `/metrics`), what to keep, rename and bound;
-//! - `parse`: the strict reader of text 0.0.4 and OpenMetrics into the exposition model;
+//! - `parse`: the strict reader of text 0.0.4 and OpenMetrics into the exposition model,
+//!   `lines` the reader of one line;
 //! - `fetch`: one bounded `GET` over plain HTTP/1.1.
 //!
 //! It imports only the exposition model; the registry attaches a source to a level and serves
 //! what it reads (see `MetricsRegistry::relay`).
 
 mod fetch;
+mod lines;
 pub(crate) mod parse;
 
 use std::fmt;
@@ -117,6 +119,10 @@ impl fmt::Debug for RelaySource {
 /// The longest line of an exposition a source may send.
 const MAX_LINE: usize = 64 * 1024;
 
+/// The most series kept from one source by default: an engine's page (a histogram is one
+/// series), well above what vLLM or SGLang write for a few models.
+const DEFAULT_MAX_SERIES: usize = 10_000;
+
 impl RelaySource {
     fn new(name: &str, origin: Origin) -> Self {
         RelaySource {
@@ -127,7 +133,7 @@ impl RelaySource {
             renames: Vec::new(),
             deadline: Duration::from_secs(2),
             max_bytes: 16 << 20,
-            max_series: dynamo_metrics_naming::DEFAULT_MAX_SERIES,
+            max_series: DEFAULT_MAX_SERIES,
             ours_win: false,
         }
     }
@@ -189,7 +195,8 @@ impl RelaySource {
         self
     }
 
-    /// The most series kept from this source; more are left out and counted.
+    /// The most series kept from this source (default 10,000); more are left
+    /// out and counted.
     #[must_use]
     pub fn max_series(mut self, max_series: usize) -> Self {
         self.max_series = max_series;
@@ -209,6 +216,7 @@ impl RelaySource {
     }
 
     /// Whether reading it may wait on the network.
+    #[cfg(feature = "server")]
     pub(crate) fn is_remote(&self) -> bool {
         matches!(self.origin, Origin::Url(_))
     }

@@ -4,8 +4,10 @@
 //! `_created`, dropped), histograms and summaries grouped into one series per label set,
 //! escapes, exemplars, `NaN` and infinities, timestamps (dropped). See [`parse`] for details.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
+use super::lines::{Sample, check_name, number, sample, unescape};
 use crate::exposition::snapshot::{Exemplar, Kind, SeriesSnapshot, Snapshot, Value};
 
 /// Why a text was refused.
@@ -32,9 +34,10 @@ struct Reading {
     skipped: bool,
     /// OpenMetrics `info`: the samples, and so the family, are named `x_info`.
     info: bool,
-    series: BTreeMap<Vec<(String, String)>, Partial>,
-    /// The order series first appeared in.
-    order: Vec<Vec<(String, String)>>,
+    /// Series in the order they first appeared, with their labels.
+    series: Vec<(Vec<(String, String)>, Partial)>,
+    /// Where each series is in `series`, by a hash of its labels (labels compared on a hit).
+    index: HashMap<u64, usize>,
 }
 
 /// One series as its samples arrive.
@@ -151,9 +154,23 @@ fn reading_for<'a>(
     name: &str,
     line: usize,
 ) -> Result<&'a mut Reading, ParseError> {
-    if current.as_ref().is_some_and(|f| f.name == name) {
-        return Ok(current.as_mut().expect("just checked"));
+    if current.as_ref().is_none_or(|f| f.name != name) {
+        let next = next_reading(current.as_ref(), seen, name, line)?;
+        done.extend(current.replace(next));
     }
+    current.as_mut().ok_or_else(|| ParseError {
+        line,
+        reason: "no family".to_owned(),
+    })
+}
+
+/// A new family `name` after `current` (which ends), checked against those `seen` before.
+fn next_reading(
+    current: Option<&Reading>,
+    seen: &mut BTreeMap<String, (Kind, bool)>,
+    name: &str,
+    line: usize,
+) -> Result<Reading, ParseError> {
     let twice = |family: &str| ParseError {
         line,
         reason: format!("family {family} appears twice"),
@@ -170,7 +187,7 @@ fn reading_for<'a>(
             return Err(twice(base));
         }
     }
-    if let Some(f) = current.as_ref() {
+    if let Some(f) = current {
         seen.insert(f.name.clone(), (f.kind, f.info));
     }
     seen.insert(name.to_owned(), (Kind::Untyped, false));
@@ -178,21 +195,20 @@ fn reading_for<'a>(
     // `x`) as a gauge family `x_created` in text 0.0.4, the family just before: not a metric
     // of the engine's, left out as OpenMetrics' `_created` samples are.
     let created = name.strip_suffix("_created").is_some_and(|base| {
-        current.as_ref().is_some_and(|f| {
+        current.is_some_and(|f| {
             f.name == base
                 || (f.kind == Kind::Counter && f.name.strip_suffix("_total") == Some(base))
         })
     });
-    done.extend(current.take());
-    Ok(current.insert(Reading {
+    Ok(Reading {
         name: name.to_owned(),
         help: String::new(),
         kind: Kind::Untyped,
         skipped: created,
         info: false,
-        series: BTreeMap::new(),
-        order: Vec::new(),
-    }))
+        series: Vec::new(),
+        index: HashMap::new(),
+    })
 }
 
 fn kind_of(word: &str) -> Result<(Kind, bool), String> {
@@ -229,179 +245,6 @@ fn belongs(family: &Reading, name: &str) -> bool {
         .is_some_and(|rest| suffixes(family.kind, family.info).contains(&rest))
 }
 
-/// A sample line taken apart.
-struct Sample {
-    name: String,
-    labels: Vec<(String, String)>,
-    value: f64,
-    exemplar: Option<Exemplar>,
-}
-
-fn check_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
-    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
-        Ok(())
-    } else {
-        Err(format!("invalid metric name {name:?}"))
-    }
-}
-
-fn sample(line: &str) -> Result<Sample, String> {
-    let end = line.find(['{', ' ']).unwrap_or(line.len());
-    let (name, mut rest) = line.split_at(end);
-    check_name(name)?;
-    let labels = if let Some(after) = rest.strip_prefix('{') {
-        let (labels, after) = label_set(after)?;
-        rest = after;
-        labels
-    } else {
-        Vec::new()
-    };
-    let (main, exemplar) = match rest.split_once(" # ") {
-        Some((main, exemplar)) => (main, Some(exemplar)),
-        None => (rest, None),
-    };
-    let mut words = main.split_whitespace();
-    let value = number(words.next().ok_or("a sample without a value")?)?;
-    // A timestamp, dropped: what we serve is read now.
-    if let Some(ts) = words.next() {
-        number(ts)?;
-    }
-    if words.next().is_some() {
-        return Err(format!("text after the value in {line:?}"));
-    }
-    let exemplar = exemplar.map(exemplar_of).transpose()?;
-    Ok(Sample {
-        name: name.to_owned(),
-        labels,
-        value,
-        exemplar,
-    })
-}
-
-/// `{a="1",b="2"} value [timestamp]` after ` # `.
-fn exemplar_of(text: &str) -> Result<Exemplar, String> {
-    let after = text
-        .trim_start()
-        .strip_prefix('{')
-        .ok_or("an exemplar without labels")?;
-    let (labels, rest) = label_set(after)?;
-    let mut words = rest.split_whitespace();
-    let value = number(words.next().ok_or("an exemplar without a value")?)?;
-    let timestamp = match words.next() {
-        Some(ts) => {
-            let ts = number(ts)?;
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let t = (ts.trunc() as i64, (ts.fract() * 1e9) as u32);
-            t
-        }
-        None => (0, 0),
-    };
-    Ok(Exemplar {
-        labels: labels
-            .into_iter()
-            .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
-            .collect(),
-        value,
-        timestamp,
-    })
-}
-
-/// The labels after `{`, up to and past `}`.
-fn label_set(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
-    let mut labels = Vec::new();
-    loop {
-        text = text.trim_start();
-        if let Some(rest) = text.strip_prefix('}') {
-            return Ok((labels, rest));
-        }
-        let (name, rest) = text.split_once('=').ok_or("a label without `=`")?;
-        let name = name.trim();
-        let ok = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok {
-            return Err(format!("invalid label name {name:?}"));
-        }
-        let rest = rest
-            .trim_start()
-            .strip_prefix('"')
-            .ok_or("a label value without quotes")?;
-        let end = closing_quote(rest).ok_or("an unterminated label value")?;
-        let value = unescape(&rest[..end], true)?;
-        if labels.iter().any(|(k, _)| k == name) {
-            return Err(format!("label {name:?} given twice"));
-        }
-        labels.push((name.to_owned(), value));
-        text = rest[end + 1..].trim_start();
-        text = text.strip_prefix(',').unwrap_or(text);
-    }
-}
-
-/// The byte index of the quote that ends a value (escaped quotes skipped).
-fn closing_quote(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// Undoes `\\`, `\n` (and `\"` in label values).
-fn unescape(text: &str, quotes: bool) -> Result<String, String> {
-    if !text.contains('\\') {
-        return Ok(text.to_owned());
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('\\') => out.push('\\'),
-            Some('n') => out.push('\n'),
-            Some('"') if quotes => out.push('"'),
-            // The text format keeps an unknown escape as it is.
-            Some(other) if !quotes => {
-                out.push('\\');
-                out.push(other);
-            }
-            other => {
-                return Err(format!(
-                    "invalid escape \\{}",
-                    other.map(String::from).unwrap_or_default()
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn number(word: &str) -> Result<f64, String> {
-    match word {
-        "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
-        "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
-        "NaN" | "nan" => Ok(f64::NAN),
-        _ => word
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| format!("invalid number {word:?}")),
-    }
-}
-
 fn whole(v: f64, what: &str) -> Result<u64, String> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let n = v as u64;
@@ -409,6 +252,33 @@ fn whole(v: f64, what: &str) -> Result<u64, String> {
         Ok(n)
     } else {
         Err(format!("{what} {v} is not a whole number"))
+    }
+}
+
+/// The hash of a series' labels, with a fixed key: equal labels, equal hashes.
+fn hash_of(labels: &[(String, String)]) -> u64 {
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    KEYS.get_or_init(Default::default).hash_one(labels)
+}
+
+impl Reading {
+    /// Where the series with `labels` is, if it was read before.
+    fn position(&self, labels: &[(String, String)]) -> Option<usize> {
+        match self.index.get(&hash_of(labels)) {
+            Some(&i) if self.series[i].0 == labels => Some(i),
+            // Two label sets with one hash: found by comparing them all.
+            Some(_) => self.series.iter().position(|(l, _)| l == labels),
+            None => None,
+        }
+    }
+
+    /// Adds a series with `labels`; where it is.
+    fn insert(&mut self, labels: Vec<(String, String)>) -> usize {
+        let at = self.series.len();
+        self.index.entry(hash_of(&labels)).or_insert(at);
+        self.series.push((labels, Partial::default()));
+        at
     }
 }
 
@@ -436,15 +306,18 @@ fn add(
         (_, Some(i)) => Some(number(&labels.remove(i).1)?),
         (label, None) => return Err(format!("a {} sample without {label}", sample.name)),
     };
-    if !family.series.contains_key(&labels) {
-        if *count >= max {
-            *overflow += 1;
-            return Ok(());
+    let at = match family.position(&labels) {
+        Some(at) => at,
+        None => {
+            if *count >= max {
+                *overflow += 1;
+                return Ok(());
+            }
+            *count += 1;
+            family.insert(labels)
         }
-        *count += 1;
-        family.order.push(labels.clone());
-    }
-    let series = family.series.entry(labels).or_default();
+    };
+    let series = &mut family.series[at].1;
     match (family.kind, suffix, special_value) {
         (Kind::Histogram, "_bucket", Some(le)) => {
             let slot = series.buckets.len();
@@ -475,8 +348,7 @@ fn finish(family: Reading) -> Result<Snapshot, (String, String)> {
         name,
         help,
         kind,
-        mut series,
-        order,
+        series,
         info,
         ..
     } = family;
@@ -489,11 +361,8 @@ fn finish(family: Reading) -> Result<Snapshot, (String, String)> {
     } else {
         name
     };
-    let mut out = Vec::with_capacity(order.len());
-    for labels in order {
-        let Some(p) = series.remove(&labels) else {
-            continue;
-        };
+    let mut out = Vec::with_capacity(series.len());
+    for (labels, p) in series {
         let value = match kind {
             Kind::Histogram => {
                 let mut buckets = p.buckets;

@@ -166,3 +166,52 @@ fn sources_filter_rename_and_fail_alone() {
     assert_eq!(large.read().unwrap_err(), Failure::TooLarge);
     assert!(RelaySource::url("u", "ftp://x").is_err());
 }
+
+#[test]
+fn huge_inputs_are_bounded() {
+    // A body past the cap is refused before it is read as text.
+    let big = RelaySource::callback("big", || "a 1\n".repeat(5 << 20));
+    assert_eq!(big.read().unwrap_err(), Failure::TooLarge);
+    // A 10 MB line.
+    let line = format!("a{{x=\"{}\"}} 1\n", "v".repeat(10 << 20));
+    let long = RelaySource::callback("long", move || line.clone()).max_bytes(64 << 20);
+    assert!(long.read().unwrap_err().to_string().contains("more than"));
+    // Many series: the first ones kept, the rest counted.
+    let many: String = (0..200_000)
+        .map(|i| format!("a{{i=\"{i}\"}} 1\n"))
+        .collect();
+    let source = RelaySource::callback("many", move || many.clone());
+    let (families, overflow) = source.read().unwrap();
+    assert_eq!((families[0].series.len(), overflow), (10_000, 190_000));
+}
+
+#[test]
+fn mangled_text_is_refused_or_read_never_a_panic() {
+    let text = PYTHON_TEXT.as_bytes();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..3_000 {
+        let mut mangled = text.to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % mangled.len() as u64) as usize;
+            match next() % 3 {
+                0 => mangled[at] = b"{}\"\\ =#\n,01eE+-."[(next() % 16) as usize],
+                1 => {
+                    mangled.remove(at);
+                }
+                _ => mangled.truncate(at),
+            }
+            if mangled.is_empty() {
+                break;
+            }
+        }
+        if let Ok(text) = std::str::from_utf8(&mangled) {
+            let _ = parse(text, 1_000, 1 << 16);
+        }
+    }
+}
