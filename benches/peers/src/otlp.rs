@@ -203,6 +203,7 @@ fn encode() -> Vec<Case> {
     };
     let (ours, mut buffer) = (rt.clone(), Vec::new());
     let ours_check = rt.clone();
+    let text_check = rt.clone();
     let mut text = String::new();
     let peers = &[SDK_ENCODE, OURS_TEXT][..];
     vec![
@@ -211,7 +212,7 @@ fn encode() -> Vec<Case> {
             OURS_ENCODE,
             peers,
             move || ours.encode_otlp_into(&mut buffer).len(),
-            move || check(&ours_check.encode_otlp()),
+            Some(Box::new(move || check(&ours_check.encode_otlp()))),
         ),
         timed(
             ENCODE,
@@ -222,7 +223,18 @@ fn encode() -> Vec<Case> {
                 rt.render_into(&mut text);
                 text.len()
             },
-            || Ok(0),
+            Some(Box::new(move || {
+                let page = text_check.render();
+                let n = page
+                    .lines()
+                    .filter(|l| l.starts_with("dynamo_component_render_requests_total{"))
+                    .count();
+                if n == ENDPOINTS * IDS {
+                    Ok(page.len())
+                } else {
+                    Err(format!("{n} lines"))
+                }
+            })),
         ),
         {
             let sdk_check = sdk_encode.clone();
@@ -231,20 +243,23 @@ fn encode() -> Vec<Case> {
                 SDK_ENCODE,
                 &[],
                 move || sdk_encode().len(),
-                move || check(&sdk_check()),
+                Some(Box::new(move || check(&sdk_check()))),
             )
         },
     ]
 }
 
+/// What a quick run checks of a case's page: `Ok` with its size, or what is wrong.
+pub type Check = Box<dyn FnMut() -> Result<usize, String>>;
+
 /// A case that times `op` (which returns the bytes it made; timed as a render, a few per
-/// round) and checks one page with `check`.
+/// round) and checks one page with `check`, if given.
 pub fn timed(
     group: &'static str,
     name: &'static str,
     peers: &[&'static str],
     mut op: impl FnMut() -> usize + 'static,
-    mut check: impl FnMut() -> Result<usize, String> + 'static,
+    check: Option<Check>,
 ) -> Case {
     let bytes = std::rc::Rc::new(std::cell::Cell::new(0));
     let size = bytes.clone();
@@ -261,7 +276,7 @@ pub fn timed(
         }),
         times: Vec::new(),
         bytes: Some(bytes),
-        check: Some(Box::new(move || check())),
+        check,
     }
 }
 

@@ -77,6 +77,23 @@ pub fn cases() -> Vec<Case> {
             .join("\n")
     );
     let (mut a, mut b) = (String::new(), String::new());
+    // The page with the relay holds the worker's 100 series and the engine's 2,000.
+    let checked = with.clone();
+    let check = move || {
+        let page = checked.render();
+        let ours = page
+            .lines()
+            .filter(|l| l.starts_with("dynamo_component_handled_total{"))
+            .count();
+        let relayed = page
+            .lines()
+            .filter(|l| l.starts_with("vllm:family_"))
+            .count();
+        match (ours, relayed) {
+            (100, 2_000) => Ok(page.len()),
+            other => Err(format!("{other:?} lines of ours and relayed")),
+        }
+    };
     let (t1, t2) = (text.clone(), text);
     let len = t1.len();
     vec![
@@ -89,7 +106,7 @@ pub fn cases() -> Vec<Case> {
                 without.render_into(&mut a);
                 a.len()
             },
-            || Ok(0),
+            None,
         ),
         timed(
             GROUP,
@@ -100,7 +117,7 @@ pub fn cases() -> Vec<Case> {
                 with.render_into(&mut b);
                 b.len()
             },
-            || Ok(0),
+            Some(Box::new(check)),
         ),
         timed(
             GROUP,
@@ -111,7 +128,7 @@ pub fn cases() -> Vec<Case> {
                 std::hint::black_box(prometheus_parse::Scrape::parse(lines).expect("parsed"));
                 len
             },
-            || Ok(0),
+            None,
         ),
         timed(
             GROUP,
@@ -123,7 +140,7 @@ pub fn cases() -> Vec<Case> {
                 );
                 len
             },
-            || Ok(0),
+            None,
         ),
     ]
 }
