@@ -12,6 +12,7 @@ mod hot;
 mod labels;
 mod mem;
 mod otlp;
+mod pinned;
 mod relay;
 mod render;
 
@@ -28,11 +29,14 @@ fn runtime() -> dynamo_metrics::DistributedRuntime {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // First of all: the process's first striped value, counted on a pinned thread.
+    let (pinned_runtime, pinned_counter) = pinned::striped_on_a_pinned_thread();
     let mut cases = render::cases();
     cases.extend(labels::cases());
     cases.extend(hot::cases());
     cases.extend(otlp::cases());
     cases.extend(relay::cases());
+    cases.extend(pinned::cases(pinned_runtime, pinned_counter));
     let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()

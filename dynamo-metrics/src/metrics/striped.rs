@@ -3,36 +3,120 @@
 
 use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-/// How many stripes a striped value has: the machine's parallelism rounded up to a power of
-/// two, at most 16 (1 on one CPU).
+/// How many stripes a striped value has: the machine's CPUs rounded up to a power of two, at
+/// most 16 (1 on one CPU). Counted for the process, not for the thread that asks first: a
+/// thread pinned to one CPU (a pinned main thread, a benchmark harness) would otherwise fix
+/// one stripe for every striped value of the process.
 fn stripes() -> usize {
     static STRIPES: OnceLock<usize> = OnceLock::new();
     *STRIPES.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .next_power_of_two()
-            .min(16)
+        let asked = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .ok()
+            .and_then(|list| cpus_in_list(&list));
+        stripe_count(asked, online)
     })
 }
 
-/// This thread's stripe: threads take numbers in turn when they first update a striped
-/// value, so the threads of a pool land on different stripes.
+/// The stripes for `asked` CPUs (what this thread may run on, or the process's quota) and
+/// `online` CPUs (the machine's): the larger, as a power of two, at most 16.
+fn stripe_count(asked: usize, online: Option<usize>) -> usize {
+    asked
+        .max(online.unwrap_or(1))
+        .max(1)
+        .next_power_of_two()
+        .min(16)
+}
+
+/// How many CPUs a list such as `0-3,8,10-11` names.
+fn cpus_in_list(list: &str) -> Option<usize> {
+    let mut count = 0usize;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        count += match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                b.checked_sub(a)? + 1
+            }
+            None => {
+                part.parse::<usize>().ok()?;
+                1
+            }
+        };
+    }
+    (count > 0).then_some(count)
+}
+
+/// How many live threads hold each stripe. A thread takes the least held stripe when it
+/// first adds to a striped value and gives it back when it ends, so while fewer threads run
+/// than there are stripes, no two share one.
+static HOLDERS: parking_lot::Mutex<Holders> = parking_lot::Mutex::new(Holders(Vec::new()));
+
+/// How many live threads hold each stripe.
+struct Holders(Vec<usize>);
+
+impl Holders {
+    /// The least held of `stripes` stripes, now held once more.
+    fn take(&mut self, stripes: usize) -> usize {
+        if self.0.len() != stripes {
+            self.0.resize(stripes, 0);
+        }
+        let mut least = 0;
+        for (i, n) in self.0.iter().enumerate() {
+            if *n < self.0[least] {
+                least = i;
+            }
+        }
+        if let Some(n) = self.0.get_mut(least) {
+            *n += 1;
+        }
+        least
+    }
+
+    /// Stripe `i` is held once less.
+    fn give_back(&mut self, i: usize) {
+        if let Some(n) = self.0.get_mut(i) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Gives this thread's stripe back when the thread ends.
+struct Held(usize);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HOLDERS.lock().give_back(self.0);
+    }
+}
+
+thread_local! {
+    /// This thread's stripe, `usize::MAX` before it has one: read on every striped add.
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// The same stripe, given back when the thread ends: touched once per thread.
+    static HELD: std::cell::RefCell<Option<Held>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's stripe (below [`stripes`]).
 #[inline]
 fn stripe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
     STRIPE.with(|s| {
-        let mut i = s.get();
-        if i == usize::MAX {
-            i = NEXT.fetch_add(1, Ordering::Relaxed);
-            s.set(i);
+        let i = s.get();
+        if i != usize::MAX {
+            return i;
         }
+        let i = take_stripe();
+        s.set(i);
+        let _ = HELD.try_with(|h| *h.borrow_mut() = Some(Held(i)));
         i
     })
+}
+
+/// The least held stripe, now held once more.
+#[cold]
+fn take_stripe() -> usize {
+    HOLDERS.lock().take(stripes())
 }
 
 /// One atomic alone on its cache line (two lines: adjacent-line prefetch pairs them).
@@ -209,6 +293,46 @@ mod tests {
     use std::sync::Barrier;
     use std::sync::atomic::AtomicUsize;
     use std::sync::atomic::Ordering::Relaxed;
+
+    #[test]
+    fn the_stripe_count_is_the_machines_not_the_asking_threads() {
+        // A thread pinned to one CPU of eight: eight stripes.
+        assert_eq!(stripe_count(1, Some(8)), 8);
+        assert_eq!(stripe_count(2, None), 2);
+        assert_eq!(stripe_count(3, Some(3)), 4);
+        assert_eq!(stripe_count(1, None), 1);
+        assert_eq!(stripe_count(64, Some(128)), 16);
+        assert_eq!(cpus_in_list("0-3,8,10-11\n"), Some(7));
+        assert_eq!(cpus_in_list("0"), Some(1));
+        assert_eq!(cpus_in_list("x"), None);
+        assert_eq!(cpus_in_list("3-1"), None);
+    }
+
+    #[test]
+    fn threads_alive_together_hold_different_stripes_while_there_are_enough() {
+        // Which stripe each thread lands on, by the table the threads share (a table of its
+        // own here: the process's is shared with the other tests' threads).
+        let mut holders = Holders(Vec::new());
+        let (a, b, c) = (holders.take(4), holders.take(4), holders.take(4));
+        assert_eq!(
+            [a, b, c],
+            [0, 1, 2],
+            "three threads, four stripes: all apart"
+        );
+        holders.give_back(b);
+        // B ended: the next thread takes B's stripe or the free fourth, never A's or C's.
+        let d = holders.take(4);
+        assert!(d != a && d != c, "{d}");
+        let e = holders.take(4);
+        assert!(![a, c, d].contains(&e), "{e}");
+        // More threads than stripes: they share, evenly.
+        let mut two = Holders(Vec::new());
+        let taken: Vec<usize> = (0..6).map(|_| two.take(2)).collect();
+        assert_eq!(taken.iter().filter(|i| **i == 0).count(), 3);
+        // A real thread gives its stripe back when it ends.
+        let i = std::thread::spawn(stripe).join().unwrap();
+        assert!(i < stripes());
+    }
 
     #[test]
     fn striped_sums_are_exact() {
