@@ -183,11 +183,11 @@ impl Store {
 
     /// Collects every foreign collector's families, merged by name, each series with the
     /// hierarchy labels of the level its collector was registered at.
-    fn foreign_snapshots(
-        &self,
-        families: &BTreeMap<String, Arc<dyn AnyFamily>>,
-        keep: &dyn Fn(&str) -> bool,
-    ) -> BTreeMap<String, Snapshot> {
+    ///
+    /// Read without the families' lock: a relayed URL may take up to its deadline, and the
+    /// families of the runtime stay free meanwhile. Names taken by our families are left out
+    /// by the caller.
+    fn foreign_snapshots(&self, keep: &dyn Fn(&str) -> bool) -> BTreeMap<String, Snapshot> {
         let foreign = self.foreign.read();
         let mut merged: BTreeMap<String, Snapshot> = BTreeMap::new();
         let unusable = |name: &str, why: &str| self.warn_once(name, why);
@@ -195,10 +195,6 @@ impl Store {
             for snap in f.read(&self.health, &unusable).unwrap_or_default() {
                 let name = snap.name.as_str();
                 if !keep(name) {
-                    continue;
-                }
-                if families.contains_key(name) {
-                    self.warn_once(name, "it has the name of one of this runtime's families");
                     continue;
                 }
                 let name = snap.name.clone();
@@ -230,9 +226,17 @@ impl Store {
 impl Families for Store {
     /// Ours and the foreign collectors', merged in name order.
     fn each_family(&self, keep: &dyn Fn(&str) -> bool, each: &mut dyn FnMut(Exposed<'_>)) {
-        // Locks in one order everywhere: families, then foreign collectors.
+        // One lock at a time: the foreign sources' (read first, while they take their time),
+        // then the families'.
+        let mut foreign = self.foreign_snapshots(keep);
         let families = self.families.read();
-        let foreign = self.foreign_snapshots(&families, keep);
+        foreign.retain(|name, _| {
+            let ours = families.contains_key(name);
+            if ours {
+                self.warn_once(name, "it has the name of one of this runtime's families");
+            }
+            !ours
+        });
         in_name_order(&families, keep, &foreign, |next| match next {
             Next::Ours(family) => each(Exposed::Prepared(family.as_prepared())),
             Next::Theirs(snap) => each(Exposed::Snapshot(snap)),
