@@ -990,3 +990,37 @@ async fn a_receiver_gone_mid_run_fails_alone_and_a_new_one_is_reached() {
     assert!(rx.recv().await.unwrap() > 0);
     rt.shutdown().await;
 }
+
+/// On a tokio runtime of one thread, as `#[tokio::test]` makes: an engine served by that same
+/// runtime is relayed into an export, which must not hold the one thread while it reads.
+#[tokio::test]
+async fn an_export_reads_a_relayed_engine_served_by_its_own_runtime() {
+    use dynamo_metrics::RelaySource;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let engine = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 2\n"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let receiver = Receiver::http().await;
+    let rt = fixture("w1");
+    let source = RelaySource::url("vllm", &format!("http://{engine}/metrics"))
+        .unwrap()
+        .deadline(Duration::from_secs(1));
+    rt.namespace("ns").unwrap().relay(source).unwrap();
+    rt.start_otlp_export(&config(&receiver, OtlpProtocol::HttpProtobuf))
+        .unwrap();
+    rt.flush_otlp().await.unwrap();
+    let request = &receiver.requests()[0];
+    let Some(Data::Gauge(g)) = &metric(request, "vllm:num_requests_running").data else {
+        panic!("the relayed gauge is exported")
+    };
+    assert_eq!(
+        g.data_points[0].value,
+        Some(number_data_point::Value::AsDouble(2.0))
+    );
+    rt.shutdown().await;
+}

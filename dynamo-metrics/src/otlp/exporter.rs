@@ -2,7 +2,7 @@
 //! See [`start`] for details.
 
 use std::io::Write;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -84,6 +84,7 @@ pub(crate) fn start(
     resource: Resource,
     metrics: OtlpMetrics,
 ) -> Result<Handle> {
+    let resource = Arc::new(resource);
     let Ok(tokio) = tokio::runtime::Handle::try_current() else {
         return Err(Error::Otlp {
             reason: "the export must be started inside a tokio runtime".to_owned(),
@@ -136,7 +137,7 @@ pub(crate) fn start(
 struct Exporter {
     source: Weak<dyn Source>,
     client: Client,
-    resource: Resource,
+    resource: Arc<Resource>,
     metrics: OtlpMetrics,
     gzip: bool,
     timeout: Duration,
@@ -164,15 +165,30 @@ impl Exporter {
         let Some(source) = self.source.upgrade() else {
             return Err("the runtime is gone".to_owned());
         };
-        let mut ctx = Context {
-            start: source.started_unix_nanos(),
-            now: unix_nanos(SystemTime::now()),
-            delta: self.delta.as_mut(),
-            points: 0,
+        // Encoded on a blocking thread: a relayed URL may make it wait, and an engine served
+        // by this same tokio runtime must be able to answer meanwhile.
+        let resource = self.resource.clone();
+        let (mut delta, mut buffer) = (self.delta.take(), std::mem::take(&mut self.buffer));
+        let delta_mode = delta.is_some();
+        let encoded = tokio::task::spawn_blocking(move || {
+            let mut ctx = Context {
+                start: source.started_unix_nanos(),
+                now: unix_nanos(SystemTime::now()),
+                delta: delta.as_mut(),
+                points: 0,
+            };
+            let start = source.encode_otlp(&resource, &mut ctx, &mut buffer);
+            let points = ctx.points;
+            (start, points, delta, buffer)
+        })
+        .await;
+        let Ok((start, points, delta, buffer)) = encoded else {
+            // The encoding panicked: its state is lost, a delta export starts over.
+            self.delta = delta_mode.then(DeltaState::default);
+            self.metrics.failure.inc();
+            return Err("encoding the export failed".to_owned());
         };
-        let start = source.encode_otlp(&self.resource, &mut ctx, &mut self.buffer);
-        drop(source);
-        let points = ctx.points;
+        (self.delta, self.buffer) = (delta, buffer);
         let message = &self.buffer[start..];
         let body = if self.gzip {
             let mut gz = flate2::write::GzEncoder::new(

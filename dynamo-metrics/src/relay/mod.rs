@@ -146,7 +146,10 @@ impl RelaySource {
     }
 
     /// A source that reads `url` (`http://host:port/path`, an engine's `/metrics`) at each
-    /// scrape, within its deadline (default 2 s) and byte cap (default 16 MiB).
+    /// scrape, within its deadline (default 2 s) and byte cap (default 16 MiB). The status
+    /// server and the OTLP export read it on a blocking thread; code of yours that calls
+    /// `render` or `encode` inside an async task should do the same (`spawn_blocking`), or a
+    /// slow engine holds that task's thread.
     ///
     /// # Errors
     /// [`Error::Relay`] when `url` is not a plain `http://` URL with a host.
