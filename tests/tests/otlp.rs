@@ -15,7 +15,9 @@ use dynamo_metrics::{
 use dynamo_metrics_tests::decode_metric_families;
 use dynamo_metrics_tests::otlp::{Answer, ExportMetricsServiceRequest, Receiver};
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
-use opentelemetry_proto::tonic::metrics::v1::{Metric, metric::Data, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Metric, NumberDataPoint, metric::Data, number_data_point,
+};
 use serde_json::Value as Json;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -166,6 +168,26 @@ fn find<'a>(family: &'a Json, labels: &BTreeMap<String, String>) -> &'a Json {
         .unwrap_or_else(|| panic!("no series {labels:?} in {family:#}"))
 }
 
+/// Each counter's or gauge's point is the value of the same series in the scrape's `family`
+/// (a counter, gauge or untyped family), and the family has as many series as points.
+fn assert_numbers(name: &str, family: &Json, points: &[NumberDataPoint]) {
+    assert_eq!(
+        family["metric"].as_array().unwrap().len(),
+        points.len(),
+        "{name}"
+    );
+    for p in points {
+        let m = find(family, &attributes(&p.attributes));
+        let Some(number_data_point::Value::AsDouble(v)) = p.value else {
+            panic!("{name}: not a double");
+        };
+        let want = ["counter", "gauge", "untyped"]
+            .iter()
+            .find_map(|kind| m[*kind]["value"].as_f64());
+        assert_eq!(Some(v), want, "{name}");
+    }
+}
+
 /// Every point of `request` is the value of the same series in `scrape` (protobuf
 /// exposition, decoded), and every family of the scrape is in the export.
 fn assert_export_is_the_scrape(request: &ExportMetricsServiceRequest, scrape: &[Json]) {
@@ -192,41 +214,22 @@ fn assert_export_is_the_scrape(request: &ExportMetricsServiceRequest, scrape: &[
             Data::Sum(sum) => {
                 assert!(sum.is_monotonic, "{}", metric.name);
                 assert_eq!(sum.aggregation_temporality, 2, "cumulative");
-                assert_eq!(
-                    family["metric"].as_array().unwrap().len(),
-                    sum.data_points.len()
-                );
+                assert_eq!(family["type"], 0, "{}: a counter", metric.name);
+                assert_numbers(&metric.name, family, &sum.data_points);
                 for p in &sum.data_points {
-                    let m = find(family, &attributes(&p.attributes));
-                    let Some(number_data_point::Value::AsDouble(v)) = p.value else {
-                        panic!("{}: not a double", metric.name);
-                    };
-                    assert_eq!(
-                        v,
-                        m["counter"]["value"].as_f64().unwrap(),
-                        "{}",
-                        metric.name
-                    );
                     assert!(
                         p.start_time_unix_nano > 0 && p.start_time_unix_nano <= p.time_unix_nano
                     );
                 }
             }
             Data::Gauge(gauge) => {
-                assert_eq!(
-                    family["metric"].as_array().unwrap().len(),
-                    gauge.data_points.len()
+                let kind = family["type"].as_u64();
+                assert!(
+                    matches!(kind, Some(1 | 3)),
+                    "{}: a gauge or untyped",
+                    metric.name
                 );
-                for p in &gauge.data_points {
-                    let m = find(family, &attributes(&p.attributes));
-                    let Some(number_data_point::Value::AsDouble(v)) = p.value else {
-                        panic!("{}: not a double", metric.name);
-                    };
-                    let want = m["gauge"]["value"]
-                        .as_f64()
-                        .or(m["untyped"]["value"].as_f64());
-                    assert_eq!(Some(v), want, "{}", metric.name);
-                }
+                assert_numbers(&metric.name, family, &gauge.data_points);
             }
             Data::Histogram(h) => {
                 assert_eq!(h.aggregation_temporality, 2);

@@ -122,11 +122,18 @@ fn plain(x: u64) -> u64 {
 /// may take a while to wake: without it one thread could run alone for a while): the slower
 /// thread's time.
 fn two_threads(ops: u64, op: &(dyn Fn() + Sync)) -> Duration {
+    two_threads_on(ops, op, &|_| {})
+}
+
+/// [`two_threads`], each thread first running `pin` with its number (0, 1).
+pub fn two_threads_on(ops: u64, op: &(dyn Fn() + Sync), pin: &(dyn Fn(usize) + Sync)) -> Duration {
     let barrier = std::sync::Barrier::new(2);
     std::thread::scope(|s| {
         let threads: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|n| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    pin(n);
                     barrier.wait();
                     let start = Instant::now();
                     for _ in 0..ops {
@@ -142,6 +149,27 @@ fn two_threads(ops: u64, op: &(dyn Fn() + Sync)) -> Duration {
             .max()
             .unwrap_or_default()
     })
+}
+
+/// What a quick run checks of a case's page: `Ok` with its size, or what is wrong.
+pub type Check = Box<dyn FnMut() -> Result<usize, String>>;
+
+/// A case that times `op` (which returns the bytes it made; timed as a render, a few per
+/// round) and checks one page with `check`, if given.
+pub fn timed(
+    group: &'static str,
+    name: &'static str,
+    peers: &[&'static str],
+    mut op: impl FnMut() -> usize + 'static,
+    check: Option<Check>,
+) -> Case {
+    let bytes = Rc::new(Cell::new(0));
+    let size = bytes.clone();
+    Case {
+        bytes: Some(bytes),
+        check,
+        ..case(group, name, peers, move || size.set(black_box(op())))
+    }
 }
 
 /// Every case of this module, in groups.

@@ -4,7 +4,7 @@
 //! encoding one export of the same 10,000 counter series, with our text render of them beside.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dynamo_metrics::{DynamoMetrics, IntCounterFamily, LabelSet, LabelValue, MetricsRegistry};
 use opentelemetry::KeyValue;
@@ -18,7 +18,8 @@ use opentelemetry_sdk::metrics::{
 };
 use prost::Message as _;
 
-use crate::hot::{Case, case};
+use crate::hot::{Case, case, timed};
+use crate::render::{ENDPOINTS, IDS, NAME, id_of, value};
 
 #[derive(LabelValue, Clone, Copy)]
 enum Status {
@@ -106,10 +107,6 @@ const OURS_ENCODE: &str = "dynamo encode_otlp_into (reused buffer)";
 const OURS_TEXT: &str = "dynamo render_into, text (the same series, reused buffer)";
 const SDK_ENCODE: &str = "opentelemetry_sdk collect + opentelemetry-proto transform + prost encode";
 
-/// 100 endpoints x 100 ids, as the render groups.
-const ENDPOINTS: usize = 100;
-const IDS: usize = 100;
-
 pub fn cases() -> Vec<Case> {
     let mut cases = record();
     cases.extend(encode());
@@ -152,10 +149,6 @@ fn record() -> Vec<Case> {
     ]
 }
 
-fn value(e: usize, i: usize) -> u64 {
-    (e * IDS + i) as u64 * 7919
-}
-
 fn encode() -> Vec<Case> {
     let rt = crate::runtime();
     let comp = rt
@@ -166,7 +159,7 @@ fn encode() -> Vec<Case> {
     let (provider, reader) = provider();
     let counter = provider
         .meter("peers")
-        .u64_counter("dynamo_component_render_requests_total")
+        .u64_counter(NAME)
         .with_description("Requests")
         .build();
     for e in 0..ENDPOINTS {
@@ -178,7 +171,7 @@ fn encode() -> Vec<Case> {
             .expect("vec")
             .max_series(IDS);
         for i in 0..IDS {
-            let id = format!("{i:02}");
+            let id = id_of(i);
             family
                 .with_label_values(&[&id])
                 .expect("series")
@@ -227,7 +220,7 @@ fn encode() -> Vec<Case> {
                 let page = text_check.render();
                 let n = page
                     .lines()
-                    .filter(|l| l.starts_with("dynamo_component_render_requests_total{"))
+                    .filter(|l| l.starts_with(NAME) && l[NAME.len()..].starts_with('{'))
                     .count();
                 if n == ENDPOINTS * IDS {
                     Ok(page.len())
@@ -249,37 +242,6 @@ fn encode() -> Vec<Case> {
     ]
 }
 
-/// What a quick run checks of a case's page: `Ok` with its size, or what is wrong.
-pub type Check = Box<dyn FnMut() -> Result<usize, String>>;
-
-/// A case that times `op` (which returns the bytes it made; timed as a render, a few per
-/// round) and checks one page with `check`, if given.
-pub fn timed(
-    group: &'static str,
-    name: &'static str,
-    peers: &[&'static str],
-    mut op: impl FnMut() -> usize + 'static,
-    check: Option<Check>,
-) -> Case {
-    let bytes = std::rc::Rc::new(std::cell::Cell::new(0));
-    let size = bytes.clone();
-    Case {
-        group,
-        name,
-        peers: peers.to_vec(),
-        run: Box::new(move |ops| {
-            let start = Instant::now();
-            for _ in 0..ops {
-                size.set(std::hint::black_box(op()));
-            }
-            start.elapsed()
-        }),
-        times: Vec::new(),
-        bytes: Some(bytes),
-        check,
-    }
-}
-
 /// Whether an export holds the 10,000 series with their values.
 fn check(message: &[u8]) -> Result<usize, String> {
     let request = ExportMetricsServiceRequest::decode(message).map_err(|e| e.to_string())?;
@@ -289,7 +251,7 @@ fn check(message: &[u8]) -> Result<usize, String> {
         .iter()
         .flat_map(|r| &r.scope_metrics)
         .flat_map(|s| &s.metrics)
-        .filter(|m| m.name == "dynamo_component_render_requests_total")
+        .filter(|m| m.name == NAME)
     {
         let Some(Data::Sum(sum)) = &metric.data else {
             return Err("not a sum".into());

@@ -5,11 +5,10 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use dynamo_metrics::{IntCounter, MetricsRegistry};
 
-use crate::hot::Case;
+use crate::hot::{Case, two_threads_on};
 
 const GROUP: &str =
     "one counter created on a thread pinned to CPU 0, 2 threads on CPUs 0 and 1, per thread";
@@ -38,32 +37,6 @@ fn pin(cpu: usize) {
     }
 }
 
-/// `op` on two threads pinned to CPUs 0 and 1, started together; the slower's time.
-fn two_pinned_threads(ops: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = std::sync::Barrier::new(2);
-    std::thread::scope(|s| {
-        let threads: Vec<_> = (0..2)
-            .map(|cpu| {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    pin(cpu);
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..ops {
-                        op();
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("thread"))
-            .max()
-            .unwrap_or_default()
-    })
-}
-
 /// An atomic alone on its cache lines.
 #[repr(align(128))]
 #[derive(Default)]
@@ -74,7 +47,7 @@ pub fn cases(runtime: dynamo_metrics::DistributedRuntime, striped: IntCounter) -
         group: GROUP,
         name,
         peers: peers.to_vec(),
-        run: Box::new(move |ops| two_pinned_threads(ops, &*op)),
+        run: Box::new(move |ops| two_threads_on(ops, &*op, &pin)),
         times: Vec::new(),
         bytes: None,
         check: None,

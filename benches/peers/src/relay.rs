@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use dynamo_metrics::{MetricsRegistry, RelaySource};
 
-use crate::hot::Case;
-use crate::otlp::timed;
+use crate::hot::{Case, timed};
 
 const GROUP: &str = "relay: a scrape with an engine exposition of 2,000 series";
 const WITHOUT: &str = "dynamo render_into, the worker's 100 series alone";

@@ -16,15 +16,15 @@ use prometheus_client::encoding::EncodeLabelSet;
 use crate::hot::Case;
 
 /// 100 endpoints x 100 ids.
-const ENDPOINTS: usize = 100;
-const IDS: usize = 100;
+pub const ENDPOINTS: usize = 100;
+pub const IDS: usize = 100;
 pub const SERIES: usize = ENDPOINTS * IDS;
 
 /// The family every library renders.
-const NAME: &str = "dynamo_component_render_requests_total";
+pub const NAME: &str = "dynamo_component_render_requests_total";
 
 /// The value of series (endpoint `e`, id `i`).
-fn value(e: usize, i: usize) -> u64 {
+pub fn value(e: usize, i: usize) -> u64 {
     (e * IDS + i) as u64 * 7919
 }
 
@@ -32,7 +32,7 @@ fn value(e: usize, i: usize) -> u64 {
 /// concatenate to the same string. The `prometheus` crate (0.14) keys a family's series by a
 /// hash of the values concatenated, and merges series such as `{endpoint="ep1",id="10"}` and
 /// `{endpoint="ep11",id="0"}` into one: with plain ids it rendered 9,190 of the 10,000.
-fn id_of(i: usize) -> String {
+pub fn id_of(i: usize) -> String {
     format!("{i:02}")
 }
 

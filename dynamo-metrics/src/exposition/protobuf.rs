@@ -27,8 +27,8 @@ pub(crate) enum ValueRef<'a> {
     Value(&'a Value),
 }
 
-/// A value as the writer takes it apart.
-enum Plain<'a> {
+/// A value as a writer takes it apart (this one and the OTLP writer).
+pub(crate) enum Plain<'a> {
     Scalar(f64),
     Summary(&'a [(f64, f64)], f64, u64),
     Histogram(&'a [(f64, u64)], f64, u64, Option<&'a Native>),
@@ -36,7 +36,7 @@ enum Plain<'a> {
 
 impl<'a> ValueRef<'a> {
     #[inline]
-    fn plain(self) -> Plain<'a> {
+    pub(crate) fn plain(self) -> Plain<'a> {
         match self {
             ValueRef::Scalar(v) | ValueRef::Value(&Value::Scalar(v)) => Plain::Scalar(v),
             ValueRef::Value(Value::Summary {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::decode::percent_decode;
 use crate::error::{Error, Result};
 
 /// How the export reaches its receiver.
@@ -303,23 +304,6 @@ fn parse_pairs(value: &str) -> Option<Vec<(String, String)>> {
             (!k.is_empty()).then_some((k, v))
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn valid_header(name: &str, value: &str) -> bool {

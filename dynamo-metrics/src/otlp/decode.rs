@@ -133,28 +133,23 @@ pub(super) fn retry_delay(header: &str) -> Option<Duration> {
     Some(delay)
 }
 
-/// A `grpc-message`, percent-decoded (invalid escapes kept as they are).
-pub(super) fn percent(message: &str) -> String {
-    let bytes = message.as_bytes();
+/// `text` with its `%XX` escapes undone; `None` for an invalid escape or bytes that are not
+/// UTF-8. Header values of the configuration and a `grpc-message` are written so.
+pub(super) fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -197,6 +192,9 @@ mod tests {
         assert!(partial_success(&[0x0A, 9, 1]).is_none());
         assert!(partial_success(&[0xFF; 11]).is_none());
         assert_eq!(partial_success(&[]), Some((0, String::new())));
-        assert_eq!(percent("a%20b%zz%"), "a b%zz%");
+        assert_eq!(percent_decode("a%20b%2C").as_deref(), Some("a b,"));
+        assert_eq!(percent_decode("a%zz"), None);
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
     }
 }

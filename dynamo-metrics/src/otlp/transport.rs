@@ -384,7 +384,7 @@ fn grpc_outcome(
         };
     };
     let message = field("grpc-message")
-        .map(decode::percent)
+        .map(|m| decode::percent_decode(m).unwrap_or_else(|| m.to_owned()))
         .unwrap_or_default();
     let why = format!(
         "gRPC status {code}{}",

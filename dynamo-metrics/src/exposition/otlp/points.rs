@@ -4,8 +4,8 @@
 
 use super::Context;
 use super::exemplar::{exemplar_len, write_exemplar};
-use crate::exposition::protobuf::{SeriesSource, ValueRef};
-use crate::exposition::snapshot::{Exemplar, Kind, Native, Snapshot, Value};
+use crate::exposition::protobuf::{Plain, SeriesSource};
+use crate::exposition::snapshot::{Exemplar, Kind, Snapshot, Value};
 use crate::exposition::wire::{
     bytes, bytes_len, double, double_len, fixed64, fixed64_len, header, nested_len, sint, sint_len,
     uint, uint_len, varint, varint_len,
@@ -204,31 +204,6 @@ fn attributes<S: SeriesSource>(s: &S) -> impl Iterator<Item = (&str, &str)> + Cl
     s.labels().filter(|(_, v)| !v.is_empty())
 }
 
-/// A value as a point takes it apart.
-enum Parts<'a> {
-    Scalar(f64),
-    Histogram(&'a [(f64, u64)], f64, u64, Option<&'a Native>),
-    Summary(&'a [(f64, f64)], f64, u64),
-}
-
-#[inline]
-fn parts(value: ValueRef<'_>) -> Parts<'_> {
-    match value {
-        ValueRef::Scalar(v) | ValueRef::Value(&Value::Scalar(v)) => Parts::Scalar(v),
-        ValueRef::Value(Value::Histogram {
-            buckets,
-            sum,
-            count,
-            native,
-        }) => Parts::Histogram(buckets, *sum, *count, native.as_deref()),
-        ValueRef::Value(Value::Summary {
-            quantiles,
-            sum,
-            count,
-        }) => Parts::Summary(quantiles, *sum, *count),
-    }
-}
-
 /// The exemplars a point of `data` carries: a counter's and gauge's slot 0, a histogram's
 /// every slot.
 fn point_exemplars(data: Data, exemplars: &[(usize, Exemplar)]) -> &[(usize, Exemplar)] {
@@ -315,9 +290,9 @@ fn point_len<S: SeriesSource>(data: Data, s: &S) -> usize {
             .map(|(_, e)| nested_len(field, exemplar_len(e)))
             .sum::<usize>();
     }
-    len + match (data, parts(s.value())) {
-        (Data::Gauge | Data::Sum, Parts::Scalar(_)) => double_len(4),
-        (Data::Histogram, Parts::Histogram(buckets, _, count, _)) => {
+    len + match (data, s.value().plain()) {
+        (Data::Gauge | Data::Sum, Plain::Scalar(_)) => double_len(4),
+        (Data::Histogram, Plain::Histogram(buckets, _, count, _)) => {
             let (finite, counts) = classic(buckets, count);
             fixed64_len(4)
                 + double_len(5)
@@ -328,7 +303,7 @@ fn point_len<S: SeriesSource>(data: Data, s: &S) -> usize {
                     0
                 }
         }
-        (Data::Exponential, Parts::Histogram(_, _, _, Some(n))) => {
+        (Data::Exponential, Plain::Histogram(_, _, _, Some(n))) => {
             let sides = [(8, &n.positive), (9, &n.negative)];
             let sides: usize = sides
                 .iter()
@@ -342,7 +317,7 @@ fn point_len<S: SeriesSource>(data: Data, s: &S) -> usize {
                 + sides
                 + double_len(14)
         }
-        (Data::Summary, Parts::Summary(quantiles, _, _)) => {
+        (Data::Summary, Plain::Summary(quantiles, _, _)) => {
             fixed64_len(4) + double_len(5) + quantiles.len() * nested_len(6, 2 * double_len(1))
         }
         // A value that does not fit its family's type: the point keeps its attributes only.
@@ -359,9 +334,9 @@ fn write_point<S: SeriesSource>(out: &mut Vec<u8>, data: Data, s: &S, start: u64
         fixed64(out, 2, start);
     }
     fixed64(out, 3, now);
-    match (data, parts(s.value())) {
-        (Data::Gauge | Data::Sum, Parts::Scalar(v)) => double(out, 4, v),
-        (Data::Histogram, Parts::Histogram(buckets, sum, count, _)) => {
+    match (data, s.value().plain()) {
+        (Data::Gauge | Data::Sum, Plain::Scalar(v)) => double(out, 4, v),
+        (Data::Histogram, Plain::Histogram(buckets, sum, count, _)) => {
             fixed64(out, 4, count);
             double(out, 5, sum);
             let (finite, counts) = classic(buckets, count);
@@ -376,7 +351,7 @@ fn write_point<S: SeriesSource>(out: &mut Vec<u8>, data: Data, s: &S, start: u64
                 }
             }
         }
-        (Data::Exponential, Parts::Histogram(_, sum, count, Some(n))) => {
+        (Data::Exponential, Plain::Histogram(_, sum, count, Some(n))) => {
             fixed64(out, 4, count);
             double(out, 5, sum);
             sint(out, 6, i64::from(n.schema));
@@ -384,7 +359,7 @@ fn write_point<S: SeriesSource>(out: &mut Vec<u8>, data: Data, s: &S, start: u64
             write_buckets(out, 8, &n.positive);
             write_buckets(out, 9, &n.negative);
         }
-        (Data::Summary, Parts::Summary(quantiles, sum, count)) => {
+        (Data::Summary, Plain::Summary(quantiles, sum, count)) => {
             fixed64(out, 4, count);
             double(out, 5, sum);
             for (q, v) in quantiles {
@@ -401,7 +376,7 @@ fn write_point<S: SeriesSource>(out: &mut Vec<u8>, data: Data, s: &S, start: u64
         }
     }
     // The zero threshold comes last, in field order.
-    if let (Data::Exponential, Parts::Histogram(_, _, _, Some(n))) = (data, parts(s.value())) {
+    if let (Data::Exponential, Plain::Histogram(_, _, _, Some(n))) = (data, s.value().plain()) {
         double(out, 14, n.zero_threshold);
     }
 }
