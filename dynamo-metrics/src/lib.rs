@@ -125,6 +125,7 @@ mod registry;
 mod relay;
 mod runtime;
 mod serve;
+mod sync;
 pub mod trace;
 mod typed;
 

@@ -23,6 +23,7 @@ use super::calls::{CallTable, ThreadCalls};
 use super::endpoint::EndpointMetrics;
 use super::labelled::LabelledEndpoints;
 use crate::metrics::timer;
+use crate::sync::epoch::Epoch;
 
 /// What a runtime offers to instrumented calls: the metrics of every instrumented function
 /// of the program, at the function's [`index`](super::site::StaticEndpoint::index), and the
@@ -107,7 +108,7 @@ static GLOBAL: RwLock<Global> = RwLock::new(Global {
 });
 
 /// Changes whenever [`GLOBAL`] does; threads compare it with the epoch of their cache.
-static EPOCH: AtomicU64 = AtomicU64::new(0);
+static EPOCH: Epoch = Epoch::new();
 
 /// A runtime a thread runs calls under, with the thread's records of them.
 type Current = (Arc<Bound>, Arc<ThreadCalls>);
@@ -163,7 +164,7 @@ thread_local! {
 
 fn changed(global: &mut Global, change: impl FnOnce(&mut Global)) {
     change(global);
-    EPOCH.fetch_add(1, Ordering::Release);
+    EPOCH.changed();
 }
 
 /// Adds a live runtime. It is bound to `tokio` unless another live runtime already is.
@@ -218,7 +219,7 @@ fn resolve_global() -> (Option<Arc<Bound>>, bool) {
 /// thread's records under it (none while the thread is being torn down).
 #[inline(always)]
 fn with_current<R>(f: impl Fn(Option<&Bound>, Option<&ThreadCalls>) -> R) -> R {
-    let epoch = EPOCH.load(Ordering::Acquire);
+    let epoch = EPOCH.now();
     LOCAL
         .try_with(|local| {
             let mut local = local.borrow_mut();

@@ -1,14 +1,15 @@
 //! Instrumented calls recorded per thread: what a call under a runtime writes, and how the
 //! runtime's endpoint metrics read it back. See [`CallTable`] for details.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU64, AtomicUsize, fence};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
 use crate::metrics::timer;
 use crate::metrics::{Counts, NativeCell, Tally, Word, bucket_of};
+use crate::sync::seq_batch::SeqBatch;
 use dynamo_metrics_naming::NativeParams;
 
 /// Durations a thread keeps before counting them into buckets.
@@ -79,12 +80,8 @@ struct CallShard {
     started: AtomicU64,
     /// Calls ended here, counted or still pending.
     ended: AtomicU64,
-    /// Odd while the owner counts `pending` into the buckets.
-    seq: AtomicU64,
-    /// How many durations `pending` holds.
-    len: AtomicUsize,
-    /// Durations in ticks, not yet in the buckets.
-    pending: [AtomicU64; PENDING],
+    /// Durations in ticks, not yet in `counts`.
+    pending: SeqBatch<AtomicU64, PENDING>,
     /// The durations counted, in seconds.
     counts: Counts,
 }
@@ -196,9 +193,7 @@ impl CallShard {
         CallShard {
             started: AtomicU64::new(0),
             ended: AtomicU64::new(0),
-            seq: AtomicU64::new(0),
-            len: AtomicUsize::new(0),
-            pending: std::array::from_fn(|_| AtomicU64::new(0)),
+            pending: SeqBatch::default(),
             counts: Counts::new(shape.bounds.len(), shape.native.as_ref().map(|(p, _)| *p)),
         }
     }
@@ -206,67 +201,33 @@ impl CallShard {
     /// Lists a duration; counts the list into the buckets when it is full.
     #[inline]
     fn push(&self, ticks: u64, shape: &DurationBuckets) {
-        let n = self.len.load(Relaxed);
-        self.pending[n].store(ticks, Relaxed);
-        if n + 1 < PENDING {
-            self.len.store(n + 1, Release);
-        } else {
-            self.fold(shape);
-        }
+        self.pending.push(ticks, |listed| {
+            let mut seconds = [0.0; PENDING];
+            for (p, v) in listed.iter().zip(&mut seconds) {
+                *v = shape.seconds(*p);
+            }
+            self.counts.record_owned(&shape.bounds, &seconds);
+        });
     }
 
-    /// Counts every listed duration into the buckets and empties the list, the sequence
-    /// number odd meanwhile.
-    #[cold]
-    #[inline(never)]
-    fn fold(&self, shape: &DurationBuckets) {
-        // Odd while counting, even after (whatever it was before: a count cut short by a
-        // panic, were one possible here, would not leave it odd for good).
-        let seq = self.seq.load(Relaxed) | 1;
-        self.seq.store(seq, Relaxed);
-        fence(Release);
-        let mut seconds = [0.0; PENDING];
-        for (p, v) in self.pending.iter().zip(&mut seconds) {
-            *v = shape.seconds(p.load(Relaxed));
-        }
-        self.counts.record_owned(&shape.bounds, &seconds);
-        self.len.store(0, Relaxed);
-        self.seq.store(seq.wrapping_add(1), Release);
-    }
-
-    /// Adds this shard's durations, counted and listed, to `t`: read again whenever the owner
-    /// counted its list meanwhile, so each is added once.
+    /// Adds this shard's durations, counted and listed, to `t`, each once (see
+    /// [`SeqBatch::read`]).
     fn tally_into(&self, shape: &DurationBuckets, t: &mut Tally) {
-        let mut spins = 0u32;
-        loop {
-            let seq = self.seq.load(Acquire);
-            if seq.is_multiple_of(2) {
-                let mut mine = Tally::empty(t.counts.len());
-                self.counts.add_to(&mut mine);
-                let len = self.len.load(Acquire).min(PENDING);
-                for p in &self.pending[..len] {
-                    let v = shape.seconds(p.load(Relaxed));
-                    if let Some(c) = mine.counts.get_mut(bucket_of(&shape.bounds, v)) {
-                        *c += 1;
-                    }
-                    mine.sum += v;
-                    if let Some((_, native)) = &shape.native {
-                        native.count_into(v, &mut mine.native);
-                    }
+        let mine = self.pending.read(|listed| {
+            let mut mine = Tally::empty(t.counts.len());
+            self.counts.add_to(&mut mine);
+            for ticks in listed {
+                let v = shape.seconds(*ticks);
+                if let Some(c) = mine.counts.get_mut(bucket_of(&shape.bounds, v)) {
+                    *c += 1;
                 }
-                fence(Acquire);
-                if self.seq.load(Relaxed) == seq {
-                    t.add(mine);
-                    return;
+                mine.sum += v;
+                if let Some((_, native)) = &shape.native {
+                    native.count_into(v, &mut mine.native);
                 }
             }
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                // The owner was preempted while counting: let it run.
-                std::thread::yield_now();
-            }
-        }
+            mine
+        });
+        t.add(mine);
     }
 }

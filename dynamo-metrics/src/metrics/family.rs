@@ -2,7 +2,7 @@
 //! values. See [`Family`] for details.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{RwLock, RwLockReadGuard};
@@ -16,6 +16,7 @@ use crate::exposition::prepared::{self, Header, Prepared};
 use crate::exposition::protobuf::{self, ScalarSeries};
 use crate::exposition::snapshot::{SeriesSnapshot, Snapshot, Value};
 use crate::exposition::{Format, PreparedFamily};
+use crate::sync::epoch::Epoch;
 
 /// The value of every variable label of the series that collects label combinations beyond
 /// a family's cap.
@@ -136,7 +137,7 @@ pub(crate) struct Family<C: SeriesCell> {
     striped: AtomicBool,
     /// Changes whenever a series is removed: handles cached by label values before then are
     /// not used after.
-    generation: Arc<AtomicU64>,
+    generation: Arc<Epoch>,
 }
 
 impl<C: SeriesCell> Family<C> {
@@ -184,7 +185,7 @@ impl<C: SeriesCell> Family<C> {
 
     /// How many times a series was removed, shared: see
     /// [`LocalCache`](super::local::LocalCache).
-    pub(crate) fn generation(&self) -> &Arc<AtomicU64> {
+    pub(crate) fn generation(&self) -> &Arc<Epoch> {
         &self.generation
     }
 
@@ -310,7 +311,7 @@ impl<C: SeriesCell> Family<C> {
         match Self::find(&series, fixed, values) {
             Ok(i) => {
                 let removed = series.remove(i);
-                self.generation.fetch_add(1, Relaxed);
+                self.generation.changed();
                 let variable = &removed.series.values[fixed.len()..];
                 let budgeted = !variable.is_empty() && variable.iter().any(|v| v != OVERFLOW);
                 if let (true, Some(budget)) = (budgeted, &self.budget) {

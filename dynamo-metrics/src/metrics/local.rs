@@ -11,6 +11,7 @@ use thread_local::ThreadLocal;
 
 use super::label_key::Key;
 use super::per_thread::{this_thread, until_teardown};
+use crate::sync::epoch::Epoch;
 
 /// Slots a thread's table starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
@@ -44,7 +45,7 @@ pub(crate) struct LocalCache<H> {
     /// The family's count of removed series (see [`Family::generation`]).
     ///
     /// [`Family::generation`]: super::family::Family::generation
-    generation: Arc<AtomicU64>,
+    generation: Arc<Epoch>,
     _handles: PhantomData<fn() -> H>,
 }
 
@@ -170,7 +171,7 @@ fn spread(id: u64) -> u64 {
 impl<H> LocalCache<H> {
     /// The cache of a family view whose lookups take `values` values, and whose family counts
     /// removed series in `generation`.
-    pub(crate) fn new(values: usize, generation: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(values: usize, generation: Arc<Epoch>) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Relaxed);
         LocalCache {
@@ -192,7 +193,7 @@ impl<H> LocalCache<H> {
     /// finds.
     #[inline(always)]
     pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Relaxed)
+        self.generation.now()
     }
 }
 

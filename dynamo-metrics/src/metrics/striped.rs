@@ -3,7 +3,9 @@
 
 use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+pub(crate) use crate::sync::Word;
 
 /// How many stripes a striped value has: the machine's CPUs rounded up to a power of two, at
 /// most 16 (1 on one CPU). Counted for the process, not for the thread that asks first: a
@@ -123,53 +125,6 @@ fn take_stripe() -> usize {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Padded<A>(A);
-
-/// The integer atomics a [`Striped`] value is made of.
-pub(crate) trait Word: Default + Send + Sync + 'static {
-    type Value: Copy + Default + std::ops::Add<Output = Self::Value>;
-    fn fetch_add(&self, v: Self::Value, order: Ordering) -> Self::Value;
-    fn load(&self, order: Ordering) -> Self::Value;
-    fn store(&self, v: Self::Value, order: Ordering);
-    fn swap(&self, v: Self::Value, order: Ordering) -> Self::Value;
-    /// Adds `v` where this thread is the only writer: a load and a store, no locked
-    /// instruction (wrapping, as `fetch_add`).
-    fn add_owned(&self, v: Self::Value, order: Ordering);
-}
-
-macro_rules! word {
-    ($atomic:ty, $value:ty) => {
-        impl Word for $atomic {
-            type Value = $value;
-            #[inline]
-            fn fetch_add(&self, v: $value, order: Ordering) -> $value {
-                <$atomic>::fetch_add(self, v, order)
-            }
-            #[inline]
-            fn load(&self, order: Ordering) -> $value {
-                <$atomic>::load(self, order)
-            }
-            #[inline]
-            fn store(&self, v: $value, order: Ordering) {
-                <$atomic>::store(self, v, order)
-            }
-            #[inline]
-            fn swap(&self, v: $value, order: Ordering) -> $value {
-                <$atomic>::swap(self, v, order)
-            }
-            #[inline]
-            fn add_owned(&self, v: $value, order: Ordering) {
-                <$atomic>::store(
-                    self,
-                    <$atomic>::load(self, Ordering::Relaxed).wrapping_add(v),
-                    order,
-                );
-            }
-        }
-    };
-}
-
-word!(AtomicU64, u64);
-word!(AtomicI64, i64);
 
 /// An integer counted in one atomic, or, when striped, in one atomic per stripe on its own
 /// cache line: each thread adds to its stripe, so threads on different CPUs do not take the
@@ -291,8 +246,8 @@ impl<A: Word> Striped<A> {
 mod tests {
     use super::*;
     use std::sync::Barrier;
-    use std::sync::atomic::AtomicUsize;
     use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize};
 
     #[test]
     fn the_stripe_count_is_the_machines_not_the_asking_threads() {
