@@ -115,6 +115,9 @@ pub mod builtin;
 mod describe;
 mod error;
 mod exposition;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod instrument;

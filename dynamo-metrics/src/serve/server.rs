@@ -346,7 +346,7 @@ async fn metrics(
 }
 
 /// The values of every `name[]` parameter of a query string, percent-decoded.
-fn names_asked(query: &str) -> Vec<String> {
+pub(crate) fn names_asked(query: &str) -> Vec<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
@@ -373,7 +373,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Whether `Accept-Encoding` allows gzip (with a q-value above 0, by name or by `*`).
-fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+pub(crate) fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     let mut gzip = None;
     let mut any = None;
     for coding in accept_encoding.unwrap_or("").split(',') {

@@ -31,7 +31,13 @@ impl Settings {
             key: None,
             reason: format!("cannot read it: {e}"),
         })?;
-        let docs = YamlLoader::load_from_str(&text).map_err(|e| Error::WebConfig {
+        Self::parse(path, &text)
+    }
+
+    /// The settings `text` gives, read as the file at `path` (files it names are relative to
+    /// its folder).
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Self> {
+        let docs = YamlLoader::load_from_str(text).map_err(|e| Error::WebConfig {
             path: path.to_owned(),
             key: None,
             reason: format!("not YAML: {e}"),

@@ -237,6 +237,11 @@ mod tests {
                 "basic_auth_users.alice: not a bcrypt hash",
             ),
             (
+                // A device is refused, not read until memory runs out.
+                "tls_server_config:\n  cert_file: /dev/zero\n  key_file: b\n",
+                "tls_server_config.cert_file: cannot read /dev/zero: not a regular file",
+            ),
+            (
                 "basic_auth_users: [alice]\n",
                 "basic_auth_users: expected a mapping",
             ),

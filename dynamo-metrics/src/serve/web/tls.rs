@@ -45,7 +45,7 @@ impl Pem {
     fn bytes(&self, path: &Path, key: &str) -> Result<Vec<u8>> {
         match self {
             Pem::Inline(text) => Ok(text.as_bytes().to_vec()),
-            Pem::File(file) => std::fs::read(file)
+            Pem::File(file) => read_small_file(file)
                 .map_err(|e| bad(path, key, format!("cannot read {}: {e}", file.display()))),
         }
     }
@@ -67,6 +67,29 @@ impl Pem {
             Pem::Inline(_) => None,
         }
     }
+}
+
+/// The largest certificate or key file read: PEM files are kilobytes.
+const MAX_PEM_FILE: u64 = 1 << 20;
+
+/// The bytes of the regular file `file`, at most [`MAX_PEM_FILE`] of them: a name that
+/// points at a device, a pipe or a huge file is an error, not a read that never ends.
+fn read_small_file(file: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read as _};
+    if !std::fs::metadata(file)?.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)?
+        .take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {MAX_PEM_FILE} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// `client_auth_type`, as Go's `crypto/tls` names them.
