@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod otlp;
 pub mod pki;
+pub mod read_back;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

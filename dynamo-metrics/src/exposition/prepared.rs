@@ -238,6 +238,8 @@ pub(crate) struct HistogramLines {
     sum: Box<str>,
     /// `name_count`.
     count: Box<str>,
+    /// Whether a bound is below zero (see [`text::openmetrics_totals`]).
+    negative_bound: bool,
 }
 
 impl HistogramText {
@@ -276,6 +278,7 @@ impl<R: HistogramReading> Prepared<R> for HistogramText {
             les,
             sum: format!("{name}_sum").into_boxed_str(),
             count: format!("{name}_count").into_boxed_str(),
+            negative_bound: bounds.iter().any(|b| *b < 0.0),
         }
     }
 
@@ -315,12 +318,14 @@ impl<R: HistogramReading> Prepared<R> for HistogramText {
             }
             out.push('\n');
         }
-        self.total(lines, out, &lines.sum);
-        text::write_f64(out, sum);
-        out.push('\n');
-        self.total(lines, out, &lines.count);
-        text::write_u64(out, cumulative);
-        out.push('\n');
+        if !OPENMETRICS || text::openmetrics_totals(sum, lines.negative_bound) {
+            self.total(lines, out, &lines.sum);
+            text::write_f64(out, sum);
+            out.push('\n');
+            self.total(lines, out, &lines.count);
+            text::write_u64(out, cumulative);
+            out.push('\n');
+        }
     }
 }
 

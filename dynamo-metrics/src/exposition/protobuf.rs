@@ -223,7 +223,9 @@ fn value_message(kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)
                 .iter()
                 .enumerate()
                 .map(|(i, (_, c))| nested_len(3, bucket_len(*c, exemplar(exemplars, i))))
-                .sum();
+                .sum::<usize>()
+                + inf_bucket(buckets, exemplars)
+                    .map_or(0, |e| nested_len(3, bucket_len(count, Some(e))));
             let native = native.map_or(0, |n| {
                 let exemplars: usize = exemplars
                     .iter()
@@ -234,6 +236,18 @@ fn value_message(kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)
             (7, uint_len(1, count) + double_len(2) + classic + native)
         }
     }
+}
+
+/// The exemplar of the `+Inf` bucket when `buckets` leave that bucket out: protobuf has no
+/// other place for it, so the bucket is then written (as `client_golang` does).
+fn inf_bucket<'a>(
+    buckets: &[(f64, u64)],
+    exemplars: &'a [(usize, Exemplar)],
+) -> Option<&'a Exemplar> {
+    if buckets.last().is_some_and(|(b, _)| *b == f64::INFINITY) {
+        return None;
+    }
+    exemplar(exemplars, buckets.len())
 }
 
 fn bucket_len(cumulative: u64, e: Option<&Exemplar>) -> usize {
@@ -273,6 +287,12 @@ fn write_value(m: &mut Vec<u8>, kind: Kind, value: ValueRef<'_>, exemplars: &[(u
                 if let Some(e) = e {
                     write_exemplar(m, 3, e);
                 }
+            }
+            if let Some(e) = inf_bucket(buckets, exemplars) {
+                header(m, 3, bucket_len(count, Some(e)));
+                uint(m, 1, count);
+                double(m, 2, f64::INFINITY);
+                write_exemplar(m, 3, e);
             }
             if let Some(native) = native {
                 write_native(m, native);

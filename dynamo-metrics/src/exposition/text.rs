@@ -157,6 +157,17 @@ pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: Kind,
 /// `<name>_total` otherwise, and every query of the name it has in the text format (a DCGM
 /// dashboard's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, say) would lose its series. In
 /// OpenMetrics a sample carries the exemplar of its slot, if the snapshot has one.
+/// Whether OpenMetrics shows the `_sum` of `sum` (and, for a histogram, its `_count`): not
+/// when the sum is negative or NaN, nor for a histogram with a bound below zero. OpenMetrics
+/// 1.0 counts `_sum` among the counter-like samples, which are never negative or NaN, says a
+/// histogram with negative buckets "MUST NOT contain a sum value", and a histogram has both
+/// `_sum` and `_count` or neither; strict parsers (Python's `prometheus_client`) refuse the
+/// whole page otherwise. The `+Inf` bucket still gives the count, and the text format and
+/// protobuf still carry both.
+pub(crate) fn openmetrics_totals(sum: f64, negative_bound: bool) -> bool {
+    sum >= 0.0 && !negative_bound
+}
+
 pub(crate) fn write_snapshot(out: &mut String, family: &Snapshot, format: Format) {
     let openmetrics = format == Format::OpenMetrics;
     let name = family.name.as_str();
@@ -199,8 +210,11 @@ pub(crate) fn write_snapshot(out: &mut String, family: &Snapshot, format: Format
                     let le = Some(("le", "+Inf"));
                     line("_bucket", le, *count as f64, Some(buckets.len()));
                 }
-                line("_sum", None, *sum, None);
-                line("_count", None, *count as f64, None);
+                let negative_bound = buckets.iter().any(|(b, _)| *b < 0.0);
+                if !openmetrics || openmetrics_totals(*sum, negative_bound) {
+                    line("_sum", None, *sum, None);
+                    line("_count", None, *count as f64, None);
+                }
             }
             Value::Summary {
                 quantiles,
@@ -210,7 +224,9 @@ pub(crate) fn write_snapshot(out: &mut String, family: &Snapshot, format: Format
                 for (q, v) in quantiles {
                     line("", Some(("quantile", &format_bound(*q))), *v, None);
                 }
-                line("_sum", None, *sum, None);
+                if !openmetrics || openmetrics_totals(*sum, false) {
+                    line("_sum", None, *sum, None);
+                }
                 line("_count", None, *count as f64, None);
             }
         }
