@@ -204,7 +204,7 @@ impl CallShard {
         self.pending.push(ticks, |listed| {
             let mut seconds = [0.0; PENDING];
             for (p, v) in listed.iter().zip(&mut seconds) {
-                *v = shape.seconds(*p);
+                *v = shape.seconds(p.load(Relaxed));
             }
             self.counts.record_owned(&shape.bounds, &seconds);
         });

@@ -120,6 +120,7 @@ impl Counts {
     /// Counts each of `values` (not NaN) among `bounds`, where this thread is the only writer.
     /// Values close in time are often in one bucket: each tries the bucket of the one before
     /// first.
+    #[inline]
     pub(crate) fn record_owned(&self, bounds: &[f64], values: &[f64]) {
         let mut i = 0;
         let mut sum = self.sum.get();

@@ -32,10 +32,17 @@ fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> thread::JoinHandle<T> {
     })
 }
 
+/// Runs `f` under every schedule loom explores, and says how many (`--nocapture` shows it).
 fn model(f: impl Fn() + Send + Sync + 'static) {
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(PREEMPTIONS);
-    builder.check(f);
+    let counted = runs.clone();
+    builder.check(move || {
+        counted.fetch_add(1, Relaxed);
+        f();
+    });
+    eprintln!("{} executions explored", runs.load(Relaxed));
 }
 
 /// A thread's instrumented calls (`CallShard`): the owner lists durations 1, 2 and 4 in a
@@ -67,7 +74,7 @@ fn a_read_is_one_moment_of_the_writers() {
                 for d in [1, 2, 4] {
                     batch.push(d, |listed| {
                         count.add_owned(listed.len() as u64, Relaxed);
-                        sum.add_owned(listed.iter().sum(), Relaxed);
+                        sum.add_owned(listed.iter().map(|v| v.load(Relaxed)).sum(), Relaxed);
                     });
                 }
             })

@@ -36,11 +36,11 @@ impl<A: Word<Value = u64>, const N: usize> Default for SeqBatch<A, N> {
 }
 
 impl<A: Word<Value = u64>, const N: usize> SeqBatch<A, N> {
-    /// Lists `v`. When the list is full, `count` gets every listed value, to add to the state
-    /// readers read with the list, and the list is emptied. Only the one writing thread calls
-    /// this.
+    /// Lists `v`. When the list is full, `count` gets the full list (its values loaded with
+    /// `Relaxed`), to add them to the state readers read with the list, and the list is
+    /// emptied. Only the one writing thread calls this.
     #[inline]
-    pub(crate) fn push(&self, v: u64, count: impl FnOnce(&[u64; N])) {
+    pub(crate) fn push(&self, v: u64, count: impl FnOnce(&[A; N])) {
         #[allow(clippy::cast_possible_truncation)] // below N
         let n = self.len.load(Relaxed) as usize;
         let Some(slot) = self.listed.get(n) else {
@@ -58,14 +58,13 @@ impl<A: Word<Value = u64>, const N: usize> SeqBatch<A, N> {
     /// meanwhile.
     #[cold]
     #[inline(never)]
-    fn count_all(&self, count: impl FnOnce(&[u64; N])) {
+    fn count_all(&self, count: impl FnOnce(&[A; N])) {
         // Odd while counting, even after (whatever it was before: a count cut short by a
         // panic, were one possible here, would not leave it odd for good).
         let seq = self.seq.load(Relaxed) | 1;
         self.seq.store(seq, Relaxed);
         A::fence(Release);
-        let values = std::array::from_fn(|i| self.listed[i].load(Relaxed));
-        count(&values);
+        count(&self.listed);
         self.len.store(0, Relaxed);
         self.seq.store(seq.wrapping_add(1), Release);
     }
