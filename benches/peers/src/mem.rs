@@ -77,11 +77,12 @@ fn key(i: usize) -> (String, String) {
     (format!("ep{}", i / 100), format!("{:02}", i % 100))
 }
 
-/// Our row: counters and histograms, striped or not (the families named apart).
+/// Our row: counters and histograms, striped or not (the families named apart), and after a
+/// protobuf scrape when `scraped` (a counter series then keeps its message's head).
 fn ours(
     rt: &DistributedRuntime,
     name: &'static str,
-    striped: bool,
+    (striped, scraped): (bool, bool),
     buckets: &[f64],
 ) -> (&'static str, f64, Option<f64>) {
     let suffix = if striped { "_striped" } else { "" };
@@ -99,6 +100,9 @@ fn ours(
         for i in 0..COUNTERS {
             let (e, id) = key(i);
             vec.with_label_values(&[&e, &id]).expect("series").inc();
+        }
+        if scraped {
+            drop(rt.encode(dynamo_metrics::Format::Protobuf, None));
         }
         vec
     });
@@ -170,17 +174,23 @@ pub fn print() {
     let rt = crate::runtime();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let rows: Vec<(&str, f64, Option<f64>)> = vec![
-        ours(&rt, "dynamo-metrics", false, &buckets),
+        ours(&rt, "dynamo-metrics", (false, false), &buckets),
+        ours(
+            &crate::runtime(),
+            "dynamo-metrics, after a protobuf scrape (each counter series keeps its message's head)",
+            (false, true),
+            &buckets,
+        ),
         ours(
             &DistributedRuntime::new().expect("runtime"),
             "dynamo-metrics, a worker's runtime (its `worker_id` on every series)",
-            false,
+            (false, false),
             &buckets,
         ),
         ours(
             &rt,
             "dynamo-metrics, striped (stripes: this machine's CPUs, up to 16; one observing thread)",
-            true,
+            (true, false),
             &buckets,
         ),
         at_endpoints(&rt),

@@ -13,7 +13,7 @@ use super::buckets::DEFAULT_BUCKETS;
 use super::cell::SeriesCell;
 pub(crate) use super::meta::Meta;
 use crate::exposition::prepared::{self, Header, Prepared};
-use crate::exposition::protobuf::{self, ScalarSeries};
+use crate::exposition::protobuf;
 use crate::exposition::snapshot::{SeriesSnapshot, Snapshot, Value};
 use crate::exposition::{Format, PreparedFamily};
 use crate::sync::epoch::Epoch;
@@ -32,11 +32,15 @@ pub(crate) struct Series<C: SeriesCell> {
     lazy: OnceLock<Box<Lazy>>,
 }
 
-/// What a series makes at its first use as a `prometheus` collector or in an OTLP export.
+/// What a series makes at its first use as a `prometheus` collector, in a protobuf scrape or
+/// in an OTLP export. Each part is boxed on its own: a series scraped in protobuf does not pay
+/// for a descriptor (112 bytes) it never makes.
 #[derive(Default)]
 struct Lazy {
     /// The `prometheus` descriptor of the series alone.
-    desc: OnceLock<Option<Desc>>,
+    desc: OnceLock<Option<Box<Desc>>>,
+    /// The head of its protobuf `Metric` message, encoded (counters and gauges).
+    protobuf: OnceLock<Box<[u8]>>,
     /// The head of its OTLP point, encoded (feature `otlp`).
     #[cfg(feature = "otlp")]
     otlp: OnceLock<Box<[u8]>>,
@@ -77,8 +81,9 @@ impl<C: SeriesCell> Series<C> {
     pub(crate) fn desc(&self) -> Vec<&Desc> {
         let lazy = self.lazy.get_or_init(Box::default);
         lazy.desc
-            .get_or_init(|| self.meta.desc(&self.values))
+            .get_or_init(|| self.meta.desc(&self.values).map(Box::new))
             .iter()
+            .map(|d| &**d)
             .collect()
     }
 
@@ -392,8 +397,18 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
         let meta = &self.meta;
         match self.scalars() {
             Some(series) => {
-                let scalars = scalars_of(&meta.labels, &series);
-                protobuf::write_family(out, &meta.name, &meta.help, meta.kind.into(), scalars);
+                // Each series' `Metric` message up to its value, encoded at its first
+                // protobuf scrape and kept, as its text line is.
+                let kind = meta.kind.into();
+                let prepared = series.iter().map(|e| {
+                    let s = &*e.series;
+                    let head = (s.lazy.get_or_init(Box::default).protobuf).get_or_init(|| {
+                        protobuf::scalar_metric_head(kind, &meta.labels, &s.values)
+                    });
+                    (&**head, s)
+                });
+                let family = (&*meta.name, &*meta.help, kind);
+                protobuf::write_prepared_scalars(out, family, prepared, scalar_value);
             }
             None => {
                 if let Some(snap) = self.snapshot() {
@@ -421,13 +436,8 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
                     })
                     .collect();
                 let family = (&*meta.name, &*meta.help, kind);
-                // An exemplar that arrives meanwhile is left for the next reading.
-                let value = |s: &Series<C>| match s.cell.value() {
-                    Value::Scalar(v) => v,
-                    _ => f64::NAN,
-                };
                 let prepared = prepared.iter().copied();
-                otlp::write_prepared_scalars(out, ctx, family, prepared, value);
+                otlp::write_prepared_scalars(out, ctx, family, prepared, scalar_value);
             }
             None => {
                 if let Some(snap) = self.snapshot() {
@@ -449,18 +459,12 @@ impl<C: SeriesCell> Family<C> {
     }
 }
 
-/// Counter or gauge series read in place: names, values and the value now.
-fn scalars_of<'a, C: SeriesCell>(
-    names: &'a [String],
-    series: &'a [Entry<C>],
-) -> impl Iterator<Item = ScalarSeries<'a>> + Clone + 'a {
-    series.iter().map(move |e| ScalarSeries {
-        names,
-        values: &e.series.values,
-        value: match e.series.cell.value() {
-            Value::Scalar(v) => v,
-            // Not a counter's or gauge's value: never, since all were scalars.
-            _ => f64::NAN,
-        },
-    })
+/// A counter's or gauge's value now (an exemplar that arrives meanwhile is left for the next
+/// reading).
+fn scalar_value<C: SeriesCell>(s: &Series<C>) -> f64 {
+    match s.cell.value() {
+        Value::Scalar(v) => v,
+        // Not a counter's or gauge's value: never, since all were scalars.
+        _ => f64::NAN,
+    }
 }

@@ -114,17 +114,20 @@ pub(crate) fn write_family<S: SeriesSource>(
     kind: Kind,
     series: impl Iterator<Item = S> + Clone,
 ) {
-    let kind_number = match kind {
-        Kind::Counter => 0,
-        Kind::Gauge => 1,
-        Kind::Summary => 2,
-        Kind::Untyped => 3,
-        Kind::Histogram => 4,
-    };
     let metrics: usize = series
         .clone()
         .map(|s| nested_len(4, metric_len(kind, &s)))
         .sum();
+    write_family_header(out, name, help, kind, metrics);
+    for s in series {
+        write_metric(out, kind, &s);
+    }
+}
+
+/// Appends the family header of a `MetricFamily` whose `Metric` messages take `metrics`
+/// bytes: its length, name, help and type.
+fn write_family_header(out: &mut Vec<u8>, name: &str, help: &str, kind: Kind, metrics: usize) {
+    let kind_number = kind_number(kind);
     let len =
         bytes_len(1, name.len()) + bytes_len(2, help.len()) + uint_len(3, kind_number) + metrics;
     out.reserve(len + 10);
@@ -132,14 +135,65 @@ pub(crate) fn write_family<S: SeriesSource>(
     bytes(out, 1, name.as_bytes());
     bytes(out, 2, help.as_bytes());
     uint(out, 3, kind_number);
-    for s in series {
-        header(out, 4, metric_len(kind, &s));
-        for (k, v) in written_labels(&s) {
-            header(out, 1, pair_len(k, v));
-            bytes(out, 1, k.as_bytes());
-            bytes(out, 2, v.as_bytes());
-        }
-        write_value(out, kind, s.value(), s.exemplars());
+}
+
+/// The `MetricType` number of `kind`.
+fn kind_number(kind: Kind) -> u64 {
+    match kind {
+        Kind::Counter => 0,
+        Kind::Gauge => 1,
+        Kind::Summary => 2,
+        Kind::Untyped => 3,
+        Kind::Histogram => 4,
+    }
+}
+
+/// Appends one series as a `Metric` message (field 4 of `MetricFamily`).
+#[inline]
+fn write_metric<S: SeriesSource>(out: &mut Vec<u8>, kind: Kind, s: &S) {
+    header(out, 4, metric_len(kind, s));
+    for (k, v) in written_labels(s) {
+        header(out, 1, pair_len(k, v));
+        bytes(out, 1, k.as_bytes());
+        bytes(out, 2, v.as_bytes());
+    }
+    write_value(out, kind, s.value(), s.exemplars());
+}
+
+/// The bytes of a counter's, gauge's or untyped series' `Metric` message without exemplars,
+/// up to its value: the message's key and length, its label pairs, the value message's key
+/// and length and the value's key. What a series prepares once, as it does its text line;
+/// the value's eight bytes follow ([`write_prepared_scalars`]). Made by the writer itself,
+/// so the bytes are the same by construction.
+pub(crate) fn scalar_metric_head(kind: Kind, names: &[String], values: &[String]) -> Box<[u8]> {
+    let s = ScalarSeries {
+        names,
+        values,
+        value: 0.0,
+    };
+    let mut out = Vec::with_capacity(nested_len(4, metric_len(kind, &s)));
+    write_metric(&mut out, kind, &s);
+    out.truncate(out.len() - DOUBLE);
+    out.into_boxed_slice()
+}
+
+/// The bytes of a double's value.
+const DOUBLE: usize = 8;
+
+/// Appends a counter, gauge or untyped family read in place, without exemplars: each series'
+/// head prepared ([`scalar_metric_head`]) and its value now, read by `value`. `series` is
+/// read twice, to measure and to write; a double takes eight bytes whatever its value.
+pub(crate) fn write_prepared_scalars<'a, T: 'a>(
+    out: &mut Vec<u8>,
+    (name, help, kind): (&str, &str, Kind),
+    series: impl Iterator<Item = (&'a [u8], &'a T)> + Clone,
+    value: impl Fn(&T) -> f64,
+) {
+    let metrics: usize = series.clone().map(|(head, _)| head.len() + DOUBLE).sum();
+    write_family_header(out, name, help, kind, metrics);
+    for (head, series) in series {
+        out.extend_from_slice(head);
+        out.extend_from_slice(&value(series).to_le_bytes());
     }
 }
 
@@ -394,81 +448,4 @@ fn write_native(h: &mut Vec<u8>, native: &Native) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scalars_read_in_place_write_what_their_snapshot_does() {
-        let names = vec!["k".to_owned(), "model".to_owned()];
-        let values: Vec<Vec<String>> = (0..300)
-            .map(|i| vec!["v".to_owned(), "m".repeat(i)])
-            .collect();
-        for kind in [Kind::Counter, Kind::Gauge] {
-            let series: Vec<ScalarSeries<'_>> = values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| ScalarSeries {
-                    names: &names,
-                    values: v,
-                    value: i as f64 * 1.5,
-                })
-                .collect();
-            let mut fast = Vec::new();
-            write_family(
-                &mut fast,
-                "f",
-                &"h".repeat(200),
-                kind,
-                series.iter().copied(),
-            );
-            let family = Snapshot {
-                name: "f".into(),
-                help: "h".repeat(200),
-                kind,
-                series: series
-                    .iter()
-                    .map(|s| SeriesSnapshot {
-                        labels: names
-                            .iter()
-                            .cloned()
-                            .zip(s.values.iter().cloned())
-                            .collect(),
-                        value: Value::Scalar(s.value),
-                        exemplars: Vec::new(),
-                    })
-                    .collect(),
-            };
-            let mut general = Vec::new();
-            write_snapshot(&mut general, &family);
-            assert_eq!(fast, general, "{kind:?}");
-        }
-    }
-
-    #[test]
-    fn a_counter_family_byte_for_byte() {
-        let family = Snapshot {
-            name: "a_total".into(),
-            help: "h".into(),
-            kind: Kind::Counter,
-            series: vec![SeriesSnapshot {
-                labels: vec![("k".into(), "v".into())],
-                value: Value::Scalar(1.0),
-                exemplars: Vec::new(),
-            }],
-        };
-        let mut out = Vec::new();
-        write_snapshot(&mut out, &family);
-        let one = 1.0f64.to_le_bytes();
-        let mut want = vec![
-            0x0A, 7, b'a', b'_', b't', b'o', b't', b'a', b'l', // name
-            0x12, 1, b'h', // help
-            0x18, 0, // type COUNTER
-            0x22, 19, // metric
-            0x0A, 6, 0x0A, 1, b'k', 0x12, 1, b'v', // label
-            0x1A, 9, 0x09, // counter { value
-        ];
-        want.extend_from_slice(&one);
-        want.insert(0, (want.len()) as u8);
-        assert_eq!(out, want);
-    }
-}
+mod tests;
