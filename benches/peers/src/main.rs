@@ -6,7 +6,8 @@
 //! `--quick`: one round, for CI. Its times mean nothing; it checks that every library's render
 //! holds the same 10,000 samples with the same values, so that a broken case cannot look fast.
 //! `--only TEXT`: only the groups whose name contains TEXT (or one of `A|B|..`), to profile
-//! them.
+//! them. `--scaling`: the cost per series at 10,000, 100,000 and 1,000,000 series instead
+//! (see `scaling.rs`).
 
 mod hot;
 mod labels;
@@ -15,6 +16,7 @@ mod otlp;
 mod pinned;
 mod relay;
 mod render;
+mod scaling;
 
 #[global_allocator]
 static ALLOCATOR: mem::Counting = mem::Counting;
@@ -29,6 +31,10 @@ fn runtime() -> dynamo_metrics::DistributedRuntime {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--scaling") {
+        scaling::print(quick);
+        return;
+    }
     // First of all: the process's first striped value, counted on a pinned thread.
     let (pinned_runtime, pinned_counter) = pinned::striped_on_a_pinned_thread();
     let mut cases = render::cases();

@@ -13,6 +13,11 @@ pub struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+/// The bytes the allocator holds now.
+pub fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
 // SAFETY: every call is forwarded to the system allocator unchanged; only a counter is kept.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
