@@ -330,20 +330,16 @@ pub fn otlp(bytes: &[u8]) -> ReadBack {
                 });
             };
         match &metric.data {
-            Some(Data::Sum(sum)) => {
-                for p in &sum.data_points {
+            Some(Data::Sum(opentelemetry_proto::tonic::metrics::v1::Sum {
+                data_points, ..
+            }))
+            | Some(Data::Gauge(opentelemetry_proto::tonic::metrics::v1::Gauge {
+                data_points,
+                ..
+            })) => {
+                for p in data_points {
                     let labels = attributes(&p.attributes);
                     p.exemplars.iter().for_each(|e| exemplar(&labels, e));
-                    read.samples.push(Sample {
-                        name: name.clone(),
-                        labels,
-                        value: number(p.value),
-                    });
-                }
-            }
-            Some(Data::Gauge(gauge)) => {
-                for p in &gauge.data_points {
-                    let labels = attributes(&p.attributes);
                     read.samples.push(Sample {
                         name: name.clone(),
                         labels,
@@ -368,34 +364,14 @@ pub fn otlp(bytes: &[u8]) -> ReadBack {
                             value: cumulative as f64,
                         });
                     }
-                    #[allow(clippy::cast_precision_loss)]
-                    read.samples.push(Sample {
-                        name: format!("{name}_count"),
-                        labels: labels.clone(),
-                        value: p.count as f64,
-                    });
-                    read.samples.push(Sample {
-                        name: format!("{name}_sum"),
-                        labels,
-                        value: p.sum.expect("a sum"),
-                    });
+                    totals(&mut read.samples, name, &labels, p.count, p.sum);
                 }
             }
             Some(Data::ExponentialHistogram(h)) => {
                 for p in &h.data_points {
                     let labels = attributes(&p.attributes);
                     p.exemplars.iter().for_each(|e| exemplar(&labels, e));
-                    #[allow(clippy::cast_precision_loss)]
-                    read.samples.push(Sample {
-                        name: format!("{name}_count"),
-                        labels: labels.clone(),
-                        value: p.count as f64,
-                    });
-                    read.samples.push(Sample {
-                        name: format!("{name}_sum"),
-                        labels: labels.clone(),
-                        value: p.sum.expect("a sum"),
-                    });
+                    totals(&mut read.samples, name, &labels, p.count, p.sum);
                     // OTLP's index `i` covers (base^i, base^(i+1)]: Prometheus key i + 1.
                     let side = |b: &Option<opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets>| {
                         let mut counts = BTreeMap::new();
@@ -424,4 +400,20 @@ pub fn otlp(bytes: &[u8]) -> ReadBack {
         }
     }
     read
+}
+
+/// A histogram point's `_count` and `_sum` samples.
+fn totals(samples: &mut Vec<Sample>, name: &str, labels: &Labels, count: u64, sum: Option<f64>) {
+    #[allow(clippy::cast_precision_loss)]
+    let count = count as f64;
+    samples.push(Sample {
+        name: format!("{name}_count"),
+        labels: labels.clone(),
+        value: count,
+    });
+    samples.push(Sample {
+        name: format!("{name}_sum"),
+        labels: labels.clone(),
+        value: sum.expect("a sum"),
+    });
 }
