@@ -115,9 +115,10 @@ pub(crate) fn write_family<'a, R: 'a, P: Prepared<R> + 'a>(
     format: Format,
     header: &Header,
     shared: &P::Shared,
-    series: impl ExactSizeIterator<Item = (&'a P, &'a R)>,
+    series: impl Iterator<Item = (&'a P, &'a R)>,
 ) {
-    if series.len() == 0 {
+    let mut series = series.peekable();
+    if series.peek().is_none() {
         return;
     }
     let mut scratch = Vec::new();

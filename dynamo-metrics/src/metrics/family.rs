@@ -12,6 +12,7 @@ use prometheus::proto;
 use super::buckets::DEFAULT_BUCKETS;
 use super::cell::SeriesCell;
 pub(crate) use super::meta::Meta;
+use super::sorted::{Chunked, Pos};
 use crate::exposition::prepared::{self, Header, Prepared};
 use crate::exposition::protobuf;
 use crate::exposition::snapshot::{SeriesSnapshot, Snapshot, Value};
@@ -131,7 +132,7 @@ pub(crate) struct Family<C: SeriesCell> {
     /// The text all its series share.
     shared: <C::Text as Prepared<C>>::Shared,
     header: Header,
-    series: RwLock<Vec<Entry<C>>>,
+    series: RwLock<Chunked<Entry<C>>>,
     /// The most series with one set of fixed label values (one level's view); more label
     /// combinations fold into that view's overflow series.
     max_series: AtomicUsize,
@@ -152,7 +153,7 @@ impl<C: SeriesCell> Family<C> {
             header: Header::new(&meta.name, &meta.help, meta.kind.into()),
             shared: <C::Text as Prepared<C>>::shared(&meta.name, bounds),
             meta: Arc::new(meta),
-            series: RwLock::new(Vec::new()),
+            series: RwLock::new(Chunked::default()),
             max_series: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_SERIES),
             max_label_len: AtomicUsize::new(dynamo_metrics_naming::DEFAULT_MAX_LABEL_LEN),
             budget,
@@ -177,7 +178,12 @@ impl<C: SeriesCell> Family<C> {
     }
 
     /// How many series have the fixed label values `fixed`.
-    fn count_with(series: &[Entry<C>], fixed: &[String]) -> usize {
+    fn count_with(series: &Chunked<Entry<C>>, fixed: &[String]) -> usize {
+        // The first and the last series have them: all do (the common case, as in `find`).
+        let has_fixed = |e: &Entry<C>| e.series.values.get(..fixed.len()) == Some(fixed);
+        if series.first().is_some_and(has_fixed) && series.last().is_some_and(has_fixed) {
+            return series.len();
+        }
         let starts = |e: &Entry<C>| e.series.values[..fixed.len()].cmp(fixed);
         let from = series.partition_point(|e| starts(e).is_lt());
         let to = series.partition_point(|e| starts(e).is_le());
@@ -196,7 +202,7 @@ impl<C: SeriesCell> Family<C> {
 
     /// The position of the series with `fixed` then `values` in `series` (sorted by all its
     /// values), or where it would go.
-    fn find(series: &[Entry<C>], fixed: &[String], values: &[&str]) -> Result<usize, usize> {
+    fn find(series: &Chunked<Entry<C>>, fixed: &[String], values: &[&str]) -> Result<Pos, Pos> {
         let has_fixed = |e: &Entry<C>| e.series.values.get(..fixed.len()) == Some(fixed);
         // Where the first and the last series have these fixed values, all between do (they
         // are sorted): compare the rest alone. The common case, a family seen from one place
@@ -242,7 +248,8 @@ impl<C: SeriesCell> Family<C> {
         }
         let mut series = self.series.write();
         let found = if too_long {
-            Err(0)
+            // Not looked up: only the overflow series is wanted.
+            Err(Pos::default())
         } else {
             Self::find(&series, fixed, values)
         };
@@ -270,10 +277,7 @@ impl<C: SeriesCell> Family<C> {
             .cloned()
             .chain(values.iter().map(|v| (*v).to_owned()))
             .collect();
-        let near = [i.checked_sub(1), Some(i)]
-            .into_iter()
-            .filter_map(|n| series.get(n?))
-            .map(|e| &e.text);
+        let near = series.around(i).map(|e| &e.text);
         let text = <C::Text as Prepared<C>>::new(
             &self.meta.name,
             &self.meta.labels,
@@ -315,15 +319,14 @@ impl<C: SeriesCell> Family<C> {
         let mut series = self.series.write();
         match Self::find(&series, fixed, values) {
             Ok(i) => {
-                let removed = series.remove(i);
+                let Some(removed) = series.remove(i) else {
+                    return false;
+                };
                 self.generation.changed();
                 let variable = &removed.series.values[fixed.len()..];
                 let budgeted = !variable.is_empty() && variable.iter().any(|v| v != OVERFLOW);
                 if let (true, Some(budget)) = (budgeted, &self.budget) {
                     budget.give_back();
-                }
-                if series.capacity() > 4 * series.len() + 16 {
-                    series.shrink_to_fit();
                 }
                 true
             }
@@ -452,7 +455,7 @@ impl<C: SeriesCell> Family<C> {
     /// The series under the family's read lock when it has some and all are counters or
     /// gauges without exemplars, to be read in place (no snapshot made: an exemplar that
     /// arrives meanwhile is left for the next reading).
-    fn scalars(&self) -> Option<RwLockReadGuard<'_, Vec<Entry<C>>>> {
+    fn scalars(&self) -> Option<RwLockReadGuard<'_, Chunked<Entry<C>>>> {
         let series = self.series.read();
         let all = !series.is_empty() && series.iter().all(|e| e.series.cell.scalar().is_some());
         all.then_some(series)
