@@ -152,11 +152,6 @@ pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: Kind,
     out.push('\n');
 }
 
-/// Appends `family` in a text format: 0.0.4 or OpenMetrics. A foreign counter whose name does
-/// not end in `_total` is `unknown` in OpenMetrics: its samples would have to be renamed
-/// `<name>_total` otherwise, and every query of the name it has in the text format (a DCGM
-/// dashboard's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, say) would lose its series. In
-/// OpenMetrics a sample carries the exemplar of its slot, if the snapshot has one.
 /// Whether OpenMetrics shows the `_sum` of `sum` (and, for a histogram, its `_count`): not
 /// when the sum is negative or NaN, nor for a histogram with a bound below zero. OpenMetrics
 /// 1.0 counts `_sum` among the counter-like samples, which are never negative or NaN, says a
@@ -168,6 +163,11 @@ pub(crate) fn openmetrics_totals(sum: f64, negative_bound: bool) -> bool {
     sum >= 0.0 && !negative_bound
 }
 
+/// Appends `family` in a text format: 0.0.4 or OpenMetrics. A foreign counter whose name does
+/// not end in `_total` is `unknown` in OpenMetrics: its samples would have to be renamed
+/// `<name>_total` otherwise, and every query of the name it has in the text format (a DCGM
+/// dashboard's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, say) would lose its series. In
+/// OpenMetrics a sample carries the exemplar of its slot, if the snapshot has one.
 pub(crate) fn write_snapshot(out: &mut String, family: &Snapshot, format: Format) {
     let openmetrics = format == Format::OpenMetrics;
     let name = family.name.as_str();

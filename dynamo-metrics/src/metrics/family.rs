@@ -78,10 +78,15 @@ impl<C: SeriesCell> Series<C> {
         }
     }
 
+    /// What the series makes when used so, made now if not yet.
+    fn lazy(&self) -> &Lazy {
+        self.lazy.get_or_init(Box::default)
+    }
+
     /// The `prometheus` descriptor of this series alone, every label constant.
     pub(crate) fn desc(&self) -> Vec<&Desc> {
-        let lazy = self.lazy.get_or_init(Box::default);
-        lazy.desc
+        self.lazy()
+            .desc
             .get_or_init(|| self.meta.desc(&self.values).map(Box::new))
             .iter()
             .map(|d| &**d)
@@ -179,9 +184,7 @@ impl<C: SeriesCell> Family<C> {
 
     /// How many series have the fixed label values `fixed`.
     fn count_with(series: &Chunked<Entry<C>>, fixed: &[String]) -> usize {
-        // The first and the last series have them: all do (the common case, as in `find`).
-        let has_fixed = |e: &Entry<C>| e.series.values.get(..fixed.len()) == Some(fixed);
-        if series.first().is_some_and(has_fixed) && series.last().is_some_and(has_fixed) {
+        if Self::one_view(series, fixed) {
             return series.len();
         }
         let starts = |e: &Entry<C>| e.series.values[..fixed.len()].cmp(fixed);
@@ -200,19 +203,20 @@ impl<C: SeriesCell> Family<C> {
         &self.generation
     }
 
+    /// Whether every series has the fixed values `fixed`: the first and the last do (they are
+    /// sorted, so all between do too).
+    fn one_view(series: &Chunked<Entry<C>>, fixed: &[String]) -> bool {
+        let has_fixed = |e: &Entry<C>| e.series.values.get(..fixed.len()) == Some(fixed);
+        series.first().is_some_and(has_fixed) && series.last().is_some_and(has_fixed)
+    }
+
     /// The position of the series with `fixed` then `values` in `series` (sorted by all its
     /// values), or where it would go.
     fn find(series: &Chunked<Entry<C>>, fixed: &[String], values: &[&str]) -> Result<Pos, Pos> {
-        let has_fixed = |e: &Entry<C>| e.series.values.get(..fixed.len()) == Some(fixed);
-        // Where the first and the last series have these fixed values, all between do (they
-        // are sorted): compare the rest alone. The common case, a family seen from one place
-        // (a runtime's `worker_id` is a fixed value of every family), skips a string compare
-        // at every probe.
-        let one_view = match (series.first(), series.last()) {
-            (Some(first), Some(last)) => has_fixed(first) && has_fixed(last),
-            _ => false,
-        };
-        if one_view {
+        // The common case, a family seen from one place (a runtime's `worker_id` is a fixed
+        // value of every family), compares the rest alone: no string compare of the fixed
+        // values at every probe.
+        if Self::one_view(series, fixed) {
             return series.binary_search_by(|e| {
                 let own = &e.series.values[fixed.len()..];
                 own.iter().map(String::as_str).cmp(values.iter().copied())
@@ -405,7 +409,7 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
                 let kind = meta.kind.into();
                 let prepared = series.iter().map(|e| {
                     let s = &*e.series;
-                    let head = (s.lazy.get_or_init(Box::default).protobuf).get_or_init(|| {
+                    let head = (s.lazy().protobuf).get_or_init(|| {
                         protobuf::scalar_metric_head(kind, &meta.labels, &s.values)
                     });
                     (&**head, s)
@@ -433,7 +437,7 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
                     .iter()
                     .map(|e| {
                         let s = &*e.series;
-                        let head = (s.lazy.get_or_init(Box::default).otlp)
+                        let head = (s.lazy().otlp)
                             .get_or_init(|| otlp::number_point_head(kind, meta.pairs(&s.values)));
                         (&**head, s)
                     })
