@@ -7,8 +7,6 @@
 //! [`write_snapshot`](super::text::write_snapshot) writes for the same family (tested in
 //! `writers_agree`).
 
-use std::sync::Arc;
-
 use super::format::Format;
 use super::snapshot::{Exemplar, Kind};
 use super::text;
@@ -59,9 +57,17 @@ pub(crate) trait HistogramReading {
     fn exemplar(&self, bucket: usize) -> Option<Exemplar>;
 }
 
-/// The text of a series whose cell reads as `R`, prepared when the series is created, and the
-/// text every series of its family shares.
-pub(crate) trait Prepared<R: ?Sized>: Send + Sync + Sized + 'static {
+/// The text of one series as a render reads it: the part every series of its view shares,
+/// then its own (see [`Prepared::texts`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SeriesText<'a> {
+    pub(crate) view: &'a str,
+    pub(crate) own: &'a str,
+}
+
+/// How the series whose cells read as `R` are written: the text prepared when a series is
+/// created, the text every series of its family shares, and the lines a render writes.
+pub(crate) trait Prepared<R: ?Sized>: 'static {
     /// The text of the family, made once with it.
     type Shared: Send + Sync;
 
@@ -69,20 +75,15 @@ pub(crate) trait Prepared<R: ?Sized>: Send + Sync + Sized + 'static {
     fn shared(name: &str, bounds: &[f64]) -> Self::Shared;
 
     /// The text of the series with `labels` set to `values`, the first `fixed` of them its
-    /// view's; `near` are texts of other series, to share with where they agree.
-    fn new<'a>(
-        name: &str,
-        labels: &[String],
-        values: &[String],
-        fixed: usize,
-        near: impl Iterator<Item = &'a Self>,
-    ) -> Self;
+    /// view's: the part every series of the view shares (kept once for them all), and the
+    /// series' own.
+    fn texts(name: &str, labels: &[String], values: &[String], fixed: usize) -> (String, String);
 
     /// Appends the series' sample lines, with exemplars when `OPENMETRICS`; `scratch` is a
     /// buffer the caller reuses between series.
     fn write<const OPENMETRICS: bool>(
-        &self,
         shared: &Self::Shared,
+        series: SeriesText<'_>,
         reading: &R,
         scratch: &mut Vec<u64>,
         out: &mut String,
@@ -110,12 +111,12 @@ impl Header {
 
 /// Appends a family of prepared series in `format` (text 0.0.4 or OpenMetrics): its header,
 /// then each series' lines. Nothing when it has no series.
-pub(crate) fn write_family<'a, R: 'a, P: Prepared<R> + 'a>(
+pub(crate) fn write_family<'a, R: 'a, P: Prepared<R>>(
     out: &mut String,
     format: Format,
     header: &Header,
     shared: &P::Shared,
-    series: impl Iterator<Item = (&'a P, &'a R)>,
+    series: impl Iterator<Item = (SeriesText<'a>, &'a R)>,
 ) {
     let mut series = series.peekable();
     if series.peek().is_none() {
@@ -125,12 +126,12 @@ pub(crate) fn write_family<'a, R: 'a, P: Prepared<R> + 'a>(
     if format == Format::OpenMetrics {
         out.push_str(&header.openmetrics);
         for (text, reading) in series {
-            text.write::<true>(shared, reading, &mut scratch, out);
+            P::write::<true>(shared, text, reading, &mut scratch, out);
         }
     } else {
         out.push_str(&header.text);
         for (text, reading) in series {
-            text.write::<false>(shared, reading, &mut scratch, out);
+            P::write::<false>(shared, text, reading, &mut scratch, out);
         }
     }
 }
@@ -139,16 +140,13 @@ pub(crate) fn write_family<'a, R: 'a, P: Prepared<R> + 'a>(
 /// of the series' view (its fixed values), which every series of the view shares, then the
 /// rest. A render copies the shared part from one place, and each series keeps only its
 /// own labels.
-pub(crate) struct LineText {
-    shared: Arc<str>,
-    own: Box<str>,
-}
+pub(crate) enum LineText {}
 
-impl LineText {
+impl SeriesText<'_> {
     #[inline]
-    fn write_prefix(&self, out: &mut String) {
-        out.push_str(&self.shared);
-        out.push_str(&self.own);
+    fn write_prefix(self, out: &mut String) {
+        out.push_str(self.view);
+        out.push_str(self.own);
     }
 }
 
@@ -157,14 +155,7 @@ impl<R: ScalarReading> Prepared<R> for LineText {
 
     fn shared(_: &str, _: &[f64]) {}
 
-    /// It shares the first part with any of `near` whose first part is the same.
-    fn new<'a>(
-        name: &str,
-        labels: &[String],
-        values: &[String],
-        fixed: usize,
-        mut near: impl Iterator<Item = &'a LineText>,
-    ) -> LineText {
+    fn texts(name: &str, labels: &[String], values: &[String], fixed: usize) -> (String, String) {
         let mut line = String::new();
         text::write_series_prefix(&mut line, name, "", pairs_of(labels, values), None);
         let mut view = String::new();
@@ -183,27 +174,21 @@ impl<R: ScalarReading> Prepared<R> for LineText {
         while !line.is_char_boundary(at) {
             at -= 1;
         }
-        let (first, own) = line.split_at(at);
-        let shared = near
-            .find(|t| &*t.shared == first)
-            .map_or_else(|| Arc::from(first), |t| t.shared.clone());
-        LineText {
-            shared,
-            own: own.into(),
-        }
+        let own = line.split_off(at);
+        (line, own)
     }
 
     #[inline]
     fn write<const OPENMETRICS: bool>(
-        &self,
         _: &(),
+        series: SeriesText<'_>,
         reading: &R,
         _: &mut Vec<u64>,
         out: &mut String,
     ) {
         // Read before the text is copied, so that the read overlaps the copy.
         let v = reading.sample();
-        self.write_prefix(out);
+        series.write_prefix(out);
         v.write(out);
         if OPENMETRICS && let Some(e) = reading.exemplar() {
             text::write_exemplar(out, &e);
@@ -224,10 +209,9 @@ fn pairs_of<'a>(
 }
 
 /// A histogram series' text: the start of its bucket lines, `name_bucket{k="v",k2="v2",`
-/// (escaped; `name_bucket{` without labels). The rest is the family's [`HistogramLines`].
-pub(crate) struct HistogramText {
-    bucket: Box<str>,
-}
+/// (escaped; `name_bucket{` without labels), all of it the series' own. The rest is the
+/// family's [`HistogramLines`].
+pub(crate) enum HistogramText {}
 
 /// The parts of a histogram family's sample lines that every series shares.
 pub(crate) struct HistogramLines {
@@ -243,19 +227,21 @@ pub(crate) struct HistogramLines {
     negative_bound: bool,
 }
 
-impl HistogramText {
-    /// Appends the start of bucket line `i`, up to the value.
+impl HistogramLines {
+    /// Appends the start of bucket line `i` of the series whose text is `bucket`, up to the
+    /// value.
     #[inline]
-    fn bucket(&self, lines: &HistogramLines, out: &mut String, i: usize) {
-        out.push_str(&self.bucket);
-        out.push_str(&lines.les[i]);
+    fn bucket(&self, bucket: &str, out: &mut String, i: usize) {
+        out.push_str(bucket);
+        out.push_str(&self.les[i]);
     }
 
-    /// Appends the start of the `_sum` or `_count` line named `name`, up to the value.
+    /// Appends the start of the `_sum` or `_count` line named `name` of the series whose
+    /// text is `bucket`, up to the value.
     #[inline]
-    fn total(&self, lines: &HistogramLines, out: &mut String, name: &str) {
+    fn total(&self, bucket: &str, out: &mut String, name: &str) {
         out.push_str(name);
-        if let Some(labels) = self.bucket[lines.bucket..].strip_suffix(',') {
+        if let Some(labels) = bucket.get(self.bucket..).and_then(|l| l.strip_suffix(',')) {
             out.push('{');
             out.push_str(labels);
             out.push('}');
@@ -283,36 +269,29 @@ impl<R: HistogramReading> Prepared<R> for HistogramText {
         }
     }
 
-    fn new<'a>(
-        name: &str,
-        labels: &[String],
-        values: &[String],
-        _: usize,
-        _: impl Iterator<Item = &'a HistogramText>,
-    ) -> HistogramText {
+    fn texts(name: &str, labels: &[String], values: &[String], _: usize) -> (String, String) {
         let mut bucket = format!("{name}_bucket{{");
         let before = bucket.len();
         text::write_label_pairs(&mut bucket, pairs_of(labels, values));
         if bucket.len() > before {
             bucket.push(',');
         }
-        HistogramText {
-            bucket: bucket.into_boxed_str(),
-        }
+        (String::new(), bucket)
     }
 
     fn write<const OPENMETRICS: bool>(
-        &self,
         lines: &HistogramLines,
+        series: SeriesText<'_>,
         reading: &R,
         counts: &mut Vec<u64>,
         out: &mut String,
     ) {
+        let bucket = series.own;
         let sum = reading.read(counts);
         let mut cumulative = 0u64;
         for (i, count) in counts.iter().enumerate() {
             cumulative += count;
-            self.bucket(lines, out, i);
+            lines.bucket(bucket, out, i);
             text::write_u64(out, cumulative);
             if OPENMETRICS && let Some(e) = reading.exemplar(i) {
                 text::write_exemplar(out, &e);
@@ -320,10 +299,10 @@ impl<R: HistogramReading> Prepared<R> for HistogramText {
             out.push('\n');
         }
         if !OPENMETRICS || text::openmetrics_totals(sum, lines.negative_bound) {
-            self.total(lines, out, &lines.sum);
+            lines.total(bucket, out, &lines.sum);
             text::write_f64(out, sum);
             out.push('\n');
-            self.total(lines, out, &lines.count);
+            lines.total(bucket, out, &lines.count);
             text::write_u64(out, cumulative);
             out.push('\n');
         }
@@ -358,41 +337,41 @@ mod tests {
             text::write_series_prefix(&mut line, "c_total", "", pairs_of(&labels, values), None);
             line
         };
-        let line = |values: &[String], fixed: usize, near: Option<&LineText>| {
-            <LineText as Prepared<Scalar>>::new("c_total", &labels, values, fixed, near.into_iter())
+        let line = |values: &[String], fixed: usize| {
+            <LineText as Prepared<Scalar>>::texts("c_total", &labels, values, fixed)
         };
-        let write = |t: &LineText| {
+        let write = |(view, own): &(String, String)| {
             let mut out = String::new();
-            t.write_prefix(&mut out);
+            SeriesText { view, own }.write_prefix(&mut out);
             out
         };
         let values = |v: [&str; 3]| v.map(String::from);
         let first = values(["a", "e\u{e9}", "1"]);
-        let a = line(&first, 2, None);
+        let a = line(&first, 2);
         assert_eq!(write(&a), full(&first));
-        assert_eq!(&*a.shared, "c_total{ns=\"a\",ep=\"e\u{e9}\"");
-        // The same view: the first part is shared, whatever the series' own values.
+        assert_eq!(a.0, "c_total{ns=\"a\",ep=\"e\u{e9}\"");
+        // The same view: the same first part, whatever the series' own values.
         for own in ["2", "", "q\"\\\n", "\u{e9}\u{e9}"] {
             let v = values(["a", "e\u{e9}", own]);
-            let b = line(&v, 2, Some(&a));
+            let b = line(&v, 2);
             assert_eq!(write(&b), full(&v));
-            assert!(Arc::ptr_eq(&a.shared, &b.shared), "{own}");
+            assert_eq!(a.0, b.0, "{own}");
         }
-        // Another view (even one whose values start the same) shares nothing.
+        // Another view (even one whose values start the same) has another.
         for other in [
             ["a", "e", "1"],
             ["a", "e\u{e9}\u{e9}", "1"],
             ["b", "e\u{e9}", "1"],
         ] {
             let v = values(other);
-            let c = line(&v, 2, Some(&a));
+            let c = line(&v, 2);
             assert_eq!(write(&c), full(&v));
-            assert!(!Arc::ptr_eq(&a.shared, &c.shared), "{other:?}");
+            assert_ne!(a.0, c.0, "{other:?}");
         }
         // Every value the view's, and no label at all.
         let v = values(["a", "e", "1"]);
-        assert_eq!(write(&line(&v, 3, None)), full(&v));
-        let bare = <LineText as Prepared<Scalar>>::new("c_total", &[], &[], 0, std::iter::empty());
+        assert_eq!(write(&line(&v, 3)), full(&v));
+        let bare = <LineText as Prepared<Scalar>>::texts("c_total", &[], &[], 0);
         assert_eq!(write(&bare), "c_total ");
     }
 }

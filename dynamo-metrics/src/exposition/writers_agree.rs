@@ -3,7 +3,7 @@
 
 use super::format::Format;
 use super::prepared::{
-    Header, HistogramReading, HistogramText, LineText, Prepared, Sample, ScalarReading,
+    Header, HistogramReading, HistogramText, LineText, Prepared, Sample, ScalarReading, SeriesText,
     write_family,
 };
 use super::snapshot::{Exemplar, Kind};
@@ -55,17 +55,18 @@ fn prepared<R, P: Prepared<R>>(
 ) -> String {
     let header = Header::new("m_total", "Help \"x\"\\", kind);
     let shared = P::shared("m_total", bounds);
-    let texts: Vec<P> = series
+    let texts: Vec<(String, String)> = series
         .iter()
-        .map(|(v, _)| P::new("m_total", labels, v, 1, std::iter::empty()))
+        .map(|(v, _)| P::texts("m_total", labels, v, 1))
         .collect();
+    let texts = texts.iter().map(|(view, own)| SeriesText { view, own });
     let mut out = String::new();
-    write_family(
+    write_family::<R, P>(
         &mut out,
         format,
         &header,
         &shared,
-        texts.iter().zip(series.iter().map(|(_, r)| r)),
+        texts.zip(series.iter().map(|(_, r)| r)),
     );
     out
 }

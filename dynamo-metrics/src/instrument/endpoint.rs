@@ -115,7 +115,7 @@ pub(crate) const DESCRIPTORS: [MetricDescriptor; 7] = [
 ];
 
 /// The one series of the label-less family `desc` in `scope`.
-fn series<C: SeriesCell>(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Arc<Series<C>>> {
+fn series<C: SeriesCell>(scope: &MetricsScope, desc: &MetricDescriptor) -> Result<Series<C>> {
     scope.declared(desc)?.series(&[])
 }
 

@@ -2,8 +2,9 @@
 //! values. See [`Family`] for details.
 
 use std::any::Any;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
 
 use parking_lot::{RwLock, RwLockReadGuard};
 use prometheus::core::Desc;
@@ -12,10 +13,11 @@ use prometheus::proto;
 use super::buckets::DEFAULT_BUCKETS;
 use super::cell::SeriesCell;
 pub(crate) use super::meta::Meta;
+pub(crate) use super::series::Series;
 use super::sorted::{Chunked, Pos};
-use crate::exposition::prepared::{self, Header, Prepared};
+use crate::exposition::prepared::{self, Header, Prepared, SeriesText};
 use crate::exposition::protobuf;
-use crate::exposition::snapshot::{SeriesSnapshot, Snapshot, Value};
+use crate::exposition::snapshot::{Snapshot, Value};
 use crate::exposition::{Format, PreparedFamily};
 use crate::sync::epoch::Epoch;
 
@@ -23,79 +25,19 @@ use crate::sync::epoch::Epoch;
 /// a family's cap.
 pub const OVERFLOW: &str = "__overflow__";
 
-/// One series: its value cell first (the hot path touches nothing else), then its identity.
-pub(crate) struct Series<C: SeriesCell> {
-    pub(crate) cell: C,
-    pub(crate) meta: Arc<Meta>,
-    values: Box<[String]>,
-    /// What is made only when the series is used so, boxed: inline it would be most of the
-    /// series' size, which a series that is only recorded and scraped does not pay.
-    lazy: OnceLock<Box<Lazy>>,
-}
-
-/// What a series makes at its first use as a `prometheus` collector, in a protobuf scrape or
-/// in an OTLP export. Each part is boxed on its own: a series scraped in protobuf does not pay
-/// for a descriptor (112 bytes) it never makes.
-#[derive(Default)]
-struct Lazy {
-    /// The `prometheus` descriptor of the series alone.
-    desc: OnceLock<Option<Box<Desc>>>,
-    /// The head of its protobuf `Metric` message, encoded (counters and gauges).
-    protobuf: OnceLock<Box<[u8]>>,
-    /// The head of its OTLP point, encoded (feature `otlp`).
-    #[cfg(feature = "otlp")]
-    otlp: OnceLock<Box<[u8]>>,
-}
-
-/// A series in its family's sorted list, with its pre-rendered text beside the pointer: a
-/// render reads both without first following the pointer.
+/// A series in its family's sorted list, with the first part of its text (the part its view
+/// shares) beside the pointer: a render copies that part without waiting for the series.
 struct Entry<C: SeriesCell> {
-    series: Arc<Series<C>>,
-    text: C::Text,
+    view: Arc<str>,
+    series: Series<C>,
 }
 
-impl<C: SeriesCell> Series<C> {
-    /// Whether the variable label values (after the first `fixed`) are `values`.
+impl<C: SeriesCell> Deref for Entry<C> {
+    type Target = Series<C>;
+
     #[inline]
-    pub(crate) fn has_values(&self, fixed: usize, values: &[&str]) -> bool {
-        let own = &self.values[fixed.min(self.values.len())..];
-        own.len() == values.len()
-            && own
-                .iter()
-                .zip(values)
-                .all(|(a, b)| super::label_key::same_str(a, b))
-    }
-
-    fn snapshot(&self) -> SeriesSnapshot {
-        SeriesSnapshot {
-            labels: self
-                .meta
-                .pairs(&self.values)
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            value: self.cell.value(),
-            exemplars: self.cell.exemplars(),
-        }
-    }
-
-    /// What the series makes when used so, made now if not yet.
-    fn lazy(&self) -> &Lazy {
-        self.lazy.get_or_init(Box::default)
-    }
-
-    /// The `prometheus` descriptor of this series alone, every label constant.
-    pub(crate) fn desc(&self) -> Vec<&Desc> {
-        self.lazy()
-            .desc
-            .get_or_init(|| self.meta.desc(&self.values).map(Box::new))
-            .iter()
-            .map(|d| &**d)
-            .collect()
-    }
-
-    /// The series as a `prometheus` family of one.
-    pub(crate) fn collect(&self) -> Vec<proto::MetricFamily> {
-        vec![self.meta.to_proto(vec![self.snapshot()])]
+    fn deref(&self) -> &Series<C> {
+        &self.series
     }
 }
 
@@ -187,7 +129,8 @@ impl<C: SeriesCell> Family<C> {
         if Self::one_view(series, fixed) {
             return series.len();
         }
-        let starts = |e: &Entry<C>| e.series.values[..fixed.len()].cmp(fixed);
+        let fixed_values = || fixed.iter().map(String::as_str);
+        let starts = |e: &Entry<C>| e.values().take(fixed.len()).cmp(fixed_values());
         let from = series.partition_point(|e| starts(e).is_lt());
         let to = series.partition_point(|e| starts(e).is_le());
         to - from
@@ -206,7 +149,7 @@ impl<C: SeriesCell> Family<C> {
     /// Whether every series has the fixed values `fixed`: the first and the last do (they are
     /// sorted, so all between do too).
     fn one_view(series: &Chunked<Entry<C>>, fixed: &[String]) -> bool {
-        let has_fixed = |e: &Entry<C>| e.series.values.get(..fixed.len()) == Some(fixed);
+        let has_fixed = |e: &Entry<C>| e.starts_with(fixed);
         series.first().is_some_and(has_fixed) && series.last().is_some_and(has_fixed)
     }
 
@@ -217,19 +160,13 @@ impl<C: SeriesCell> Family<C> {
         // value of every family), compares the rest alone: no string compare of the fixed
         // values at every probe.
         if Self::one_view(series, fixed) {
-            return series.binary_search_by(|e| {
-                let own = &e.series.values[fixed.len()..];
-                own.iter().map(String::as_str).cmp(values.iter().copied())
-            });
+            return series.binary_search_by(|s| s.cmp_values(fixed.len(), values.iter().copied()));
         }
         let key = fixed
             .iter()
             .map(String::as_str)
             .chain(values.iter().copied());
-        series.binary_search_by(|e| {
-            let values = e.series.values.iter().map(String::as_str);
-            values.cmp(key.clone())
-        })
+        series.binary_search_by(|s| s.cmp_values(0, key.clone()))
     }
 
     /// The series with label values `fixed` followed by `values`, created at zero if new.
@@ -237,11 +174,7 @@ impl<C: SeriesCell> Family<C> {
     /// gets the overflow series instead (every variable label [`OVERFLOW`]), and the second
     /// value is `true`, when a value is longer than the family's label length limit, when the
     /// view already holds its most series, or when the runtime's budget is spent.
-    pub(crate) fn get_or_create(
-        &self,
-        fixed: &[String],
-        values: &[&str],
-    ) -> (Arc<Series<C>>, bool) {
+    pub(crate) fn get_or_create(&self, fixed: &[String], values: &[&str]) -> (Series<C>, bool) {
         let max_len = self.max_label_len.load(Relaxed);
         let too_long = values.iter().any(|v| v.len() > max_len);
         if !too_long {
@@ -276,30 +209,35 @@ impl<C: SeriesCell> Family<C> {
                 }
             }
         };
-        let values: Box<[String]> = fixed
+        let values: Vec<String> = fixed
             .iter()
             .cloned()
             .chain(values.iter().map(|v| (*v).to_owned()))
             .collect();
-        let near = series.around(i).map(|e| &e.text);
-        let text = <C::Text as Prepared<C>>::new(
+        let (view, own) = <C::Text as Prepared<C>>::texts(
             &self.meta.name,
             &self.meta.labels,
             &values,
             fixed.len(),
-            near,
         );
-        let created = Arc::new(Series {
-            cell: C::new(&self.meta, self.striped.load(Relaxed)),
-            meta: self.meta.clone(),
-            values,
-            lazy: OnceLock::new(),
-        });
+        // The view's text is kept once, by the first series of the view; its neighbours
+        // share it.
+        let view = series
+            .around(i)
+            .map(|e| &e.view)
+            .find(|v| ***v == *view)
+            .map_or_else(|| Arc::from(view), Arc::clone);
+        let created = Series::new(
+            C::new(&self.meta, self.striped.load(Relaxed)),
+            self.meta.clone(),
+            &own,
+            values.iter().map(String::as_str),
+        );
         series.insert(
             i,
             Entry {
+                view,
                 series: created.clone(),
-                text,
             },
         );
         (created, overflowed)
@@ -307,12 +245,17 @@ impl<C: SeriesCell> Family<C> {
 
     /// Label values (after `fixed`) and series of every series whose values start with
     /// `fixed`.
-    pub(crate) fn series_after(&self, fixed: &[String]) -> Vec<(Vec<String>, Arc<Series<C>>)> {
+    pub(crate) fn series_after(&self, fixed: &[String]) -> Vec<(Vec<String>, Series<C>)> {
         self.series
             .read()
             .iter()
-            .filter(|e| e.series.values.starts_with(fixed))
-            .map(|e| (e.series.values[fixed.len()..].to_vec(), e.series.clone()))
+            .filter(|s| s.starts_with(fixed))
+            .map(|s| {
+                (
+                    s.values().skip(fixed.len()).map(str::to_owned).collect(),
+                    s.series.clone(),
+                )
+            })
             .collect()
     }
 
@@ -327,8 +270,8 @@ impl<C: SeriesCell> Family<C> {
                     return false;
                 };
                 self.generation.changed();
-                let variable = &removed.series.values[fixed.len()..];
-                let budgeted = !variable.is_empty() && variable.iter().any(|v| v != OVERFLOW);
+                let mut variable = removed.values().skip(fixed.len()).peekable();
+                let budgeted = variable.peek().is_some() && variable.any(|v| v != OVERFLOW);
                 if let (true, Some(budget)) = (budgeted, &self.budget) {
                     budget.give_back();
                 }
@@ -344,8 +287,8 @@ impl<C: SeriesCell> Family<C> {
             .series
             .read()
             .iter()
-            .filter(|e| e.series.values.starts_with(fixed))
-            .map(|e| e.series.snapshot())
+            .filter(|s| s.starts_with(fixed))
+            .map(|s| s.snapshot())
             .collect();
         self.meta.to_proto(series)
     }
@@ -380,7 +323,7 @@ impl<C: SeriesCell> AnyFamily for Family<C> {
             name: self.meta.name.clone(),
             help: self.meta.help.clone(),
             kind: self.meta.kind.into(),
-            series: series.iter().map(|e| e.series.snapshot()).collect(),
+            series: series.iter().map(|s| s.snapshot()).collect(),
         })
     }
 
@@ -396,8 +339,14 @@ impl<C: SeriesCell> AnyFamily for Family<C> {
 impl<C: SeriesCell> PreparedFamily for Family<C> {
     fn write_text(&self, out: &mut String, format: Format) {
         let series = self.series.read();
-        let series = series.iter().map(|e| (&e.text, &e.series.cell));
-        prepared::write_family(out, format, &self.header, &self.shared, series);
+        let series = series.iter().map(|e| {
+            let text = SeriesText {
+                view: &e.view,
+                own: e.series.own_text(),
+            };
+            (text, &e.series.cell)
+        });
+        prepared::write_family::<C, C::Text>(out, format, &self.header, &self.shared, series);
     }
 
     fn write_protobuf(&self, out: &mut Vec<u8>) {
@@ -407,12 +356,11 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
                 // Each series' `Metric` message up to its value, encoded at its first
                 // protobuf scrape and kept, as its text line is.
                 let kind = meta.kind.into();
-                let prepared = series.iter().map(|e| {
-                    let s = &*e.series;
+                let prepared = series.iter().map(|s| {
                     let head = (s.lazy().protobuf).get_or_init(|| {
-                        protobuf::scalar_metric_head(kind, &meta.labels, &s.values)
+                        protobuf::scalar_metric_head(kind, &meta.labels, &s.owned_values())
                     });
-                    (&**head, s)
+                    (&**head, &s.series)
                 });
                 let family = (&*meta.name, &*meta.help, kind);
                 protobuf::write_prepared_scalars(out, family, prepared, scalar_value);
@@ -435,11 +383,12 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
                 let kind = meta.kind.into();
                 let prepared: Vec<(&[u8], &Series<C>)> = series
                     .iter()
-                    .map(|e| {
-                        let s = &*e.series;
-                        let head = (s.lazy().otlp)
-                            .get_or_init(|| otlp::number_point_head(kind, meta.pairs(&s.values)));
-                        (&**head, s)
+                    .map(|s| {
+                        let head = (s.lazy().otlp).get_or_init(|| {
+                            let labels = meta.labels.iter().map(String::as_str);
+                            otlp::number_point_head(kind, labels.zip(s.values()))
+                        });
+                        (&**head, &s.series)
                     })
                     .collect();
                 let family = (&*meta.name, &*meta.help, kind);
@@ -461,7 +410,7 @@ impl<C: SeriesCell> Family<C> {
     /// arrives meanwhile is left for the next reading).
     fn scalars(&self) -> Option<RwLockReadGuard<'_, Chunked<Entry<C>>>> {
         let series = self.series.read();
-        let all = !series.is_empty() && series.iter().all(|e| e.series.cell.scalar().is_some());
+        let all = !series.is_empty() && series.iter().all(|s| s.cell.scalar().is_some());
         all.then_some(series)
     }
 }

@@ -25,6 +25,7 @@ mod local;
 mod meta;
 mod native;
 mod per_thread;
+mod series;
 mod sorted;
 pub(crate) mod striped;
 pub(crate) mod timer;

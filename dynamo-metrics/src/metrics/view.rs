@@ -124,7 +124,7 @@ impl<C: SeriesCell> View<C> {
 
     /// The series with these values, created at zero if new, or the overflow series when
     /// the family's limits say so (see [`Family::get_or_create`]); folds are counted.
-    pub(crate) fn series(&self, values: &[&str]) -> Result<Arc<Series<C>>> {
+    pub(crate) fn series(&self, values: &[&str]) -> Result<Series<C>> {
         self.check_count(values)?;
         let (series, overflowed) = self.family.get_or_create(&self.fixed, values);
         self.folded(overflowed);
@@ -133,7 +133,7 @@ impl<C: SeriesCell> View<C> {
 
     /// As [`series`](Self::series), with a wrong count of values folded into the overflow
     /// series too; whether it folded.
-    pub(crate) fn lookup(&self, values: &[&str]) -> (Arc<Series<C>>, bool) {
+    pub(crate) fn lookup(&self, values: &[&str]) -> (Series<C>, bool) {
         let (series, overflowed) = match self.check_count(values) {
             Ok(()) => self.family.get_or_create(&self.fixed, values),
             Err(_) => {

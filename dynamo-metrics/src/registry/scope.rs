@@ -194,7 +194,7 @@ impl MetricsScope {
         help: &str,
         const_labels: &[(&str, &str)],
         buckets: Option<&[f64]>,
-    ) -> Result<Arc<Series<C>>> {
+    ) -> Result<Series<C>> {
         self.labelled(name, help, &[], const_labels, buckets)?
             .series(&[])
     }

@@ -57,7 +57,7 @@ macro_rules! single_series_handle {
         #[derive(Clone)]
         pub struct $name {
             #[cfg(feature = "metrics")]
-            series: Arc<Series<$cell>>,
+            series: Series<$cell>,
             /// Whether the series is striped, kept here so an unstriped update reads nothing
             /// of the series but its atomic.
             #[cfg(feature = "metrics")]
@@ -66,7 +66,7 @@ macro_rules! single_series_handle {
 
         #[cfg(feature = "metrics")]
         impl $name {
-            pub(crate) fn from_series(series: Arc<Series<$cell>>) -> Self {
+            pub(crate) fn from_series(series: Series<$cell>) -> Self {
                 let striped = crate::metrics::cell::SeriesCell::striped(&series.cell);
                 $name { series, striped }
             }
@@ -97,7 +97,7 @@ macro_rules! single_series_handle {
 
         #[cfg(not(feature = "metrics"))]
         impl $name {
-            pub(crate) fn from_series(_: Arc<Series<$cell>>) -> Self {
+            pub(crate) fn from_series(_: Series<$cell>) -> Self {
                 $name {}
             }
 
