@@ -88,7 +88,7 @@ impl<C: SeriesCell> Series<C> {
         Series(triomphe::Arc::from_header_and_str(head, &string))
     }
 
-    /// The series' own part of its sample line's text (see [`SeriesText`]).
+    /// The series' own part of its sample line's text (see [`SeriesText`](crate::exposition::prepared::SeriesText)).
     #[inline]
     pub(crate) fn own_text(&self) -> &str {
         first_part(&self.0.slice).0
