@@ -15,21 +15,26 @@ use crate::sync::epoch::Epoch;
 
 /// Slots a thread's table starts with, and the most it grows to.
 const FIRST_SLOTS: usize = 8;
-const MAX_SLOTS: usize = 256;
+const MAX_SLOTS: usize = 4096;
+
+/// Slots per set: a key may sit in either slot of its set.
+const WAYS: usize = 2;
 
 /// A family's handles by the hash of their label values, per thread: a lookup that hits
 /// takes no lock and touches no shared cache line but the series' own (and the family's
 /// generation, which changes only when a series is removed).
 ///
-/// Each thread keeps one direct-mapped table per handle type (see [`Cached`]), shared by
-/// every family of that type: a slot is found from the family's id and the key's hash, and
-/// holds the family's id, the key, the generation and the handle. The table is made with 8
-/// slots at the thread's first insert, and doubles on a collision up to 256 (112 bytes a slot
-/// for a counter: at most 28 KiB per thread and handle type). A hit must match the family,
-/// the key, the family's generation and the label values themselves (the key alone when it
-/// is exact, so short values compare in the slot, without reading the series), so a
-/// collision or a removed series is a miss, never a wrong series. Series folded into the
-/// overflow series are never cached: every fold is counted.
+/// Each thread keeps one table per handle type (see [`Cached`]), shared by every family of
+/// that type, in sets of two slots: a key's set is found from the family's id and the key's
+/// hash, and it may sit in either slot (the one used last first), so two keys that land on
+/// one set do not evict each other. A slot holds the family's id, the key, the generation and
+/// the handle. The table is made with 8 slots at the thread's first insert, and doubles when
+/// a set is full of other keys, up to 4,096 slots (128 bytes a slot for a counter: at most
+/// 512 KiB per thread and handle type, reached only by a thread that cycles through
+/// thousands of keys). A hit must match the family, the key, the family's generation and the
+/// label values themselves (the key alone when it is exact, so short values compare in the
+/// slot), so a collision or a removed series is a miss, never a wrong series. Series folded
+/// into the overflow series are never cached: every fold is counted.
 ///
 /// A table outlives its thread: the next thread given the same id (ids are reused) takes it
 /// over, so there are as many tables as threads that ran at once. A handle stays in a table
@@ -139,19 +144,45 @@ pub(crate) struct LookupTable<H> {
 }
 
 impl<H> LookupTable<H> {
-    /// The slot of a key's `hash` in the family whose id is `spread` (see [`spread`]).
+    /// The first slot of the set of a key's `hash` in the family whose id is `spread` (see
+    /// [`spread`]).
     #[inline(always)]
     #[allow(clippy::cast_possible_truncation)] // an index below the table's length
-    fn slot_of(&self, hash: u64, spread: u64) -> usize {
-        (hash ^ spread).checked_shr(self.shift).unwrap_or(0) as usize
+    fn set_of(&self, hash: u64, spread: u64) -> usize {
+        WAYS * (hash ^ spread).checked_shr(self.shift).unwrap_or(0) as usize
     }
 
-    /// A table of `len` slots (a power of two), empty.
+    /// A table of `len` slots (a power of two, at least [`WAYS`]), empty.
     fn empty(len: usize) -> Self {
         LookupTable {
             slots: std::iter::repeat_with(|| None).take(len).collect(),
-            shift: 64 - len.trailing_zeros(),
+            shift: 64 - (len / WAYS).trailing_zeros(),
         }
+    }
+
+    /// Puts `slot` first in its set, the slot that was first second (the one that was second
+    /// goes), unless the set already holds its key, which it replaces in place.
+    fn put(&mut self, slot: Slot<H>) {
+        let set = self.set_of(slot.key.hash, spread(slot.family));
+        let ways = &mut self.slots[set..set + WAYS];
+        match ways
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.holds(&slot)))
+        {
+            Some(i) => ways[i] = Some(slot),
+            None => {
+                ways.rotate_right(1);
+                ways[0] = Some(slot);
+            }
+        }
+    }
+
+    /// Whether every slot of the set `slot` goes in holds another key.
+    fn full_for(&self, slot: &Slot<H>) -> bool {
+        let set = self.set_of(slot.key.hash, spread(slot.family));
+        self.slots[set..set + WAYS]
+            .iter()
+            .all(|s| s.as_ref().is_some_and(|s| !s.holds(slot)))
     }
 }
 
@@ -160,6 +191,13 @@ struct Slot<H> {
     key: Key,
     generation: u64,
     handle: H,
+}
+
+impl<H> Slot<H> {
+    /// Whether this slot is for the same family and key hash as `other`.
+    fn holds(&self, other: &Slot<H>) -> bool {
+        self.family == other.family && self.key.hash == other.key.hash
+    }
 }
 
 /// A family's id spread over the bits that index a table, so that families' series take
@@ -214,17 +252,19 @@ impl<H: Cached> LocalCache<H> {
         let Some(Ok(slots)) = table::<H>().map(RefCell::try_borrow) else {
             return Err(f);
         };
-        let Some(Some(s)) = slots.slots.get(slots.slot_of(key.hash, self.spread)) else {
+        let set = slots.set_of(key.hash, self.spread);
+        let Some(ways) = slots.slots.get(set..set + WAYS) else {
             return Err(f);
         };
-        if s.key.hash == key.hash
-            && s.family == self.id
-            && s.generation == generation
-            && key.same_inline(&s.key).unwrap_or_else(|| same(&s.handle))
-        {
-            Ok(f(&s.handle))
-        } else {
-            Err(f)
+        let hit = ways.iter().flatten().find(|s| {
+            s.key.hash == key.hash
+                && s.family == self.id
+                && s.generation == generation
+                && key.same_inline(&s.key).unwrap_or_else(|| same(&s.handle))
+        });
+        match hit {
+            Some(s) => Ok(f(&s.handle)),
+            None => Err(f),
         }
     }
 
@@ -239,25 +279,24 @@ impl<H: Cached> LocalCache<H> {
         let Ok(mut slots) = table.try_borrow_mut() else {
             return;
         };
-        let i = slots.slot_of(key.hash, self.spread);
-        let collides = slots.slots[i]
-            .as_ref()
-            .is_some_and(|s| s.key.hash != key.hash || s.family != self.id);
-        if collides && slots.slots.len() < MAX_SLOTS {
-            let mut bigger = LookupTable::empty(slots.slots.len() * 2);
-            for s in slots.slots.drain(..).flatten() {
-                let j = bigger.slot_of(s.key.hash, spread(s.family));
-                bigger.slots[j] = Some(s);
-            }
-            *slots = bigger;
-        }
-        let i = slots.slot_of(key.hash, self.spread);
-        slots.slots[i] = Some(Slot {
+        let slot = Slot {
             family: self.id,
             key,
             generation,
             handle,
-        });
+        };
+        if slots.full_for(&slot) && slots.slots.len() < MAX_SLOTS {
+            let mut bigger = LookupTable::empty(slots.slots.len() * 2);
+            // Second ways first, so that each set's first way stays first.
+            for way in (0..WAYS).rev() {
+                let at_way = slots.slots.iter_mut().skip(way).step_by(WAYS);
+                for s in at_way.filter_map(Option::take) {
+                    bigger.put(s);
+                }
+            }
+            *slots = bigger;
+        }
+        slots.put(slot);
     }
 }
 
