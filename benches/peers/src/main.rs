@@ -49,7 +49,10 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
     {
-        cases.retain(|c| only.split('|').any(|o| c.group.contains(o)));
+        cases.retain(|c| {
+            only.split('|')
+                .any(|o| c.group.contains(o) || format!("{} / {}", c.group, c.name).contains(o))
+        });
     }
     if quick {
         let mut failed = Vec::new();

@@ -191,6 +191,7 @@ struct Slot<H> {
     key: Key,
     generation: u64,
     handle: H,
+    hint: u64,
 }
 
 impl<H> Slot<H> {
@@ -237,14 +238,14 @@ impl<H> LocalCache<H> {
 
 impl<H: Cached> LocalCache<H> {
     /// Runs `f` on the cached handle of `key` at `generation` whose values are the key's
-    /// (the key says so when exact, `same` otherwise), if this thread has one; gives `f` back
-    /// otherwise.
+    /// (the key says so when exact, `same` otherwise, given the handle and the hint it was
+    /// inserted with), if this thread has one; gives `f` back otherwise.
     #[inline(always)]
     pub(crate) fn with<R, F: FnOnce(&H) -> R>(
         &self,
         key: &Key,
         generation: u64,
-        same: impl Fn(&H) -> bool,
+        same: impl Fn(&H, u64) -> bool,
         f: F,
     ) -> Result<R, F> {
         // Borrowed for writing only by `insert`, which never runs `f`: a lookup from inside
@@ -253,23 +254,31 @@ impl<H: Cached> LocalCache<H> {
             return Err(f);
         };
         let set = slots.set_of(key.hash, self.spread);
-        let Some(ways) = slots.slots.get(set..set + WAYS) else {
-            return Err(f);
+        let hits = |s: &Option<Slot<H>>| {
+            s.as_ref().is_some_and(|s| {
+                s.key.hash == key.hash
+                    && s.family == self.id
+                    && s.generation == generation
+                    && key
+                        .same_inline(&s.key)
+                        .unwrap_or_else(|| same(&s.handle, s.hint))
+            })
         };
-        let hit = ways.iter().flatten().find(|s| {
-            s.key.hash == key.hash
-                && s.family == self.id
-                && s.generation == generation
-                && key.same_inline(&s.key).unwrap_or_else(|| same(&s.handle))
-        });
+        // The first way, where the key used last sits, then the second.
+        let hit = match slots.slots.get(set..set + WAYS) {
+            Some([first, _]) if hits(first) => first,
+            Some([_, second]) if hits(second) => second,
+            _ => return Err(f),
+        };
         match hit {
             Some(s) => Ok(f(&s.handle)),
             None => Err(f),
         }
     }
 
-    /// Remembers `handle` for `key` at `generation` in this thread's cache.
-    pub(crate) fn insert(&self, key: Key, generation: u64, handle: H) {
+    /// Remembers `handle` for `key` at `generation` in this thread's cache, with a `hint` for
+    /// [`with`](Self::with)'s `same` (where the handle's values are, say).
+    pub(crate) fn insert(&self, key: Key, generation: u64, handle: H, hint: u64) {
         let Some(table) = this_thread(H::tables(), || {
             RefCell::new(LookupTable::empty(FIRST_SLOTS))
         }) else {
@@ -284,6 +293,7 @@ impl<H: Cached> LocalCache<H> {
             key,
             generation,
             handle,
+            hint,
         };
         if slots.full_for(&slot) && slots.slots.len() < MAX_SLOTS {
             let mut bigger = LookupTable::empty(slots.slots.len() * 2);
@@ -309,11 +319,11 @@ mod tests {
     #[test]
     fn hits_need_the_hash_the_generation_and_the_values() {
         let cache = LocalCache::<String>::new(2, Arc::default());
-        let same = |want: &'static str| move |s: &String| s == want;
+        let same = |want: &'static str| move |s: &String, _: u64| s == want;
         let k = Key::new(&["a", "b"]);
         assert!(k.is_exact() && k == Key::new(&["a", "b"]));
         assert!(cache.with(&k, 0, same("a,b"), |s| s.clone()).is_err());
-        cache.insert(k, 0, "a,b".to_owned());
+        cache.insert(k, 0, "a,b".to_owned(), 0);
         assert_eq!(
             cache
                 .with(&k, 0, same("a,b"), |s| s.clone())
@@ -330,7 +340,7 @@ mod tests {
             Key::new(&["a", "b", "c", "d", "e"]),
         ] {
             assert!(!long.is_exact());
-            cache.insert(long, 0, "long".to_owned());
+            cache.insert(long, 0, "long".to_owned(), 0);
             assert!(cache.with(&long, 0, same("long"), |_| ()).is_ok());
             assert!(cache.with(&long, 0, same("other"), |_| ()).is_err());
         }
@@ -340,7 +350,7 @@ mod tests {
         });
         // Inside `f` the cache is borrowed: an insert is skipped (no panic), a lookup hits.
         let inner = cache.with(&k, 0, same("a,b"), |_| {
-            cache.insert(k, 0, "again".to_owned());
+            cache.insert(k, 0, "again".to_owned(), 0);
             cache.with(&k, 0, same("a,b"), |_| ()).is_ok()
         });
         assert_eq!(inner.ok(), Some(true));
@@ -351,14 +361,14 @@ mod tests {
         let cache = LocalCache::<u64>::new(1, Arc::default());
         let n = 4 * MAX_SLOTS as u64;
         for i in 0..n {
-            cache.insert(Key::new(&[&i.to_string()]), 0, i);
+            cache.insert(Key::new(&[&i.to_string()]), 0, i, 0);
         }
         let len = u64::tables().get().unwrap().borrow().slots.len();
         assert_eq!(len, MAX_SLOTS);
         let hits = (0..n)
             .filter(|i| {
                 let k = Key::new(&[&i.to_string()]);
-                cache.with(&k, 0, |v| v == i, |_| ()).is_ok()
+                cache.with(&k, 0, |v, _| v == i, |_| ()).is_ok()
             })
             .count();
         assert!(hits > MAX_SLOTS / 4 && hits <= MAX_SLOTS, "{hits}");
@@ -371,18 +381,18 @@ mod tests {
             LocalCache::<u64>::new(1, Arc::default()),
         );
         let k = Key::new(&["same"]);
-        a.insert(k, 0, 1);
-        assert!(b.with(&k, 0, |_| true, |_| ()).is_err());
-        b.insert(k, 0, 2);
+        a.insert(k, 0, 1, 0);
+        assert!(b.with(&k, 0, |_, _| true, |_| ()).is_err());
+        b.insert(k, 0, 2, 0);
         for (cache, want) in [(&a, 1), (&b, 2)] {
             // Either finds its own handle, or misses when the other took the slot.
-            if let Ok(got) = cache.with(&k, 0, |_| true, |v| *v) {
+            if let Ok(got) = cache.with(&k, 0, |_, _| true, |v| *v) {
                 assert_eq!(got, want);
             }
         }
-        assert_eq!(b.with(&k, 0, |_| true, |v| *v).ok(), Some(2));
+        assert_eq!(b.with(&k, 0, |_, _| true, |v| *v).ok(), Some(2));
         // A clone is the same family view.
-        assert_eq!(b.clone().with(&k, 0, |_| true, |v| *v).ok(), Some(2));
+        assert_eq!(b.clone().with(&k, 0, |_, _| true, |v| *v).ok(), Some(2));
     }
 
     #[test]
@@ -406,8 +416,8 @@ mod tests {
             scope.spawn(|| {
                 LATE.with(|late| *late.borrow_mut() = Some(Late(send)));
                 let k = Key::new(&["a"]);
-                cache.insert(k, 0, 7);
-                assert_eq!(cache.with(&k, 0, |_| true, |v| *v).ok(), Some(7));
+                cache.insert(k, 0, 7, 0);
+                assert_eq!(cache.with(&k, 0, |_, _| true, |v| *v).ok(), Some(7));
                 assert!(u64::mine().with(Cell::get).is_some());
             });
         });

@@ -118,26 +118,46 @@ impl<C: SeriesCell> Series<C> {
         self.values().map(str::to_owned).collect()
     }
 
-    /// Whether the label values after the first `fixed` are `values`: read in place, each
-    /// value's length first (what a lookup that hits its thread's cache checks).
-    #[inline(always)]
-    pub(crate) fn has_values(&self, fixed: usize, values: &[&str]) -> bool {
-        // Read as bytes: a `str` slice would check the character boundary at the end of the
-        // values, a byte of the text on another cache line.
+    /// Where the label values after the first `fixed` are in the series' string, as a hint
+    /// for [`has_values_at`](Self::has_values_at): the first byte, and the one after the
+    /// last, as the low and the high half.
+    pub(crate) fn values_at(&self, fixed: usize) -> u64 {
         let bytes = self.0.slice.as_bytes();
         let (own, at) = read_len(bytes);
-        let Some(mut rest) = bytes.get(at..bytes.len().saturating_sub(own)) else {
-            return false;
-        };
+        let end = bytes.len().saturating_sub(own).max(at);
+        let mut rest = bytes.get(at..end).unwrap_or_default();
         for _ in 0..fixed {
             rest = first_part(rest).1;
         }
+        let start = end - rest.len();
+        let half = |n: usize| u64::try_from(n).unwrap_or(u64::MAX) & 0xffff_ffff;
+        half(start) | half(end) << 32
+    }
+
+    /// Whether the label values at `hint` (what [`values_at`](Self::values_at) said) are
+    /// `values`: each value's length, then its bytes, compared in place (what a lookup that
+    /// hits its thread's cache checks).
+    #[inline(always)]
+    pub(crate) fn has_values_at(&self, hint: u64, values: &[&str]) -> bool {
+        #[allow(clippy::cast_possible_truncation)] // halves of a u64
+        let (start, end) = ((hint & 0xffff_ffff) as usize, (hint >> 32) as usize);
+        let Some(mut rest) = self.0.slice.as_bytes().get(start..end) else {
+            return false;
+        };
         for v in values {
-            let (part, after) = first_part(rest);
-            if rest.is_empty() || !super::label_key::same_bytes(part, v.as_bytes()) {
-                return false;
+            let v = v.as_bytes();
+            let part = match rest.split_first() {
+                // A length of one digit, as most are.
+                Some((&n, after)) if n < 64 => (usize::from(n) == v.len())
+                    .then(|| after.split_at_checked(v.len()))
+                    .flatten(),
+                Some(_) => Some(first_part(rest)).filter(|(part, _)| part.len() == v.len()),
+                None => None,
+            };
+            match part {
+                Some((part, after)) if super::label_key::same_bytes(part, v) => rest = after,
+                _ => return false,
             }
-            rest = after;
         }
         rest.is_empty()
     }
@@ -326,11 +346,12 @@ mod tests {
             );
             assert_eq!(s.own_text(), own);
             assert_eq!(s.values().collect::<Vec<_>>(), values);
-            assert!(s.has_values(0, &values));
+            assert!(s.has_values_at(s.values_at(0), &values));
             if let Some((first, rest)) = values.split_first() {
-                assert!(s.has_values(1, rest));
+                assert!(s.has_values_at(s.values_at(1), rest));
                 assert!(s.starts_with(&[(*first).to_owned()]));
-                assert!(!s.has_values(1, &values));
+                assert!(!s.has_values_at(s.values_at(1), &values));
+                assert!(!s.has_values_at(s.values_at(0), rest));
                 assert_eq!(s.cmp_values(1, rest.iter().copied()), Ordering::Equal);
             }
         }

@@ -284,7 +284,7 @@ macro_rules! family_handle {
             fn with_counted<R>(&self, values: &[&str], f: impl FnOnce(&$handle) -> R) -> R {
                 let key = Key::new(values);
                 let generation = self.cache.generation();
-                let same = |h: &$handle| h.series.has_values(self.view.fixed_len(), values);
+                let same = |h: &$handle, at| h.series.has_values_at(at, values);
                 match self.cache.with(&key, generation, same, f) {
                     Ok(r) => r,
                     Err(f) => f(&self.miss(key, generation, values)),
@@ -298,9 +298,10 @@ macro_rules! family_handle {
             #[inline(never)]
             fn miss(&self, key: Key, generation: u64, values: &[&str]) -> $handle {
                 let (series, folded) = self.view.lookup(values);
+                let at = series.values_at(self.view.fixed_len());
                 let handle = $handle::from_series(series);
                 if !folded {
-                    self.cache.insert(key, generation, handle.clone());
+                    self.cache.insert(key, generation, handle.clone(), at);
                 }
                 handle
             }
