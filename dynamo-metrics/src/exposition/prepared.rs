@@ -77,7 +77,7 @@ pub(crate) trait Prepared<R: ?Sized>: 'static {
     /// The text of the series with `labels` set to `values`, the first `fixed` of them its
     /// view's: the part every series of the view shares (kept once for them all), and the
     /// series' own.
-    fn texts(name: &str, labels: &[String], values: &[String], fixed: usize) -> (String, String);
+    fn texts(name: &str, labels: &[String], values: &[&str], fixed: usize) -> (String, String);
 
     /// Appends the series' sample lines, with exemplars when `OPENMETRICS`; `scratch` is a
     /// buffer the caller reuses between series.
@@ -155,7 +155,7 @@ impl<R: ScalarReading> Prepared<R> for LineText {
 
     fn shared(_: &str, _: &[f64]) {}
 
-    fn texts(name: &str, labels: &[String], values: &[String], fixed: usize) -> (String, String) {
+    fn texts(name: &str, labels: &[String], values: &[&str], fixed: usize) -> (String, String) {
         let mut line = String::new();
         text::write_series_prefix(&mut line, name, "", pairs_of(labels, values), None);
         let mut view = String::new();
@@ -200,12 +200,12 @@ impl<R: ScalarReading> Prepared<R> for LineText {
 /// Label names zipped with values.
 fn pairs_of<'a>(
     labels: &'a [String],
-    values: &'a [String],
+    values: &'a [&'a str],
 ) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
     labels
         .iter()
         .map(String::as_str)
-        .zip(values.iter().map(String::as_str))
+        .zip(values.iter().copied())
 }
 
 /// A histogram series' text: the start of its bucket lines, `name_bucket{k="v",k2="v2",`
@@ -269,7 +269,7 @@ impl<R: HistogramReading> Prepared<R> for HistogramText {
         }
     }
 
-    fn texts(name: &str, labels: &[String], values: &[String], _: usize) -> (String, String) {
+    fn texts(name: &str, labels: &[String], values: &[&str], _: usize) -> (String, String) {
         let mut bucket = format!("{name}_bucket{{");
         let before = bucket.len();
         text::write_label_pairs(&mut bucket, pairs_of(labels, values));
@@ -332,12 +332,12 @@ mod tests {
     #[test]
     fn a_line_is_its_views_text_then_its_own() {
         let labels = strings(&["ns", "ep", "id"]);
-        let full = |values: &[String]| {
+        let full = |values: &[&str]| {
             let mut line = String::new();
             text::write_series_prefix(&mut line, "c_total", "", pairs_of(&labels, values), None);
             line
         };
-        let line = |values: &[String], fixed: usize| {
+        let line = |values: &[&str], fixed: usize| {
             <LineText as Prepared<Scalar>>::texts("c_total", &labels, values, fixed)
         };
         let write = |(view, own): &(String, String)| {
@@ -345,7 +345,7 @@ mod tests {
             SeriesText { view, own }.write_prefix(&mut out);
             out
         };
-        let values = |v: [&str; 3]| v.map(String::from);
+        let values = |v: [&'static str; 3]| v;
         let first = values(["a", "e\u{e9}", "1"]);
         let a = line(&first, 2);
         assert_eq!(write(&a), full(&first));

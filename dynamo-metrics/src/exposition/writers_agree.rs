@@ -57,7 +57,10 @@ fn prepared<R, P: Prepared<R>>(
     let shared = P::shared("m_total", bounds);
     let texts: Vec<(String, String)> = series
         .iter()
-        .map(|(v, _)| P::texts("m_total", labels, v, 1))
+        .map(|(v, _)| {
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            P::texts("m_total", labels, &v, 1)
+        })
         .collect();
     let texts = texts.iter().map(|(view, own)| SeriesText { view, own });
     let mut out = String::new();

@@ -209,10 +209,10 @@ impl<C: SeriesCell> Family<C> {
                 }
             }
         };
-        let values: Vec<String> = fixed
+        let values: Vec<&str> = fixed
             .iter()
-            .cloned()
-            .chain(values.iter().map(|v| (*v).to_owned()))
+            .map(String::as_str)
+            .chain(values.iter().copied())
             .collect();
         let (view, own) = <C::Text as Prepared<C>>::texts(
             &self.meta.name,
@@ -231,7 +231,7 @@ impl<C: SeriesCell> Family<C> {
             C::new(&self.meta, self.striped.load(Relaxed)),
             self.meta.clone(),
             &own,
-            values.iter().map(String::as_str),
+            values.iter().copied(),
         );
         series.insert(
             i,
