@@ -56,10 +56,11 @@ fn per<T>(n: usize, make: impl FnOnce() -> T) -> f64 {
 }
 
 /// Fills this thread's lookup tables of counter and histogram handles with series of a
-/// family that stays alive, so that the rows measure series in a steady state: a table at
+/// family of `rt` (a runtime of its own, so that its series are in no measured render) that
+/// stays alive, so that the rows measure series in a steady state: a table at
 /// its largest (a bounded cost per thread, not per series) that neither grows nor frees what
 /// it evicts while a row is counted.
-fn warm_lookup_tables(rt: &DistributedRuntime) {
+pub fn warm_lookup_tables(rt: &DistributedRuntime) {
     let counters = rt
         .create_intcountervec("mem_warm_total", "Warm-up", &["id"], &[])
         .expect("vec")
@@ -71,7 +72,10 @@ fn warm_lookup_tables(rt: &DistributedRuntime) {
     for i in 0..20_000 {
         let id = i.to_string();
         counters.with_label_values(&[&id]).expect("series").inc();
-        histograms.with_label_values(&[&id]).expect("series").observe(0.1);
+        histograms
+            .with_label_values(&[&id])
+            .expect("series")
+            .observe(0.1);
     }
     std::mem::forget((counters, histograms));
 }
@@ -200,7 +204,7 @@ pub fn print() {
     // The runtime (and `metrics`' recorder) exist before counting: only the families and
     // their series are counted.
     let rt = crate::runtime();
-    warm_lookup_tables(&rt);
+    warm_lookup_tables(&crate::runtime());
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let rows: Vec<(&str, f64, Option<f64>)> = vec![
         ours(&rt, "dynamo-metrics", (false, false), &buckets),
