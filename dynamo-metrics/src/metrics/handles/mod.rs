@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+#[cfg(feature = "metrics")]
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
