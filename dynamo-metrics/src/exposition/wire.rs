@@ -111,6 +111,22 @@ pub(super) fn nested_len(field: u64, len: usize) -> usize {
     key_len(field) + varint_len(len as u64) + len
 }
 
+/// Appends each `(quantile, value)` of a summary as a message in field `field` of two
+/// doubles, the quantile in field 1 and the value in field 2: what `metrics.proto`'s
+/// `Quantile` and OTLP's `ValueAtQuantile` both are.
+pub(super) fn quantiles(out: &mut Vec<u8>, field: u64, quantiles: &[(f64, f64)]) {
+    for (q, v) in quantiles {
+        header(out, field, 2 * double_len(1));
+        double(out, 1, *q);
+        double(out, 2, *v);
+    }
+}
+
+/// The bytes [`quantiles`] appends.
+pub(super) fn quantiles_len(field: u64, quantiles: &[(f64, f64)]) -> usize {
+    quantiles.len() * nested_len(field, 2 * double_len(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

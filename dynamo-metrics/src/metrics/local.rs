@@ -140,8 +140,8 @@ fn remember<H: Cached>(table: &'static RefCell<LookupTable<H>>) {
 /// A thread's table of one handle type (see [`LocalCache`]).
 pub(crate) struct LookupTable<H> {
     slots: Vec<Option<Slot<H>>>,
-    /// 64 less the bits of a slot's index: a key's slot is the top bits of its hash (mixed
-    /// with the family), where the multiplications of [`Key::new`] mix best.
+    /// 64 less the bits of a set's index: a key's set is the top bits of its hash (mixed with
+    /// the family), where the multiplications of [`Key::new`] mix best.
     shift: u32,
 }
 
@@ -162,8 +162,8 @@ impl<H> LookupTable<H> {
         }
     }
 
-    /// Puts `slot` first in its set, the slot that was first second (the one that was second
-    /// goes), unless the set already holds its key, which it replaces in place.
+    /// Puts `slot` first in its set, the others one way down (the last goes), unless the set
+    /// already holds its key, which it replaces in place.
     fn put(&mut self, slot: Slot<H>) {
         let set = self.set_of(slot.hash, spread(slot.family));
         let ways = &mut self.slots[set..set + WAYS];
@@ -264,19 +264,9 @@ impl<H: Cached> LocalCache<H> {
                     && same(&s.handle, s.hint)
             })
         };
-        // The first way, where the key used last sits, then the others.
-        let Some(ways) = slots.slots.get(set..set + WAYS) else {
-            return Err(f);
-        };
-        let hit = match ways.split_first() {
-            Some((first, _)) if hits(first) => first,
-            Some((_, others)) => match others.iter().find(|s| hits(s)) {
-                Some(other) => other,
-                None => return Err(f),
-            },
-            None => return Err(f),
-        };
-        match hit {
+        // In order: the first way holds the key used last.
+        let ways = slots.slots.get(set..set + WAYS).unwrap_or_default();
+        match ways.iter().find(|s| hits(s)).and_then(Option::as_ref) {
             Some(s) => Ok(f(&s.handle)),
             None => Err(f),
         }

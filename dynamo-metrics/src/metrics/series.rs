@@ -94,25 +94,13 @@ impl<C: SeriesCell> Series<C> {
     /// The series' own part of its sample line's text (see [`SeriesText`](crate::exposition::prepared::SeriesText)).
     #[inline]
     pub(crate) fn own_text(&self) -> &str {
-        self.parts().1
-    }
-
-    /// The series' label values (each after its length), and its own text.
-    #[inline(always)]
-    fn parts(&self) -> (&str, &str) {
-        let s = &self.0.slice;
-        let (own, at) = read_len(s.as_bytes());
-        let own_end = at.saturating_add(own).min(s.len());
-        match (s.get(at..own_end), s.get(own_end..)) {
-            (Some(own), Some(values)) => (values, own),
-            _ => ("", ""),
-        }
+        split_part(&self.0.slice).0
     }
 
     /// Every label value, in the family's label order.
     #[inline]
     pub(crate) fn values(&self) -> Values<'_> {
-        Values(self.parts().0)
+        Values(split_part(&self.0.slice).1)
     }
 
     /// Every label value, owned.
@@ -125,11 +113,9 @@ impl<C: SeriesCell> Series<C> {
     /// last, as the low and the high half.
     pub(crate) fn values_at(&self, fixed: usize) -> u64 {
         let bytes = self.0.slice.as_bytes();
-        let (own, at) = read_len(bytes);
         let end = bytes.len();
-        let mut rest = bytes
-            .get(at.saturating_add(own).min(end)..)
-            .unwrap_or_default();
+        // After the own text.
+        let mut rest = first_part(bytes).1;
         for _ in 0..fixed {
             rest = first_part(rest).1;
         }
@@ -151,7 +137,8 @@ impl<C: SeriesCell> Series<C> {
         for v in values {
             let v = v.as_bytes();
             let part = match rest.split_first() {
-                // A length of one digit, as most are.
+                // A length of one digit, as most are: compared before the bytes are split
+                // off (with `first_part`, one key measured 3 to 5 ns slower).
                 Some((&n, after)) if n < 64 => (usize::from(n) == v.len())
                     .then(|| after.split_at_checked(v.len()))
                     .flatten(),

@@ -7,8 +7,8 @@ use super::exemplar::{exemplar_len, write_exemplar};
 use crate::exposition::protobuf::{Plain, SeriesSource};
 use crate::exposition::snapshot::{Exemplar, Kind, Snapshot, Value};
 use crate::exposition::wire::{
-    bytes, bytes_len, double, double_len, fixed64, fixed64_len, header, nested_len, sint, sint_len,
-    uint, uint_len, varint, varint_len,
+    self, bytes, bytes_len, double, double_len, fixed64, fixed64_len, header, nested_len, sint,
+    sint_len, uint, uint_len, varint, varint_len,
 };
 
 /// `AggregationTemporality`.
@@ -318,7 +318,7 @@ fn point_len<S: SeriesSource>(data: Data, s: &S) -> usize {
                 + double_len(14)
         }
         (Data::Summary, Plain::Summary(quantiles, _, _)) => {
-            fixed64_len(4) + double_len(5) + quantiles.len() * nested_len(6, 2 * double_len(1))
+            fixed64_len(4) + double_len(5) + wire::quantiles_len(6, quantiles)
         }
         // A value that does not fit its family's type: the point keeps its attributes only.
         _ => 0,
@@ -362,11 +362,7 @@ fn write_point<S: SeriesSource>(out: &mut Vec<u8>, data: Data, s: &S, start: u64
         (Data::Summary, Plain::Summary(quantiles, sum, count)) => {
             fixed64(out, 4, count);
             double(out, 5, sum);
-            for (q, v) in quantiles {
-                header(out, 6, 2 * double_len(1));
-                double(out, 1, *q);
-                double(out, 2, *v);
-            }
+            wire::quantiles(out, 6, quantiles);
         }
         _ => {}
     }

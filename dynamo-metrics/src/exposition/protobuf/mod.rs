@@ -5,7 +5,7 @@
 
 use super::snapshot::{Exemplar, Kind, Native, SeriesSnapshot, Snapshot, Value};
 use super::wire::{
-    bytes, bytes_len, double, double_len, header, nested_len, sint, sint_len, uint, uint_len,
+    self, bytes, bytes_len, double, double_len, header, nested_len, sint, sint_len, uint, uint_len,
     varint, varint_len, zigzag,
 };
 
@@ -268,10 +268,10 @@ fn value_message(kind: Kind, value: ValueRef<'_>, exemplars: &[(usize, Exemplar)
         }
         (Kind::Untyped, Plain::Scalar(_)) => (5, double_len(1)),
         (_, Plain::Scalar(_)) => (2, double_len(1)),
-        (_, Plain::Summary(quantiles, _, count)) => {
-            let q = quantiles.len() * nested_len(3, 2 * double_len(1));
-            (4, uint_len(1, count) + double_len(2) + q)
-        }
+        (_, Plain::Summary(quantiles, _, count)) => (
+            4,
+            uint_len(1, count) + double_len(2) + wire::quantiles_len(3, quantiles),
+        ),
         (_, Plain::Histogram(buckets, _, count, native)) => {
             let classic: usize = buckets
                 .iter()
@@ -324,11 +324,7 @@ fn write_value(m: &mut Vec<u8>, kind: Kind, value: ValueRef<'_>, exemplars: &[(u
         Plain::Summary(quantiles, sum, count) => {
             uint(m, 1, count);
             double(m, 2, sum);
-            for (q, v) in quantiles {
-                header(m, 3, 2 * double_len(1));
-                double(m, 1, *q);
-                double(m, 2, *v);
-            }
+            wire::quantiles(m, 3, quantiles);
         }
         Plain::Histogram(buckets, sum, count, native) => {
             uint(m, 1, count);
