@@ -470,3 +470,47 @@ async fn exemplars_in_openmetrics_and_protobuf_never_in_text() {
     );
     assert_eq!(buckets[1]["exemplar"]["value"], 0.7);
 }
+
+/// The route reuses its page buffers from scrape to scrape: a page after a longer one, gzipped
+/// or not, holds its own bytes and nothing of the page before.
+#[tokio::test]
+async fn pages_after_longer_ones_hold_only_their_own() {
+    let (rt, addr) = serve().await;
+    let long = "/metrics?name[]=dynamo_component_requests_total&name[]=dynamo_component_latency_seconds&name[]=legacy_jobs";
+    let short = "/metrics?name[]=legacy_jobs";
+    let want = |names: &[&str]| String::from_utf8(rt.encode(Format::Text, Some(names))).unwrap();
+    let (want_long, want_short) = (
+        want(&[
+            "dynamo_component_requests_total",
+            "dynamo_component_latency_seconds",
+            "legacy_jobs",
+        ]),
+        want(&["legacy_jobs"]),
+    );
+    assert!(want_short.len() * 4 < want_long.len());
+    let gzip = || vec![("Accept-Encoding", "gzip".to_owned())];
+    for _ in 0..3 {
+        assert_eq!(get(addr, long, vec![]).await.body, want_long);
+        assert_eq!(get(addr, short, vec![]).await.body, want_short);
+        assert_eq!(gunzip(&get(addr, long, gzip()).await.bytes), want_long);
+        assert_eq!(gunzip(&get(addr, short, gzip()).await.bytes), want_short);
+    }
+    rt.shutdown().await;
+}
+
+/// `encode_into` replaces what its buffer held (here bytes that are not UTF-8) in every
+/// format, and gives what `encode` gives.
+#[test]
+fn encode_into_replaces_what_the_buffer_held() {
+    let rt = DistributedRuntime::with_config(&dynamo_metrics::RuntimeConfig::default()).unwrap();
+    rt.create_intcounter("jobs_total", "Jobs", &[])
+        .unwrap()
+        .inc_by(7);
+    let names = Some(&["dynamo_component_jobs_total"][..]);
+    for format in [Format::Text, Format::OpenMetrics, Format::Protobuf] {
+        let mut buffer = vec![0xff; 100_000];
+        rt.encode_into(format, names, &mut buffer);
+        assert_eq!(buffer, rt.encode(format, names), "{format:?}");
+        assert!(!buffer.is_empty());
+    }
+}

@@ -17,6 +17,7 @@ mod pinned;
 mod relay;
 mod render;
 mod scaling;
+mod scrape;
 
 #[global_allocator]
 static ALLOCATOR: mem::Counting = mem::Counting;
@@ -31,6 +32,17 @@ fn runtime() -> dynamo_metrics::DistributedRuntime {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, library, n, runs] = &args[..]
+        && flag == "--scaling-one"
+    {
+        scaling::print_one(
+            library,
+            n.parse().expect("series"),
+            runs.parse().expect("runs"),
+        );
+        return;
+    }
     if std::env::args().any(|a| a == "--scaling") {
         scaling::print(quick);
         return;
@@ -43,7 +55,6 @@ fn main() {
     cases.extend(otlp::cases());
     cases.extend(relay::cases());
     cases.extend(pinned::cases(pinned_runtime, pinned_counter));
-    let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()
         .position(|a| a == "--only")

@@ -98,9 +98,10 @@ struct Two {
     id: String,
 }
 
+/// One label, `id` (the scaling table's families too).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
-struct One {
-    id: String,
+pub struct One {
+    pub id: String,
 }
 
 /// Series `i`'s labels: the id has two digits, so that no two series' values concatenate to

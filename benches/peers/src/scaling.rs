@@ -1,14 +1,20 @@
 //! `--scaling`: what a series costs at 10,000, 100,000 and 1,000,000 series (`--quick`: 1,000
 //! and 10,000), per series, in one process: creating it (labels, prepared text, caps and
-//! budget), each render, removing it, and the heap it holds; ours beside the `prometheus`
-//! crate where it does the same work. Ten families of one string label, as issue 26 measured.
+//! budget), each render (into a buffer kept from the last, every library alike; and our text
+//! into a new buffer each time), a scrape of our status server over HTTP with and without gzip (wall
+//! time and the server's CPU), removing it, and the heap it holds; ours beside the
+//! `prometheus` crate and `prometheus-client` where they do the same work. Ten families of one
+//! string label, as issue 26 measured. One row per measure and library, one column per size,
+//! and the largest size's cost over the smallest's.
 
 use std::time::Instant;
 
 use dynamo_metrics::{DistributedRuntime, Format, MetricsRegistry, RuntimeConfig, WorkerId};
+use prometheus_client::metrics::{counter::Counter, family::Family};
 
 use crate::hot::median;
 use crate::mem::live;
+use crate::scrape::Server;
 
 const FAMILIES: usize = 10;
 
@@ -23,33 +29,34 @@ fn per_series(n: usize, runs: usize, mut f: impl FnMut() -> usize) -> f64 {
     median(&times)
 }
 
+/// Nanoseconds per series of `f`, run once over `n` series.
+fn once(n: usize, f: impl FnOnce()) -> f64 {
+    let started = Instant::now();
+    f();
+    started.elapsed().as_nanos() as f64 / n as f64
+}
+
 /// Series `i`'s label value: seven digits, so every value is as long.
 fn id(i: usize) -> String {
     format!("{i:07}")
 }
 
-/// One size's row of ours: ns per series for create, text, OpenMetrics, protobuf, OTLP and
-/// remove; bytes per series before and after a protobuf scrape.
-struct Ours {
-    create: f64,
-    text: f64,
-    openmetrics: f64,
-    protobuf: f64,
-    otlp: f64,
-    remove: f64,
-    bytes: f64,
-    bytes_scraped: f64,
-}
+/// One measured figure of one library at one size: what, and its value.
+type Figure = (&'static str, f64);
 
-fn ours(n: usize, runs: usize) -> Ours {
+const OURS: &str = "dynamo-metrics";
+const PROMETHEUS: &str = "prometheus";
+const CLIENT: &str = "prometheus-client";
+
+fn ours(n: usize, runs: usize) -> Vec<Figure> {
     let mut config = RuntimeConfig::default().with_worker_id(WorkerId::Off);
     config.max_series_total = 2 * n + 1_000;
     let rt = DistributedRuntime::with_config(&config).expect("runtime");
     let per_family = n / FAMILIES;
     let before = live();
-    let started = Instant::now();
-    let families: Vec<_> = (0..FAMILIES)
-        .map(|f| {
+    let mut families = Vec::with_capacity(FAMILIES);
+    let create = once(n, || {
+        for f in 0..FAMILIES {
             let vec = rt
                 .create_intcountervec(&format!("scale{f}_total"), "Scaling", &["id"], &[])
                 .expect("family")
@@ -57,50 +64,73 @@ fn ours(n: usize, runs: usize) -> Ours {
             for i in 0..per_family {
                 vec.with_label_values(&[&id(i)]).expect("series").inc();
             }
-            vec
-        })
-        .collect();
-    let create = started.elapsed().as_nanos() as f64 / n as f64;
+            families.push(vec);
+        }
+    });
     let bytes = (live() - before) as f64 / n as f64;
-    let text = per_series(n, runs, || rt.render().len());
-    let openmetrics = per_series(n, runs, || rt.encode(Format::OpenMetrics, None).len());
+    // Each render into a buffer kept from the last (as the status server does), and text
+    // once more into a new `String` each time: the kernel's page faults on a fresh buffer.
+    let mut buffer = Vec::new();
+    let mut encode = |format| {
+        per_series(n, runs, || {
+            rt.encode_into(format, None, &mut buffer);
+            buffer.len()
+        })
+    };
+    let text = encode(Format::Text);
+    let openmetrics = encode(Format::OpenMetrics);
     // The first protobuf scrape prepares each series' head: measured apart, then the steady
     // state.
     let before_scrape = live();
     drop(rt.encode(Format::Protobuf, None));
     let bytes_scraped = bytes + (live() - before_scrape) as f64 / n as f64;
-    let protobuf = per_series(n, runs, || rt.encode(Format::Protobuf, None).len());
+    let protobuf = encode(Format::Protobuf);
     drop(rt.encode_otlp());
-    let otlp = per_series(n, runs, || rt.encode_otlp().len());
-    let started = Instant::now();
-    for vec in &families {
-        for i in 0..per_family {
-            vec.remove_label_values(&[&id(i)]).expect("removed");
+    let otlp = per_series(n, runs, || rt.encode_otlp_into(&mut buffer).len());
+    let text_new = per_series(n, runs, || rt.render().len());
+    let server = Server::start(&rt);
+    let plain = server.scrape(n, runs, false);
+    let gzip = server.scrape(n, runs, true);
+    drop(server);
+    let remove = once(n, || {
+        for vec in &families {
+            for i in 0..per_family {
+                vec.remove_label_values(&[&id(i)]).expect("removed");
+            }
         }
-    }
-    let remove = started.elapsed().as_nanos() as f64 / n as f64;
-    Ours {
-        create,
-        text,
-        openmetrics,
-        protobuf,
-        otlp,
-        remove,
-        bytes,
-        bytes_scraped,
-    }
+    });
+    vec![
+        ("create, ns", create),
+        ("remove, ns", remove),
+        ("text render, ns", text),
+        ("text render into a new buffer, ns", text_new),
+        ("OpenMetrics render, ns", openmetrics),
+        ("protobuf encode, ns", protobuf),
+        ("OTLP encode, ns", otlp),
+        ("HTTP scrape, text, wall ns", plain.wall_ns),
+        ("HTTP scrape, text, server CPU ns", plain.server_cpu_ns),
+        ("HTTP scrape, text, page bytes", plain.bytes),
+        ("HTTP scrape, text + gzip, wall ns", gzip.wall_ns),
+        (
+            "HTTP scrape, text + gzip, server CPU ns",
+            gzip.server_cpu_ns,
+        ),
+        ("HTTP scrape, text + gzip, page bytes", gzip.bytes),
+        ("heap bytes", bytes),
+        ("heap bytes after a protobuf scrape", bytes_scraped),
+    ]
 }
 
-/// The `prometheus` crate at one size: ns per series to create and to render text (gather +
-/// `TextEncoder`), bytes per series.
-fn prometheus(n: usize, runs: usize) -> (f64, f64, f64) {
+/// The `prometheus` crate at one size: an `IntCounterVec` per family in a `Registry`; renders
+/// are `gather` + the encoder.
+fn prometheus(n: usize, runs: usize) -> Vec<Figure> {
     use prometheus::Encoder as _;
     let registry = prometheus::Registry::new();
     let per_family = n / FAMILIES;
     let before = live();
-    let started = Instant::now();
-    let families: Vec<_> = (0..FAMILIES)
-        .map(|f| {
+    let mut families = Vec::with_capacity(FAMILIES);
+    let create = once(n, || {
+        for f in 0..FAMILIES {
             let vec = prometheus::IntCounterVec::new(
                 prometheus::Opts::new(format!("scale{f}_total"), "Scaling"),
                 &["id"],
@@ -112,41 +142,146 @@ fn prometheus(n: usize, runs: usize) -> (f64, f64, f64) {
             for i in 0..per_family {
                 vec.with_label_values(&[&id(i)]).inc();
             }
-            vec
-        })
-        .collect();
-    let create = started.elapsed().as_nanos() as f64 / n as f64;
-    let bytes = (live() - before) as f64 / n as f64;
-    let text = per_series(n, runs, || {
-        let mut out = Vec::new();
-        prometheus::TextEncoder::new()
-            .encode(&registry.gather(), &mut out)
-            .expect("encoded");
-        out.len()
+            families.push(vec);
+        }
     });
-    drop(families);
-    (create, text, bytes)
+    let bytes = (live() - before) as f64 / n as f64;
+    let mut out = Vec::new();
+    let mut encode = |encoder: &dyn Fn(&[prometheus::proto::MetricFamily], &mut Vec<u8>)| {
+        per_series(n, runs, || {
+            out.clear();
+            encoder(&registry.gather(), &mut out);
+            out.len()
+        })
+    };
+    let text = encode(&|families, out| {
+        prometheus::TextEncoder::new()
+            .encode(families, out)
+            .expect("encoded")
+    });
+    let protobuf = encode(&|families, out| {
+        prometheus::ProtobufEncoder::new()
+            .encode(families, out)
+            .expect("encoded")
+    });
+    let remove = once(n, || {
+        for vec in &families {
+            for i in 0..per_family {
+                vec.remove_label_values(&[&id(i)]).expect("removed");
+            }
+        }
+    });
+    vec![
+        ("create, ns", create),
+        ("remove, ns", remove),
+        ("text render, ns", text),
+        ("protobuf encode, ns", protobuf),
+        ("heap bytes", bytes),
+    ]
 }
 
-/// Prints the scaling table.
+/// `prometheus-client` at one size: a `Family` of a derived label set per family in a
+/// `Registry`; it renders text and OpenMetrics alike (OpenMetrics text).
+fn client(n: usize, runs: usize) -> Vec<Figure> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let per_family = n / FAMILIES;
+    let before = live();
+    let mut families = Vec::with_capacity(FAMILIES);
+    let create = once(n, || {
+        for f in 0..FAMILIES {
+            let family = Family::<crate::mem::One, Counter>::default();
+            registry.register(format!("scale{f}"), "Scaling", family.clone());
+            for i in 0..per_family {
+                family.get_or_create(&crate::mem::One { id: id(i) }).inc();
+            }
+            families.push(family);
+        }
+    });
+    let bytes = (live() - before) as f64 / n as f64;
+    let mut out = String::new();
+    let text = per_series(n, runs, || {
+        out.clear();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encoded");
+        out.len()
+    });
+    let remove = once(n, || {
+        for family in &families {
+            for i in 0..per_family {
+                assert!(family.remove(&crate::mem::One { id: id(i) }), "removed");
+            }
+        }
+    });
+    vec![
+        ("create, ns", create),
+        ("remove, ns", remove),
+        ("OpenMetrics render, ns", text),
+        ("heap bytes", bytes),
+    ]
+}
+
+/// Prints the scaling table. Each library at each size is measured in a process of its own
+/// (this program again: `--scaling-one LIBRARY SERIES RUNS`), in a heap no other measurement
+/// has left fragmented: measured after the 10,000-series round in one process, the 100,000
+/// series were scattered in the holes it left, and rendered 2.5x slower than alone.
 pub fn print(quick: bool) {
-    // A runtime of its own: its series are not this table's, nor in its budget.
-    crate::mem::warm_lookup_tables(&crate::runtime());
     let sizes: &[(usize, usize)] = if quick {
         &[(1_000, 1), (10_000, 1)]
     } else {
         &[(10_000, 9), (100_000, 5), (1_000_000, 3)]
     };
-    println!(
-        "\n| series | ours: create | text | OpenMetrics | protobuf | OTLP | remove | bytes | bytes after a protobuf scrape | prometheus: create | text | bytes |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // One column per size; each peer's row under ours.
+    let mut rows: Vec<(String, &str, Vec<f64>)> = Vec::new();
     for &(n, runs) in sizes {
-        let o = ours(n, runs);
-        let (p_create, p_text, p_bytes) = prometheus(n, runs);
+        for library in [OURS, PROMETHEUS, CLIENT] {
+            let run = std::process::Command::new(std::env::current_exe().expect("this program"))
+                .args(["--scaling-one", library, &n.to_string(), &runs.to_string()])
+                .output()
+                .expect("measured");
+            let stdout = String::from_utf8_lossy(&run.stdout);
+            assert!(
+                run.status.success(),
+                "{library} at {n}: {stdout}{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            for line in stdout.lines() {
+                let (what, value) = line.split_once('\t').expect("measure, tab, value");
+                let value: f64 = value.parse().expect("a number");
+                match rows.iter_mut().find(|r| r.0 == what && r.1 == library) {
+                    Some(row) => row.2.push(value),
+                    None => rows.push((what.to_owned(), library, vec![value])),
+                }
+            }
+        }
+    }
+    let measures: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    rows.sort_by_key(|r| measures.iter().position(|m| *m == r.0));
+    let header: Vec<String> = sizes.iter().map(|(n, _)| format!("{n}")).collect();
+    println!(
+        "\n| per series | library | {} | largest / smallest |",
+        header.join(" | ")
+    );
+    println!("|---|---|{}---:|", "---:|".repeat(sizes.len()));
+    for (what, who, values) in &rows {
+        let cells: Vec<String> = values.iter().map(|v| format!("{v:.1}")).collect();
         println!(
-            "| {n} | {:.0} ns | {:.1} ns | {:.1} ns | {:.1} ns | {:.1} ns | {:.0} ns | {:.0} B | {:.0} B | {p_create:.0} ns | {p_text:.1} ns | {p_bytes:.0} B |",
-            o.create, o.text, o.openmetrics, o.protobuf, o.otlp, o.remove, o.bytes, o.bytes_scraped
+            "| {what} | {who} | {} | {:.2}x |",
+            cells.join(" | "),
+            values[values.len() - 1] / values[0]
         );
+    }
+}
+
+/// One library at one size, for [`print`]: a `measure<TAB>value` line per figure.
+pub fn print_one(library: &str, n: usize, runs: usize) {
+    // A runtime of its own: its series are not this table's, nor in its budget.
+    crate::mem::warm_lookup_tables(&crate::runtime());
+    let figures = match library {
+        OURS => ours(n, runs),
+        PROMETHEUS => prometheus(n, runs),
+        CLIENT => client(n, runs),
+        _ => panic!("no library {library:?}"),
+    };
+    for (what, value) in figures {
+        println!("{what}\t{value}");
     }
 }

@@ -87,26 +87,25 @@ pub(crate) fn write_text(
     }
 }
 
-/// The exposition of `families` in `format`, in a buffer made with `capacity`.
-pub(crate) fn encode(
+/// The exposition of `families` in `format`, into `out` (cleared first: its allocation is
+/// reused).
+pub(crate) fn encode_into(
     families: &dyn Families,
     format: Format,
     keep: &dyn Fn(&str) -> bool,
-    capacity: usize,
-) -> Vec<u8> {
+    out: &mut Vec<u8>,
+) {
+    out.clear();
     match format {
         Format::Text | Format::OpenMetrics => {
-            let mut out = String::with_capacity(capacity);
-            write_text(&mut out, families, format, keep);
-            out.into_bytes()
+            // An empty buffer is valid UTF-8 whatever its capacity: nothing is checked.
+            let mut text = String::from_utf8(std::mem::take(out)).unwrap_or_default();
+            write_text(&mut text, families, format, keep);
+            *out = text.into_bytes();
         }
-        Format::Protobuf => {
-            let mut out = Vec::with_capacity(capacity);
-            families.each_family(keep, &mut |family| match family {
-                Exposed::Prepared(family) => family.write_protobuf(&mut out),
-                Exposed::Snapshot(family) => protobuf::write_snapshot(&mut out, family),
-            });
-            out
-        }
+        Format::Protobuf => families.each_family(keep, &mut |family| match family {
+            Exposed::Prepared(family) => family.write_protobuf(out),
+            Exposed::Snapshot(family) => protobuf::write_snapshot(out, family),
+        }),
     }
 }

@@ -311,6 +311,15 @@ impl DistributedRuntime {
         self.inner.encode(format, names)
     }
 
+    /// As [`encode`](Self::encode), into `out` (cleared first; its allocation is reused, as
+    /// [`render_into`](Self::render_into) reuses a `String`). A page of a million series is
+    /// tens of megabytes: a new buffer each time costs the kernel's page faults on all of it,
+    /// about as much as the render itself (BENCHMARKS.md, the scaling table); the status
+    /// server reuses its buffers so.
+    pub fn encode_into(&self, format: Format, names: Option<&[&str]>, out: &mut Vec<u8>) {
+        self.inner.encode_into(format, names, out);
+    }
+
     /// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere), then reports not ready at once
     /// (`/health` and `/live` answer 503, so a load balancer stops sending work) and returns:
     /// the caller drains its own work, then calls [`shutdown`](Self::shutdown).
@@ -386,20 +395,24 @@ impl RuntimeInner {
     }
 
     fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.last_render.load(Relaxed));
+        self.encode_into(format, names, &mut out);
+        out
+    }
+
+    fn encode_into(&self, format: Format, names: Option<&[&str]>, out: &mut Vec<u8>) {
         self.refresh();
-        let capacity = self.last_render.load(Relaxed);
         match names {
             Some(names) => {
-                exposition::encode(&*self.store, format, &|n| names.contains(&n), capacity)
+                exposition::encode_into(&*self.store, format, &|n| names.contains(&n), out)
             }
             None => {
-                let out = exposition::encode(&*self.store, format, &|_| true, capacity);
+                exposition::encode_into(&*self.store, format, &|_| true, out);
                 // The size of the text page: a protobuf one is smaller, and would under-size
                 // the next text render's buffer.
                 if format != Format::Protobuf {
                     self.last_render.store(out.len() + out.len() / 8, Relaxed);
                 }
-                out
             }
         }
     }

@@ -12,8 +12,8 @@ use crate::serve::config::SystemServerConfig;
 use crate::serve::server;
 
 impl server::Served for RuntimeInner {
-    fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8> {
-        RuntimeInner::encode(self, format, names)
+    fn encode_into(&self, format: Format, names: Option<&[&str]>, out: &mut Vec<u8>) {
+        RuntimeInner::encode_into(self, format, names, out);
     }
 
     fn waits_on_network(&self) -> bool {

@@ -4,7 +4,7 @@
 //! [`Served`].
 
 use std::net::SocketAddr;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -22,13 +22,15 @@ use crate::error::{Error, Result};
 use crate::exposition::format::Format;
 use crate::metrics::{Histogram, IntCounter, IntCounterVec, IntGauge};
 use crate::registry::scope::MetricsScope;
+use crate::serve::buffers::Buffers;
 use crate::serve::config::SystemServerConfig;
 use crate::serve::listener::{self, Refusals};
 
 /// What the routes serve: the exposition and the readiness of one runtime.
 pub(crate) trait Served: Send + Sync + 'static {
-    /// The exposition in `format`, only the families in `names` when given.
-    fn encode(&self, format: Format, names: Option<&[&str]>) -> Vec<u8>;
+    /// The exposition in `format`, only the families in `names` when given, into `out`
+    /// (cleared first).
+    fn encode_into(&self, format: Format, names: Option<&[&str]>, out: &mut Vec<u8>);
     /// Whether an exposition may wait on the network (a relayed URL): it is then made on a
     /// blocking thread, not on the server's.
     fn waits_on_network(&self) -> bool;
@@ -269,6 +271,7 @@ pub(crate) async fn start(
 #[derive(Clone)]
 struct AppState {
     source: Weak<dyn Served>,
+    buffers: Arc<Buffers>,
 }
 
 /// The routes `/metrics`, `/health` and `/live` of `source`. The status server adds a
@@ -278,7 +281,10 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(source: Weak<dyn Served>)
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/live", get(health))
-        .with_state(AppState { source })
+        .with_state(AppState {
+            source,
+            buffers: Arc::default(),
+        })
 }
 
 fn router(source: Weak<dyn Served>) -> Router {
@@ -306,17 +312,20 @@ async fn metrics(
     let negotiated = Format::negotiate(header(header::ACCEPT));
     let names = query.as_deref().map(names_asked).unwrap_or_default();
     let format = negotiated.format;
-    let body = if source.waits_on_network() {
+    let mut page = state.buffers.take();
+    let page = if source.waits_on_network() {
         let source = source.clone();
         tokio::task::spawn_blocking(move || {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            source.encode(format, (!names.is_empty()).then_some(&names[..]))
+            source.encode_into(format, (!names.is_empty()).then_some(&names[..]), &mut page);
+            page
         })
         .await
         .unwrap_or_default()
     } else {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        source.encode(format, (!names.is_empty()).then_some(&names[..]))
+        source.encode_into(format, (!names.is_empty()).then_some(&names[..]), &mut page);
+        page
     };
     let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
@@ -328,17 +337,18 @@ async fn metrics(
         HeaderValue::from_static("Accept, Accept-Encoding"),
     );
     let body = match accepts_gzip(header(header::ACCEPT_ENCODING)) {
-        true => match gzip(&body) {
+        true => match gzip(&page, state.buffers.take()) {
             Ok(compressed) => {
                 h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                state.buffers.give(page);
                 compressed
             }
-            Err(_) => body,
+            Err(_) => page,
         },
-        false => body,
+        false => page,
     };
     exporter.bytes.inc_by(body.len() as u64);
-    *response.body_mut() = Body::from(body);
+    *response.body_mut() = Body::from(state.buffers.body(body));
     exporter.scrapes.inc();
     exporter.duration.observe(started.elapsed().as_secs_f64());
     exporter.in_flight.dec();
@@ -392,13 +402,12 @@ pub(crate) fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
-/// `body` gzip-compressed at the fastest level: a scrape's CPU matters more than its bytes.
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+/// `body` gzip-compressed at the fastest level (a scrape's CPU matters more than its bytes),
+/// into `out` (an empty buffer).
+fn gzip(body: &[u8], mut out: Vec<u8>) -> std::io::Result<Vec<u8>> {
     use std::io::Write as _;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 8 + 64),
-        flate2::Compression::fast(),
-    );
+    out.reserve(body.len() / 8 + 64);
+    let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
     encoder.write_all(body)?;
     encoder.finish()
 }
@@ -452,7 +461,7 @@ mod tests {
             assert_eq!(accepts_gzip(header), want, "{header:?}");
         }
         let body = "x".repeat(10_000);
-        let compressed = gzip(body.as_bytes()).unwrap();
+        let compressed = gzip(body.as_bytes(), Vec::new()).unwrap();
         assert!(compressed.len() < 200, "{}", compressed.len());
         let mut back = String::new();
         std::io::Read::read_to_string(
