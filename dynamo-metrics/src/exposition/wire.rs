@@ -111,6 +111,28 @@ pub(super) fn nested_len(field: u64, len: usize) -> usize {
     key_len(field) + varint_len(len as u64) + len
 }
 
+/// Appends a message whose length goes before it and is known only once it is written:
+/// `head(out, len)` appends what goes before content of `len` bytes (the lengths in it
+/// included), `body(out)` the content. The content is written once, after room for the
+/// longest head, and the head is then put in front of it, the room left over closed by one
+/// move of the content: measuring the content first would read each of its parts twice, and
+/// at a million series each read is a trip to memory.
+pub(super) fn length_first(
+    out: &mut Vec<u8>,
+    head: impl Fn(&mut Vec<u8>, usize),
+    body: impl FnOnce(&mut Vec<u8>),
+) {
+    // A length up to this one takes as many bytes as any real length (9 on 64 bits).
+    const LONGEST: usize = usize::MAX / 4;
+    let start = out.len();
+    head(out, LONGEST);
+    let room = out.len() - start;
+    body(out);
+    let mut front = Vec::with_capacity(room);
+    head(&mut front, out.len() - start - room);
+    out.splice(start..start + room, front);
+}
+
 /// Appends each `(quantile, value)` of a summary as a message in field `field` of two
 /// doubles, the quantile in field 1 and the value in field 2: what `metrics.proto`'s
 /// `Quantile` and OTLP's `ValueAtQuantile` both are.
@@ -130,6 +152,27 @@ pub(super) fn quantiles_len(field: u64, quantiles: &[(f64, f64)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn length_first_writes_what_measuring_first_does() {
+        // Two nested lengths in the head, as OTLP's metric header has; bodies whose lengths
+        // take one, two and three bytes as varints.
+        let head = |out: &mut Vec<u8>, len: usize| {
+            header(out, 2, nested_len(5, len) + 3);
+            bytes(out, 1, b"ab");
+            out.push(0);
+            header(out, 5, len);
+        };
+        for len in [0, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let body: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut measured = vec![9, 9];
+            head(&mut measured, len);
+            measured.extend_from_slice(&body);
+            let mut once = vec![9, 9];
+            length_first(&mut once, head, |out| out.extend_from_slice(&body));
+            assert_eq!(once, measured, "{len}");
+        }
+    }
 
     #[test]
     fn wire_encoding() {

@@ -143,7 +143,6 @@ pub(super) fn write_metric_header(
             bytes_len(3, unit.len())
         }
         + nested_len(data.field(), data_len);
-    out.reserve(nested_len(2, metric_len));
     header(out, 2, metric_len);
     bytes(out, 1, name.as_bytes());
     bytes(out, 2, help.as_bytes());
@@ -174,6 +173,7 @@ fn write_metric<S: SeriesSource>(
     if count == 0 {
         return;
     }
+    out.reserve(points + name.len() + help.len() + 32);
     write_metric_header(out, name, help, data, points);
     for (s, start) in series {
         header(out, 1, point_len(data, &s));

@@ -6,7 +6,7 @@
 use super::Context;
 use super::points::{Data, attribute_len, write_attribute, write_metric_header};
 use crate::exposition::snapshot::Kind;
-use crate::exposition::wire::{double_len, fixed64, fixed64_len, header, nested_len};
+use crate::exposition::wire::{double_len, fixed64, fixed64_len, header, length_first, nested_len};
 
 /// The bytes of a counter's or gauge's point up to its times: the key and length of the
 /// `NumberDataPoint` (field 1 of `Sum` and `Gauge`), then its attributes (field 7) for
@@ -42,42 +42,40 @@ fn number_point_tail(data: Data) -> usize {
 
 /// Appends a counter or gauge family read in place, cumulative, without exemplars: each
 /// series' head prepared ([`number_point_head`], for `kind`), then the times and its value
-/// now, read by `value` (once, when the point is written).
+/// now, read by `value`. Each series is read once ([`length_first`]); nothing for a family
+/// without series.
 pub(crate) fn write_prepared_scalars<'a, T: 'a>(
     out: &mut Vec<u8>,
     ctx: &mut Context<'_>,
     (name, help, kind): (&str, &str, Kind),
-    series: impl Iterator<Item = (&'a [u8], &'a T)> + Clone,
+    series: impl Iterator<Item = (&'a [u8], &'a T)>,
     value: impl Fn(&T) -> f64,
 ) {
-    let data = Data::of(kind, false);
-    let tail = number_point_tail(data);
-    let mut count = 0u64;
-    let points: usize = series
-        .clone()
-        .map(|(head, _)| {
-            count += 1;
-            head.len() + tail
-        })
-        .sum();
-    if count == 0 {
+    let mut series = series.peekable();
+    if series.peek().is_none() {
         return;
     }
-    write_metric_header(out, name, help, data, points);
+    let data = Data::of(kind, false);
     // The times are the same for every point: their bytes, and the value's key, made once.
-    let mut times = Vec::with_capacity(tail);
+    let mut times = Vec::with_capacity(number_point_tail(data));
     if data.started() {
         fixed64(&mut times, 2, ctx.start);
     }
     fixed64(&mut times, 3, ctx.now);
     times.push(0x21); // field 4, a double
-    for (head, series) in series {
-        out.extend_from_slice(head);
-        out.extend_from_slice(&times);
-        out.extend_from_slice(&value(series).to_le_bytes());
-    }
+    length_first(
+        out,
+        |out, points| write_metric_header(out, name, help, data, points),
+        |out| {
+            for (head, series) in series {
+                out.extend_from_slice(head);
+                out.extend_from_slice(&times);
+                out.extend_from_slice(&value(series).to_le_bytes());
+                ctx.points += 1;
+            }
+        },
+    );
     data.write_trailer(out, false);
-    ctx.points += count;
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 
 use super::snapshot::{Exemplar, Kind, Native, SeriesSnapshot, Snapshot, Value};
 use super::wire::{
-    self, bytes, bytes_len, double, double_len, header, nested_len, sint, sint_len, uint, uint_len,
-    varint, varint_len, zigzag,
+    self, bytes, bytes_len, double, double_len, header, length_first, nested_len, sint, sint_len,
+    uint, uint_len, varint, varint_len, zigzag,
 };
 
 /// A series as the writer reads it: its labels, value and exemplars, by slot (0 for a
@@ -118,6 +118,7 @@ pub(crate) fn write_family<S: SeriesSource>(
         .clone()
         .map(|s| nested_len(4, metric_len(kind, &s)))
         .sum();
+    out.reserve(metrics + name.len() + help.len() + 16);
     write_family_header(out, name, help, kind, metrics);
     for s in series {
         write_metric(out, kind, &s);
@@ -130,7 +131,6 @@ fn write_family_header(out: &mut Vec<u8>, name: &str, help: &str, kind: Kind, me
     let kind_number = kind_number(kind);
     let len =
         bytes_len(1, name.len()) + bytes_len(2, help.len()) + uint_len(3, kind_number) + metrics;
-    out.reserve(len + 10);
     varint(out, len as u64);
     bytes(out, 1, name.as_bytes());
     bytes(out, 2, help.as_bytes());
@@ -181,20 +181,24 @@ pub(crate) fn scalar_metric_head(kind: Kind, names: &[String], values: &[String]
 const DOUBLE: usize = 8;
 
 /// Appends a counter, gauge or untyped family read in place, without exemplars: each series'
-/// head prepared ([`scalar_metric_head`]) and its value now, read by `value`. `series` is
-/// read twice, to measure and to write; a double takes eight bytes whatever its value.
+/// head prepared ([`scalar_metric_head`]) and its value now, read by `value`. Each series is
+/// read once ([`length_first`]); a double takes eight bytes whatever its value.
 pub(crate) fn write_prepared_scalars<'a, T: 'a>(
     out: &mut Vec<u8>,
     (name, help, kind): (&str, &str, Kind),
-    series: impl Iterator<Item = (&'a [u8], &'a T)> + Clone,
+    series: impl Iterator<Item = (&'a [u8], &'a T)>,
     value: impl Fn(&T) -> f64,
 ) {
-    let metrics: usize = series.clone().map(|(head, _)| head.len() + DOUBLE).sum();
-    write_family_header(out, name, help, kind, metrics);
-    for (head, series) in series {
-        out.extend_from_slice(head);
-        out.extend_from_slice(&value(series).to_le_bytes());
-    }
+    length_first(
+        out,
+        |out, metrics| write_family_header(out, name, help, kind, metrics),
+        |out| {
+            for (head, series) in series {
+                out.extend_from_slice(head);
+                out.extend_from_slice(&value(series).to_le_bytes());
+            }
+        },
+    );
 }
 
 // The messages of metrics.proto, each as its length and its writer.
