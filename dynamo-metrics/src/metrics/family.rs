@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::RwLock;
 use prometheus::core::Desc;
 use prometheus::proto;
 
@@ -17,7 +17,7 @@ pub(crate) use super::series::Series;
 use super::sorted::{Chunked, Pos};
 use crate::exposition::prepared::{self, Header, Prepared, SeriesText};
 use crate::exposition::protobuf;
-use crate::exposition::snapshot::{Snapshot, Value};
+use crate::exposition::snapshot::Snapshot;
 use crate::exposition::{Format, PreparedFamily};
 use crate::sync::epoch::Epoch;
 
@@ -351,25 +351,25 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
 
     fn write_protobuf(&self, out: &mut Vec<u8>) {
         let meta = &self.meta;
-        match self.scalars() {
-            Some(series) => {
-                // Each series' `Metric` message up to its value, encoded at its first
-                // protobuf scrape and kept, as its text line is.
-                let kind = meta.kind.into();
-                let prepared = series.iter().map(|s| {
-                    let head = (s.lazy().protobuf).get_or_init(|| {
-                        protobuf::scalar_metric_head(kind, &meta.labels, &s.owned_values())
-                    });
-                    (&**head, &s.series)
-                });
-                let family = (&*meta.name, &*meta.help, kind);
-                protobuf::write_prepared_scalars(out, family, prepared, scalar_value);
-            }
-            None => {
-                if let Some(snap) = self.snapshot() {
-                    protobuf::write_snapshot(out, &snap);
-                }
-            }
+        let series = self.series.read();
+        // Counters and gauges without exemplars: each series' `Metric` message up to its
+        // value, encoded at its first protobuf scrape and kept, as its text line is; read in
+        // one pass, given up at the first series that is not such a scalar.
+        let kind = meta.kind.into();
+        let prepared = series.iter().map(|s| {
+            let value = s.cell.scalar()?;
+            let head = (s.lazy().protobuf).get_or_init(|| {
+                protobuf::scalar_metric_head(kind, &meta.labels, &s.owned_values())
+            });
+            Some((&**head, value))
+        });
+        let family = (&*meta.name, &*meta.help, kind);
+        if series.is_empty() || protobuf::write_prepared_scalars(out, family, prepared) {
+            return;
+        }
+        drop(series);
+        if let Some(snap) = self.snapshot() {
+            protobuf::write_snapshot(out, &snap);
         }
     }
 
@@ -377,50 +377,27 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
     fn write_otlp(&self, out: &mut Vec<u8>, ctx: &mut crate::exposition::otlp::Context<'_>) {
         use crate::exposition::otlp;
         let meta = &self.meta;
-        match self.scalars().filter(|_| ctx.cumulative()) {
-            Some(series) => {
-                // Each series' prepared head looked up once, for both passes of the writer.
-                let kind = meta.kind.into();
-                let prepared: Vec<(&[u8], &Series<C>)> = series
-                    .iter()
-                    .map(|s| {
-                        let head = (s.lazy().otlp).get_or_init(|| {
-                            let labels = meta.labels.iter().map(String::as_str);
-                            otlp::number_point_head(kind, labels.zip(s.values()))
-                        });
-                        (&**head, &s.series)
-                    })
-                    .collect();
-                let family = (&*meta.name, &*meta.help, kind);
-                let prepared = prepared.iter().copied();
-                otlp::write_prepared_scalars(out, ctx, family, prepared, scalar_value);
+        if ctx.cumulative() {
+            let series = self.series.read();
+            // As in `write_protobuf`, with each series' OTLP point head.
+            let kind = meta.kind.into();
+            let prepared = series.iter().map(|s| {
+                let value = s.cell.scalar()?;
+                let head = (s.lazy().otlp).get_or_init(|| {
+                    let labels = meta.labels.iter().map(String::as_str);
+                    otlp::number_point_head(kind, labels.zip(s.values()))
+                });
+                Some((&**head, value))
+            });
+            let family = (&*meta.name, &*meta.help, kind);
+            if otlp::write_prepared_scalars(out, ctx, family, prepared) {
+                return;
             }
-            None => {
-                if let Some(snap) = self.snapshot() {
-                    otlp::write_snapshot(out, ctx, &snap);
-                }
-            }
+        }
+        if let Some(snap) = self.snapshot() {
+            otlp::write_snapshot(out, ctx, &snap);
         }
     }
 }
 
-impl<C: SeriesCell> Family<C> {
-    /// The series under the family's read lock when it has some and all are counters or
-    /// gauges without exemplars, to be read in place (no snapshot made: an exemplar that
-    /// arrives meanwhile is left for the next reading).
-    fn scalars(&self) -> Option<RwLockReadGuard<'_, Chunked<Entry<C>>>> {
-        let series = self.series.read();
-        let all = !series.is_empty() && series.iter().all(|s| s.cell.scalar().is_some());
-        all.then_some(series)
-    }
-}
-
-/// A counter's or gauge's value now (an exemplar that arrives meanwhile is left for the next
-/// reading).
-fn scalar_value<C: SeriesCell>(s: &Series<C>) -> f64 {
-    match s.cell.value() {
-        Value::Scalar(v) => v,
-        // Not a counter's or gauge's value: never, since all were scalars.
-        _ => f64::NAN,
-    }
-}
+impl<C: SeriesCell> Family<C> {}

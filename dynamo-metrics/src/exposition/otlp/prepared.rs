@@ -40,20 +40,19 @@ fn number_point_tail(data: Data) -> usize {
     started + fixed64_len(3) + double_len(4)
 }
 
-/// Appends a counter or gauge family read in place, cumulative, without exemplars: each
-/// series' head prepared ([`number_point_head`], for `kind`), then the times and its value
-/// now, read by `value`. Each series is read once ([`length_first`]); nothing for a family
-/// without series.
-pub(crate) fn write_prepared_scalars<'a, T: 'a>(
+/// Appends a counter or gauge family read in place, cumulative, without exemplars: for each
+/// series, its head prepared ([`number_point_head`], for `kind`), then the times and its value
+/// now, read once ([`length_first`]); nothing for a family without series. At the first
+/// `None` (a series that is not such a scalar) it takes back what it wrote and returns false.
+pub(crate) fn write_prepared_scalars<'a>(
     out: &mut Vec<u8>,
     ctx: &mut Context<'_>,
     (name, help, kind): (&str, &str, Kind),
-    series: impl Iterator<Item = (&'a [u8], &'a T)>,
-    value: impl Fn(&T) -> f64,
-) {
+    series: impl Iterator<Item = Option<(&'a [u8], f64)>>,
+) -> bool {
     let mut series = series.peekable();
     if series.peek().is_none() {
-        return;
+        return true;
     }
     let data = Data::of(kind, false);
     // The times are the same for every point: their bytes, and the value's key, made once.
@@ -63,19 +62,30 @@ pub(crate) fn write_prepared_scalars<'a, T: 'a>(
     }
     fixed64(&mut times, 3, ctx.now);
     times.push(0x21); // field 4, a double
+    let (start, mut points) = (out.len(), Some(0));
     length_first(
         out,
-        |out, points| write_metric_header(out, name, help, data, points),
+        |out, len| write_metric_header(out, name, help, data, len),
         |out| {
-            for (head, series) in series {
+            for s in series {
+                let Some((head, value)) = s else {
+                    points = None;
+                    return;
+                };
                 out.extend_from_slice(head);
                 out.extend_from_slice(&times);
-                out.extend_from_slice(&value(series).to_le_bytes());
-                ctx.points += 1;
+                out.extend_from_slice(&value.to_le_bytes());
+                points = points.map(|p| p + 1);
             }
         },
     );
+    let Some(points) = points else {
+        out.truncate(start);
+        return false;
+    };
     data.write_trailer(out, false);
+    ctx.points += points;
+    true
 }
 
 #[cfg(test)]
@@ -93,7 +103,7 @@ mod tests {
                 .map(|v| number_point_head(kind, names.into_iter().zip(v.iter().copied())))
                 .collect();
             let values_now = [1.5, -0.0, 1e300];
-            let series: Vec<(&[u8], &f64)> = heads.iter().map(|h| &**h).zip(&values_now).collect();
+            let series = heads.iter().zip(values_now).map(|(h, v)| Some((&**h, v)));
             let mut ctx = Context {
                 start: 7,
                 now: 9,
@@ -101,13 +111,23 @@ mod tests {
                 points: 0,
             };
             let mut prepared = Vec::new();
-            write_prepared_scalars(
+            assert!(write_prepared_scalars(
                 &mut prepared,
                 &mut ctx,
                 ("f", "h", kind),
-                series.into_iter(),
-                |v| *v,
-            );
+                series.clone(),
+            ));
+            // A series that is not a scalar, after two that are: nothing written, false.
+            let mut not_all = Vec::new();
+            let with_other = series.take(2).chain([None]);
+            let mut other = Context { points: 0, ..ctx };
+            assert!(!write_prepared_scalars(
+                &mut not_all,
+                &mut other,
+                ("f", "h", kind),
+                with_other
+            ));
+            assert_eq!((not_all.len(), other.points), (0, 0));
             let family = Snapshot {
                 name: "f".into(),
                 help: "h".into(),

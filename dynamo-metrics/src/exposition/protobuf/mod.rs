@@ -180,25 +180,34 @@ pub(crate) fn scalar_metric_head(kind: Kind, names: &[String], values: &[String]
 /// The bytes of a double's value.
 const DOUBLE: usize = 8;
 
-/// Appends a counter, gauge or untyped family read in place, without exemplars: each series'
-/// head prepared ([`scalar_metric_head`]) and its value now, read by `value`. Each series is
-/// read once ([`length_first`]); a double takes eight bytes whatever its value.
-pub(crate) fn write_prepared_scalars<'a, T: 'a>(
+/// Appends a counter, gauge or untyped family read in place, without exemplars: for each
+/// series, its head prepared ([`scalar_metric_head`]) and its value now, read once
+/// ([`length_first`]); a double takes eight bytes whatever its value. At the first `None`
+/// (a series that is not such a scalar) it takes back what it wrote and returns false.
+pub(crate) fn write_prepared_scalars<'a>(
     out: &mut Vec<u8>,
     (name, help, kind): (&str, &str, Kind),
-    series: impl Iterator<Item = (&'a [u8], &'a T)>,
-    value: impl Fn(&T) -> f64,
-) {
+    series: impl Iterator<Item = Option<(&'a [u8], f64)>>,
+) -> bool {
+    let (start, mut scalars) = (out.len(), true);
     length_first(
         out,
         |out, metrics| write_family_header(out, name, help, kind, metrics),
         |out| {
-            for (head, series) in series {
+            for s in series {
+                let Some((head, value)) = s else {
+                    scalars = false;
+                    return;
+                };
                 out.extend_from_slice(head);
-                out.extend_from_slice(&value(series).to_le_bytes());
+                out.extend_from_slice(&value.to_le_bytes());
             }
         },
     );
+    if !scalars {
+        out.truncate(start);
+    }
+    scalars
 }
 
 // The messages of metrics.proto, each as its length and its writer.

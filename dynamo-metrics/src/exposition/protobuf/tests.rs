@@ -61,11 +61,31 @@ fn scalars_read_in_place_or_prepared_write_what_their_snapshot_does() {
             .iter()
             .map(|v| scalar_metric_head(kind, &names, v))
             .collect();
-        let prepared = heads.iter().map(|h| &**h).zip(&series);
-        let mut from_heads = Vec::new();
+        let prepared = heads
+            .iter()
+            .zip(&series)
+            .map(|(h, s)| Some((&**h, s.value)));
+        let mut from_heads = vec![1, 2];
         let help = "h".repeat(200);
-        write_prepared_scalars(&mut from_heads, ("f", &help, kind), prepared, |s| s.value);
-        assert_eq!(from_heads, general, "{kind:?}");
+        assert!(write_prepared_scalars(
+            &mut from_heads,
+            ("f", &help, kind),
+            prepared
+        ));
+        assert_eq!(from_heads[2..], general, "{kind:?}");
+        // A series that is not a scalar, after two that are: nothing written, false.
+        let mut not_all = vec![1, 2];
+        let prepared = heads
+            .iter()
+            .zip(&series)
+            .map(|(h, s)| Some((&**h, s.value)));
+        let with_other = prepared.take(2).chain([None]);
+        assert!(!write_prepared_scalars(
+            &mut not_all,
+            ("f", &help, kind),
+            with_other
+        ));
+        assert_eq!(not_all, [1, 2]);
     }
 }
 
