@@ -227,7 +227,7 @@ pub fn print(quick: bool) {
     let sizes: &[(usize, usize)] = if quick {
         &[(1_000, 1), (10_000, 1)]
     } else {
-        &[(10_000, 9), (100_000, 5), (1_000_000, 3)]
+        &[(10_000, 101), (100_000, 21), (1_000_000, 5)]
     };
     // One column per size; each peer's row under ours.
     let mut rows: Vec<(String, &str, Vec<f64>)> = Vec::new();

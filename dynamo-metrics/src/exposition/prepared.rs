@@ -58,7 +58,7 @@ pub(crate) trait HistogramReading {
 }
 
 /// The text of one series as a render reads it: the part every series of its view shares,
-/// then its own (see [`Prepared::texts`]).
+/// then its own (see [`Prepared::write_texts`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SeriesText<'a> {
     pub(crate) view: &'a str,
@@ -74,10 +74,25 @@ pub(crate) trait Prepared<R: ?Sized>: 'static {
     /// The family's text: `bounds` are a histogram's classic bucket bounds (without `+Inf`).
     fn shared(name: &str, bounds: &[f64]) -> Self::Shared;
 
-    /// The text of the series with `labels` set to `values`, the first `fixed` of them its
-    /// view's: the part every series of the view shares (kept once for them all), and the
-    /// series' own.
-    fn texts(name: &str, labels: &[String], values: &[&str], fixed: usize) -> (String, String);
+    /// Appends to `out` (empty) the text of the series with `labels` set to `values`, the
+    /// first `fixed` of them its view's, and returns where the part every series of the view
+    /// shares (kept once for them all) ends and the series' own begins.
+    fn write_texts(
+        name: &str,
+        labels: &[String],
+        values: &[&str],
+        fixed: usize,
+        out: &mut String,
+    ) -> usize;
+
+    /// [`write_texts`](Self::write_texts) as two strings: the view's part and the series'.
+    #[cfg(test)]
+    fn texts(name: &str, labels: &[String], values: &[&str], fixed: usize) -> (String, String) {
+        let mut line = String::new();
+        let at = Self::write_texts(name, labels, values, fixed, &mut line);
+        let own = line.split_off(at);
+        (line, own)
+    }
 
     /// Appends the series' sample lines, with exemplars when `OPENMETRICS`; `scratch` is a
     /// buffer the caller reuses between series.
@@ -155,12 +170,19 @@ impl<R: ScalarReading> Prepared<R> for LineText {
 
     fn shared(_: &str, _: &[f64]) {}
 
-    fn texts(name: &str, labels: &[String], values: &[&str], fixed: usize) -> (String, String) {
-        let mut line = String::new();
-        text::write_series_prefix(&mut line, name, "", pairs_of(labels, values), None);
-        let mut view = String::new();
+    fn write_texts(
+        name: &str,
+        labels: &[String],
+        values: &[&str],
+        fixed: usize,
+        out: &mut String,
+    ) -> usize {
+        text::write_series_prefix(out, name, "", pairs_of(labels, values), None);
+        // The view's line after the series', in the same buffer, then cut off again.
+        let line_len = out.len();
         let view_values = &values[..fixed.min(values.len())];
-        text::write_series_prefix(&mut view, name, "", pairs_of(labels, view_values), None);
+        text::write_series_prefix(out, name, "", pairs_of(labels, view_values), None);
+        let (line, view) = out.split_at(line_len);
         // Both start with the name and the view's labels; they part where the view's line
         // ends and the series' goes on with its own labels (or, where those are all empty
         // and not written, closes).
@@ -174,8 +196,8 @@ impl<R: ScalarReading> Prepared<R> for LineText {
         while !line.is_char_boundary(at) {
             at -= 1;
         }
-        let own = line.split_off(at);
-        (line, own)
+        out.truncate(line_len);
+        at
     }
 
     #[inline]
@@ -269,14 +291,21 @@ impl<R: HistogramReading> Prepared<R> for HistogramText {
         }
     }
 
-    fn texts(name: &str, labels: &[String], values: &[&str], _: usize) -> (String, String) {
-        let mut bucket = format!("{name}_bucket{{");
-        let before = bucket.len();
-        text::write_label_pairs(&mut bucket, pairs_of(labels, values));
-        if bucket.len() > before {
-            bucket.push(',');
+    fn write_texts(
+        name: &str,
+        labels: &[String],
+        values: &[&str],
+        _: usize,
+        out: &mut String,
+    ) -> usize {
+        out.push_str(name);
+        out.push_str("_bucket{");
+        let before = out.len();
+        text::write_label_pairs(out, pairs_of(labels, values));
+        if out.len() > before {
+            out.push(',');
         }
-        (String::new(), bucket)
+        0
     }
 
     fn write<const OPENMETRICS: bool>(

@@ -14,6 +14,7 @@ use super::buckets::DEFAULT_BUCKETS;
 use super::cell::SeriesCell;
 pub(crate) use super::meta::Meta;
 pub(crate) use super::series::Series;
+use super::series::with_scratch;
 use super::sorted::{Chunked, Pos};
 use crate::exposition::prepared::{self, Header, Prepared, SeriesText};
 use crate::exposition::protobuf;
@@ -177,35 +178,40 @@ impl<C: SeriesCell> Family<C> {
     pub(crate) fn get_or_create(&self, fixed: &[String], values: &[&str]) -> (Series<C>, bool) {
         let max_len = self.max_label_len.load(Relaxed);
         let too_long = values.iter().any(|v| v.len() > max_len);
+        // Where a new series would go, and as of which change to the list.
+        let mut place = None;
         if !too_long {
             let series = self.series.read();
-            if let Ok(i) = Self::find(&series, fixed, values) {
-                return (series[i].series.clone(), false);
+            match Self::find(&series, fixed, values) {
+                Ok(i) => return (series[i].series.clone(), false),
+                Err(i) => place = Some((i, series.changes())),
             }
         }
         let mut series = self.series.write();
-        let found = if too_long {
+        let found = match place {
             // Not looked up: only the overflow series is wanted.
-            Err(Pos::default())
-        } else {
-            Self::find(&series, fixed, values)
+            None => Err(Pos::default()),
+            // Nothing came or went since the search: its answer holds.
+            Some((i, changes)) if changes == series.changes() => Err(i),
+            Some(_) => Self::find(&series, fixed, values),
         };
+        let overflow;
         let (i, values, overflowed) = match found {
             Ok(i) => return (series[i].series.clone(), false),
             // Series without variable labels are bounded by the hierarchy, not by input.
-            Err(i) if values.is_empty() => (i, Vec::new(), false),
+            Err(i) if values.is_empty() => (i, values, false),
             Err(i)
                 if !too_long
                     && Self::count_with(&series, fixed) < self.max_series.load(Relaxed)
                     && self.budget.as_ref().is_none_or(|b| b.take()) =>
             {
-                (i, values.to_vec(), false)
+                (i, values, false)
             }
             Err(_) => {
-                let overflow = vec![OVERFLOW; values.len()];
+                overflow = vec![OVERFLOW; values.len()];
                 match Self::find(&series, fixed, &overflow) {
                     Ok(i) => return (series[i].series.clone(), true),
-                    Err(i) => (i, overflow, true),
+                    Err(i) => (i, &overflow[..], true),
                 }
             }
         };
@@ -214,25 +220,26 @@ impl<C: SeriesCell> Family<C> {
             .map(String::as_str)
             .chain(values.iter().copied())
             .collect();
-        let (view, own) = <C::Text as Prepared<C>>::texts(
-            &self.meta.name,
-            &self.meta.labels,
-            &values,
-            fixed.len(),
-        );
-        // The view's text is kept once, by the first series of the view; its neighbours
-        // share it.
-        let view = series
-            .around(i)
-            .map(|e| &e.view)
-            .find(|v| ***v == *view)
-            .map_or_else(|| Arc::from(view), Arc::clone);
-        let created = Series::new(
-            C::new(&self.meta, self.striped.load(Relaxed)),
-            self.meta.clone(),
-            &own,
-            values.iter().copied(),
-        );
+        let (view, created) = with_scratch(|line| {
+            let at = <C::Text as Prepared<C>>::write_texts(
+                &self.meta.name,
+                &self.meta.labels,
+                &values,
+                fixed.len(),
+                line,
+            );
+            let (view, own) = line.split_at(at);
+            // The view's text is kept once, by the first series of the view; its neighbours
+            // share it.
+            let view = series
+                .around(i)
+                .map(|e| &e.view)
+                .find(|v| ***v == *view)
+                .map_or_else(|| Arc::from(view), Arc::clone);
+            let cell = C::new(&self.meta, self.striped.load(Relaxed));
+            let created = Series::new(cell, self.meta.clone(), own, values.iter().copied());
+            (view, created)
+        });
         series.insert(
             i,
             Entry {

@@ -1,6 +1,7 @@
 //! One series in one allocation: its value cell, its family's description, the text of its
 //! sample line and its label values. See [`Series`] for details.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
@@ -75,20 +76,20 @@ impl<C: SeriesCell> Series<C> {
         own: &str,
         values: impl Iterator<Item = &'a str> + Clone,
     ) -> Self {
-        let len = values.clone().map(|v| v.len() + 2).sum::<usize>() + own.len() + 2;
-        let mut string = String::with_capacity(len);
-        write_len(&mut string, own.len());
-        string.push_str(own);
-        for v in values {
-            write_len(&mut string, v.len());
-            string.push_str(v);
-        }
         let head = Head {
             cell,
             meta,
             lazy: OnceBox::new(),
         };
-        Series(triomphe::Arc::from_header_and_str(head, &string))
+        with_scratch(|string| {
+            write_len(string, own.len());
+            string.push_str(own);
+            for v in values {
+                write_len(string, v.len());
+                string.push_str(v);
+            }
+            Series(triomphe::Arc::from_header_and_str(head, string))
+        })
     }
 
     /// The series' own part of its sample line's text (see [`SeriesText`](crate::exposition::prepared::SeriesText)).
@@ -284,6 +285,33 @@ fn read_long_len(bytes: &[u8]) -> (usize, usize) {
     (n, at)
 }
 
+/// Runs `f` with an empty `String` that this thread keeps for its next calls, so that
+/// making a series allocates its own memory and no buffer on the way; a new one when the
+/// thread's are in use (a call within a call) or gone (the thread ending).
+pub(crate) fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    thread_local! {
+        static SPARE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut scratch = SPARE
+        .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    scratch.clear();
+    let out = f(&mut scratch);
+    // A buffer that grew for an unusually long series is not kept.
+    if scratch.capacity() <= 4096 {
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut()
+                && spare.len() < 2
+            {
+                spare.push(scratch);
+            }
+        });
+    }
+    out
+}
+
 /// The part at the start of `s` (its length, then its bytes) and what follows it. Never
 /// panics: a string not written by [`Series::new`] reads as shorter parts.
 #[inline]
@@ -313,6 +341,23 @@ mod tests {
             buckets: None,
             declared_at: String::new(),
         })
+    }
+
+    #[test]
+    fn scratch_buffers_are_empty_apart_when_nested_and_kept() {
+        let outer = with_scratch(|a| {
+            a.push_str("outer");
+            with_scratch(|b| {
+                assert!(b.is_empty());
+                b.push_str("inner");
+            });
+            assert_eq!(a, "outer");
+            a.as_ptr()
+        });
+        with_scratch(|again| {
+            assert!(again.is_empty());
+            assert_eq!(again.as_ptr(), outer, "the thread's buffer, kept");
+        });
     }
 
     #[test]

@@ -17,6 +17,8 @@ const CHUNK: usize = 1024;
 pub(crate) struct Chunked<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
+    /// Entries put in or taken out so far.
+    changes: u64,
 }
 
 /// Where an entry is, or where one would go: its chunk and its place in it.
@@ -31,6 +33,7 @@ impl<T> Default for Chunked<T> {
         Chunked {
             chunks: Vec::new(),
             len: 0,
+            changes: 0,
         }
     }
 }
@@ -42,6 +45,12 @@ impl<T> Chunked<T> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// How many entries were put in or taken out so far: a place found by a search holds
+    /// while this stays the same.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Every entry, in order.
@@ -114,6 +123,7 @@ impl<T> Chunked<T> {
 
     /// Puts `entry` at `pos` (from [`binary_search_by`](Self::binary_search_by)).
     pub(crate) fn insert(&mut self, pos: Pos, entry: T) {
+        self.changes += 1;
         let Some(chunk) = self.chunks.get_mut(pos.chunk) else {
             self.chunks.push(vec![entry]);
             self.len += 1;
@@ -136,6 +146,7 @@ impl<T> Chunked<T> {
         }
         let entry = chunk.remove(pos.at);
         self.len -= 1;
+        self.changes += 1;
         if chunk.is_empty() {
             self.chunks.remove(pos.chunk);
         } else if chunk.capacity() > 4 * chunk.len() + 16 {
@@ -168,6 +179,28 @@ mod tests {
             self.0 ^= self.0 << 17;
             self.0 % n
         }
+    }
+
+    #[test]
+    fn changes_count_what_was_put_in_and_taken_out() {
+        let mut chunked = Chunked::default();
+        for key in [5u64, 1, 9] {
+            let Err(pos) = chunked.binary_search_by(|t: &u64| t.cmp(&key)) else {
+                panic!("{key} is new");
+            };
+            chunked.insert(pos, key);
+        }
+        assert_eq!(chunked.changes(), 3);
+        let Ok(pos) = chunked.binary_search_by(|t| t.cmp(&5)) else {
+            panic!("5 is in");
+        };
+        assert_eq!(chunked.remove(pos), Some(5));
+        assert_eq!(
+            chunked.remove(Pos { chunk: 0, at: 7 }),
+            None,
+            "nothing there"
+        );
+        assert_eq!(chunked.changes(), 4);
     }
 
     #[test]
