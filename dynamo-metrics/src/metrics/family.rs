@@ -406,5 +406,3 @@ impl<C: SeriesCell> PreparedFamily for Family<C> {
         }
     }
 }
-
-impl<C: SeriesCell> Family<C> {}

@@ -94,7 +94,7 @@ mod tests {
         let buffers = Buffers::default();
         buffers.give(Vec::with_capacity(10));
         buffers.give(Vec::with_capacity(4000));
-        buffers.give(Vec::with_capacity(100));
+        buffers.give(Vec::with_capacity(100)); // a third: not kept
         assert_eq!(buffers.take().capacity(), 4000);
         assert_eq!(buffers.take().capacity(), 10);
     }
