@@ -1,12 +1,11 @@
 //! `--scaling`: what a series costs at 10,000, 100,000 and 1,000,000 series (`--quick`: 1,000
-//! and 10,000), per series, in one process: creating it (labels, prepared text, caps and
-//! budget), each render (into a buffer kept from the last, every library alike; and our text
-//! into a new buffer each time), a scrape of our status server over HTTP with and without gzip (wall
-//! time and the server's CPU), removing it, and the heap it holds; ours beside the
-//! `prometheus` crate and `prometheus-client` where they do the same work. Ten families of one
-//! string label, as issue 26 measured. One row per measure and library, one column per size,
-//! and the largest size's cost over the smallest's.
-
+//! and 10,000), per series, each library and size in a process of its own (see [`print`]):
+//! creating it (labels, prepared text, caps and budget), each render (into a buffer kept from
+//! the last, every library alike; and our text into a new buffer each time), a scrape of our
+//! status server over HTTP with and without gzip (wall time and the server's CPU), removing
+//! it, and the heap it holds; ours beside the `prometheus` crate and `prometheus-client` where
+//! they do the same work. Ten families of one string label, as issue 26 measured. One row per
+//! measure and library, one column per size, and the largest size's cost over the smallest's.
 use std::time::Instant;
 
 use dynamo_metrics::{DistributedRuntime, Format, MetricsRegistry, RuntimeConfig, WorkerId};
