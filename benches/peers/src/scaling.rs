@@ -6,6 +6,7 @@
 //! it, and the heap it holds; ours beside the `prometheus` crate and `prometheus-client` where
 //! they do the same work. Ten families of one string label, as issue 26 measured. One row per
 //! measure and library, one column per size, and the largest size's cost over the smallest's.
+
 use std::time::Instant;
 
 use dynamo_metrics::{DistributedRuntime, Format, MetricsRegistry, RuntimeConfig, WorkerId};
