@@ -77,10 +77,10 @@ pub(crate) trait Prepared<R: ?Sized>: 'static {
     /// Appends to `out` (empty) the text of the series with `labels` set to `values`, the
     /// first `fixed` of them its view's, and returns where the part every series of the view
     /// shares (kept once for them all) ends and the series' own begins.
-    fn write_texts(
+    fn write_texts<'v>(
         name: &str,
-        labels: &[String],
-        values: &[&str],
+        labels: &'v [String],
+        values: impl Iterator<Item = &'v str> + Clone,
         fixed: usize,
         out: &mut String,
     ) -> usize;
@@ -89,7 +89,7 @@ pub(crate) trait Prepared<R: ?Sized>: 'static {
     #[cfg(test)]
     fn texts(name: &str, labels: &[String], values: &[&str], fixed: usize) -> (String, String) {
         let mut line = String::new();
-        let at = Self::write_texts(name, labels, values, fixed, &mut line);
+        let at = Self::write_texts(name, labels, values.iter().copied(), fixed, &mut line);
         let own = line.split_off(at);
         (line, own)
     }
@@ -170,17 +170,17 @@ impl<R: ScalarReading> Prepared<R> for LineText {
 
     fn shared(_: &str, _: &[f64]) {}
 
-    fn write_texts(
+    fn write_texts<'v>(
         name: &str,
-        labels: &[String],
-        values: &[&str],
+        labels: &'v [String],
+        values: impl Iterator<Item = &'v str> + Clone,
         fixed: usize,
         out: &mut String,
     ) -> usize {
-        text::write_series_prefix(out, name, "", pairs_of(labels, values), None);
+        text::write_series_prefix(out, name, "", pairs_of(labels, values.clone()), None);
         // The view's line after the series', in the same buffer, then cut off again.
         let line_len = out.len();
-        let view_values = &values[..fixed.min(values.len())];
+        let view_values = values.take(fixed);
         text::write_series_prefix(out, name, "", pairs_of(labels, view_values), None);
         let (line, view) = out.split_at(line_len);
         // Both start with the name and the view's labels; they part where the view's line
@@ -220,14 +220,11 @@ impl<R: ScalarReading> Prepared<R> for LineText {
 }
 
 /// Label names zipped with values.
-fn pairs_of<'a>(
+fn pairs_of<'a, I: Iterator<Item = &'a str> + Clone>(
     labels: &'a [String],
-    values: &'a [&'a str],
-) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
-    labels
-        .iter()
-        .map(String::as_str)
-        .zip(values.iter().copied())
+    values: I,
+) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
+    labels.iter().map(String::as_str).zip(values)
 }
 
 /// A histogram series' text: the start of its bucket lines, `name_bucket{k="v",k2="v2",`
@@ -291,10 +288,10 @@ impl<R: HistogramReading> Prepared<R> for HistogramText {
         }
     }
 
-    fn write_texts(
+    fn write_texts<'v>(
         name: &str,
-        labels: &[String],
-        values: &[&str],
+        labels: &'v [String],
+        values: impl Iterator<Item = &'v str> + Clone,
         _: usize,
         out: &mut String,
     ) -> usize {
@@ -363,7 +360,13 @@ mod tests {
         let labels = strings(&["ns", "ep", "id"]);
         let full = |values: &[&str]| {
             let mut line = String::new();
-            text::write_series_prefix(&mut line, "c_total", "", pairs_of(&labels, values), None);
+            text::write_series_prefix(
+                &mut line,
+                "c_total",
+                "",
+                pairs_of(&labels, values.iter().copied()),
+                None,
+            );
             line
         };
         let line = |values: &[&str], fixed: usize| {

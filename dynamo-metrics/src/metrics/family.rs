@@ -215,16 +215,15 @@ impl<C: SeriesCell> Family<C> {
                 }
             }
         };
-        let values: Vec<&str> = fixed
+        let values = fixed
             .iter()
             .map(String::as_str)
-            .chain(values.iter().copied())
-            .collect();
+            .chain(values.iter().copied());
         let (view, created) = with_scratch(|line| {
             let at = <C::Text as Prepared<C>>::write_texts(
                 &self.meta.name,
                 &self.meta.labels,
-                &values,
+                values.clone(),
                 fixed.len(),
                 line,
             );
@@ -237,7 +236,7 @@ impl<C: SeriesCell> Family<C> {
                 .find(|v| ***v == *view)
                 .map_or_else(|| Arc::from(view), Arc::clone);
             let cell = C::new(&self.meta, self.striped.load(Relaxed));
-            let created = Series::new(cell, self.meta.clone(), own, values.iter().copied());
+            let created = Series::new(cell, self.meta.clone(), own, values);
             (view, created)
         });
         series.insert(
