@@ -256,20 +256,22 @@ impl<H: Cached> LocalCache<H> {
             return Err(f);
         };
         let set = slots.set_of(key.hash, self.spread);
-        let hits = |s: &Option<Slot<H>>| {
-            s.as_ref().is_some_and(|s| {
-                s.hash == key.hash
-                    && s.family == self.id
-                    && s.generation == generation
-                    && same(&s.handle, s.hint)
-            })
+        let hits = |s: &Slot<H>| {
+            s.hash == key.hash
+                && s.family == self.id
+                && s.generation == generation
+                && same(&s.handle, s.hint)
         };
-        // In order: the first way holds the key used last.
-        let ways = slots.slots.get(set..set + WAYS).unwrap_or_default();
-        match ways.iter().find(|s| hits(s)).and_then(Option::as_ref) {
-            Some(s) => Ok(f(&s.handle)),
-            None => Err(f),
+        // In order: the first way holds the key used last. A plain loop: `find` over the
+        // ways was not inlined (a call per lookup).
+        for s in slots.slots.get(set..set + WAYS).unwrap_or_default() {
+            if let Some(s) = s
+                && hits(s)
+            {
+                return Ok(f(&s.handle));
+            }
         }
+        Err(f)
     }
 
     /// Remembers `handle` for `key` at `generation` in this thread's cache, with a `hint` for
