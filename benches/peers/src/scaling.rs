@@ -36,6 +36,18 @@ fn once(n: usize, f: impl FnOnce()) -> f64 {
     started.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// Nanoseconds per series to remove each of the `per_family` series of every family, with
+/// `remove(family, label value)`.
+fn remove_all<F>(families: &[F], per_family: usize, remove: impl Fn(&F, String)) -> f64 {
+    once(families.len() * per_family, || {
+        for family in families {
+            for i in 0..per_family {
+                remove(family, id(i));
+            }
+        }
+    })
+}
+
 /// Series `i`'s label value: seven digits, so every value is as long.
 fn id(i: usize) -> String {
     format!("{i:07}")
@@ -92,12 +104,8 @@ fn ours(n: usize, runs: usize) -> Vec<Figure> {
     let plain = server.scrape(n, runs, false);
     let gzip = server.scrape(n, runs, true);
     drop(server);
-    let remove = once(n, || {
-        for vec in &families {
-            for i in 0..per_family {
-                vec.remove_label_values(&[&id(i)]).expect("removed");
-            }
-        }
+    let remove = remove_all(&families, per_family, |vec, id| {
+        assert!(vec.remove_label_values(&[&id]).expect("removed"));
     });
     vec![
         ("create, ns", create),
@@ -164,12 +172,8 @@ fn prometheus(n: usize, runs: usize) -> Vec<Figure> {
             .encode(families, out)
             .expect("encoded")
     });
-    let remove = once(n, || {
-        for vec in &families {
-            for i in 0..per_family {
-                vec.remove_label_values(&[&id(i)]).expect("removed");
-            }
-        }
+    let remove = remove_all(&families, per_family, |vec, id| {
+        vec.remove_label_values(&[&id]).expect("removed");
     });
     vec![
         ("create, ns", create),
@@ -204,12 +208,8 @@ fn client(n: usize, runs: usize) -> Vec<Figure> {
         prometheus_client::encoding::text::encode(&mut out, &registry).expect("encoded");
         out.len()
     });
-    let remove = once(n, || {
-        for family in &families {
-            for i in 0..per_family {
-                assert!(family.remove(&crate::mem::One { id: id(i) }), "removed");
-            }
-        }
+    let remove = remove_all(&families, per_family, |family, id| {
+        assert!(family.remove(&crate::mem::One { id }), "removed");
     });
     vec![
         ("create, ns", create),

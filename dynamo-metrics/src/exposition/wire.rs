@@ -117,7 +117,7 @@ pub(super) fn nested_len(field: u64, len: usize) -> usize {
 /// longest head, and the head is then put in front of it, the room left over closed by one
 /// move of the content: measuring the content first would read each of its parts twice, and
 /// at a million series each read is a trip to memory.
-pub(super) fn length_first(
+fn length_first(
     out: &mut Vec<u8>,
     head: impl Fn(&mut Vec<u8>, usize),
     body: impl FnOnce(&mut Vec<u8>),
@@ -131,6 +131,35 @@ pub(super) fn length_first(
     let mut front = Vec::with_capacity(room);
     head(&mut front, out.len() - start - room);
     out.splice(start..start + room, front);
+}
+
+/// Appends a message of prepared points with [`length_first`]: `head` as there, then for each
+/// series its prepared head, `between`, and its value as a little-endian double. At the first
+/// `None` (a series that cannot be written so) it takes back all it wrote and returns `None`;
+/// else how many points it wrote.
+pub(super) fn prepared_points<'a>(
+    out: &mut Vec<u8>,
+    head: impl Fn(&mut Vec<u8>, usize),
+    series: impl Iterator<Item = Option<(&'a [u8], f64)>>,
+    between: &[u8],
+) -> Option<u64> {
+    let (start, mut points) = (out.len(), Some(0));
+    length_first(out, head, |out| {
+        for s in series {
+            let Some((prepared, value)) = s else {
+                points = None;
+                return;
+            };
+            out.extend_from_slice(prepared);
+            out.extend_from_slice(between);
+            out.extend_from_slice(&value.to_le_bytes());
+            points = points.map(|p| p + 1);
+        }
+    });
+    if points.is_none() {
+        out.truncate(start);
+    }
+    points
 }
 
 /// Appends each `(quantile, value)` of a summary as a message in field `field` of two

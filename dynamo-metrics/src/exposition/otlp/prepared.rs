@@ -6,7 +6,9 @@
 use super::Context;
 use super::points::{Data, attribute_len, write_attribute, write_metric_header};
 use crate::exposition::snapshot::Kind;
-use crate::exposition::wire::{double_len, fixed64, fixed64_len, header, length_first, nested_len};
+use crate::exposition::wire::{
+    double_len, fixed64, fixed64_len, header, nested_len, prepared_points,
+};
 
 /// The bytes of a counter's or gauge's point up to its times: the key and length of the
 /// `NumberDataPoint` (field 1 of `Sum` and `Gauge`), then its attributes (field 7) for
@@ -42,7 +44,7 @@ fn number_point_tail(data: Data) -> usize {
 
 /// Appends a counter or gauge family read in place, cumulative, without exemplars: for each
 /// series, its head prepared ([`number_point_head`], for `kind`), then the times and its value
-/// now, read once ([`length_first`]); nothing for a family without series. At the first
+/// now, read once ([`prepared_points`]); nothing for a family without series. At the first
 /// `None` (a series that is not such a scalar) it takes back what it wrote and returns false.
 pub(crate) fn write_prepared_scalars<'a>(
     out: &mut Vec<u8>,
@@ -62,25 +64,8 @@ pub(crate) fn write_prepared_scalars<'a>(
     }
     fixed64(&mut times, 3, ctx.now);
     times.push(0x21); // field 4, a double
-    let (start, mut points) = (out.len(), Some(0));
-    length_first(
-        out,
-        |out, len| write_metric_header(out, name, help, data, len),
-        |out| {
-            for s in series {
-                let Some((head, value)) = s else {
-                    points = None;
-                    return;
-                };
-                out.extend_from_slice(head);
-                out.extend_from_slice(&times);
-                out.extend_from_slice(&value.to_le_bytes());
-                points = points.map(|p| p + 1);
-            }
-        },
-    );
-    let Some(points) = points else {
-        out.truncate(start);
+    let header = |out: &mut Vec<u8>, len| write_metric_header(out, name, help, data, len);
+    let Some(points) = prepared_points(out, header, series, &times) else {
         return false;
     };
     data.write_trailer(out, false);

@@ -5,8 +5,8 @@
 
 use super::snapshot::{Exemplar, Kind, Native, SeriesSnapshot, Snapshot, Value};
 use super::wire::{
-    self, bytes, bytes_len, double, double_len, header, length_first, nested_len, sint, sint_len,
-    uint, uint_len, varint, varint_len, zigzag,
+    self, bytes, bytes_len, double, double_len, header, nested_len, prepared_points, sint,
+    sint_len, uint, uint_len, varint, varint_len, zigzag,
 };
 
 /// A series as the writer reads it: its labels, value and exemplars, by slot (0 for a
@@ -182,32 +182,15 @@ const DOUBLE: usize = 8;
 
 /// Appends a counter, gauge or untyped family read in place, without exemplars: for each
 /// series, its head prepared ([`scalar_metric_head`]) and its value now, read once
-/// ([`length_first`]); a double takes eight bytes whatever its value. At the first `None`
+/// ([`prepared_points`]); a double takes eight bytes whatever its value. At the first `None`
 /// (a series that is not such a scalar) it takes back what it wrote and returns false.
 pub(crate) fn write_prepared_scalars<'a>(
     out: &mut Vec<u8>,
     (name, help, kind): (&str, &str, Kind),
     series: impl Iterator<Item = Option<(&'a [u8], f64)>>,
 ) -> bool {
-    let (start, mut scalars) = (out.len(), true);
-    length_first(
-        out,
-        |out, metrics| write_family_header(out, name, help, kind, metrics),
-        |out| {
-            for s in series {
-                let Some((head, value)) = s else {
-                    scalars = false;
-                    return;
-                };
-                out.extend_from_slice(head);
-                out.extend_from_slice(&value.to_le_bytes());
-            }
-        },
-    );
-    if !scalars {
-        out.truncate(start);
-    }
-    scalars
+    let header = |out: &mut Vec<u8>, metrics| write_family_header(out, name, help, kind, metrics);
+    prepared_points(out, header, series, &[]).is_some()
 }
 
 // The messages of metrics.proto, each as its length and its writer.
